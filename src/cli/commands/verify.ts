@@ -1,0 +1,91 @@
+import type { Argv, CommandModule } from 'yargs'
+import { EXIT_INVALID } from '../../errors.js'
+import { inspectArchive, type ArchiveReport } from '../../inspect.js'
+import type { CliIO, CommandResult } from '../cli-io.js'
+import { thousands } from '../format.js'
+import { makeProgress } from '../progress.js'
+import { VmaError } from '../../errors.js'
+
+interface VerifyArgs {
+  src: string
+  json?: boolean
+  data?: boolean
+  digest?: boolean
+  quiet?: boolean
+}
+
+export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<object, VerifyArgs> {
+  return {
+    command: 'verify <src>',
+    describe: 'Check an archive completely: everything Proxmox checks, plus missing clusters, unknown devices and unsafe names',
+    builder: (y: Argv) =>
+      y
+        .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
+        .option('json', { type: 'boolean', describe: 'print a JSON report on stdout' })
+        .option('data', { type: 'boolean', describe: 'read every data block even from a plain file (default: headers only, as data has no checksum)' })
+        .option('digest', { type: 'boolean', describe: 'also print per-device content digests (reads all data)' })
+        .option('quiet', { alias: 'q', type: 'boolean', describe: 'print nothing on success, no progress' })
+        .example('$0 verify backup.vma', 'headers only: fast')
+        .example('zstdcat backup.vma.zst | $0 verify -', 'from a pipe') as Argv<VerifyArgs>,
+    handler: async args => {
+      const progress = makeProgress(io.stderr, 'verifying', 0, !!args.quiet)
+      let r: ArchiveReport
+      try {
+        r = await inspectArchive(args.src, { stdin: io.stdin, readData: args.data, digest: args.digest, progress: n => progress.update(n) })
+      } catch (e) {
+        progress.done()
+        if (args.json && e instanceof VmaError && e.exitCode === EXIT_INVALID) {
+          // Scripts get a report even when the structure is broken.
+          io.stdout.write(JSON.stringify({ file: e.file, ok: false, problems: [{ code: e.code, offset: e.offset >= 0 ? e.offset : null, message: e.message }] }, null, 2) + '\n')
+        }
+        throw e
+      }
+      progress.done()
+      const ok = r.problemCount === 0
+      if (args.json) io.stdout.write(JSON.stringify(verifyJson(r, ok), null, 2) + '\n')
+      if (!ok) {
+        const first = r.problems[0]!
+        const more = r.problemCount > 1 ? ` [and ${r.problemCount - 1} more problem${r.problemCount > 2 ? 's' : ''}]` : ''
+        io.stderr.write(`vma-opt: ${r.file}: ${first.message} (${first.code})${more}\n`)
+        result.exitCode = EXIT_INVALID
+        return
+      }
+      if (!args.json && !args.quiet) {
+        const clusters = r.devices.reduce((a, d) => a + d.clustersSeen, 0)
+        const how = r.dataRead ? 'all data read' : 'headers checked, data not read'
+        io.stdout.write(`${r.file}: ok: ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${thousands(clusters)} clusters, ${r.extents} extents (${how})\n`)
+        for (const d of r.devices) if (d.digest) io.stdout.write(`  ${d.name}: digest ${d.digest}\n`)
+      }
+      for (const w of r.warnings) io.stderr.write(`vma-opt: ${r.file}: warning: ${w}\n`)
+      result.exitCode = 0
+    },
+  }
+}
+
+function verifyJson(r: ArchiveReport, ok: boolean) {
+  return {
+    file: r.file,
+    ok,
+    compression: r.compression,
+    uuid: r.uuid,
+    size: r.size,
+    extents: r.extents,
+    dataRead: r.dataRead,
+    sorted: r.sorted,
+    optimized: r.optimized,
+    devices: r.devices.map(d => ({
+      id: d.id,
+      name: d.name,
+      size: d.size,
+      clusters: d.clusters,
+      clustersSeen: d.clustersSeen,
+      storedBlocks: d.storedBlocks,
+      zeroClusters: d.zeroClusters,
+      ...(d.digest ? { digest: d.digest } : {}),
+    })),
+    configs: r.configs,
+    problems: r.problems,
+    problemCount: r.problemCount,
+    warnings: r.warnings,
+  }
+}

@@ -1,0 +1,72 @@
+// The vma-opt command line. buildCli() returns a yargs parser that tests can
+// drive in-process; main() is what bin/vma-opt runs.
+
+import yargs, { type Argv } from 'yargs'
+import { EXIT_USAGE } from '../errors.js'
+import { processIO, type CliIO, type CommandResult } from './cli-io.js'
+import { infoCommand } from './commands/info.js'
+import { verifyCommand } from './commands/verify.js'
+import { reportError } from './report-error.js'
+
+class UsageError extends Error {}
+
+// yargs-parser reads a lone "-" as an option with no name, but "-" is how
+// users say stdin (or stdout). It is swapped for this token before parsing
+// and swapped back in a middleware before any handler runs.
+const DASH = '\u0001-'
+
+function restoreDash(argv: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(argv)) {
+    if (v === DASH) argv[k] = '-'
+    else if (Array.isArray(v)) argv[k] = v.map(x => (x === DASH ? '-' : x))
+  }
+}
+
+export function buildCli(io: CliIO, result: CommandResult): Argv {
+  return yargs()
+    .scriptName('vma-opt')
+    .usage('$0 <command> [options]\n\nMake Proxmox VMA backups deduplicate, and check, list and take them apart.')
+    .command(infoCommand(io, result))
+    .command(verifyCommand(io, result))
+    .middleware(restoreDash, true)
+    .demandCommand(1, 'Name a command.')
+    .strict()
+    .exitProcess(false)
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns ?? 80))
+    .epilogue('Exit status: 0 ok, 1 invalid or damaged archive, 2 usage error, 3 I/O or environment problem, 4 internal error.\nDocs: spec/cli.md')
+    .fail((msg, err) => {
+      if (err) throw err
+      throw new UsageError(msg)
+    })
+}
+
+/** Runs one command line and returns the exit status. */
+export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
+  const result: CommandResult = { exitCode: 0 }
+  const cli = buildCli(io, result)
+  try {
+    let helpText = ''
+    await cli.parseAsync(argv.map(a => (a === '-' ? DASH : a)), {}, (err, _argv, output) => {
+      if (output && !err) helpText = output
+      if (err && !(err instanceof UsageError) && !output) throw err
+      if (err) throw new UsageError(err.message)
+    })
+    if (helpText) io.stdout.write(helpText + '\n')
+    return result.exitCode
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`vma-opt: ${e.message}\nTry 'vma-opt --help'.\n`)
+      return EXIT_USAGE
+    }
+    return reportError(io, e)
+  }
+}
+
+export async function main(): Promise<void> {
+  const code = await runCli(process.argv.slice(2))
+  process.exitCode = code
+}

@@ -1,0 +1,144 @@
+// Decides whether an archive is already in vma-opt's optimized form
+// (spec/optimized-form.md) by comparing what it reads with what the
+// optimizer would write: the header and every extent header byte for byte,
+// and, when the data is read too, that no stored block is all zeros and no
+// byte past a device end is set.
+
+import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from './constants.js'
+import { ExtentHeader } from './extent-header.js'
+import { VmaHeader, type VmaDevice } from './header.js'
+import { clusterCount } from './cluster-tracker.js'
+import { parseUuid } from './uuid.js'
+import { OPTIMIZED_UUID } from './constants.js'
+import type { ClusterEntry, VmaSink } from './vma-sink.js'
+import { asBuffer, isZero } from './zero.js'
+
+const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
+
+export class FormCheck implements VmaSink {
+  /** Why the archive is not in the optimized form (empty when it is). */
+  readonly reasons: string[] = []
+  fixedUuid = false
+  /** Whether stored data was seen, so the block-level rules were checked. */
+  dataChecked = false
+  private devs: VmaDevice[] = []
+  private devIndex = 0
+  private chunkStart = 0
+  private extents = 0
+  private layoutOk = true
+  private readonly scratch = Buffer.alloc(512)
+  private readonly clusterNums = new Uint32Array(SLOTS_PER_EXTENT)
+  private readonly devIds = new Uint8Array(SLOTS_PER_EXTENT)
+  // Per-cluster data state.
+  private mask = 0
+  private got = 0
+  private tailFrom = -1
+  private tailEnd = -1
+  private sizes: number[] = []
+  private blockZero = true
+  private sawZeroBlock = false
+  private sawTail = false
+
+  /** Optimized form with the fixed uuid, or with any uuid when `keepUuid`. */
+  optimized(keepUuid = false): boolean {
+    return this.reasons.length === 0 && (keepUuid || this.fixedUuid)
+  }
+
+  header(h: VmaHeader): void {
+    this.fixedUuid = h.uuid.equals(FIXED_UUID)
+    this.devs = h.deviceList
+    for (const d of this.devs) this.sizes[d.id] = d.size
+    let canonical: Buffer | undefined
+    try {
+      canonical = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctime, configs: h.configs, devices: this.devs })
+    } catch {
+      canonical = undefined
+    }
+    if (!canonical || !canonical.equals(h.raw)) this.reasons.push('the header is not in canonical encoding')
+  }
+
+  extent(e: ExtentHeader, _offset: number, raw: Uint8Array): void {
+    this.extents++
+    if (!this.layoutOk) return
+    let n = 0
+    let dev = 0
+    if (this.devs.length === 0) {
+      if (this.extents > 1) return this.badLayout()
+    } else {
+      const d = this.devs[this.devIndex]
+      if (!d) return this.badLayout()
+      dev = d.id
+      n = Math.min(SLOTS_PER_EXTENT, clusterCount(d.size) - this.chunkStart)
+    }
+    if (e.count !== n) return this.badLayout()
+    for (let i = 0; i < n; i++) {
+      this.clusterNums[i] = this.chunkStart + i
+      this.devIds[i] = dev
+    }
+    ExtentHeader.encode(this.scratch, 0, raw.subarray(8, 24), n, e.masks, this.devIds, this.clusterNums)
+    if (!this.scratch.equals(raw)) return this.badLayout()
+    if (this.devs.length > 0) {
+      this.chunkStart += n
+      if (this.chunkStart >= clusterCount(this.devs[this.devIndex]!.size)) {
+        this.devIndex++
+        this.chunkStart = 0
+      }
+    }
+  }
+
+  private badLayout(): void {
+    this.layoutOk = false
+    this.reasons.push('clusters are not sorted and packed 59 to an extent, device by device')
+  }
+
+  cluster(e: ClusterEntry): void {
+    this.mask = e.mask
+    this.got = 0
+    this.blockZero = true
+    const size = this.sizes[e.devId]
+    const end = size === undefined ? CLUSTER_SIZE : size - e.cluster * CLUSTER_SIZE
+    // The range, within the stored data, of bytes that lie past the device end
+    // inside the block that straddles it.
+    this.tailFrom = this.tailEnd = -1
+    if (end > 0 && end < CLUSTER_SIZE && end % BLOCK_SIZE !== 0) {
+      const straddling = Math.floor(end / BLOCK_SIZE)
+      if (e.mask & (1 << straddling)) {
+        let stored = 0
+        for (let j = 0; j < straddling; j++) if (e.mask & (1 << j)) stored++
+        this.tailFrom = stored * BLOCK_SIZE + (end % BLOCK_SIZE)
+        this.tailEnd = (stored + 1) * BLOCK_SIZE
+      }
+    }
+  }
+
+  data(chunk: Uint8Array): void {
+    this.dataChecked = true
+    const b = asBuffer(chunk)
+    let pos = 0
+    while (pos < b.length) {
+      const within = this.got % BLOCK_SIZE
+      const take = Math.min(b.length - pos, BLOCK_SIZE - within)
+      if (this.blockZero && !isZero(b, pos, pos + take)) this.blockZero = false
+      const from = Math.max(this.tailFrom, this.got)
+      const to = Math.min(this.tailEnd, this.got + take)
+      if (from < to && !this.sawTail && !isZero(b, pos + from - this.got, pos + to - this.got)) {
+        this.sawTail = true
+        this.reasons.push('a device has non-zero bytes past its end')
+      }
+      pos += take
+      this.got += take
+      if (this.got % BLOCK_SIZE === 0) {
+        if (this.blockZero && !this.sawZeroBlock) {
+          this.sawZeroBlock = true
+          this.reasons.push('all-zero blocks are stored instead of left out of the mask')
+        }
+        this.blockZero = true
+      }
+    }
+  }
+
+  end(): void {
+    if (this.layoutOk && this.devs.length > 0 && this.devIndex < this.devs.length) this.badLayout()
+    if (this.layoutOk && this.devs.length === 0 && this.extents !== 1) this.badLayout()
+  }
+}

@@ -1,0 +1,142 @@
+// One pass over an archive that gathers what `info` and `verify` report.
+// Damage to the structure (header, extent headers, truncation) throws a
+// VmaError; problems with clusters and names are collected in the report.
+
+import { ClusterTracker } from './cluster-tracker.js'
+import { ContentDigest } from './content-digest.js'
+import { VmaError } from './errors.js'
+import { FormCheck } from './form-check.js'
+import { loadHasher } from './hasher.js'
+import { openInput, type ArchiveInput, type OpenOptions } from './input/archive-input.js'
+import { ProblemList, type Problem } from './problem.js'
+import { scanHeaders, scanStream, type ProgressFn } from './scan.js'
+import type { VmaSink } from './vma-sink.js'
+import { VmaParser } from './vma-parser.js'
+import type { VmaHeader } from './header.js'
+
+export interface InspectOptions extends OpenOptions {
+  /** Read every data block even when headers would do (default: only when needed). */
+  readData?: boolean
+  /** Compute per-device content digests (implies readData). */
+  digest?: boolean
+  /** Throw the first problem instead of collecting them. */
+  failFast?: boolean
+  progress?: ProgressFn
+}
+
+export interface DeviceReport {
+  id: number
+  name: string
+  size: number
+  clusters: number
+  clustersSeen: number
+  storedBlocks: number
+  zeroClusters: number
+  digest?: string
+}
+
+export interface ArchiveReport {
+  file: string
+  compression: string
+  uuid: string
+  ctime: number
+  headerSize: number
+  /** Bytes of the plain VMA stream. */
+  size: number
+  extents: number
+  configs: { slot: number; name: string; size: number }[]
+  devices: DeviceReport[]
+  /** Clusters appear in (device id, cluster) ascending order. */
+  sorted: boolean
+  /** In vma-opt's optimized form, fixed uuid included. */
+  optimized: boolean
+  /** Why not (empty when optimized). */
+  notOptimizedBecause: string[]
+  fixedUuid: boolean
+  /** Whether data blocks were read (otherwise only headers were). */
+  dataRead: boolean
+  problems: Problem[]
+  problemCount: number
+  warnings: string[]
+}
+
+export async function inspectArchive(src: string | ArchiveInput, opts: InspectOptions = {}): Promise<ArchiveReport> {
+  const input = typeof src === 'string' ? await openInput(src, opts) : src
+  try {
+    const problems = new ProblemList(opts.failFast ?? false)
+    const tracker = new ClusterTracker(problems)
+    const form = new FormCheck()
+    const sinks: VmaSink[] = [tracker, form]
+    let digest: ContentDigest | undefined
+    if (opts.digest) {
+      digest = new ContentDigest(await loadHasher())
+      sinks.push(digest)
+    }
+    const headersOnly = input.file && !opts.readData && !opts.digest
+    const parser = headersOnly ? await scanHeaders(input.file!, sinks, opts.progress) : await scanStream(input, sinks, opts.progress)
+    const h = parser.header!
+    const digests = new Map(digest?.result().map(d => [d.id, d.digest]))
+    return {
+      file: input.label,
+      compression: input.compression,
+      uuid: h.uuidString,
+      ctime: h.ctime,
+      headerSize: h.headerSize,
+      size: parser.position,
+      extents: parser.extents,
+      configs: h.configs.map(c => ({ slot: c.slot, name: c.name, size: c.data.length })),
+      devices: tracker.devices
+        .filter(d => d !== undefined)
+        .map(d => ({
+          id: d.id,
+          name: d.name,
+          size: d.size,
+          clusters: d.clusters,
+          clustersSeen: d.clustersSeen,
+          storedBlocks: d.storedBlocks,
+          zeroClusters: d.zeroClusters,
+          ...(digests.has(d.id) ? { digest: digests.get(d.id) } : {}),
+        })),
+      sorted: tracker.sorted,
+      optimized: form.optimized(),
+      notOptimizedBecause: [...form.reasons, ...(form.fixedUuid ? [] : ['the uuid is not the fixed one'])],
+      fixedUuid: form.fixedUuid,
+      dataRead: !headersOnly,
+      problems: problems.items,
+      problemCount: problems.total,
+      warnings: tracker.warnings,
+    }
+  } catch (e) {
+    if (e instanceof VmaError) e.file ??= input.label
+    throw e
+  } finally {
+    if (typeof src === 'string') await input.close()
+  }
+}
+
+/**
+ * Reads only the archive header, as `vma list` and `vma config` do, and stops
+ * reading (a decompressor is stopped too).
+ */
+export async function readArchiveHeader(src: string, opts: OpenOptions = {}): Promise<VmaHeader> {
+  const input = await openInput(src, opts)
+  try {
+    const parser = new VmaParser([])
+    for await (const chunk of input.chunks()) {
+      let pos = 0
+      while (pos < chunk.length && parser.headerBytesNeeded > 0) {
+        const take = Math.min(parser.headerBytesNeeded, chunk.length - pos)
+        parser.write(chunk.subarray(pos, pos + take))
+        pos += take
+      }
+      if (parser.header) return parser.header
+    }
+    parser.end()
+    throw new VmaError('VMA_HEADER_TRUNCATED', parser.position, 'the input ends inside the header', 'header')
+  } catch (e) {
+    if (e instanceof VmaError) e.file ??= input.label
+    throw e
+  } finally {
+    await input.close()
+  }
+}

@@ -1,0 +1,56 @@
+// Drives a VmaParser over an input: either the whole plain stream, or, for a
+// seekable plain file, only the headers (data blocks are skipped by offset).
+
+import { EXTENT_HEADER_SIZE, HEADER_FIXED_SIZE } from './constants.js'
+import { VmaHeader } from './header.js'
+import type { ArchiveInput } from './input/archive-input.js'
+import type { PositionalFile } from './input/positional-file.js'
+import { VmaParser } from './vma-parser.js'
+import type { VmaSink } from './vma-sink.js'
+
+export type ProgressFn = (bytes: number) => void
+
+/** Feeds every byte of the plain stream to the parser. */
+export async function scanStream(input: ArchiveInput, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
+  const parser = new VmaParser(sinks)
+  for await (const chunk of input.chunks()) {
+    parser.write(chunk)
+    progress?.(parser.position)
+  }
+  parser.end()
+  return parser
+}
+
+/**
+ * Reads the header and every extent header with positional reads and skips
+ * the data. Finds everything a full scan finds except what lies inside the
+ * data blocks (which VMA does not checksum anyway).
+ */
+export async function scanHeaders(file: PositionalFile, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
+  const parser = new VmaParser(sinks)
+  const start = Buffer.alloc(HEADER_FIXED_SIZE)
+  const got = await file.read(start, 0, 60, 0)
+  if (got < 60) {
+    parser.write(start.subarray(0, got))
+    parser.end()
+    return parser
+  }
+  const headerSize = VmaHeader.headerSizeOf(start) // bounded before we allocate
+  const header = Buffer.alloc(headerSize)
+  const n = await file.read(header, 0, headerSize, 0)
+  parser.write(header.subarray(0, n))
+  const ext = Buffer.alloc(EXTENT_HEADER_SIZE)
+  let pos = n
+  while (n === headerSize && pos < file.size) {
+    const m = await file.read(ext, 0, EXTENT_HEADER_SIZE, pos)
+    parser.write(ext.subarray(0, m))
+    pos += m
+    if (m < EXTENT_HEADER_SIZE) break
+    const skip = Math.min(parser.dataLeftInExtent, file.size - pos)
+    parser.skipData(skip)
+    pos += skip
+    progress?.(pos)
+  }
+  parser.end()
+  return parser
+}
