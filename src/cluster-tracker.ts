@@ -9,6 +9,7 @@ import { ExtentHeader, popcount16 } from './extent-header.js'
 import type { VmaHeader } from './header.js'
 import { deviceNameWarning, unsafeNameReason } from './names.js'
 import type { ProblemList } from './problem.js'
+import { SparseBitset } from './sparse-bitset.js'
 import type { ClusterEntry, VmaSink } from './vma-sink.js'
 
 export interface DeviceStats {
@@ -40,7 +41,7 @@ export function validMask(size: number, cluster: number): number {
 
 export class ClusterTracker implements VmaSink {
   readonly devices: (DeviceStats | undefined)[] = []
-  private readonly seen: (Uint8Array | undefined)[] = []
+  private readonly seen: (SparseBitset | undefined)[] = []
   private readonly vmstateNext: number[] = []
   /** True while every entry so far came in (device id, cluster) ascending order. */
   sorted = true
@@ -55,8 +56,7 @@ export class ClusterTracker implements VmaSink {
       const vmstate = d.name === 'vmstate'
       const clusters = vmstate ? 0 : clusterCount(d.size)
       this.devices[d.id] = { id: d.id, name: d.name, size: d.size, clusters, clustersSeen: 0, storedBlocks: 0, zeroClusters: 0, vmstate }
-      // One bit per cluster: 32 MiB of bitmap at the 2^48-byte size limit.
-      this.seen[d.id] = vmstate ? undefined : new Uint8Array(Math.ceil(clusters / 8))
+      this.seen[d.id] = vmstate ? undefined : new SparseBitset(clusters)
       this.vmstateNext[d.id] = 0
       const rec = 4096 + 32 * d.id
       const bad = unsafeNameReason(d.name)
@@ -104,14 +104,10 @@ export class ClusterTracker implements VmaSink {
     if (extra !== 0) {
       this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores blocks beyond the device end (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
     }
-    const bits = this.seen[e.devId]!
-    const byte = e.cluster >>> 3
-    const bit = 1 << (e.cluster & 7)
-    if (bits[byte]! & bit) {
+    if (!this.seen[e.devId]!.set(e.cluster)) {
       this.problems.add(new VmaError('VMA_DUPLICATE_CLUSTER', at, `cluster ${e.cluster} of ${d.name} appears twice`, 'blockinfo'))
       return
     }
-    bits[byte] = bits[byte]! | bit
     d.clustersSeen++
     this.count(d, e.mask)
   }
@@ -125,14 +121,7 @@ export class ClusterTracker implements VmaSink {
   end(): void {
     for (const d of this.devices) {
       if (!d || d.vmstate || d.clustersSeen === d.clusters) continue
-      const bits = this.seen[d.id]!
-      let first = -1
-      for (let c = 0; c < d.clusters; c++) {
-        if (!(bits[c >>> 3]! & (1 << (c & 7)))) {
-          first = c
-          break
-        }
-      }
+      const first = this.seen[d.id]!.firstClear()
       const missing = d.clusters - d.clustersSeen
       this.problems.add(
         new VmaError('VMA_MISSING_CLUSTER', -1, `device ${d.name} lacks ${missing} of its ${d.clusters} clusters (first missing: cluster ${first})`, 'archive'),

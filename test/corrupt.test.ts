@@ -1,0 +1,114 @@
+// Every check, fed an archive broken in exactly that way: the right code,
+// the right offset, exit status 1, one line on stderr. And no input at all,
+// however damaged, may end in anything but a VmaError.
+
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { VmaError } from '../src/errors.js'
+import { inspectArchive } from '../src/inspect.js'
+import { corruptCases } from './fixtures/corrupt-vma.js'
+import { makeVma, rng } from './fixtures/make-vma.js'
+import { BIN, cliEnv } from './helpers.js'
+
+const cases = corruptCases()
+
+async function firstProblem(buf: Buffer, asFile?: string): Promise<{ code: string; offset: number | null; message: string }> {
+  try {
+    const r = await inspectArchive(asFile ?? '-', asFile ? {} : { stdin: Readable.from([buf]) })
+    if (r.problems.length) return r.problems[0]!
+    return { code: 'OK', offset: null, message: '' }
+  } catch (e) {
+    if (!(e instanceof VmaError)) throw e
+    return { code: e.code, offset: e.offset >= 0 ? e.offset : null, message: e.message }
+  }
+}
+
+t.test('every error code has a failure fixture', async t => {
+  const codes = new Set(cases.map(c => c.code))
+  const { ARCHIVE_CODES } = await import('../src/errors.js')
+  const untested = ARCHIVE_CODES.filter(c => !codes.has(c) && c !== 'VMA_COMPRESSION_CORRUPT' && c !== 'VMA_DIGEST_MISMATCH')
+  t.same(untested, [], 'all archive error codes are covered here (compression and digest ones elsewhere)')
+})
+
+for (const c of cases) {
+  t.test(`${c.code}: ${c.name}`, async t => {
+    const dir = t.testdir()
+    const file = join(dir, `${c.code}.vma`)
+    writeFileSync(file, c.buf)
+    for (const how of ['stream', 'file headers', 'file data'] as const) {
+      const got =
+        how === 'stream'
+          ? await firstProblem(c.buf)
+          : await (async () => {
+              try {
+                const r = await inspectArchive(file, { readData: how === 'file data' })
+                return r.problems[0] ?? { code: 'OK', offset: null, message: '' }
+              } catch (e) {
+                if (!(e instanceof VmaError)) throw e
+                return { code: e.code, offset: e.offset >= 0 ? e.offset : null, message: e.message }
+              }
+            })()
+      t.equal(got.code, c.code, `${how}: code`)
+      t.equal(got.offset, c.offset, `${how}: offset`)
+      if (c.offset !== null) t.match(got.message, `offset ${c.offset}`, `${how}: the message names the offset`)
+    }
+  })
+}
+
+t.test('the CLI: one line, file, offset, code, exit 1', async t => {
+  const dir = t.testdir()
+  for (const c of cases.filter((_, i) => i % 4 === 0)) {
+    const file = join(dir, `${c.code}.vma`)
+    writeFileSync(file, c.buf)
+    const r = spawnSync(BIN, ['verify', file], { encoding: 'utf8', env: cliEnv() })
+    t.equal(r.status, 1, `${c.name}: exit 1`)
+    const lines = r.stderr.trim().split('\n')
+    t.equal(lines.length, 1, `${c.name}: one line`)
+    t.match(lines[0], new RegExp(`^vma-opt: .*${c.code}\\.vma: .*\\(${c.code}\\)`), `${c.name}: names file and code`)
+    if (c.offset !== null) t.match(lines[0], `offset ${c.offset}`)
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  }
+})
+
+t.test('damaged compressed streams fail, never pass silently', async t => {
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 << 20 }], order: 'interleaved' })
+  const dir = t.testdir()
+  const plain = join(dir, 'a.vma')
+  writeFileSync(plain, v.buf)
+  for (const [tool, args] of [['zstd', ['-q', '-f', '-k']], ['gzip', ['-k', '-f', '-n']], ['lzop', ['-f', '-q']]] as const) {
+    const ext = tool === 'zstd' ? 'zst' : tool === 'gzip' ? 'gz' : 'lzo'
+    const r = spawnSync(tool, [...args, plain])
+    t.equal(r.status, 0, `${tool} ran`)
+    const packed = await import('node:fs').then(fs => fs.readFileSync(`${plain}.${ext}`))
+    const good = await firstProblem(packed)
+    t.equal(good.code, 'OK', `${tool}: intact stream reads`)
+    const flipped = Buffer.from(packed)
+    flipped[Math.floor(flipped.length / 2)] ^= 0x55
+    const bad = await firstProblem(flipped)
+    t.not(bad.code, 'OK', `${tool}: a flipped byte is an error`)
+    const cut = await firstProblem(packed.subarray(0, packed.length - 50))
+    t.not(cut.code, 'OK', `${tool}: truncation is an error`)
+    t.ok(['VMA_COMPRESSION_CORRUPT', 'VMA_EXTENT_TRUNCATED', 'VMA_EXTENT_MD5', 'VMA_BLOCK_COUNT', 'VMA_EXTENT_MAGIC', 'VMA_EXTENT_UUID'].includes(cut.code), `${tool}: ${cut.code}`)
+  }
+})
+
+t.test('fuzz: flipped bytes and cuts anywhere give a VmaError or pass', async t => {
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 300 * 1024 }, { name: 'drive-efidisk0', size: 540672 }], order: 'shuffled', seed: 9 })
+  const r = rng(1234)
+  let errors = 0
+  for (let i = 0; i < 300; i++) {
+    const b = Buffer.from(v.buf)
+    const n = 1 + Math.floor(r() * 4)
+    for (let k = 0; k < n; k++) b[Math.floor(r() * b.length)] ^= 1 + Math.floor(r() * 255)
+    const p = await firstProblem(b)
+    if (p.code !== 'OK') errors++
+  }
+  t.ok(errors > 0, `${errors} of 300 damaged archives rejected, the rest damaged only data`)
+  for (let cut = 0; cut < v.buf.length; cut += 997) {
+    const p = await firstProblem(v.buf.subarray(0, cut))
+    t.not(p.code, 'OK', `cut at ${cut}`)
+  }
+})
