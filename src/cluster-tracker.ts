@@ -47,6 +47,7 @@ export class ClusterTracker implements VmaSink {
   sorted = true
   private lastKey = -1
   warnings: string[] = []
+  private fullTail = false
 
   constructor(private readonly problems: ProblemList) {}
 
@@ -101,7 +102,12 @@ export class ClusterTracker implements VmaSink {
       return
     }
     const extra = e.mask & ~validMask(d.size, e.cluster)
-    if (extra !== 0) {
+    if (extra !== 0 && e.mask === 0xffff) {
+      // Archives from before Proxmox's 2020 fix store full last clusters; its
+      // reader accepts a full mask and writes only what lies inside.
+      if (!this.fullTail) this.warnings.push(`cluster ${e.cluster} of ${d.name} stores blocks past the device end (an archive from before 2020); they are ignored`)
+      this.fullTail = true
+    } else if (extra !== 0) {
       this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores blocks beyond the device end (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
     }
     if (!this.seen[e.devId]!.set(e.cluster)) {

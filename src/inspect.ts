@@ -53,11 +53,15 @@ export interface ArchiveReport {
   /** Why not (empty when optimized). */
   notOptimizedBecause: string[]
   fixedUuid: boolean
+  /** Why the layout is not the optimized form, the uuid aside. */
+  formReasons: string[]
   /** Whether data blocks were read (otherwise only headers were). */
   dataRead: boolean
   problems: Problem[]
   problemCount: number
   warnings: string[]
+  /** The decoded header (configs with their bytes), for callers in code. */
+  header: VmaHeader
 }
 
 export async function inspectArchive(src: string | ArchiveInput, opts: InspectOptions = {}): Promise<ArchiveReport> {
@@ -101,10 +105,12 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
       optimized: form.optimized(),
       notOptimizedBecause: [...form.reasons, ...(form.fixedUuid ? [] : ['the uuid is not the fixed one'])],
       fixedUuid: form.fixedUuid,
+      formReasons: [...form.reasons],
       dataRead: !headersOnly,
       problems: problems.items,
       problemCount: problems.total,
       warnings: tracker.warnings,
+      header: h,
     }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label

@@ -5,6 +5,7 @@ import yargs, { type Argv } from 'yargs'
 import { EXIT_USAGE } from '../errors.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { infoCommand } from './commands/info.js'
+import { optimizeCommand } from './commands/optimize.js'
 import { verifyCommand } from './commands/verify.js'
 import { reportError } from './report-error.js'
 
@@ -27,6 +28,7 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .scriptName('vma-opt')
     .usage('$0 <command> [options]\n\nMake Proxmox VMA backups deduplicate, and check, list and take them apart.')
     .command(infoCommand(io, result))
+    .command(optimizeCommand(io, result))
     .command(verifyCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream'
 import { humanBytes } from './format.js'
 
 export interface Progress {
-  update(done: number): void
+  update(done: number, label?: string): void
   done(): void
 }
 
@@ -16,13 +16,13 @@ export function makeProgress(stderr: Writable & { isTTY?: boolean }, label: stri
   let last = 0
   let shown = false
   return {
-    update(done: number) {
+    update(done: number, phase?: string) {
       const now = Date.now()
       if (now - last < 200) return
       last = now
       shown = true
       const pct = total > 0 ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
-      stderr.write(`\r\x1b[K${label}${pct} ${humanBytes(done)}`)
+      stderr.write(`\r\x1b[K${phase ?? label}${pct} ${humanBytes(done)}`)
     },
     done() {
       if (shown) stderr.write('\r\x1b[K')

@@ -1,0 +1,87 @@
+import type { Argv, CommandModule } from 'yargs'
+import { optimize, type OptimizeResult } from '../../optimize/optimize.js'
+import type { OutputCompression } from '../../optimize/output-file.js'
+import { installSignalCleanup } from '../../temp-files.js'
+import type { CliIO, CommandResult } from '../cli-io.js'
+import { humanBytes } from '../format.js'
+import { makeProgress } from '../progress.js'
+
+interface OptimizeArgs {
+  src: string
+  dest?: string
+  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
+  keepUuid?: boolean
+  tmpdir?: string
+  check: boolean
+  zstdThreads: number
+  json?: boolean
+  quiet?: boolean
+}
+
+export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
+  return {
+    command: 'optimize <src> [dest]',
+    describe: 'Rewrite an archive deterministically so that backups deduplicate; proves every device unchanged before replacing anything',
+    builder: (y: Argv) =>
+      y
+        .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
+        .positional('dest', { type: 'string', describe: 'output path, or - for stdout (default: replace SRC in place; stdout if SRC is -)' })
+        .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
+        .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
+        .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
+        .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
+        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output (0: one per core)' })
+        .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
+        .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
+        .example('$0 optimize in.vma out.vma', 'to a new file')
+        .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
+    handler: async args => {
+      installSignalCleanup()
+      const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
+      const progress = makeProgress(io.stderr, 'optimize', 0, !!args.quiet)
+      const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const r = await optimize(args.src, {
+        dest: args.dest,
+        compress,
+        keepUuid: args.keepUuid,
+        tmpdir: args.tmpdir,
+        noCheck: !args.check,
+        zstdThreads: args.zstdThreads,
+        stdin: io.stdin,
+        stdout: io.stdout,
+        progress: (phase, done) => progress.update(done, phase),
+      })
+      progress.done()
+      const report = toStdout ? io.stderr : io.stdout
+      if (args.json) report.write(JSON.stringify(optimizeJson(r), null, 2) + '\n')
+      else if (!args.quiet) report.write(summaryLine(r) + '\n')
+      result.exitCode = 0
+    },
+  }
+}
+
+export function optimizeJson(r: OptimizeResult) {
+  return {
+    src: r.src,
+    dest: r.dest,
+    compression: r.compression,
+    inputBytes: r.inputBytes >= 0 ? r.inputBytes : null,
+    plainBytes: r.plainBytes,
+    outputBytes: r.outputBytes,
+    plainOutputBytes: r.plainOutputBytes,
+    alreadyOptimized: r.alreadyOptimized,
+    written: r.written,
+    checked: r.checked,
+    seconds: r.seconds,
+    devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, digest: d.digest })),
+  }
+}
+
+function summaryLine(r: OptimizeResult): string {
+  if (!r.written) return `${r.src}: already optimized, left unchanged (${(r.seconds).toFixed(1)} s)`
+  const before = r.inputBytes >= 0 ? humanBytes(r.inputBytes) : humanBytes(r.plainBytes)
+  const to = r.dest === r.src ? 'in place' : `-> ${r.dest === '-' ? 'stdout' : r.dest}`
+  const note = r.alreadyOptimized ? ', was already optimized' : ''
+  return `${r.src}: optimized ${to}, ${before} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.checked ? 'proven unchanged' : 'NOT checked (--no-check)'} in ${r.seconds.toFixed(1)} s${note}`
+}

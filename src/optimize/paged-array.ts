@@ -1,0 +1,28 @@
+// Arrays indexed by cluster number whose pages are allocated on first write,
+// so a header that claims a huge device costs nothing until the archive
+// really holds that many clusters.
+
+const PAGE = 1 << 16
+
+type TypedArray = Float64Array | Uint16Array | Uint32Array
+
+export class PagedArray<T extends TypedArray> {
+  private readonly pages = new Map<number, T>()
+
+  constructor(private readonly make: (n: number) => T) {}
+
+  get(i: number): number {
+    const p = this.pages.get(Math.floor(i / PAGE))
+    return p ? p[i % PAGE]! : 0
+  }
+
+  set(i: number, v: number): void {
+    const k = Math.floor(i / PAGE)
+    let p = this.pages.get(k)
+    if (!p) {
+      p = this.make(PAGE)
+      this.pages.set(k, p)
+    }
+    p[i % PAGE] = v
+  }
+}
