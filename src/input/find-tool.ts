@@ -5,7 +5,9 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { VmaError } from '../errors.js'
 
-const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+const DEFAULT_SYSTEM_DIRS = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+// VMA_OPT_SYSTEM_DIRS replaces the fallback list (tests use it to hide tools).
+const SYSTEM_DIRS = (process.env.VMA_OPT_SYSTEM_DIRS ?? DEFAULT_SYSTEM_DIRS).split(':').filter(Boolean)
 
 const cache = new Map<string, string | undefined>()
 
