@@ -6,7 +6,8 @@
 //
 // Data is read with positional reads of whole runs (clusters that sit next
 // to each other in the input are read in one call) into buffers reused for
-// every extent: no allocation per cluster or block.
+// every extent: no allocation per cluster or block. Two output buffers take
+// turns, so the next extent is read and built while the last one is written.
 
 import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
 import { VmaError } from '../errors.js'
@@ -38,6 +39,10 @@ export interface ByteSink {
 }
 
 const EXTENT_MAX = EXTENT_HEADER_SIZE + SLOTS_PER_EXTENT * CLUSTER_SIZE
+/** Largest stretch of unneeded input read to save a separate read. */
+const MAX_GAP = 1 << 20
+/** The read buffer: one extent's data plus room for gaps. */
+const READ_BUF = SLOTS_PER_EXTENT * CLUSTER_SIZE + 4 * MAX_GAP
 
 /** Writes the whole optimized archive to `out`; returns the bytes written. */
 export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink, progress?: (done: number) => void): Promise<number> {
@@ -45,8 +50,10 @@ export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink
   const header = VmaHeader.encode({ uuid, ctime: h.ctime, configs: h.configs, devices: h.deviceList })
   await out.write(header)
   let written = header.length
-  const inBuf = Buffer.allocUnsafe(SLOTS_PER_EXTENT * CLUSTER_SIZE)
-  const outBuf = Buffer.allocUnsafe(EXTENT_MAX)
+  const inBuf = Buffer.allocUnsafe(READ_BUF)
+  const outBufs = [Buffer.allocUnsafe(EXTENT_MAX), Buffer.allocUnsafe(EXTENT_MAX)]
+  let turn = 0
+  let pending: Promise<void> = Promise.resolve()
   const masks = new Uint16Array(SLOTS_PER_EXTENT)
   const devIds = new Uint8Array(SLOTS_PER_EXTENT)
   const clusters = new Uint32Array(SLOTS_PER_EXTENT)
@@ -54,6 +61,7 @@ export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink
 
   if (src.devices.length === 0) {
     // A diskless archive is the header plus one empty extent, as Proxmox writes it.
+    const outBuf = outBufs[0]!
     ExtentHeader.encode(outBuf, 0, uuid, 0, masks, devIds, clusters)
     await out.write(outBuf.subarray(0, EXTENT_HEADER_SIZE))
     return written + EXTENT_HEADER_SIZE
@@ -62,38 +70,48 @@ export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink
   for (const d of src.devices) {
     for (let first = 0; first < d.clusters; first += SLOTS_PER_EXTENT) {
       const n = Math.min(SLOTS_PER_EXTENT, d.clusters - first)
-      // 1. Read the stored data of these clusters, coalescing adjacent runs.
+      // 1. Read the stored data of these clusters. Clusters close together in
+      //    the input are read in one call, gaps (other devices' data) and all:
+      //    a few wasted bytes cost less than a system call per cluster.
+      let need = 0
+      for (let i = 0; i < n; i++) need += popcount16(src.index.mask(d.id, first + i)) * BLOCK_SIZE
+      // Gaps may use what the extent's own data leaves of the buffer, so it never overflows.
+      let gapBudget = inBuf.length - need
       let fill = 0
-      let runStart = -1
-      let runFile = 0
+      let runStart = 0
+      let runFile = -1
       let runLen = 0
       const flush = async () => {
         if (runLen === 0) return
         const got = await src.file.read(inBuf, runStart, runLen, runFile)
         if (got !== runLen) {
-          throw new VmaError('VMA_EXTENT_TRUNCATED', runFile + got, `the input ended while reading cluster data (it changed while being read?)`, 'input')
+          throw new VmaError('VMA_EXTENT_TRUNCATED', runFile + got, `the input ended while reading cluster data (did it change while being read?)`, 'input')
         }
+        fill = runStart + runLen
         runLen = 0
       }
       for (let i = 0; i < n; i++) {
         const c = first + i
-        const mask = src.index.mask(d.id, c)
-        const len = popcount16(mask) * BLOCK_SIZE
-        inPos[i] = fill
+        const len = popcount16(src.index.mask(d.id, c)) * BLOCK_SIZE
         if (len === 0) continue
         const off = src.index.offset(d.id, c)
-        if (runLen > 0 && off === runFile + runLen) runLen += len
-        else {
+        const gap = off - (runFile + runLen)
+        if (runLen > 0 && gap >= 0 && gap <= MAX_GAP && gap <= gapBudget) {
+          gapBudget -= gap
+          inPos[i] = runStart + runLen + gap
+          runLen += gap + len
+        } else {
           await flush()
           runStart = fill
           runFile = off
           runLen = len
+          inPos[i] = runStart
         }
-        fill += len
       }
       await flush()
 
       // 2. Build the extent: keep non-zero blocks inside the device only.
+      const outBuf = outBufs[turn]!
       let o = EXTENT_HEADER_SIZE
       for (let i = 0; i < n; i++) {
         const c = first + i
@@ -128,10 +146,15 @@ export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink
         clusters[i] = c
       }
       ExtentHeader.encode(outBuf, 0, uuid, n, masks, devIds, clusters)
-      await out.write(outBuf.subarray(0, o))
+      // 3. Hand it to the writer once the previous write (of the other buffer) is done.
+      await pending
+      pending = out.write(outBuf.subarray(0, o))
+      pending.catch(() => undefined) // awaited below; avoids an unhandled rejection meanwhile
+      turn ^= 1
       written += o
       progress?.(written)
     }
   }
+  await pending
   return written
 }

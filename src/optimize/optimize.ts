@@ -132,6 +132,9 @@ async function proveOutput(path: string, one: PassOne, keepUuid: boolean): Promi
   if (r.formReasons.length || (!keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
 }
 
+/** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
+const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s\n`) : () => undefined
+
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const t0 = Date.now()
   const toStdout = o.dest === '-' || (o.dest === undefined && src === '-')
@@ -152,6 +155,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   let one: PassOne | undefined
   try {
     one = await readInput(input, workDir, n => o.progress?.('reading', n, input.compression === 'none' ? total : -1))
+    trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
       src: input.label,
@@ -176,13 +180,16 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const out = await OutputFile.create(tempPath, { compression, zstdThreads: o.zstdThreads, mode: inPlace ? srcStat!.mode & 0o7777 : undefined })
     try {
       const plainOut = await emitOptimized({ header: one.header, devices, index: one.index, file: source }, uuid, out, n => o.progress?.('writing', n, one!.plainBytes))
+      trace('pass 2 (write)', t0)
       await out.finish()
+      trace('pass 2 (finish, fsync)', t0)
       await source.close()
       await one.spool?.remove()
       // Pass 3: prove it.
       if (!o.noCheck) {
         o.progress?.('checking', 0, -1)
         await proveOutput(tempPath, one, !!o.keepUuid)
+        trace('pass 3 (read back, compare)', t0)
       }
       const outputBytes = (await stat(tempPath)).size
       if (inPlace && srcStat) await chown(tempPath, srcStat.uid, srcStat.gid).catch(() => undefined)
