@@ -47,32 +47,47 @@ export function sh(cmd: string): number {
 /** Runs per contender (VMA_BENCH_RUNS, default 3): the best is reported. */
 export const RUNS = Number(process.env.VMA_BENCH_RUNS ?? 3)
 
-/**
- * Best of RUNS: the run least disturbed by other load on this shared
- * machine. Dirty pages left by an earlier run are flushed (untimed) first,
- * so one contender's writeback does not slow the next.
- */
-export function best(cmd: string, before = 'sync'): number {
-  let b = Infinity
-  for (let i = 0; i < RUNS; i++) {
-    sh(before)
-    b = Math.min(b, sh(cmd))
-  }
-  return b
+export interface Contender {
+  label: string
+  /** A shell command, or vma-opt arguments when `vmaOpt` is set. */
+  cmd: string
+  vmaOpt?: boolean
+  /** File piped into vma-opt's stdin. */
+  stdinFrom?: string
 }
 
-/** Like best(), for a vma-opt command line: returns [seconds, peak RSS of the vma-opt process in MB]. */
-export function measured(args: string, stdinFrom?: string, before = 'sync'): [number, number] {
+export interface Timing {
+  label: string
+  seconds: number
+  /** Peak RSS of the vma-opt process in MB (vma-opt contenders only). */
+  rssMB?: number
+}
+
+/**
+ * Runs every contender RUNS times, round-robin (so a slow spell on this
+ * shared machine hits all of them alike), and keeps each one's best time.
+ * `before` runs untimed ahead of every run: `sync` by default, so dirty pages
+ * left by one run do not slow the next.
+ */
+export function race(contenders: Contender[], before = 'sync'): Timing[] {
+  const out: Timing[] = contenders.map(c => ({ label: c.label, seconds: Infinity, ...(c.vmaOpt ? { rssMB: 0 } : {}) }))
   const rss = join(DATA, 'rss.txt')
-  const cmd = `${stdinFrom ? `cat '${stdinFrom}' | ` : ''}node '${RUN_CLI}' '${rss}' ${args}`
-  let b = Infinity
-  let peak = 0
-  for (let i = 0; i < RUNS; i++) {
-    sh(before)
-    b = Math.min(b, sh(cmd))
-    peak = Math.max(peak, Number(spawnSync('cat', [rss]).stdout.toString()) / 1024)
+  for (let r = 0; r < RUNS; r++) {
+    contenders.forEach((c, i) => {
+      const cmd = c.vmaOpt ? `${c.stdinFrom ? `cat '${c.stdinFrom}' | ` : ''}node '${RUN_CLI}' '${rss}' ${c.cmd}` : c.cmd
+      sh(before)
+      const t = out[i]!
+      t.seconds = Math.min(t.seconds, sh(cmd))
+      if (c.vmaOpt) t.rssMB = Math.max(t.rssMB!, Number(spawnSync('cat', [rss]).stdout.toString()) / 1024)
+    })
   }
-  return [b, peak]
+  return out
+}
+
+/** Prints timings as ratios to the first one. */
+export function table(timings: Timing[]): void {
+  const base = timings[0]!.seconds
+  for (const t of timings) console.log(row(t.label, t.seconds, base, t.rssMB !== undefined ? `  peak RSS ${t.rssMB.toFixed(0)} MB` : ''))
 }
 
 export function size(path: string): number {

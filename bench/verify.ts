@@ -1,9 +1,9 @@
 // verify on a 2 GiB archive, as a ratio to `cat FILE > /dev/null` in the same
 // run: from the file (headers only, and all data) and from stdin. Measured
 // with a warm page cache, and with a cold one where this machine lets us drop
-// it (root): the cold numbers are what a fresh backup on disk sees.
-import { existsSync, writeFileSync } from 'node:fs'
-import { GIB, RUNS, benchArchive, best, measured, row, sh, size } from './common.js'
+// it (root): the cold numbers are what a backup on disk sees.
+import { writeFileSync } from 'node:fs'
+import { GIB, RUNS, benchArchive, race, sh, size, table } from './common.js'
 
 const file = await benchArchive()
 const canDrop = (() => {
@@ -15,19 +15,21 @@ const canDrop = (() => {
   }
 })()
 const modes: [string, string][] = [['warm page cache', `cat '${file}' > /dev/null`]]
-if (canDrop && existsSync('/proc/sys/vm/drop_caches')) modes.push(['cold page cache', 'sync && echo 3 > /proc/sys/vm/drop_caches'])
-console.log(`verify, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), best of ${RUNS}`)
+if (canDrop) modes.push(['cold page cache', 'sync && echo 3 > /proc/sys/vm/drop_caches'])
+console.log(`verify, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), best of ${RUNS}, round-robin`)
 for (const [label, before] of modes) {
   sh(before)
-  const cat = best(`cat '${file}' > /dev/null`, before)
-  const catPipe = best(`cat '${file}' | cat > /dev/null`, before)
-  const [fileHeaders, rss1] = measured(`verify -q '${file}'`, undefined, before)
-  const [fileData, rss2] = measured(`verify -q --data '${file}'`, undefined, before)
-  const [stdin, rss3] = measured(`verify -q -`, file, before)
   console.log(`\n${label}:`)
-  console.log(row('cat FILE > /dev/null (baseline)', cat, cat))
-  console.log(row('vma-opt verify FILE (headers)', fileHeaders, cat, `  peak RSS ${rss1.toFixed(0)} MB`))
-  console.log(row('vma-opt verify --data FILE', fileData, cat, `  peak RSS ${rss2.toFixed(0)} MB`))
-  console.log(row('cat FILE | cat > /dev/null (pipe cost alone)', catPipe, cat))
-  console.log(row('cat FILE | vma-opt verify -', stdin, cat, `  peak RSS ${rss3.toFixed(0)} MB`))
+  table(
+    race(
+      [
+        { label: 'cat FILE > /dev/null (baseline)', cmd: `cat '${file}' > /dev/null` },
+        { label: 'vma-opt verify FILE (headers)', cmd: `verify -q '${file}'`, vmaOpt: true },
+        { label: 'vma-opt verify --data FILE', cmd: `verify -q --data '${file}'`, vmaOpt: true },
+        { label: 'cat FILE | cat > /dev/null (pipe cost alone)', cmd: `cat '${file}' | cat > /dev/null` },
+        { label: 'cat FILE | vma-opt verify -', cmd: 'verify -q -', vmaOpt: true, stdinFrom: file },
+      ],
+      before,
+    ),
+  )
 }

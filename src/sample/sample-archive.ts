@@ -22,6 +22,8 @@ export interface SampleOptions {
   devices: SampleDevice[]
   configs?: { name: string; data: string | Buffer }[]
   seed?: number
+  /** Seed of the cluster order (default: seed); Proxmox's order differs on every run. */
+  orderSeed?: number
   /** 'proxmox': interleaved with some out-of-order clusters; 'shuffled'; 'sorted'. */
   order?: 'proxmox' | 'shuffled' | 'sorted'
   uuid?: Buffer
@@ -61,7 +63,8 @@ export function sampleCluster(out: Buffer, seed: number, devId: number, cluster:
     if (kind % 3 === 0) random.copy(out, at, at, at + BLOCK_SIZE) // incompressible
     else if (kind % 3 === 1) {
       const from = (j * 97 + cluster + generation * 13) % 1024
-      TEXT.copy(out, at, from, from + BLOCK_SIZE) // text
+      TEXT.copy(out, at, from, from + BLOCK_SIZE) // text, stamped so blocks differ like real files
+      out.write(`inode ${devId}:${cluster}:${j}:${generation} `, at, 'latin1')
     } else if ((pattern >>> j) & 1) random.copy(out, at, at, at + 512) // scattered partial blocks
   }
 }
@@ -116,7 +119,7 @@ export async function writeSampleArchive(path: string, o: SampleOptions): Promis
     configs: (o.configs ?? [{ name: 'qemu-server.conf', data: defaultConfig(devs) }]).map(c => ({ name: c.name, data: Buffer.from(c.data) })),
     devices: devs,
   })
-  const order = clusterOrder(devs, o.order ?? 'proxmox', seed)
+  const order = clusterOrder(devs, o.order ?? 'proxmox', o.orderSeed ?? seed)
   const fh = await open(path, 'w')
   try {
     await fh.write(header, 0, header.length, 0)
