@@ -171,14 +171,17 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
   const { optimize: broken } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
     '../src/optimize/emit.js': {
       ...real,
-      emitOptimized: (src: Parameters<typeof real.emitOptimized>[0], uuid: Buffer, out: Parameters<typeof real.emitOptimized>[2]) =>
-        real.emitOptimized(src, uuid, {
-          // Flip one bit in the last data block of every extent: plausible, silent damage.
+      emitOptimized: (...args: Parameters<typeof real.emitOptimized>) => {
+        const out = args[3]
+        // Flip one bit in the last data block of every extent: plausible, silent damage.
+        args[3] = {
           write: (b: Uint8Array) => {
             if (b.length > 4096 && b[0] === 0x56 && b[3] === 0x45) b[b.length - 100] ^= 1
             return out.write(b)
           },
-        }),
+        }
+        return real.emitOptimized(...args)
+      },
     },
   })
   // The mocked module has its own copy of VmaError, so match on the code.

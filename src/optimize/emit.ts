@@ -1,22 +1,19 @@
-// Writes the optimized form (spec/optimized-form.md) from an indexed plain
-// archive: the canonical header, then for each device in id order its
-// clusters in ascending order, 59 to an extent, a new extent at every device.
-// A 4 KiB block is stored exactly when it is not all zeros; blocks past the
-// device end are dropped and the straddling block's tail is zeroed.
+// Writes the optimized form (spec/optimized-form.md): the canonical header,
+// then for each device in id order its clusters in ascending order, 59 to an
+// extent, a new extent at every device. A 4 KiB block is stored exactly when
+// it is not all zeros; blocks past the device end are dropped and the
+// straddling block's tail is zeroed.
 //
-// Data is read with positional reads of whole runs (clusters that sit next
-// to each other in the input are read in one call) into buffers reused for
-// every extent: no allocation per cluster or block. Two output buffers take
-// turns, so the next extent is read and built while the last one is written.
+// Where the clusters come from is a ClusterReader: an indexed archive
+// (optimize, cat) or raw images (pack). Buffers are reused for every extent:
+// no allocation per cluster or block. Two output buffers take turns, so the
+// next extent is read and built while the last one is being written.
 
 import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { VmaError } from '../errors.js'
-import { ExtentHeader, popcount16 } from '../extent-header.js'
-import { VmaHeader } from '../header.js'
+import { ExtentHeader } from '../extent-header.js'
+import { VmaHeader, type HeaderFields } from '../header.js'
 import { validMask } from '../cluster-tracker.js'
-import type { PositionalFile } from '../input/positional-file.js'
 import { isZero } from '../zero.js'
-import type { ClusterIndex } from './cluster-index.js'
 
 export interface EmitDevice {
   id: number
@@ -27,11 +24,14 @@ export interface EmitDevice {
   vmstate: boolean
 }
 
-export interface EmitSource {
-  header: VmaHeader
-  devices: EmitDevice[]
-  index: ClusterIndex
-  file: PositionalFile
+/**
+ * Fills `buf` with the stored blocks of clusters `first` .. `first + n - 1`
+ * of a device: for each cluster i, masks[i] says which blocks are present and
+ * pos[i] where in `buf` the first of them starts (the others follow it).
+ */
+export interface ClusterReader {
+  readonly bufferSize: number
+  read(d: EmitDevice, first: number, n: number, buf: Buffer, masks: Uint16Array, pos: Float64Array): Promise<void>
 }
 
 export interface ByteSink {
@@ -39,83 +39,47 @@ export interface ByteSink {
 }
 
 const EXTENT_MAX = EXTENT_HEADER_SIZE + SLOTS_PER_EXTENT * CLUSTER_SIZE
-/** Largest stretch of unneeded input read to save a separate read. */
-const MAX_GAP = 1 << 20
-/** The read buffer: one extent's data plus room for gaps. */
-const READ_BUF = SLOTS_PER_EXTENT * CLUSTER_SIZE + 4 * MAX_GAP
 
 /** Writes the whole optimized archive to `out`; returns the bytes written. */
-export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink, progress?: (done: number) => void): Promise<number> {
-  const h = src.header
-  const header = VmaHeader.encode({ uuid, ctime: h.ctime, configs: h.configs, devices: h.deviceList })
+export async function emitOptimized(
+  fields: HeaderFields,
+  devices: EmitDevice[],
+  reader: ClusterReader,
+  out: ByteSink,
+  progress?: (done: number) => void,
+): Promise<number> {
+  const uuid = fields.uuid
+  const header = VmaHeader.encode(fields)
   await out.write(header)
   let written = header.length
-  const inBuf = Buffer.allocUnsafe(READ_BUF)
+  const inBuf = Buffer.allocUnsafe(reader.bufferSize)
   const outBufs = [Buffer.allocUnsafe(EXTENT_MAX), Buffer.allocUnsafe(EXTENT_MAX)]
   let turn = 0
   let pending: Promise<void> = Promise.resolve()
+  const inMasks = new Uint16Array(SLOTS_PER_EXTENT)
+  const inPos = new Float64Array(SLOTS_PER_EXTENT)
   const masks = new Uint16Array(SLOTS_PER_EXTENT)
   const devIds = new Uint8Array(SLOTS_PER_EXTENT)
   const clusters = new Uint32Array(SLOTS_PER_EXTENT)
-  const inPos = new Float64Array(SLOTS_PER_EXTENT)
 
-  if (src.devices.length === 0) {
+  if (devices.length === 0) {
     // A diskless archive is the header plus one empty extent, as Proxmox writes it.
-    const outBuf = outBufs[0]!
-    ExtentHeader.encode(outBuf, 0, uuid, 0, masks, devIds, clusters)
-    await out.write(outBuf.subarray(0, EXTENT_HEADER_SIZE))
+    ExtentHeader.encode(outBufs[0]!, 0, uuid, 0, masks, devIds, clusters)
+    await out.write(outBufs[0]!.subarray(0, EXTENT_HEADER_SIZE))
     return written + EXTENT_HEADER_SIZE
   }
 
-  for (const d of src.devices) {
+  for (const d of devices) {
     for (let first = 0; first < d.clusters; first += SLOTS_PER_EXTENT) {
       const n = Math.min(SLOTS_PER_EXTENT, d.clusters - first)
-      // 1. Read the stored data of these clusters. Clusters close together in
-      //    the input are read in one call, gaps (other devices' data) and all:
-      //    a few wasted bytes cost less than a system call per cluster.
-      let need = 0
-      for (let i = 0; i < n; i++) need += popcount16(src.index.mask(d.id, first + i)) * BLOCK_SIZE
-      // Gaps may use what the extent's own data leaves of the buffer, so it never overflows.
-      let gapBudget = inBuf.length - need
-      let fill = 0
-      let runStart = 0
-      let runFile = -1
-      let runLen = 0
-      const flush = async () => {
-        if (runLen === 0) return
-        const got = await src.file.read(inBuf, runStart, runLen, runFile)
-        if (got !== runLen) {
-          throw new VmaError('VMA_EXTENT_TRUNCATED', runFile + got, `the input ended while reading cluster data (did it change while being read?)`, 'input')
-        }
-        fill = runStart + runLen
-        runLen = 0
-      }
-      for (let i = 0; i < n; i++) {
-        const c = first + i
-        const len = popcount16(src.index.mask(d.id, c)) * BLOCK_SIZE
-        if (len === 0) continue
-        const off = src.index.offset(d.id, c)
-        const gap = off - (runFile + runLen)
-        if (runLen > 0 && gap >= 0 && gap <= MAX_GAP && gap <= gapBudget) {
-          gapBudget -= gap
-          inPos[i] = runStart + runLen + gap
-          runLen += gap + len
-        } else {
-          await flush()
-          runStart = fill
-          runFile = off
-          runLen = len
-          inPos[i] = runStart
-        }
-      }
-      await flush()
+      await reader.read(d, first, n, inBuf, inMasks, inPos)
 
-      // 2. Build the extent: keep non-zero blocks inside the device only.
+      // Keep the non-zero blocks that lie inside the device.
       const outBuf = outBufs[turn]!
       let o = EXTENT_HEADER_SIZE
       for (let i = 0; i < n; i++) {
         const c = first + i
-        const mask = src.index.mask(d.id, c)
+        const mask = inMasks[i]!
         const valid = d.vmstate ? 0xffff : validMask(d.size, c)
         const end = d.vmstate ? CLUSTER_SIZE : d.size - c * CLUSTER_SIZE // bytes of this cluster inside the device
         let p = inPos[i]!
@@ -146,7 +110,7 @@ export async function emitOptimized(src: EmitSource, uuid: Buffer, out: ByteSink
         clusters[i] = c
       }
       ExtentHeader.encode(outBuf, 0, uuid, n, masks, devIds, clusters)
-      // 3. Hand it to the writer once the previous write (of the other buffer) is done.
+      // Hand it to the writer once the previous write (of the other buffer) is done.
       await pending
       pending = out.write(outBuf.subarray(0, o))
       pending.catch(() => undefined) // awaited below; avoids an unhandled rejection meanwhile

@@ -15,23 +15,17 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
-import { ClusterTracker, clusterCount } from '../cluster-tracker.js'
+import { clusterCount } from '../cluster-tracker.js'
 import { OPTIMIZED_UUID } from '../constants.js'
-import { ContentDigest, type DeviceDigest } from '../content-digest.js'
+import type { DeviceDigest } from '../content-digest.js'
 import { VmaError, fromSystemError } from '../errors.js'
-import { FormCheck } from '../form-check.js'
-import { loadHasher } from '../hasher.js'
-import { openInput, type ArchiveInput } from '../input/archive-input.js'
-import type { PositionalFile } from '../input/positional-file.js'
+import { openInput } from '../input/archive-input.js'
 import { inspectArchive } from '../inspect.js'
-import { ProblemList } from '../problem.js'
 import { parseUuid } from '../uuid.js'
-import { VmaParser } from '../vma-parser.js'
-import type { VmaHeader } from '../header.js'
-import { ClusterIndex } from './cluster-index.js'
+import { indexArchive, type IndexedArchive } from './index-archive.js'
+import { ArchiveClusterReader } from './archive-cluster-reader.js'
 import { emitOptimized, type EmitDevice } from './emit.js'
 import { OutputFile, tempNameFor, type OutputCompression } from './output-file.js'
-import { Spool } from './spool.js'
 
 export interface OptimizeOptions {
   /** Destination path; "-" for stdout; undefined to replace SRC in place (stdout when SRC is "-"). */
@@ -78,41 +72,8 @@ export function compressionFromName(path: string): OutputCompression {
   return 'none'
 }
 
-interface PassOne {
-  header: VmaHeader
-  tracker: ClusterTracker
-  digests: DeviceDigest[]
-  form: FormCheck
-  index: ClusterIndex
-  plainBytes: number
-  spool?: Spool
-}
-
-/** Pass 1: parse everything once, spooling when the input cannot be read at offsets. */
-async function readInput(input: ArchiveInput, spoolDir: string, progress: (n: number) => void): Promise<PassOne> {
-  const tracker = new ClusterTracker(new ProblemList(true))
-  const digest = new ContentDigest(await loadHasher())
-  const form = new FormCheck()
-  const index = new ClusterIndex()
-  const parser = new VmaParser([tracker, form, digest, index])
-  let spool: Spool | undefined
-  try {
-    if (!input.file) spool = await Spool.create(tempNameFor(join(spoolDir, 'input.vma'), 'spool'))
-    for await (const chunk of input.chunks()) {
-      parser.write(chunk)
-      if (spool) await spool.append(chunk)
-      progress(parser.position)
-    }
-    parser.end()
-  } catch (e) {
-    await spool?.remove()
-    throw e
-  }
-  return { header: parser.header!, tracker, digests: digest.result(), form, index, plainBytes: parser.position, spool }
-}
-
 /** Pass 3: the written file, read back by the ordinary reader, must hold the same content in the optimized form. */
-async function proveOutput(path: string, one: PassOne, keepUuid: boolean): Promise<void> {
+async function proveOutput(path: string, one: IndexedArchive, keepUuid: boolean): Promise<void> {
   const r = await inspectArchive(path, { failFast: true, digest: true })
   const fail = (what: string) => {
     throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the optimized output failed its check: ${what}; nothing was replaced`)
@@ -151,10 +112,9 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
   const input = await openInput(src, { stdin: o.stdin, forceFzstd: o.forceFzstd })
   const total = srcStat?.size ?? -1
-  let source: PositionalFile | undefined
-  let one: PassOne | undefined
+  let one: IndexedArchive | undefined
   try {
-    one = await readInput(input, workDir, n => o.progress?.('reading', n, input.compression === 'none' ? total : -1))
+    one = await indexArchive(input, { spoolDir: workDir, digest: true, progress: n => o.progress?.('reading', n, input.compression === 'none' ? total : -1) })
     trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
@@ -170,7 +130,6 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     }
 
     // Pass 2: write the optimized form next to its destination.
-    source = input.file ?? (await one.spool!.reader())
     const devices: EmitDevice[] = one.header.deviceList.map(d => {
       const stats = one!.tracker.devices[d.id]!
       return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
@@ -179,12 +138,13 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const tempPath = tempNameFor(finalPath ?? join(workDir, 'stdout.vma'))
     const out = await OutputFile.create(tempPath, { compression, zstdThreads: o.zstdThreads, mode: inPlace ? srcStat!.mode & 0o7777 : undefined })
     try {
-      const plainOut = await emitOptimized({ header: one.header, devices, index: one.index, file: source }, uuid, out, n => o.progress?.('writing', n, one!.plainBytes))
+      const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
+      const reader = new ArchiveClusterReader(one.file, one.index)
+      const plainOut = await emitOptimized(fields, devices, reader, out, n => o.progress?.('writing', n, one!.plainBytes))
       trace('pass 2 (write)', t0)
       await out.finish()
       trace('pass 2 (finish, fsync)', t0)
-      await source.close()
-      await one.spool?.remove()
+      await one.release() // the spool is no longer needed while we check
       // Pass 3: prove it.
       if (!o.noCheck) {
         o.progress?.('checking', 0, -1)
@@ -209,8 +169,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     if (e instanceof VmaError) e.file ??= input.label
     throw e
   } finally {
-    await source?.close()
-    await one?.spool?.remove()
+    await one?.release()
     await input.close()
   }
 }

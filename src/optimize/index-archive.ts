@@ -1,0 +1,86 @@
+// Reads an archive once, in order, checking everything verify checks and
+// recording where each cluster's data sits, so that commands can then read
+// clusters in any order with positional reads. A plain file is read in place
+// (only its headers, when no digest is wanted); anything else (a pipe, a
+// compressed file) is spooled uncompressed to a temp file on the way.
+
+import { join } from 'node:path'
+import { ClusterTracker } from '../cluster-tracker.js'
+import { ContentDigest, type DeviceDigest } from '../content-digest.js'
+import { FormCheck } from '../form-check.js'
+import { loadHasher } from '../hasher.js'
+import type { VmaHeader } from '../header.js'
+import type { ArchiveInput } from '../input/archive-input.js'
+import type { PositionalFile } from '../input/positional-file.js'
+import { ProblemList } from '../problem.js'
+import { scanHeaders } from '../scan.js'
+import { VmaParser } from '../vma-parser.js'
+import type { VmaSink } from '../vma-sink.js'
+import { ClusterIndex } from './cluster-index.js'
+import { tempNameFor } from './output-file.js'
+import { Spool } from './spool.js'
+
+export interface IndexedArchive {
+  header: VmaHeader
+  tracker: ClusterTracker
+  /** Per-device content digests (when asked for). */
+  digests: DeviceDigest[]
+  form: FormCheck
+  index: ClusterIndex
+  plainBytes: number
+  /** Where to read cluster data from: the input itself, or the spool. */
+  file: PositionalFile
+  /** Closes the spool reader and removes the spool (the input is the caller's). */
+  release(): Promise<void>
+}
+
+export interface IndexOptions {
+  spoolDir: string
+  digest?: boolean
+  progress?: (bytes: number) => void
+  /** More sinks to run on the same pass. */
+  sinks?: VmaSink[]
+}
+
+export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promise<IndexedArchive> {
+  const tracker = new ClusterTracker(new ProblemList(true))
+  const digest = o.digest ? new ContentDigest(await loadHasher()) : undefined
+  const form = new FormCheck()
+  const index = new ClusterIndex()
+  const sinks: VmaSink[] = [tracker, form, ...(digest ? [digest] : []), index, ...(o.sinks ?? [])]
+  let spool: Spool | undefined
+  let parser: VmaParser
+  try {
+    if (input.file && !digest && !o.sinks?.length) {
+      parser = await scanHeaders(input.file, sinks, o.progress)
+    } else {
+      parser = new VmaParser(sinks)
+      if (!input.file) spool = await Spool.create(tempNameFor(join(o.spoolDir, 'input.vma'), 'spool'))
+      for await (const chunk of input.chunks()) {
+        parser.write(chunk)
+        if (spool) await spool.append(chunk)
+        o.progress?.(parser.position)
+      }
+      parser.end()
+    }
+  } catch (e) {
+    await spool?.remove()
+    throw e
+  }
+  const file = input.file ?? (await spool!.reader())
+  return {
+    header: parser.header!,
+    tracker,
+    digests: digest?.result() ?? [],
+    form,
+    index,
+    plainBytes: parser.position,
+    file,
+    release: async () => {
+      if (spool) {
+        await file.close()
+        await spool.remove()
+      }
+    },
+  }
+}
