@@ -44,12 +44,15 @@ export class ContentDigest implements VmaSink {
   }
 
   header(h: VmaHeader): void {
-    for (const d of h.deviceList) {
-      this.sums[d.id] = 0n
-      this.counts[d.id] = 0
-      this.sizes[d.id] = d.size
-      this.names[d.id] = d.name
-    }
+    for (const d of h.deviceList) this.addDevice(d.id, d.name, d.size)
+  }
+
+  /** Registers a device without a header (pack digests raw images this way). */
+  addDevice(id: number, name: string, size: number): void {
+    this.sums[id] = 0n
+    this.counts[id] = 0
+    this.sizes[id] = size
+    this.names[id] = name
   }
 
   cluster(e: ClusterEntry): void {

@@ -12,6 +12,8 @@ export const EXIT_IO = 3
 export const EXIT_INTERNAL = 4
 export const EXIT_SIGINT = 130
 export const EXIT_SIGTERM = 143
+/** The reader of our stdout went away (EPIPE), as SIGPIPE would end a C tool. */
+export const EXIT_SIGPIPE = 141
 
 /** Codes that mean "the archive (or its compression layer) is bad": exit 1. */
 export const ARCHIVE_CODES = [
@@ -51,7 +53,10 @@ export const ENV_CODES = ['VMA_IO', 'VMA_NO_SPACE', 'VMA_TOOL_MISSING', 'VMA_EXI
 
 export type ArchiveErrorCode = (typeof ARCHIVE_CODES)[number]
 export type EnvErrorCode = (typeof ENV_CODES)[number]
-export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | 'VMA_USAGE'
+/** What was asked cannot be done as asked (exit 2): bad pack inputs, unknown device names. */
+export type UsageErrorCode = 'VMA_USAGE' | 'VMA_CANNOT_PACK'
+
+export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode
 
 /**
  * A problem with a location. `offset` is a byte offset in the plain
@@ -84,7 +89,7 @@ export class VmaError extends Error {
 }
 
 export function exitCodeFor(code: VmaErrorCode): number {
-  if (code === 'VMA_USAGE') return EXIT_USAGE
+  if (code === 'VMA_USAGE' || code === 'VMA_CANNOT_PACK') return EXIT_USAGE
   if ((ENV_CODES as readonly string[]).includes(code)) return EXIT_IO
   return EXIT_INVALID
 }
@@ -103,6 +108,7 @@ export function fromSystemError(err: unknown, what: string): VmaError {
     : code === 'EDQUOT' ? 'disk quota exceeded'
     : code === 'EEXIST' ? 'already exists'
     : code === 'EPIPE' ? 'broken pipe'
+    : code === 'ENOTDIR' ? 'not a directory'
     : e && e.message ? e.message : String(err)
   const vcode = code === 'ENOSPC' || code === 'EDQUOT' ? 'VMA_NO_SPACE' : code === 'EEXIST' ? 'VMA_EXISTS' : 'VMA_IO'
   return new VmaError(vcode, -1, `${what}: ${reason}`)

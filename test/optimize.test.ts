@@ -168,7 +168,7 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
   const orig = makeVma({ devices, order: 'shuffled' }).buf
   writeFileSync(src, orig)
   const real = await import('../src/optimize/emit.js')
-  const { optimize: broken } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
+  const brokenWriter = await t.mockImport<typeof import('../src/optimize/write-archive.js')>('../src/optimize/write-archive.js', {
     '../src/optimize/emit.js': {
       ...real,
       emitOptimized: (...args: Parameters<typeof real.emitOptimized>) => {
@@ -183,6 +183,9 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
         return real.emitOptimized(...args)
       },
     },
+  })
+  const { optimize: broken } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
+    '../src/optimize/write-archive.js': brokenWriter,
   })
   // The mocked module has its own copy of VmaError, so match on the code.
   await t.rejects(broken(src), { code: 'VMA_DIGEST_MISMATCH', message: /content digest .* differs/ })

@@ -2,10 +2,14 @@
 // drive in-process; main() is what bin/vma-opt runs.
 
 import yargs, { type Argv } from 'yargs'
-import { EXIT_USAGE } from '../errors.js'
+import { EXIT_SIGPIPE, EXIT_USAGE } from '../errors.js'
+import { cleanupNow } from '../temp-files.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
+import { catCommand } from './commands/cat.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
+import { packCommand } from './commands/pack.js'
+import { unpackCommand } from './commands/unpack.js'
 import { verifyCommand } from './commands/verify.js'
 import { reportError } from './report-error.js'
 
@@ -30,6 +34,9 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(infoCommand(io, result))
     .command(optimizeCommand(io, result))
     .command(verifyCommand(io, result))
+    .command(unpackCommand(io, result))
+    .command(catCommand(io, result))
+    .command(packCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()
@@ -69,6 +76,13 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
 }
 
 export async function main(): Promise<void> {
+  // A reader that goes away (`vma-opt cat ... | head`) ends us quietly, the
+  // way SIGPIPE ends other Unix tools: no message, status 141.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') return
+    cleanupNow()
+    process.exit(EXIT_SIGPIPE)
+  })
   const code = await runCli(process.argv.slice(2))
   process.exitCode = code
 }

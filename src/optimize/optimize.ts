@@ -9,23 +9,21 @@
 //   3. read that temp file back through the ordinary reader and compare
 //      digests, configs and form; only then fsync, rename, fsync the dir.
 
-import { createReadStream } from 'node:fs'
-import { stat, chown } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { clusterCount } from '../cluster-tracker.js'
 import { OPTIMIZED_UUID } from '../constants.js'
 import type { DeviceDigest } from '../content-digest.js'
 import { VmaError, fromSystemError } from '../errors.js'
 import { openInput } from '../input/archive-input.js'
-import { inspectArchive } from '../inspect.js'
 import { parseUuid } from '../uuid.js'
 import { indexArchive, type IndexedArchive } from './index-archive.js'
 import { ArchiveClusterReader } from './archive-cluster-reader.js'
-import { emitOptimized, type EmitDevice } from './emit.js'
-import { OutputFile, tempNameFor, type OutputCompression } from './output-file.js'
+import type { EmitDevice } from './emit.js'
+import { compressionFromName, type OutputCompression } from './output-file.js'
+import { writeArchive } from './write-archive.js'
 
 export interface OptimizeOptions {
   /** Destination path; "-" for stdout; undefined to replace SRC in place (stdout when SRC is "-"). */
@@ -63,34 +61,6 @@ export interface OptimizeResult {
   checked: boolean
   seconds: number
   devices: DeviceDigest[]
-}
-
-export function compressionFromName(path: string): OutputCompression {
-  if (/\.zst$/i.test(path)) return 'zstd'
-  if (/\.gz$/i.test(path)) return 'gzip'
-  if (/\.lzo$/i.test(path)) return 'lzop'
-  return 'none'
-}
-
-/** Pass 3: the written file, read back by the ordinary reader, must hold the same content in the optimized form. */
-async function proveOutput(path: string, one: IndexedArchive, keepUuid: boolean): Promise<void> {
-  const r = await inspectArchive(path, { failFast: true, digest: true })
-  const fail = (what: string) => {
-    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the optimized output failed its check: ${what}; nothing was replaced`)
-  }
-  const want = new Map(one.digests.map(d => [d.id, d]))
-  if (r.devices.length !== want.size) fail(`it has ${r.devices.length} devices, the input ${want.size}`)
-  for (const d of r.devices) {
-    const w = want.get(d.id)
-    if (!w) fail(`device id ${d.id} is not in the input`)
-    else if (w.name !== d.name || w.size !== d.size) fail(`device ${d.id} is ${d.name} (${d.size} bytes), the input's is ${w.name} (${w.size} bytes)`)
-    else if (w.digest !== d.digest) fail(`device ${d.name} content digest ${d.digest} differs from the input's ${w.digest}`)
-  }
-  const inCfg = one.header.configs
-  const outCfg = r.header.configs
-  if (inCfg.length !== outCfg.length || inCfg.some((c, i) => c.name !== outCfg[i]!.name || !c.data.equals(outCfg[i]!.data))) fail('the configs differ')
-  if (r.ctime !== one.header.ctime) fail('the creation time differs')
-  if (r.formReasons.length || (!keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
 }
 
 /** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
@@ -135,36 +105,28 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
     })
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
-    const tempPath = tempNameFor(finalPath ?? join(workDir, 'stdout.vma'))
-    const out = await OutputFile.create(tempPath, { compression, zstdThreads: o.zstdThreads, mode: inPlace ? srcStat!.mode & 0o7777 : undefined })
-    try {
-      const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
-      const reader = new ArchiveClusterReader(one.file, one.index)
-      const plainOut = await emitOptimized(fields, devices, reader, out, n => o.progress?.('writing', n, one!.plainBytes))
-      trace('pass 2 (write)', t0)
-      await out.finish()
-      trace('pass 2 (finish, fsync)', t0)
-      await one.release() // the spool is no longer needed while we check
-      // Pass 3: prove it.
-      if (!o.noCheck) {
-        o.progress?.('checking', 0, -1)
-        await proveOutput(tempPath, one, !!o.keepUuid)
-        trace('pass 3 (read back, compare)', t0)
-      }
-      const outputBytes = (await stat(tempPath)).size
-      if (inPlace && srcStat) await chown(tempPath, srcStat.uid, srcStat.gid).catch(() => undefined)
-      if (finalPath) await out.commit(finalPath)
-      else {
-        await pipeline(createReadStream(tempPath), o.stdout ?? process.stdout, { end: false }).catch(e => {
-          throw fromSystemError(e, 'cannot write to stdout')
-        })
-        await out.abort() // removes the temp file
-      }
-      return { ...base, dest: finalPath ?? '-', outputBytes, plainOutputBytes: plainOut, written: true, checked: !o.noCheck, seconds: (Date.now() - t0) / 1000 }
-    } catch (e) {
-      await out.abort()
-      throw e
-    }
+    const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
+    const digests = one.digests
+    const w = await writeArchive(fields, devices, new ArchiveClusterReader(one.file, one.index), {
+      path: finalPath,
+      workDir,
+      compression,
+      zstdThreads: o.zstdThreads,
+      mode: inPlace ? srcStat!.mode & 0o7777 : undefined,
+      owner: inPlace ? { uid: srcStat!.uid, gid: srcStat!.gid } : undefined,
+      stdout: o.stdout,
+      noCheck: o.noCheck,
+      keepUuid: o.keepUuid,
+      expected: () => digests,
+      what: 'optimized',
+      progress: (phase, n) => o.progress?.(phase, n, one!.plainBytes),
+      written: async () => {
+        trace('pass 2 (write, fsync)', t0)
+        await one!.release() // the spool is not needed for the check
+      },
+    })
+    trace('pass 3 (read back, compare)', t0)
+    return { ...base, dest: finalPath ?? '-', outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e

@@ -39,6 +39,14 @@ export function compressorCommand(c: OutputCompression, zstdThreads = 1): { tool
   }
 }
 
+/** The output compression a file name asks for. */
+export function compressionFromName(path: string): OutputCompression {
+  if (/\.zst$/i.test(path)) return 'zstd'
+  if (/\.gz$/i.test(path)) return 'gzip'
+  if (/\.lzo$/i.test(path)) return 'lzop'
+  return 'none'
+}
+
 /** A name that neither Proxmox nor a glob for backups takes for a backup. */
 export function tempNameFor(finalPath: string, tag = 'tmp'): string {
   return join(dirname(finalPath), `.${basename(finalPath)}.vma-opt-${process.pid}-${randomBytes(4).toString('hex')}.${tag}`)

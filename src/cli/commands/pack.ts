@@ -1,0 +1,100 @@
+import type { Argv, CommandModule } from 'yargs'
+import { VmaError } from '../../errors.js'
+import { pack, readPackDir, type PackDisk, type PackResult } from '../../pack/pack.js'
+import { installSignalCleanup } from '../../temp-files.js'
+import type { CliIO, CommandResult } from '../cli-io.js'
+import { humanBytes } from '../format.js'
+import { makeProgress } from '../progress.js'
+
+interface PackArgs {
+  first: string
+  second?: string
+  config?: string[]
+  disk?: string[]
+  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
+  ctime?: number
+  zstdThreads: number
+  tmpdir?: string
+  check: boolean
+  force?: boolean
+  json?: boolean
+  quiet?: boolean
+}
+
+function parseDisk(spec: string): PackDisk {
+  const eq = spec.indexOf('=')
+  if (eq <= 0 || eq === spec.length - 1) throw new VmaError('VMA_USAGE', -1, `--disk takes NAME=PATH, got ${JSON.stringify(spec)}`)
+  return { name: spec.slice(0, eq), path: spec.slice(eq + 1) }
+}
+
+export function packCommand(io: CliIO, result: CommandResult): CommandModule<object, PackArgs> {
+  return {
+    command: 'pack <first> [second]',
+    describe: 'Build an archive Proxmox can restore from raw images and configs: pack DEST --config F --disk NAME=PATH ..., or pack DIR DEST',
+    builder: (y: Argv) =>
+      y
+        .positional('first', { type: 'string', describe: 'DEST (with --config/--disk), or DIR in the layout unpack writes', demandOption: true })
+        .positional('second', { type: 'string', describe: 'DEST when the first argument is a directory; - for stdout' })
+        .option('config', { type: 'string', array: true, describe: 'a config file, stored under its base name (repeatable, kept in order)' })
+        .option('disk', { type: 'string', array: true, describe: 'NAME=PATH of a raw image, e.g. drive-scsi0=disk.raw (repeatable)' })
+        .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name)' })
+        .option('ctime', { type: 'number', describe: 'creation time, Unix seconds (default: now)' })
+        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output' })
+        .option('tmpdir', { type: 'string', describe: 'where the temp output goes when writing to stdout' })
+        .option('check', { type: 'boolean', default: true, describe: 'read the archive back and compare with the images (--no-check skips)' })
+        .option('force', { type: 'boolean', describe: 'overwrite DEST if it exists' })
+        .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
+        .example('$0 pack restore/ vzdump-qemu-100-2026_11_21-00_00_00.vma.zst', 'from what unpack wrote')
+        .example('$0 pack out.vma --config qemu-server.conf --disk drive-scsi0=disk0.raw', '') as unknown as Argv<PackArgs>,
+    handler: async args => {
+      installSignalCleanup()
+      let dest: string
+      let configs: string[]
+      let disks: PackDisk[]
+      if (args.second !== undefined) {
+        if (args.config?.length || args.disk?.length) throw new VmaError('VMA_USAGE', -1, 'give either a directory or --config/--disk, not both')
+        ;({ configs, disks } = readPackDir(args.first))
+        dest = args.second
+      } else {
+        dest = args.first
+        configs = args.config ?? []
+        disks = (args.disk ?? []).map(parseDisk)
+      }
+      const toStdout = dest === '-'
+      const report = toStdout ? io.stderr : io.stdout
+      const progress = makeProgress(io.stderr, 'packing', 0, !!args.quiet)
+      const r = await pack(dest, {
+        configs,
+        disks,
+        compress: args.compress === 'lzo' ? 'lzop' : args.compress,
+        ctime: args.ctime,
+        zstdThreads: args.zstdThreads,
+        tmpdir: args.tmpdir,
+        noCheck: !args.check,
+        force: args.force,
+        stdout: io.stdout,
+        note: msg => io.stderr.write(`vma-opt: note: ${msg}\n`),
+        progress: (phase, n) => progress.update(n, phase),
+      })
+      progress.done()
+      if (args.json) report.write(JSON.stringify(packJson(r), null, 2) + '\n')
+      else if (!args.quiet) report.write(`${r.dest === '-' ? 'stdout' : r.dest}: ${r.configs.length} config${r.configs.length === 1 ? '' : 's'}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${humanBytes(r.outputBytes)}${r.checked ? ', checked against the images' : ''} in ${r.seconds.toFixed(1)} s\n`)
+      result.exitCode = 0
+    },
+  }
+}
+
+function packJson(r: PackResult) {
+  return {
+    dest: r.dest,
+    compression: r.compression,
+    outputBytes: r.outputBytes,
+    plainBytes: r.plainBytes,
+    configs: r.configs,
+    devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, digest: d.digest })),
+    padded: r.padded,
+    checked: r.checked,
+    seconds: r.seconds,
+  }
+}

@@ -1,0 +1,94 @@
+// Writes an archive in the optimized form to its destination the safe way:
+// a hidden temp file next to it (through a compressor if asked), read back
+// through the ordinary reader and compared with what was meant to be written
+// (per-device digests, configs, ctime, form), then fsync, rename, fsync dir.
+// Shared by optimize and pack.
+
+import { createReadStream } from 'node:fs'
+import { chown, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import type { Writable } from 'node:stream'
+import type { DeviceDigest } from '../content-digest.js'
+import { VmaError, fromSystemError } from '../errors.js'
+import type { HeaderFields } from '../header.js'
+import { inspectArchive } from '../inspect.js'
+import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
+import { OutputFile, tempNameFor, type OutputCompression } from './output-file.js'
+
+export interface WriteTarget {
+  /** Final path, or undefined for stdout. */
+  path?: string
+  /** Where the temp file goes when writing to stdout. */
+  workDir: string
+  compression: OutputCompression
+  zstdThreads?: number
+  mode?: number
+  owner?: { uid: number; gid: number }
+  stdout?: Writable
+  noCheck?: boolean
+  /** The uuid is not the fixed one on purpose (--keep-uuid). */
+  keepUuid?: boolean
+  /** What the check compares with; called after writing (pack computes digests while reading). */
+  expected: () => DeviceDigest[]
+  /** What the command is called in messages. */
+  what: string
+  progress?: (phase: 'writing' | 'checking', done: number) => void
+  /** Called when the data has been written, before the check (optimize frees its spool here). */
+  written?: () => Promise<void>
+}
+
+export interface WriteResult {
+  plainBytes: number
+  outputBytes: number
+  checked: boolean
+}
+
+export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], reader: ClusterReader, t: WriteTarget): Promise<WriteResult> {
+  const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
+  const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, mode: t.mode })
+  try {
+    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))
+    await out.finish()
+    await t.written?.()
+    if (!t.noCheck) {
+      t.progress?.('checking', 0)
+      await proveOutput(tempPath, fields, t.expected(), t)
+    }
+    const outputBytes = (await stat(tempPath)).size
+    if (t.owner) await chown(tempPath, t.owner.uid, t.owner.gid).catch(() => undefined)
+    if (t.path) await out.commit(t.path)
+    else {
+      await pipeline(createReadStream(tempPath), t.stdout ?? process.stdout, { end: false }).catch(e => {
+        throw fromSystemError(e, 'cannot write to stdout')
+      })
+      await out.abort() // removes the temp file
+    }
+    return { plainBytes, outputBytes, checked: !t.noCheck }
+  } catch (e) {
+    await out.abort()
+    throw e
+  }
+}
+
+/** The written file, read back by the ordinary reader, must hold exactly what was meant. */
+async function proveOutput(path: string, fields: HeaderFields, expected: DeviceDigest[], t: WriteTarget): Promise<void> {
+  const r = await inspectArchive(path, { failFast: true, digest: true })
+  const fail = (what: string) => {
+    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the ${t.what} output failed its check: ${what}; nothing was replaced`)
+  }
+  const want = new Map(expected.map(d => [d.id, d]))
+  if (r.devices.length !== want.size) fail(`it has ${r.devices.length} devices instead of ${want.size}`)
+  for (const d of r.devices) {
+    const w = want.get(d.id)
+    if (!w) fail(`device id ${d.id} is not in the input`)
+    else if (w.name !== d.name || w.size !== d.size) fail(`device ${d.id} is ${d.name} (${d.size} bytes), the input's is ${w.name} (${w.size} bytes)`)
+    else if (w.digest !== d.digest) fail(`device ${d.name} content digest ${d.digest} differs from the input's ${w.digest}`)
+  }
+  const outCfg = r.header.configs
+  if (fields.configs.length !== outCfg.length || fields.configs.some((c, i) => c.name !== outCfg[i]!.name || !Buffer.from(c.data).equals(outCfg[i]!.data))) {
+    fail('the configs differ')
+  }
+  if (r.ctime !== fields.ctime) fail('the creation time differs')
+  if (r.formReasons.length || (!t.keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
+}

@@ -1,0 +1,80 @@
+// Writes one raw image sparsely: the file is sized up front and only
+// non-zero blocks are written, so holes stay holes. Blocks that continue the
+// previous one are gathered into one run and written with a single call.
+// Writes are synchronous: the parser's sinks are synchronous, and the
+// driver yields to the event loop between input chunks, so signals are still
+// handled promptly.
+
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { fromSystemError } from '../errors.js'
+
+export class SparseWriter {
+  private readonly fd: number
+  private run: Buffer | undefined
+  private runOff = 0
+  private runLen = 0
+  private closed = false
+  /** Bytes written (non-zero blocks). */
+  written = 0
+
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    private readonly runSize: number,
+    mode = 0o600,
+  ) {
+    try {
+      this.fd = openSync(path, 'wx', mode)
+      ftruncateSync(this.fd, size)
+    } catch (e) {
+      throw fromSystemError(e, `cannot create ${path}`)
+    }
+  }
+
+  /** Writes `len` bytes of `src` from `start` at device offset `off`. */
+  write(off: number, src: Uint8Array, start: number, len: number): void {
+    if (this.runLen > 0 && off === this.runOff + this.runLen && this.runLen + len <= this.runSize) {
+      this.run!.set(src.subarray(start, start + len), this.runLen)
+      this.runLen += len
+      return
+    }
+    this.flush()
+    this.run ??= Buffer.allocUnsafe(this.runSize) // only for devices that get data
+    this.run.set(src.subarray(start, start + len), 0)
+    this.runOff = off
+    this.runLen = len
+  }
+
+  flush(): void {
+    if (this.runLen === 0) return
+    try {
+      let done = 0
+      while (done < this.runLen) done += writeSync(this.fd, this.run!, done, this.runLen - done, this.runOff + done)
+    } catch (e) {
+      throw fromSystemError(e, `cannot write ${this.path}`)
+    }
+    this.written += this.runLen
+    this.runLen = 0
+  }
+
+  /** Flushes, fsyncs and closes. */
+  finish(): void {
+    this.flush()
+    try {
+      fsyncSync(this.fd)
+    } catch (e) {
+      throw fromSystemError(e, `cannot write ${this.path}`)
+    }
+    this.close()
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    try {
+      closeSync(this.fd)
+    } catch {
+      // already unusable; the file is removed by the caller on failure
+    }
+  }
+}
