@@ -54,6 +54,8 @@ export interface Contender {
   vmaOpt?: boolean
   /** File piped into vma-opt's stdin. */
   stdinFrom?: string
+  /** Untimed shell command before each run (removing the last run's output), before the sync. */
+  setup?: string
 }
 
 export interface Timing {
@@ -75,6 +77,7 @@ export function race(contenders: Contender[], before = 'sync'): Timing[] {
   for (let r = 0; r < RUNS; r++) {
     contenders.forEach((c, i) => {
       const cmd = c.vmaOpt ? `${c.stdinFrom ? `cat '${c.stdinFrom}' | ` : ''}node '${RUN_CLI}' '${rss}' ${c.cmd}` : c.cmd
+      if (c.setup) sh(c.setup)
       sh(before)
       const t = out[i]!
       t.seconds = Math.min(t.seconds, sh(cmd))

@@ -16,10 +16,10 @@ console.log(`optimize, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BEN
 // optimize fsyncs its output, so the baseline syncs its copy too.
 table(
   race([
-    { label: 'cp FILE COPY && sync COPY (baseline)', cmd: `cp '${file}' '${copy}' && sync '${copy}'` },
-    { label: 'vma-opt optimize FILE OUT', cmd: `optimize -q '${file}' '${out}'`, vmaOpt: true },
-    { label: 'vma-opt optimize FILE.zst OUT', cmd: `optimize -q '${zst}' '${out}'`, vmaOpt: true },
-    { label: 'cat FILE | vma-opt optimize - OUT (spooled)', cmd: `optimize -q --tmpdir '${DATA}' - '${out}'`, vmaOpt: true, stdinFrom: file },
+    { label: 'cp FILE COPY && sync COPY (baseline)', cmd: `cp '${file}' '${copy}' && sync '${copy}'`, setup: `rm -f '${copy}'` },
+    { label: 'vma-opt optimize FILE OUT', cmd: `optimize -q '${file}' '${out}'`, vmaOpt: true, setup: `rm -f '${out}'` },
+    { label: 'vma-opt optimize FILE.zst OUT', cmd: `optimize -q '${zst}' '${out}'`, vmaOpt: true, setup: `rm -f '${out}'` },
+    { label: 'cat FILE | vma-opt optimize - OUT (spooled)', cmd: `optimize -q --tmpdir '${DATA}' - '${out}'`, vmaOpt: true, stdinFrom: file, setup: `rm -f '${out}'` },
     { label: 'vma-opt optimize OPTIMIZED (in place: no-op)', cmd: `optimize -q '${done}'`, vmaOpt: true },
   ]),
 )
