@@ -6,6 +6,7 @@ import { EXIT_SIGPIPE, EXIT_USAGE } from '../errors.js'
 import { cleanupNow } from '../temp-files.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { catCommand } from './commands/cat.js'
+import { compareCommand } from './commands/compare.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
 import { packCommand } from './commands/pack.js'
@@ -37,6 +38,7 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(unpackCommand(io, result))
     .command(catCommand(io, result))
     .command(packCommand(io, result))
+    .command(compareCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()

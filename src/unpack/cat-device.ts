@@ -6,12 +6,13 @@
 
 import { tmpdir } from 'node:os'
 import type { Readable, Writable } from 'node:stream'
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
+import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
 import { clusterCount } from '../cluster-tracker.js'
 import { VmaError, fromSystemError } from '../errors.js'
 import { openInput } from '../input/archive-input.js'
 import { ArchiveClusterReader } from '../optimize/archive-cluster-reader.js'
 import { indexArchive, type IndexedArchive } from '../optimize/index-archive.js'
+import { expandClusters } from './expand-clusters.js'
 
 export interface CatOptions {
   stdin?: Readable
@@ -53,15 +54,7 @@ export async function catDevice(src: string, device: string, out: Writable, o: C
     for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
       const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
       await reader.read(dev, first, n, inBuf, masks, pos)
-      outBuf.fill(0, 0, n * CLUSTER_SIZE)
-      for (let i = 0; i < n; i++) {
-        let p = pos[i]!
-        for (let j = 0; j < 16; j++) {
-          if (!(masks[i]! & (1 << j))) continue
-          inBuf.copy(outBuf, i * CLUSTER_SIZE + j * BLOCK_SIZE, p, p + BLOCK_SIZE)
-          p += BLOCK_SIZE
-        }
-      }
+      expandClusters(inBuf, masks, pos, n, outBuf)
       const len = Math.min(n * CLUSTER_SIZE, d.size - first * CLUSTER_SIZE)
       await writeAll(out, outBuf.subarray(0, len))
       bytes += len
