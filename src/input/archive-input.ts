@@ -4,7 +4,8 @@
 // order without spooling.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { fstatSync } from 'node:fs'
+import { fstatSync, read, write } from 'node:fs'
+import { promisify } from 'node:util'
 import { once } from 'node:events'
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
@@ -13,6 +14,7 @@ import { VmaError, fromSystemError } from '../errors.js'
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js'
 import { findTool, requireTool } from './find-tool.js'
 import { PositionalFile } from './positional-file.js'
+import { trackChild } from '../temp-files.js'
 
 /** Size of the buffers plain files are read with. */
 export const READ_CHUNK = 4 << 20
@@ -40,23 +42,35 @@ export interface ArchiveInput {
    * layer reports corruption. Can be iterated once.
    */
   chunks(): AsyncGenerator<Uint8Array>
+  /**
+   * Writes the whole plain stream to a file descriptor (a spool file), by the
+   * fastest path: a decompressor writes into it directly. Throws like chunks().
+   */
+  writePlainTo(fd: number): Promise<void>
   close(): Promise<void>
 }
 
 export async function openInput(name: string, opts: OpenOptions = {}): Promise<ArchiveInput> {
   const label = name === '-' ? 'stdin' : name
   let file: PositionalFile | undefined
+  /** A pipe or FIFO read with read(2) into reused buffers. */
+  let pipeFd: number | undefined
   let stream: Readable | undefined
   if (name === '-') {
     const st = opts.stdin ? undefined : safeFstat(0)
-    if (st?.isFile()) file = PositionalFile.fromFd(0, st, label)
-    else stream = opts.stdin ?? process.stdin
+    if (opts.stdin) stream = opts.stdin
+    else if (st?.isFile()) file = PositionalFile.fromFd(0, st, label)
+    else {
+      // We read fd 0 ourselves, into reused buffers. Creating Node's (paused,
+      // never read) stdin stream first puts the pipe in non-blocking mode, so
+      // no thread ever sits blocked in read(2): a blocked read would keep the
+      // process from exiting on SIGINT until more input came.
+      void process.stdin
+      pipeFd = 0
+    }
   } else {
     file = await PositionalFile.open(name, label)
-    if (!file.seekable) {
-      // A FIFO or character device: read it as a stream.
-      stream = (await import('node:fs')).createReadStream('', { fd: file.fd, autoClose: false, highWaterMark: 1 << 20 })
-    }
+    if (!file.seekable) pipeFd = file.fd // a FIFO or character device
   }
 
   // Peek at the first bytes to learn the compression.
@@ -76,6 +90,15 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     }
     head = Buffer.concat(got)
     rest = it
+  } else if (pipeFd !== undefined) {
+    const b = Buffer.alloc(DETECT_BYTES)
+    let n = 0
+    while (n < DETECT_BYTES) {
+      const got = await readFd(pipeFd, b, n, DETECT_BYTES - n, label)
+      if (got === 0) break
+      n += got
+    }
+    head = b.subarray(0, n)
   } else {
     head = Buffer.alloc(DETECT_BYTES)
     head = head.subarray(0, await file!.read(head, 0, DETECT_BYTES, 0))
@@ -103,28 +126,36 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
         yield r.value
       }
     }
+    if (pipeFd !== undefined) {
+      if (head.length) yield head
+      yield* readPipe(pipeFd, label)
+      return
+    }
     yield* readFile(file!)
   }
 
+  // How the plain stream is made: an external program (reading the file
+  // itself when it can), zlib, fzstd, or nothing.
+  let tool: { path: string; args: string[] } | undefined
   let decoder = 'none'
+  if (compression === 'zstd' && !opts.forceFzstd) {
+    const zstd = findTool('zstd')
+    if (zstd) tool = { path: zstd, args: ['-d', '-c', '-q'] }
+  } else if (compression === 'lzop') {
+    tool = { path: requireTool('lzop', `reading the lzop-compressed ${label}`), args: ['-d', '-c', '-q'] }
+  }
+  const fileFd = file && !rest && pipeFd === undefined ? file.fd : undefined
   let chunks: () => AsyncGenerator<Uint8Array>
-  if (compression === 'none') {
-    chunks = raw
+  if (tool) {
+    decoder = tool.path
+    chunks = () => runDecoder(tool!.path, tool!.args, fileFd, fileFd === undefined ? raw() : undefined, label)
   } else if (compression === 'gzip') {
     decoder = 'zlib'
     chunks = () => gunzip(raw(), label)
-  } else {
-    const tool = compression === 'zstd' ? (opts.forceFzstd ? undefined : findTool('zstd')) : requireTool('lzop', `reading the lzop-compressed ${label}`)
-    if (tool) {
-      decoder = tool
-      const args = compression === 'zstd' ? ['-d', '-c', '-q'] : ['-d', '-c', '-q']
-      const fd = file && !rest ? file.fd : undefined
-      chunks = () => runDecoder(tool, args, fd, fd === undefined ? raw() : undefined, label)
-    } else {
-      decoder = 'fzstd'
-      chunks = () => fzstd(raw(), label)
-    }
-  }
+  } else if (compression === 'zstd') {
+    decoder = 'fzstd'
+    chunks = () => fzstd(raw(), label)
+  } else chunks = raw
 
   return {
     name,
@@ -133,6 +164,24 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     decoder,
     file: compression === 'none' && file?.seekable ? file : undefined,
     chunks,
+    async writePlainTo(fd: number) {
+      // A decompressor writes straight into the file: no pipe to cross,
+      // which on some machines costs more than the decompression itself.
+      if (tool) {
+        await runDecoderTo(tool.path, tool.args, fileFd, fileFd === undefined ? raw() : undefined, fd, label)
+        return
+      }
+      let pos = 0
+      for await (const c of chunks()) {
+        let off = 0
+        try {
+          while (off < c.length) off += (await writeP(fd, c, off, c.length - off, pos + off)).bytesWritten
+        } catch (e) {
+          throw fromSystemError(e, 'cannot write the spool file')
+        }
+        pos += c.length
+      }
+    },
     close: async () => {
       await file?.close()
       if (stream && stream !== process.stdin) stream.destroy()
@@ -148,8 +197,41 @@ function safeFstat(fd: number) {
   }
 }
 
+const readP = promisify(read)
+const writeP = promisify(write)
+
+/** One read(2) on a pipe; waits and retries while it would block (a non-blocking stdin). */
+async function readFd(fd: number, buf: Buffer, off: number, len: number, label: string): Promise<number> {
+  for (;;) {
+    try {
+      return (await readP(fd, buf, off, len, null)).bytesRead
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        await new Promise(r => setTimeout(r, 2))
+        continue
+      }
+      throw fromSystemError(e, `cannot read ${label}`)
+    }
+  }
+}
+
+/** A pipe read into two reused buffers: one is being filled while the caller works on the other. */
+async function* readPipe(fd: number, label: string): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)]
+  let which = 0
+  let pending = readFd(fd, bufs[0]!, 0, bufs[0]!.length, label)
+  for (;;) {
+    const n = await pending
+    if (n === 0) return
+    const buf = bufs[which]!
+    which ^= 1
+    pending = readFd(fd, bufs[which]!, 0, bufs[which]!.length, label)
+    yield buf.subarray(0, n)
+  }
+}
+
 /** Sequential reads with two buffers, so the next read runs while the caller works. */
-async function* readFile(file: PositionalFile): AsyncGenerator<Uint8Array> {
+export async function* readFile(file: PositionalFile): AsyncGenerator<Uint8Array> {
   const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
   let pos = 0
   let which = 0
@@ -242,7 +324,9 @@ async function* runDecoder(
         try {
           for await (const c of feed) {
             if (sin.destroyed) break
-            if (!sin.write(c)) await Promise.race([once(sin, 'drain'), once(sin, 'close')])
+            // The chunk's buffer is reused once we ask for the next: wait until the pipe took it.
+            const ok = await new Promise<boolean>(resolve => sin.write(c, err => resolve(!err)))
+            if (!ok) break
           }
         } catch (e) {
           feedError = e
@@ -266,5 +350,42 @@ async function* runDecoder(
   if (code !== 0) {
     const why = stderr.trim().split('\n').pop() || `exit status ${code}`
     throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `${toolName} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, label)
+  }
+}
+
+/** Runs a decompressor whose output goes straight into `outFd`. */
+async function runDecoderTo(tool: string, args: string[], inFd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, outFd: number, label: string): Promise<void> {
+  const child: ChildProcess = spawn(tool, args, { stdio: [inFd ?? 'pipe', outFd, 'pipe'] })
+  trackChild(child)
+  const toolName = tool.split('/').pop()
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString()
+  })
+  const exited = new Promise<number | null>(resolve => {
+    child.on('close', code => resolve(code))
+    child.on('error', () => resolve(-1))
+  })
+  let feedError: unknown
+  if (feed) {
+    const sin = child.stdin!
+    sin.on('error', () => undefined)
+    try {
+      for await (const c of feed) {
+        const ok = await new Promise<boolean>(resolve => sin.write(c, err => resolve(!err)))
+        if (!ok) break
+      }
+    } catch (e) {
+      feedError = e
+      child.kill('SIGTERM')
+    }
+    sin.end()
+  }
+  const code = await exited
+  if (feedError) throw feedError
+  if (code !== 0) {
+    const why = stderr.trim().split('\n').pop() || `exit status ${code}`
+    const nospace = /no space/i.test(why)
+    throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, `${toolName} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, label)
   }
 }

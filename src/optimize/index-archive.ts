@@ -2,7 +2,7 @@
 // recording where each cluster's data sits, so that commands can then read
 // clusters in any order with positional reads. A plain file is read in place
 // (only its headers, when no digest is wanted); anything else (a pipe, a
-// compressed file) is spooled uncompressed to a temp file on the way.
+// compressed file) is first spooled uncompressed to a temp file.
 
 import { join } from 'node:path'
 import { ClusterTracker } from '../cluster-tracker.js'
@@ -10,8 +10,8 @@ import { ContentDigest, type DeviceDigest } from '../content-digest.js'
 import { FormCheck } from '../form-check.js'
 import { loadHasher } from '../hasher.js'
 import type { VmaHeader } from '../header.js'
-import type { ArchiveInput } from '../input/archive-input.js'
-import type { PositionalFile } from '../input/positional-file.js'
+import { readFile, type ArchiveInput } from '../input/archive-input.js'
+import { PositionalFile } from '../input/positional-file.js'
 import { ProblemList } from '../problem.js'
 import { scanHeaders } from '../scan.js'
 import { VmaParser } from '../vma-parser.js'
@@ -49,25 +49,30 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
   const index = new ClusterIndex()
   const sinks: VmaSink[] = [tracker, form, ...(digest ? [digest] : []), index, ...(o.sinks ?? [])]
   let spool: Spool | undefined
+  let file = input.file
   let parser: VmaParser
   try {
-    if (input.file && !digest && !o.sinks?.length) {
-      parser = await scanHeaders(input.file, sinks, o.progress)
+    if (!file) {
+      spool = await Spool.create(tempNameFor(join(o.spoolDir, 'input.vma'), 'spool'))
+      await input.writePlainTo(spool.fd)
+      file = await PositionalFile.open(spool.path)
+    }
+    if (!digest && !o.sinks?.length) {
+      parser = await scanHeaders(file, sinks, o.progress)
     } else {
       parser = new VmaParser(sinks)
-      if (!input.file) spool = await Spool.create(tempNameFor(join(o.spoolDir, 'input.vma'), 'spool'))
-      for await (const chunk of input.chunks()) {
+      for await (const chunk of readFile(file)) {
         parser.write(chunk)
-        if (spool) await spool.append(chunk)
         o.progress?.(parser.position)
       }
       parser.end()
     }
   } catch (e) {
+    if (spool) await file?.close()
     await spool?.remove()
     throw e
   }
-  const file = input.file ?? (await spool!.reader())
+  const source = file
   return {
     header: parser.header!,
     tracker,
@@ -75,10 +80,10 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
     form,
     index,
     plainBytes: parser.position,
-    file,
+    file: source,
     release: async () => {
       if (spool) {
-        await file.close()
+        await source.close()
         await spool.remove()
       }
     },
