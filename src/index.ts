@@ -25,3 +25,5 @@ export { pack, readPackDir, type PackOptions, type PackResult } from './pack/pac
 export { writeSampleArchive, type SampleOptions } from './sample/sample-archive.js'
 export { runCli, buildCli } from './cli/main.js'
 export { compareArchives, type Comparison, type DeviceComparison, type BlockStats } from './compare/compare.js'
+export { runHook, parseHookArgs, VZDUMP_QEMU_ARCHIVE, type HookOptions } from './hook/vzdump-hook.js'
+export { installHook, hookScript, type InstallOptions } from './hook/install-hook.js'

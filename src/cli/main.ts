@@ -7,6 +7,7 @@ import { cleanupNow } from '../temp-files.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { catCommand } from './commands/cat.js'
 import { compareCommand } from './commands/compare.js'
+import { hookCommand } from './commands/hook.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
 import { packCommand } from './commands/pack.js'
@@ -21,10 +22,16 @@ class UsageError extends Error {}
 // and swapped back in a middleware before any handler runs.
 const DASH = '\u0001-'
 
+/** Options that take one value: given twice, the last one wins, as in most Unix tools. */
+const REPEATABLE = new Set(['_', 'device', 'config', 'disk'])
+
 function restoreDash(argv: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(argv)) {
     if (v === DASH) argv[k] = '-'
-    else if (Array.isArray(v)) argv[k] = v.map(x => (x === DASH ? '-' : x))
+    else if (Array.isArray(v)) {
+      const mapped = v.map(x => (x === DASH ? '-' : x))
+      argv[k] = REPEATABLE.has(k) ? mapped : mapped[mapped.length - 1]
+    }
   }
 }
 
@@ -39,6 +46,7 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(catCommand(io, result))
     .command(packCommand(io, result))
     .command(compareCommand(io, result))
+    .command(hookCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()

@@ -1,0 +1,6 @@
+// Entry point of the installed hook (and of bin/vma-opt-hook). Every line
+// goes to stdout, which vzdump copies into the task log.
+import { runHook } from './vzdump-hook.js'
+
+const code = await runHook(process.argv.slice(2), process.env, { log: line => process.stdout.write(line + '\n') })
+process.exitCode = code

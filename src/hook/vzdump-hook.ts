@@ -1,0 +1,90 @@
+// vma-opt-hook: what vzdump runs as its hook script. vzdump calls it as
+// `HOOK PHASE [MODE VMID]` with a cleared environment (no PATH, no HOME; only
+// STOREID, DUMPDIR, VMTYPE, HOSTNAME, TARGET, LOGFILE, LC_ALL=C), blocks the
+// backup job while it runs, and copies every line it prints into the task log.
+//
+// At backup-end of a VM backup written to a local file, the archive is
+// optimized in place: same name, same compression, side files (.notes, .log,
+// .protected) untouched, temp files hidden from Proxmox's backup listing.
+// Everything else is a no-op. A damaged archive is a failed backup (exit 1);
+// any other trouble leaves the archive as it was and only warns (exit 0),
+// unless --strict.
+
+import { statSync } from 'node:fs'
+import { basename } from 'node:path'
+import { EXIT_INVALID, EXIT_IO, VmaError } from '../errors.js'
+import { optimize } from '../optimize/optimize.js'
+import { installSignalCleanup } from '../temp-files.js'
+import { humanBytes } from '../cli/format.js'
+
+export interface HookOptions {
+  keepUuid?: boolean
+  zstdThreads?: number
+  tmpdir?: string
+  /** Fail the backup on any error, not only a damaged archive. */
+  strict?: boolean
+}
+
+/** Names vzdump gives VM backups on file storages (pve-storage's archive_info). */
+export const VZDUMP_QEMU_ARCHIVE = /^vzdump-qemu-.+\.vma(\.(zst|gz|lzo))?$/
+
+export interface HookIO {
+  log: (line: string) => void
+}
+
+/** Parses the options baked into the installed wrapper, then PHASE [MODE VMID]. */
+export function parseHookArgs(argv: string[]): { options: HookOptions; phase?: string; mode?: string; vmid?: string } {
+  const options: HookOptions = {}
+  let i = 0
+  for (; i < argv.length && argv[i]!.startsWith('--'); i++) {
+    const a = argv[i]!
+    if (a === '--keep-uuid') options.keepUuid = true
+    else if (a === '--strict') options.strict = true
+    else if (a === '--zstd-threads') options.zstdThreads = Number(argv[++i])
+    else if (a === '--tmpdir') options.tmpdir = argv[++i]
+    else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
+  }
+  const [phase, mode, vmid] = argv.slice(i)
+  return { options, phase, mode, vmid }
+}
+
+/** Runs one hook call; returns the exit status for vzdump. */
+export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO): Promise<number> {
+  let parsed
+  try {
+    parsed = parseHookArgs(argv)
+  } catch (e) {
+    io.log(`vma-opt: ${(e as Error).message}`)
+    return 2
+  }
+  const { options, phase } = parsed
+  if (phase !== 'backup-end') return 0
+  const target = env.TARGET
+  if (env.VMTYPE !== 'qemu' || !target || target === '-' || !target.startsWith('/')) return 0 // lxc, stdout, PBS
+  if (!VZDUMP_QEMU_ARCHIVE.test(basename(target))) return 0
+  let before: number
+  try {
+    const st = statSync(target)
+    if (!st.isFile()) return 0
+    before = st.size
+  } catch {
+    return 0 // PBS snapshot names are not files
+  }
+  installSignalCleanup()
+  io.log(`vma-opt: optimizing ${basename(target)} (${humanBytes(before)})`)
+  try {
+    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir })
+    if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
+    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} proven unchanged`)
+    return 0
+  } catch (e) {
+    const err = e instanceof VmaError ? e : undefined
+    const msg = err ? `${err.message} (${err.code})` : `internal error: ${(e as Error)?.message ?? e}`
+    if (err && err.exitCode === EXIT_INVALID) {
+      io.log(`vma-opt: ERROR: ${basename(target)} is damaged: ${msg}; the archive was left as it is`)
+      return EXIT_INVALID
+    }
+    io.log(`vma-opt: WARNING: could not optimize ${basename(target)}: ${msg}; the archive was left as it is`)
+    return options.strict ? (err?.exitCode ?? EXIT_IO) : 0
+  }
+}
