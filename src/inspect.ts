@@ -2,7 +2,7 @@
 // Damage to the structure (header, extent headers, truncation) throws a
 // VmaError; problems with clusters and names are collected in the report.
 
-import { ClusterTracker } from './cluster-tracker.js'
+import { ClusterTracker, type DeviceStats } from './cluster-tracker.js'
 import { ContentDigest } from './content-digest.js'
 import { VmaError } from './errors.js'
 import { FormCheck } from './form-check.js'
@@ -24,16 +24,7 @@ export interface InspectOptions extends OpenOptions {
   progress?: ProgressFn
 }
 
-export interface DeviceReport {
-  id: number
-  name: string
-  size: number
-  clusters: number
-  clustersSeen: number
-  storedBlocks: number
-  zeroClusters: number
-  digest?: string
-}
+export type DeviceReport = Omit<DeviceStats, 'vmstate'> & { digest?: string }
 
 export interface ArchiveReport {
   file: string

@@ -296,96 +296,88 @@ async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGene
 }
 
 /**
- * Runs an external decompressor. Its stdin is the file itself when we have a
- * descriptor, or our pump of `feed` otherwise. A non-zero exit is corruption.
+ * A running decompressor: its stdin is a file descriptor we pass or our pump
+ * of `feed`; its stdout a pipe to us or a file. finish() waits for it and
+ * turns a non-zero exit into a VmaError (corruption, or no space).
  */
-async function* runDecoder(
-  tool: string,
-  args: string[],
-  fd: number | undefined,
-  feed: AsyncGenerator<Uint8Array> | undefined,
-  label: string,
-): AsyncGenerator<Uint8Array> {
-  const child: ChildProcess = spawn(tool, args, { stdio: [fd ?? 'pipe', 'pipe', 'pipe'] })
-  const toolName = tool.split('/').pop()
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString()
-  })
-  const exited = new Promise<number | null>(resolve => {
-    child.on('close', code => resolve(code))
-    child.on('error', () => resolve(-1))
-  })
-  let feedError: unknown
-  const pump = feed
-    ? (async () => {
-        const sin = child.stdin!
-        sin.on('error', () => undefined) // EPIPE when the decoder stops early
-        try {
-          for await (const c of feed) {
-            if (sin.destroyed) break
-            // The chunk's buffer is reused once we ask for the next: wait until the pipe took it.
-            const ok = await new Promise<boolean>(resolve => sin.write(c, err => resolve(!err)))
-            if (!ok) break
-          }
-        } catch (e) {
-          feedError = e
-        }
-        sin.end()
-      })()
-    : Promise.resolve()
-  let finished = false
-  try {
-    for await (const out of child.stdout!) yield out as Uint8Array
-    finished = true
-  } finally {
-    if (!finished) {
-      child.kill('SIGTERM')
-      feed?.return(undefined).catch(() => undefined)
-    }
-    await pump
-  }
-  const code = await exited
-  if (feedError) throw feedError
-  if (code !== 0) {
-    const why = stderr.trim().split('\n').pop() || `exit status ${code}`
-    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `${toolName} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, label)
-  }
-}
+class Decoder {
+  readonly child: ChildProcess
+  private stderr = ''
+  private readonly exited: Promise<number | null>
+  private readonly pump: Promise<void>
+  private feedError: unknown
 
-/** Runs a decompressor whose output goes straight into `outFd`. */
-async function runDecoderTo(tool: string, args: string[], inFd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, outFd: number, label: string): Promise<void> {
-  const child: ChildProcess = spawn(tool, args, { stdio: [inFd ?? 'pipe', outFd, 'pipe'] })
-  trackChild(child)
-  const toolName = tool.split('/').pop()
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString()
-  })
-  const exited = new Promise<number | null>(resolve => {
-    child.on('close', code => resolve(code))
-    child.on('error', () => resolve(-1))
-  })
-  let feedError: unknown
-  if (feed) {
-    const sin = child.stdin!
-    sin.on('error', () => undefined)
+  constructor(
+    private readonly tool: string,
+    args: string[],
+    inFd: number | undefined,
+    out: 'pipe' | number,
+    private readonly feed: AsyncGenerator<Uint8Array> | undefined,
+    private readonly label: string,
+  ) {
+    this.child = spawn(tool, args, { stdio: [inFd ?? 'pipe', out, 'pipe'] })
+    trackChild(this.child)
+    this.child.stderr!.on('data', (d: Buffer) => {
+      if (this.stderr.length < 4096) this.stderr += d.toString()
+    })
+    this.exited = new Promise(resolve => {
+      this.child.on('close', code => resolve(code))
+      this.child.on('error', () => resolve(-1))
+    })
+    this.pump = feed ? this.feedAll(feed) : Promise.resolve()
+  }
+
+  private async feedAll(feed: AsyncGenerator<Uint8Array>): Promise<void> {
+    const sin = this.child.stdin!
+    sin.on('error', () => undefined) // EPIPE when the decoder stops early
     try {
       for await (const c of feed) {
+        if (sin.destroyed) break
+        // The chunk's buffer is reused once we ask for the next: wait until the pipe took it.
         const ok = await new Promise<boolean>(resolve => sin.write(c, err => resolve(!err)))
         if (!ok) break
       }
     } catch (e) {
-      feedError = e
-      child.kill('SIGTERM')
+      this.feedError = e
+      this.child.kill('SIGTERM')
     }
     sin.end()
   }
-  const code = await exited
-  if (feedError) throw feedError
-  if (code !== 0) {
-    const why = stderr.trim().split('\n').pop() || `exit status ${code}`
-    const nospace = /no space/i.test(why)
-    throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, `${toolName} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, label)
+
+  /** Stops it early (the reader lost interest). */
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM')
+    this.feed?.return(undefined).catch(() => undefined)
+    await this.pump
   }
+
+  async finish(): Promise<void> {
+    await this.pump
+    const code = await this.exited
+    if (this.feedError) throw this.feedError
+    if (code !== 0) {
+      const why = this.stderr.trim().split('\n').pop() || `exit status ${code}`
+      const name = this.tool.split('/').pop()
+      const nospace = /no space/i.test(why)
+      throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, `${name} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, this.label)
+    }
+  }
+}
+
+/** The decompressor's output, as a stream of chunks. */
+async function* runDecoder(tool: string, args: string[], fd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, label: string): AsyncGenerator<Uint8Array> {
+  const d = new Decoder(tool, args, fd, 'pipe', feed, label)
+  let finished = false
+  try {
+    for await (const out of d.child.stdout!) yield out as Uint8Array
+    finished = true
+  } finally {
+    if (!finished) await d.stop()
+  }
+  await d.finish()
+}
+
+/** Runs a decompressor whose output goes straight into `outFd`. */
+async function runDecoderTo(tool: string, args: string[], inFd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, outFd: number, label: string): Promise<void> {
+  await new Decoder(tool, args, inFd, outFd, feed, label).finish()
 }
