@@ -161,6 +161,19 @@ t.test('invalid input: rejected before any output, source untouched', async t =>
   t.same(files(dir), ['bad.vma'], 'no spool, no output')
 })
 
+t.test('a header that claims far more than the archive holds is refused before the index is built', async t => {
+  const dir = t.testdir()
+  // 254 devices of 2^47 bytes each: 2^31 clusters apiece, in an archive of a few KiB.
+  const v = makeVma({ devices: Array.from({ length: 254 }, (_, i) => ({ name: `d${i}`, size: 2 ** 47, data: Buffer.alloc(0) })), order: [{ dev: 1, cluster: 5, mask: 0 }, { dev: 200, cluster: 2 ** 30, mask: 0 }] })
+  writeFileSync(join(dir, 'huge.vma'), v.buf)
+  const before = process.memoryUsage().rss
+  await t.rejects(optimize(join(dir, 'huge.vma'), { dest: join(dir, 'o.vma') }), { code: 'VMA_MISSING_CLUSTER', message: /claims \d+ clusters, but \d+ bytes of archive can list at most \d+/ })
+  t.ok(process.memoryUsage().rss - before < 200 << 20, 'no large allocation')
+  const r = spawnSync(BIN, ['verify', '-'], { input: v.buf, env: cliEnv() })
+  t.equal(r.status, 1, 'verify from a stream: missing clusters, without allocating per claimed cluster')
+  t.match(r.stderr.toString(), /VMA_MISSING_CLUSTER/)
+})
+
 t.test('a digest mismatch (injected into the writer) is exit 1 and replaces nothing', async t => {
   const dir = t.testdir()
   const devices = withData([{ name: 'drive-scsi0', size: 1 << 20 }])

@@ -60,14 +60,7 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     const st = opts.stdin ? undefined : safeFstat(0)
     if (opts.stdin) stream = opts.stdin
     else if (st?.isFile()) file = PositionalFile.fromFd(0, st, label)
-    else {
-      // We read fd 0 ourselves, into reused buffers. Creating Node's (paused,
-      // never read) stdin stream first puts the pipe in non-blocking mode, so
-      // no thread ever sits blocked in read(2): a blocked read would keep the
-      // process from exiting on SIGINT until more input came.
-      void process.stdin
-      pipeFd = 0
-    }
+    else stream = process.stdin // event-driven: a read(2) blocked in a worker thread would stall exit on SIGINT
   } else {
     file = await PositionalFile.open(name, label)
     if (!file.seekable) pipeFd = file.fd // a FIFO or character device
@@ -171,16 +164,40 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
         await runDecoderTo(tool.path, tool.args, fileFd, fileFd === undefined ? raw() : undefined, fd, label)
         return
       }
+      // Small chunks (64 KiB from a pipe) are gathered into large writes; two
+      // buffers take turns so reading goes on while the last one is written.
+      const bufs = [Buffer.allocUnsafe(4 << 20), Buffer.allocUnsafe(4 << 20)]
+      let turn = 0
+      let fill = 0
       let pos = 0
-      for await (const c of chunks()) {
+      let pending: Promise<void> = Promise.resolve()
+      const writeOut = async (buf: Buffer, len: number, at: number) => {
         let off = 0
         try {
-          while (off < c.length) off += (await writeP(fd, c, off, c.length - off, pos + off)).bytesWritten
+          while (off < len) off += (await writeP(fd, buf, off, len - off, at + off)).bytesWritten
         } catch (e) {
           throw fromSystemError(e, 'cannot write the spool file')
         }
-        pos += c.length
       }
+      const flush = async () => {
+        await pending
+        pending = writeOut(bufs[turn]!, fill, pos)
+        pending.catch(() => undefined) // awaited by the next flush
+        pos += fill
+        fill = 0
+        turn ^= 1
+      }
+      for await (const c of chunks()) {
+        for (let at = 0; at < c.length; ) {
+          const take = Math.min(c.length - at, bufs[turn]!.length - fill)
+          bufs[turn]!.set(c.subarray(at, at + take), fill)
+          fill += take
+          at += take
+          if (fill === bufs[turn]!.length) await flush()
+        }
+      }
+      await flush()
+      await pending
     },
     close: async () => {
       await file?.close()

@@ -38,26 +38,25 @@ export interface IndexOptions {
   spoolDir: string
   digest?: boolean
   progress?: (bytes: number) => void
-  /** More sinks to run on the same pass. */
-  sinks?: VmaSink[]
 }
 
 export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promise<IndexedArchive> {
   const tracker = new ClusterTracker(new ProblemList(true))
   const digest = o.digest ? new ContentDigest(await loadHasher()) : undefined
   const form = new FormCheck()
-  const index = new ClusterIndex()
-  const sinks: VmaSink[] = [tracker, form, ...(digest ? [digest] : []), index, ...(o.sinks ?? [])]
   let spool: Spool | undefined
   let file = input.file
   let parser: VmaParser
+  let index: ClusterIndex
   try {
     if (!file) {
       spool = await Spool.create(tempNameFor(join(o.spoolDir, 'input.vma'), 'spool'))
       await input.writePlainTo(spool.fd)
       file = await PositionalFile.open(spool.path)
     }
-    if (!digest && !o.sinks?.length) {
+    index = new ClusterIndex(file.size)
+    const sinks: VmaSink[] = [tracker, form, ...(digest ? [digest] : []), index]
+    if (!digest) {
       parser = await scanHeaders(file, sinks, o.progress)
     } else {
       parser = new VmaParser(sinks)

@@ -2,7 +2,7 @@
 // so a header that claims a huge device costs nothing until the archive
 // really holds that many clusters.
 
-const PAGE = 1 << 16
+const PAGE = 1 << 12 // 40 KiB of index per page (offset and mask)
 
 type TypedArray = Float64Array | Uint16Array | Uint32Array
 
