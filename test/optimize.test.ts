@@ -7,6 +7,7 @@ import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { optimize } from '../src/optimize/optimize.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
@@ -263,6 +264,41 @@ t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source
   t.ok(status === 143 || status === 0, `exit ${status}`)
   t.same(files(dir), ['big.vma'], 'no temp file')
   if (status === 143) t.ok(readFileSync(src).equals(big.buf), 'source untouched')
+})
+
+t.test('no space left: exit 3, no temp or spool file, source untouched', async t => {
+  const root = t.testdir({ small: {} })
+  const small = join(root, 'small')
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', small])
+  if (m.status !== 0) {
+    t.skip(`cannot mount a small tmpfs here: ${m.stderr}`)
+    return
+  }
+  try {
+    // Random data: every block is stored, so the archive is as large as the disk.
+    const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 4 << 20, data: randomBytes(4 << 20) }], order: 'shuffled' })
+    const big = join(root, 'big.vma')
+    writeFileSync(big, v.buf)
+    // The output does not fit.
+    await t.rejects(optimize(big, { dest: join(small, 'out.vma') }), { code: 'VMA_NO_SPACE' })
+    t.same(files(small), [], 'no temp file in the full directory')
+    // The spool does not fit (compressed input, spool on the small file system).
+    spawnSync('zstd', ['-q', '-k', big])
+    await t.rejects(optimize(`${big}.zst`, { dest: join(root, 'out.vma'), tmpdir: small }), { code: 'VMA_NO_SPACE' })
+    t.same(files(small), [], 'no spool file left')
+    t.notOk(existsSync(join(root, 'out.vma')))
+    // In place, on a file system with room for the source but not for a second copy.
+    const inPlace = join(small, 'a.vma')
+    const fits = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 << 20, data: randomBytes(2 << 20) }], order: 'shuffled' }).buf
+    writeFileSync(inPlace, fits)
+    const r = spawnSync(BIN, ['optimize', inPlace], { env: cliEnv() })
+    t.equal(r.status, 3, 'exit 3')
+    t.match(r.stderr.toString(), /no space left on device \(VMA_NO_SPACE\)\n$/)
+    t.same(files(small), ['a.vma'])
+    t.ok(readFileSync(inPlace).equals(fits), 'source untouched')
+  } finally {
+    spawnSync('umount', [small])
+  }
 })
 
 t.test('missing compressor for the output is exit 3 with the package to install', async t => {
