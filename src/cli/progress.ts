@@ -5,7 +5,8 @@ import type { Writable } from 'node:stream'
 import { humanBytes } from './format.js'
 
 export interface Progress {
-  update(done: number, label?: string): void
+  /** `total` overrides the total given at creation (0 or less: unknown). */
+  update(done: number, label?: string, total?: number): void
   done(): void
 }
 
@@ -16,12 +17,13 @@ export function makeProgress(stderr: Writable & { isTTY?: boolean }, label: stri
   let last = 0
   let shown = false
   return {
-    update(done: number, phase?: string) {
+    update(done: number, phase?: string, of?: number) {
       const now = Date.now()
       if (now - last < 200) return
       last = now
       shown = true
-      const pct = total > 0 ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
+      const whole = of ?? total
+      const pct = whole > 0 ? ` ${Math.min(100, Math.floor((done / whole) * 100))}%` : ''
       stderr.write(`\r\x1b[K${phase ?? label}${pct} ${humanBytes(done)}`)
     },
     done() {

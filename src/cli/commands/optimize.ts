@@ -50,7 +50,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         zstdThreads: args.zstdThreads,
         stdin: io.stdin,
         stdout: io.stdout,
-        progress: (phase, done) => progress.update(done, phase),
+        progress: (phase, done, total) => progress.update(done, phase, total),
       })
       progress.done()
       const report = toStdout ? io.stderr : io.stdout
