@@ -94,6 +94,7 @@ export class ClusterTracker implements VmaSink {
         this.problems.add(new VmaError('VMA_VMSTATE_ORDER', at, `vmstate cluster ${e.cluster} out of order (expected ${this.vmstateNext[e.devId]})`, 'blockinfo'))
       }
       this.vmstateNext[e.devId] = e.cluster + 1
+      d.clustersSeen++
       this.count(d, e.mask)
       return
     }

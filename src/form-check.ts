@@ -65,12 +65,17 @@ export class FormCheck implements VmaSink {
     if (this.devs.length === 0) {
       if (this.extents > 1) return this.badLayout()
     } else {
-      const d = this.devs[this.devIndex]
+      let d = this.devs[this.devIndex]
+      // A vmstate stream has no size bound: it ends where the next device begins.
+      if (d?.name === 'vmstate' && this.chunkStart > 0 && e.count > 0 && e.devIds[0] !== d.id) {
+        d = this.devs[++this.devIndex]
+        this.chunkStart = 0
+      }
       if (!d) return this.badLayout()
       dev = d.id
-      n = Math.min(SLOTS_PER_EXTENT, clusterCount(d.size) - this.chunkStart)
+      n = d.name === 'vmstate' ? e.count : Math.min(SLOTS_PER_EXTENT, clusterCount(d.size) - this.chunkStart)
     }
-    if (e.count !== n) return this.badLayout()
+    if (e.count !== n || (n === 0 && this.devs.length > 0)) return this.badLayout()
     for (let i = 0; i < n; i++) {
       this.clusterNums[i] = this.chunkStart + i
       this.devIds[i] = dev
@@ -79,7 +84,8 @@ export class FormCheck implements VmaSink {
     if (!this.scratch.equals(raw)) return this.badLayout()
     if (this.devs.length > 0) {
       this.chunkStart += n
-      if (this.chunkStart >= clusterCount(this.devs[this.devIndex]!.size)) {
+      const d = this.devs[this.devIndex]!
+      if (d.name === 'vmstate' ? n < SLOTS_PER_EXTENT : this.chunkStart >= clusterCount(d.size)) {
         this.devIndex++
         this.chunkStart = 0
       }
@@ -138,6 +144,8 @@ export class FormCheck implements VmaSink {
   }
 
   end(): void {
+    // A vmstate stream whose last extent was full ends with the archive.
+    if (this.devs[this.devIndex]?.name === 'vmstate' && this.chunkStart > 0) this.devIndex++
     if (this.layoutOk && this.devs.length > 0 && this.devIndex < this.devs.length) this.badLayout()
     if (this.layoutOk && this.devs.length === 0 && this.extents !== 1) this.badLayout()
   }

@@ -312,3 +312,20 @@ t.test('missing compressor for the output is exit 3 with the package to install'
   t.match(r.stderr.toString(), /needs the 'lzop' program, which is not installed \(Debian package: lzop\) \(VMA_TOOL_MISSING\)/)
   t.notOk(existsSync(join(dir, 'b.vma.lzo')))
 })
+
+t.test('a legacy vmstate stream is carried through in sequence', async t => {
+  const dir = t.testdir()
+  const scsi = makeContent(1 << 20, 1)
+  for (const clusters of [5, 59, 118, 130]) {
+    const state = makeContent(clusters * 65536, clusters)
+    const devices = [
+      { name: 'drive-scsi0', size: scsi.length, data: scsi },
+      { name: 'vmstate', size: state.length, data: state },
+    ]
+    writeFileSync(join(dir, 'a.vma'), makeVma({ devices, order: 'interleaved' }).buf)
+    const r = await optimize(join(dir, 'a.vma'), { dest: join(dir, 'b.vma') })
+    t.ok(r.written && r.checked, `${clusters} vmstate clusters: optimized and proven`)
+    t.ok(readFileSync(join(dir, 'b.vma')).equals(expectedOptimized({ devices })), 'in the spec form')
+    t.equal((await optimize(join(dir, 'b.vma'))).written, false, 'and recognised as optimized')
+  }
+})
