@@ -11,7 +11,7 @@
 
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { clusterCount } from '../cluster-tracker.js'
 import { OPTIMIZED_UUID } from '../constants.js'
@@ -70,7 +70,13 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   const t0 = Date.now()
   const toStdout = o.dest === '-' || (o.dest === undefined && src === '-')
   let inPlace = o.dest === undefined && src !== '-'
-  const finalPath = toStdout ? undefined : (o.dest ?? src)
+  let dest = o.dest
+  // Like cp: a directory as DEST means a file of SRC's name in it.
+  if (dest && dest !== '-' && (await stat(dest).then(st => st.isDirectory(), () => false))) {
+    if (src === '-') throw new VmaError('VMA_USAGE', -1, `${dest} is a directory; name the output file`)
+    dest = join(dest, basename(src))
+  }
+  const finalPath = toStdout ? undefined : (dest ?? src)
   const srcStat = src === '-' ? undefined : await stat(src).catch(e => {
     throw fromSystemError(e, `cannot open ${src}`)
   })
