@@ -112,3 +112,31 @@ t.test('fuzz: flipped bytes and cuts anywhere give a VmaError or pass', async t 
     t.not(p.code, 'OK', `cut at ${cut}`)
   }
 })
+
+t.test('without the zstd program (fzstd), a wrong content checksum is still caught', async t => {
+  const { randomBytes } = await import('node:crypto')
+  // Random data is stored in raw zstd blocks: a flipped byte there decodes fine and only the checksum can tell.
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 1 << 20, data: randomBytes(1 << 20) }], order: 'shuffled' })
+  const z = spawnSync('zstd', ['-q', '-c'], { input: v.buf, maxBuffer: 64 << 20 }).stdout
+  const read = async (buf: Buffer) => {
+    try {
+      const r = await inspectArchive('-', { stdin: Readable.from([buf]), forceFzstd: true, digest: true })
+      return r.problems[0]?.code ?? 'OK'
+    } catch (e) {
+      return (e as VmaError).code
+    }
+  }
+  t.equal(await read(z), 'OK', 'intact')
+  const flipped = Buffer.from(z)
+  flipped[flipped.length - 300000] ^= 0x10
+  t.equal(await read(flipped), 'VMA_COMPRESSION_CORRUPT', 'flipped byte in a raw block')
+  const twoFrames = Buffer.concat([z.subarray(0, z.length), Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3])])
+  t.equal(await read(twoFrames), 'OK', 'a trailing skippable frame is ignored')
+  t.equal(await read(z.subarray(0, z.length - 10)), 'VMA_COMPRESSION_CORRUPT', 'truncated')
+  // Several concatenated frames (as pzstd or `cat a.zst b.zst` make) are one stream.
+  const half = v.buf.length >> 1
+  const zz = Buffer.concat([0, half].map((at, i) => spawnSync('zstd', ['-q', '-c'], { input: v.buf.subarray(at, i ? undefined : half), maxBuffer: 64 << 20 }).stdout))
+  t.equal(await read(zz), 'OK', 'concatenated frames, fzstd')
+  const sys = await inspectArchive('-', { stdin: Readable.from([zz]) })
+  t.equal(sys.size, v.buf.length, 'concatenated frames, zstd program')
+})

@@ -14,6 +14,8 @@ import { VmaError, fromSystemError } from '../errors.js'
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js'
 import { findTool, requireTool } from './find-tool.js'
 import { PositionalFile } from './positional-file.js'
+import { ZstdFrameSplitter } from './zstd-frames.js'
+import { loadHasher } from '../hasher.js'
 import { trackChild } from '../temp-files.js'
 
 /** Size of the buffers plain files are read with. */
@@ -295,16 +297,43 @@ async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): AsyncGen
 }
 
 async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
+  // Each frame gets its own decoder, and its output is hashed to check the
+  // frame's content checksum, which fzstd itself does not verify.
+  const xx = await loadHasher()
   const out: Uint8Array[] = []
-  const d = new Decompress(chunk => {
-    out.push(chunk)
-  })
+  let dec: Decompress | undefined
+  let hash: ReturnType<typeof xx.create64> | undefined
+  const splitter = new ZstdFrameSplitter(
+    {
+      frameBytes(b) {
+        if (!dec) {
+          hash = xx.create64(0n)
+          dec = new Decompress(chunk => {
+            hash!.update(chunk)
+            out.push(chunk)
+          })
+        }
+        // fzstd may keep what it is given until it can decode it, and both the
+        // splitter's and the reader's buffers are reused: hand it a copy.
+        dec.push(Uint8Array.prototype.slice.call(b)) // Buffer#slice would share memory
+      },
+      frameEnd(checksum) {
+        dec!.push(new Uint8Array(0), true)
+        const actual = Number(hash!.digest() & 0xffffffffn)
+        dec = undefined
+        if (checksum !== undefined && checksum !== actual) {
+          throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`, label)
+        }
+      },
+    },
+    label,
+  )
   try {
     for await (const c of src) {
-      d.push(c)
+      splitter.write(c)
       while (out.length) yield out.shift()!
     }
-    d.push(new Uint8Array(0), true)
+    splitter.end()
     while (out.length) yield out.shift()!
   } catch (e) {
     if (e instanceof VmaError) throw e
