@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path'
 import { VmaError, fromSystemError } from '../errors.js'
 import { requireTool, findTool } from '../input/find-tool.js'
 import { removeFile, trackChild, trackFile, untrackFile } from '../temp-files.js'
+import { zeroLzopTime } from './lzop-header.js'
 
 export type OutputCompression = 'none' | 'zstd' | 'gzip' | 'lzop'
 
@@ -62,6 +63,7 @@ export class OutputFile {
     readonly path: string,
     private readonly fh: FileHandle,
     private readonly toolName: string,
+    private readonly compression: OutputCompression,
   ) {}
 
   static async create(path: string, o: OutputOptions): Promise<OutputFile> {
@@ -69,13 +71,13 @@ export class OutputFile {
     trackFile(path)
     let fh: FileHandle
     try {
-      fh = await open(path, 'wx', o.mode ?? 0o644)
+      fh = await open(path, 'wx+', o.mode ?? 0o644) // + : lzop's header is patched after writing
     } catch (e) {
       untrackFile(path)
       throw fromSystemError(e, `cannot create ${path}`)
     }
     if (o.mode !== undefined) await fh.chmod(o.mode).catch(() => undefined) // umask must not narrow the source's mode
-    const out = new OutputFile(path, fh, cmd ? basename(cmd.tool) : '')
+    const out = new OutputFile(path, fh, cmd ? basename(cmd.tool) : '', o.compression)
     if (cmd) {
       const child = spawn(cmd.tool, cmd.args, { stdio: ['pipe', fh.fd, 'pipe'] })
       trackChild(child)
@@ -127,6 +129,13 @@ export class OutputFile {
       if (r.code !== 0) await this.failCompressor()
     }
     try {
+      if (this.compression === 'lzop') {
+        // lzop stamps the time into its header; zero it so equal input gives equal output.
+        const head = Buffer.alloc(512)
+        const { bytesRead } = await this.fh.read(head, 0, head.length, 0)
+        const h = head.subarray(0, bytesRead)
+        if (zeroLzopTime(h)) await this.fh.write(h, 0, h.length, 0)
+      }
       await this.fh.sync()
       await this.fh.close()
     } catch (e) {
