@@ -18,9 +18,9 @@ const devices = [
 ]
 const day1 = join(dir, 'vzdump-qemu-100-2026_11_20-01_00_00.vma')
 const day2 = join(dir, 'vzdump-qemu-100-2026_11_21-01_00_00.vma')
-await writeSampleArchive(day1, { devices, seed: 11, ctime: 1795568400 })
+await writeSampleArchive(day1, { devices, seed: 11, ctime: 1795136400 })
 // The next day: about 1% of the clusters of drive-scsi0 changed.
-await writeSampleArchive(day2, { devices, seed: 11, orderSeed: 12, ctime: 1795654800, changed: (dev, c) => dev === 2 && c % 97 === 5 })
+await writeSampleArchive(day2, { devices, seed: 11, orderSeed: 12, ctime: 1795222800, changed: (dev, c) => dev === 2 && c % 97 === 5 })
 
 /** Share of the 4 KiB blocks of b that are identical at the same offset in a: what rsync or a fixed-block dedup store can reuse. */
 function shared(a: string, b: string): string {
