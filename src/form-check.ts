@@ -30,7 +30,6 @@ export class FormCheck implements VmaSink {
   private readonly clusterNums = new Uint32Array(SLOTS_PER_EXTENT)
   private readonly devIds = new Uint8Array(SLOTS_PER_EXTENT)
   // Per-cluster data state.
-  private mask = 0
   private got = 0
   private tailFrom = -1
   private tailEnd = -1
@@ -98,7 +97,6 @@ export class FormCheck implements VmaSink {
   }
 
   cluster(e: ClusterEntry): void {
-    this.mask = e.mask
     this.got = 0
     this.blockZero = true
     const size = this.sizes[e.devId]

@@ -1,7 +1,7 @@
 // Drives a VmaParser over an input: either the whole plain stream, or, for a
 // seekable plain file, only the headers (data blocks are skipped by offset).
 
-import { EXTENT_HEADER_SIZE, HEADER_FIXED_SIZE } from './constants.js'
+import { EXTENT_HEADER_SIZE } from './constants.js'
 import { VmaHeader } from './header.js'
 import type { ArchiveInput } from './input/archive-input.js'
 import type { PositionalFile } from './input/positional-file.js'
@@ -28,14 +28,15 @@ export async function scanStream(input: ArchiveInput, sinks: VmaSink[], progress
  */
 export async function scanHeaders(file: PositionalFile, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
   const parser = new VmaParser(sinks)
-  const start = Buffer.alloc(HEADER_FIXED_SIZE)
+  // magic and header_size first: the size must be checked before we allocate it
+  const start = Buffer.alloc(60)
   const got = await file.read(start, 0, 60, 0)
   if (got < 60) {
     parser.write(start.subarray(0, got))
     parser.end()
     return parser
   }
-  const headerSize = VmaHeader.headerSizeOf(start) // bounded before we allocate
+  const headerSize = VmaHeader.headerSizeOf(start) // at most MAX_HEADER_SIZE
   const header = Buffer.alloc(headerSize)
   const n = await file.read(header, 0, headerSize, 0)
   parser.write(header.subarray(0, n))
