@@ -284,7 +284,7 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
     t.same(files(small), [], 'no temp file in the full directory')
     // The spool does not fit (compressed input, spool on the small file system).
     spawnSync('zstd', ['-q', '-k', big])
-    await t.rejects(optimize(`${big}.zst`, { dest: join(root, 'out.vma'), tmpdir: small }), { code: 'VMA_NO_SPACE' })
+    await t.rejects(optimize(`${big}.zst`, { dest: join(root, 'out.vma'), tmpdir: small, spool: true }), { code: 'VMA_NO_SPACE' })
     t.same(files(small), [], 'no spool file left')
     t.notOk(existsSync(join(root, 'out.vma')))
     // In place, on a file system with room for the source but not for a second copy.
@@ -381,4 +381,22 @@ t.test('compressed output is deterministic: zstd, gzip and lzop (whose time stam
   }
   const test = spawnSync('lzop', ['-t', join(dir, 'a.vma.lzo')])
   t.equal(test.status, 0, 'the patched lzop header passes lzop -t')
+})
+
+t.test('compressed input: read again per device, or spooled when too far out of order', async t => {
+  const dir = t.testdir()
+  const devices = withData([{ name: 'drive-scsi0', size: 3 << 20 }, { name: 'drive-scsi1', size: 2 << 20 }, { name: 'drive-efidisk0', size: 540672 }])
+  const want = expectedOptimized({ devices })
+  writeFileSync(join(dir, 'a.vma'), makeVma({ devices, order: 'shuffled' }).buf)
+  spawnSync('zstd', ['-q', join(dir, 'a.vma')])
+  for (const [label, o] of [
+    ['read again per device', {}],
+    ['spooled (--spool)', { spool: true }],
+    ['spooled (too far out of order for the hold limit)', { holdLimit: 64 * 1024 }],
+  ] as const) {
+    const r = await optimize(join(dir, 'a.vma.zst'), { dest: join(dir, 'out.vma'), tmpdir: dir, ...o })
+    t.ok(r.checked, `${label}: proven`)
+    t.ok(readFileSync(join(dir, 'out.vma')).equals(want), `${label}: the optimized form`)
+    t.same(files(dir), ['a.vma', 'a.vma.zst', 'out.vma'], `${label}: no spool left`)
+  }
 })

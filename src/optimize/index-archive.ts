@@ -20,14 +20,18 @@ import { ClusterIndex } from './cluster-index.js'
 import { tempNameFor } from './output-file.js'
 import { Spool } from './spool.js'
 
-export interface IndexedArchive {
+/** What one checking pass over an archive learns. */
+export interface CheckedArchive {
   header: VmaHeader
   tracker: ClusterTracker
   /** Per-device content digests (when asked for). */
   digests: DeviceDigest[]
   form: FormCheck
-  index: ClusterIndex
   plainBytes: number
+}
+
+export interface IndexedArchive extends CheckedArchive {
+  index: ClusterIndex
   /** Where to read cluster data from: the input itself, or the spool. */
   file: PositionalFile
   /** Closes the spool reader and removes the spool (the input is the caller's). */
@@ -87,4 +91,22 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
       }
     },
   }
+}
+
+/**
+ * Checks the whole plain stream in order, without spooling or indexing: every
+ * check verify makes, content digests, the optimized-form test, and whatever
+ * `extra` sinks want to learn on the way.
+ */
+export async function checkArchive(input: ArchiveInput, o: { progress?: (bytes: number) => void; extra?: VmaSink[] } = {}): Promise<CheckedArchive> {
+  const tracker = new ClusterTracker(new ProblemList(true))
+  const digest = new ContentDigest(await loadHasher())
+  const form = new FormCheck()
+  const parser = new VmaParser([tracker, form, digest, ...(o.extra ?? [])])
+  for await (const chunk of input.chunks()) {
+    parser.write(chunk)
+    o.progress?.(parser.position)
+  }
+  parser.end()
+  return { header: parser.header!, tracker, digests: digest.result(), form, plainBytes: parser.position }
 }

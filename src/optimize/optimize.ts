@@ -17,11 +17,13 @@ import { clusterCount } from '../cluster-tracker.js'
 import { OPTIMIZED_UUID } from '../constants.js'
 import type { DeviceDigest } from '../content-digest.js'
 import { VmaError, fromSystemError } from '../errors.js'
-import { openInput } from '../input/archive-input.js'
+import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { parseUuid } from '../uuid.js'
-import { indexArchive, type IndexedArchive } from './index-archive.js'
+import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from './index-archive.js'
+import { DisorderMeter } from './disorder-meter.js'
+import { StreamClusterReader } from './stream-cluster-reader.js'
 import { ArchiveClusterReader } from './archive-cluster-reader.js'
-import type { EmitDevice } from './emit.js'
+import type { ClusterReader, EmitDevice } from './emit.js'
 import { compressionFromName, type OutputCompression } from './output-file.js'
 import { writeArchive } from './write-archive.js'
 
@@ -35,6 +37,10 @@ export interface OptimizeOptions {
   tmpdir?: string
   /** Skip the final read-back proof (not recommended). */
   noCheck?: boolean
+  /** Always spool a compressed input instead of reading it again per device. */
+  spool?: boolean
+  /** Bytes of one device that may wait in memory for reordering (tests lower it). */
+  holdLimit?: number
   zstdThreads?: number
   stdin?: Readable
   stdout?: Writable
@@ -63,6 +69,20 @@ export interface OptimizeResult {
   devices: DeviceDigest[]
 }
 
+/**
+ * Most bytes of one device held in memory to put its clusters in order when
+ * a compressed input is read again instead of spooled.
+ */
+const STREAM_HOLD_LIMIT = 256 << 20
+
+/** Reading the input again per device pays off for a few large devices; beyond that, spool. */
+const MAX_REREADS = 3
+
+/** Devices holding more than 5% of the archive's data: each costs a full reading. */
+function bigDevices(a: CheckedArchive): number {
+  return a.tracker.devices.filter(d => d && d.storedBlocks * 4096 > a.plainBytes / 20).length
+}
+
 /** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
 const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s\n`) : () => undefined
 
@@ -88,9 +108,19 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
   const input = await openInput(src, { stdin: o.stdin, forceFzstd: o.forceFzstd })
   const total = srcStat?.size ?? -1
-  let one: IndexedArchive | undefined
+  let one: CheckedArchive | undefined
+  let indexed: IndexedArchive | undefined
+  let stream: StreamClusterReader | undefined
+  let reopened: ArchiveInput | undefined
   try {
-    one = await indexArchive(input, { spoolDir: workDir, digest: true, progress: n => o.progress?.('reading', n, input.compression === 'none' ? total : -1) })
+    const progress = (n: number) => o.progress?.('reading', n, input.compression === 'none' ? total : -1)
+    // A compressed file can be read again: check it as a stream first, and if
+    // each device's clusters come nearly in order, decompress it once more per
+    // device while writing instead of spooling it uncompressed to disk.
+    const rereadable = !input.file && src !== '-' && !o.spool
+    const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
+    const meter = new DisorderMeter(holdLimit)
+    one = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
@@ -106,14 +136,25 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     }
 
     // Pass 2: write the optimized form next to its destination.
-    const devices: EmitDevice[] = one.header.deviceList.map(d => {
-      const stats = one!.tracker.devices[d.id]!
+    let reader: ClusterReader
+    if (!rereadable) reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
+    else if (!meter.exceeded && bigDevices(one) <= MAX_REREADS) reader = stream = new StreamClusterReader(() => openInput(src, { forceFzstd: o.forceFzstd }), holdLimit)
+    else {
+      // Too far out of order to hold: spool after all.
+      reopened = await openInput(src, { forceFzstd: o.forceFzstd })
+      indexed = await indexArchive(reopened, { spoolDir: workDir })
+      reader = new ArchiveClusterReader(indexed.file, indexed.index)
+    }
+    trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'}`, t0)
+    const checked = one
+    const devices: EmitDevice[] = checked.header.deviceList.map(d => {
+      const stats = checked.tracker.devices[d.id]!
       return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
     })
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
     const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
     const digests = one.digests
-    const w = await writeArchive(fields, devices, new ArchiveClusterReader(one.file, one.index), {
+    const w = await writeArchive(fields, devices, reader, {
       path: finalPath,
       workDir,
       compression,
@@ -125,10 +166,12 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       keepUuid: o.keepUuid,
       expected: () => digests,
       what: 'optimized',
-      progress: (phase, n) => o.progress?.(phase, n, one!.plainBytes),
+      progress: (phase, n) => o.progress?.(phase, n, checked.plainBytes),
       written: async () => {
         trace('pass 2 (write, fsync)', t0)
-        await one!.release() // the spool is not needed for the check
+        // Neither the spool nor the second reading is needed for the check.
+        await indexed?.release()
+        await stream?.close()
       },
     })
     trace('pass 3 (read back, compare)', t0)
@@ -137,7 +180,9 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     if (e instanceof VmaError) e.file ??= input.label
     throw e
   } finally {
-    await one?.release()
+    await indexed?.release()
+    await stream?.close()
+    await reopened?.close()
     await input.close()
   }
 }

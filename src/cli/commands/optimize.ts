@@ -12,6 +12,7 @@ interface OptimizeArgs {
   compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
   keepUuid?: boolean
   tmpdir?: string
+  spool?: boolean
   check: boolean
   zstdThreads: number
   json?: boolean
@@ -29,6 +30,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
+        .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
         .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output (0: one per core)' })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
@@ -46,6 +48,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         compress,
         keepUuid: args.keepUuid,
         tmpdir: args.tmpdir,
+        spool: args.spool,
         noCheck: !args.check,
         zstdThreads: args.zstdThreads,
         stdin: io.stdin,
