@@ -73,7 +73,7 @@ export interface OptimizeResult {
  * Most bytes of one device held in memory to put its clusters in order when
  * a compressed input is read again instead of spooled.
  */
-const STREAM_HOLD_LIMIT = 256 << 20
+const STREAM_HOLD_LIMIT = 48 << 20
 
 /** Reading the input again per device pays off for a few large devices; beyond that, spool. */
 const MAX_REREADS = 3
