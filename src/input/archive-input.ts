@@ -62,6 +62,7 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     const st = opts.stdin ? undefined : safeFstat(0)
     if (opts.stdin) stream = opts.stdin
     else if (st?.isFile()) file = PositionalFile.fromFd(0, st, label)
+    else if (process.stdin.isTTY) throw new VmaError('VMA_USAGE', -1, 'stdin is a terminal: pipe an archive in, or name a file instead of -')
     else stream = process.stdin // event-driven: a read(2) blocked in a worker thread would stall exit on SIGINT
   } else {
     file = await PositionalFile.open(name, label)
