@@ -89,3 +89,23 @@ if (!haveShared) {
     }
   })
 }
+
+t.test('large compressed inputs read from a file: every compression gives the same content', async t => {
+  const { randomBytes } = await import('node:crypto')
+  const { spawnSync } = await import('node:child_process')
+  const { writeFileSync } = await import('node:fs')
+  const { makeVma } = await import('./fixtures/make-vma.js')
+  const dir = t.testdir()
+  // Larger than the 4 MiB read buffers, so chunks are reused while a decoder still works.
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 24 << 20, data: randomBytes(24 << 20) }], order: 'shuffled' })
+  const plain = join(dir, 'a.vma')
+  writeFileSync(plain, v.buf)
+  const want = (await inspectArchive(plain, { digest: true })).devices[0]!.digest
+  for (const [tool, ext] of [['gzip', 'gz'], ['zstd', 'zst'], ['lzop', 'lzo']] as const) {
+    spawnSync(tool, ['-q', '-k', '-f', plain])
+    const r = await inspectArchive(`${plain}.${ext}`, { digest: true })
+    t.equal(r.devices[0]!.digest, want, `${ext}`)
+  }
+  const f = await inspectArchive(`${plain}.zst`, { digest: true, forceFzstd: true })
+  t.equal(f.devices[0]!.digest, want, 'zst through fzstd')
+})

@@ -1,0 +1,176 @@
+// The decompressors behind an ArchiveInput: zlib for gzip, fzstd (with our
+// own per-frame checksum check) for zstd when the zstd program is missing,
+// and external programs (zstd, lzop) whose output comes back through a pipe
+// or goes straight into a file. Every one of them turns corruption or
+// truncation into VMA_COMPRESSION_CORRUPT.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createGunzip } from 'node:zlib'
+import { Decompress } from 'fzstd'
+import { VmaError } from '../errors.js'
+import { loadHasher } from '../hasher.js'
+import { trackChild } from '../temp-files.js'
+import { ZstdFrameSplitter } from './zstd-frames.js'
+
+export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
+  const z = createGunzip({ chunkSize: 1 << 20 })
+  let failure: Error | undefined
+  z.on('error', e => (failure = e))
+  const pump = (async () => {
+    try {
+      for await (const c of src) {
+        if (failure) break
+        // Wait until zlib has taken the chunk: its buffer is reused for the next read.
+        await new Promise<void>(resolve => z.write(c, () => resolve()))
+      }
+      z.end()
+    } catch (e) {
+      failure ??= e as Error
+      z.destroy()
+    }
+  })()
+  try {
+    for await (const out of z) yield out as Uint8Array
+  } catch (e) {
+    failure ??= e as Error
+  } finally {
+    z.destroy()
+    await pump
+  }
+  if (failure) {
+    if (failure instanceof VmaError) throw failure
+    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `gzip data is corrupt: ${failure.message}`, label)
+  }
+}
+
+export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
+  // Each frame gets its own decoder, and its output is hashed to check the
+  // frame's content checksum, which fzstd itself does not verify.
+  const xx = await loadHasher()
+  const out: Uint8Array[] = []
+  let dec: Decompress | undefined
+  let hash: ReturnType<typeof xx.create64> | undefined
+  const splitter = new ZstdFrameSplitter(
+    {
+      frameBytes(b) {
+        if (!dec) {
+          hash = xx.create64(0n)
+          dec = new Decompress(chunk => {
+            hash!.update(chunk)
+            out.push(chunk)
+          })
+        }
+        // fzstd may keep what it is given until it can decode it, and both the
+        // splitter's and the reader's buffers are reused: hand it a copy.
+        dec.push(Uint8Array.prototype.slice.call(b)) // Buffer#slice would share memory
+      },
+      frameEnd(checksum) {
+        dec!.push(new Uint8Array(0), true)
+        const actual = Number(hash!.digest() & 0xffffffffn)
+        dec = undefined
+        if (checksum !== undefined && checksum !== actual) {
+          throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`, label)
+        }
+      },
+    },
+    label,
+  )
+  try {
+    for await (const c of src) {
+      splitter.write(c)
+      while (out.length) yield out.shift()!
+    }
+    splitter.end()
+    while (out.length) yield out.shift()!
+  } catch (e) {
+    if (e instanceof VmaError) throw e
+    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: ${(e as Error).message}`, label)
+  }
+}
+
+/**
+ * A running decompressor: its stdin is a file descriptor we pass or our pump
+ * of `feed`; its stdout a pipe to us or a file. finish() waits for it and
+ * turns a non-zero exit into a VmaError (corruption, or no space).
+ */
+class Decoder {
+  readonly child: ChildProcess
+  private stderr = ''
+  private readonly exited: Promise<number | null>
+  private readonly pump: Promise<void>
+  private feedError: unknown
+
+  constructor(
+    private readonly tool: string,
+    args: string[],
+    inFd: number | undefined,
+    out: 'pipe' | number,
+    private readonly feed: AsyncGenerator<Uint8Array> | undefined,
+    private readonly label: string,
+  ) {
+    this.child = spawn(tool, args, { stdio: [inFd ?? 'pipe', out, 'pipe'] })
+    trackChild(this.child)
+    this.child.stderr!.on('data', (d: Buffer) => {
+      if (this.stderr.length < 4096) this.stderr += d.toString()
+    })
+    this.exited = new Promise(resolve => {
+      this.child.on('close', code => resolve(code))
+      this.child.on('error', () => resolve(-1))
+    })
+    this.pump = feed ? this.feedAll(feed) : Promise.resolve()
+  }
+
+  private async feedAll(feed: AsyncGenerator<Uint8Array>): Promise<void> {
+    const sin = this.child.stdin!
+    sin.on('error', () => undefined) // EPIPE when the decoder stops early
+    try {
+      for await (const c of feed) {
+        if (sin.destroyed) break
+        // The chunk's buffer is reused once we ask for the next: wait until the pipe took it.
+        const ok = await new Promise<boolean>(resolve => sin.write(c, err => resolve(!err)))
+        if (!ok) break
+      }
+    } catch (e) {
+      this.feedError = e
+      this.child.kill('SIGTERM')
+    }
+    sin.end()
+  }
+
+  /** Stops it early (the reader lost interest). */
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM')
+    this.feed?.return(undefined).catch(() => undefined)
+    await this.pump
+  }
+
+  async finish(): Promise<void> {
+    await this.pump
+    const code = await this.exited
+    if (this.feedError) throw this.feedError
+    if (code !== 0) {
+      const why = this.stderr.trim().split('\n').pop() || `exit status ${code}`
+      const name = this.tool.split('/').pop()
+      const nospace = /no space/i.test(why)
+      throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, `${name} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, this.label)
+    }
+  }
+}
+
+/** The decompressor's output, as a stream of chunks. */
+export async function* runDecoder(tool: string, args: string[], fd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, label: string): AsyncGenerator<Uint8Array> {
+  const d = new Decoder(tool, args, fd, 'pipe', feed, label)
+  let finished = false
+  try {
+    for await (const out of d.child.stdout!) yield out as Uint8Array
+    finished = true
+  } finally {
+    if (!finished) await d.stop()
+  }
+  await d.finish()
+}
+
+/** Runs a decompressor whose output goes straight into `outFd`. */
+export async function runDecoderTo(tool: string, args: string[], inFd: number | undefined, feed: AsyncGenerator<Uint8Array> | undefined, outFd: number, label: string): Promise<void> {
+  await new Decoder(tool, args, inFd, outFd, feed, label).finish()
+}

@@ -1,0 +1,61 @@
+// Reading a file or a pipe front to back into reused buffers: two buffers
+// take turns, so the next read(2) runs while the caller works on the last one.
+// A yielded chunk is valid only until the next one is asked for.
+
+import { read } from 'node:fs'
+import { promisify } from 'node:util'
+import { fromSystemError } from '../errors.js'
+import type { PositionalFile } from './positional-file.js'
+
+/** Size of the buffers plain files are read with. */
+export const READ_CHUNK = 4 << 20
+
+const readP = promisify(read)
+
+/** One read(2) on a pipe; waits and retries while it would block (a non-blocking stdin). */
+export async function readFd(fd: number, buf: Buffer, off: number, len: number, label: string): Promise<number> {
+  for (;;) {
+    try {
+      return (await readP(fd, buf, off, len, null)).bytesRead
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        await new Promise(r => setTimeout(r, 2))
+        continue
+      }
+      throw fromSystemError(e, `cannot read ${label}`)
+    }
+  }
+}
+
+/** A pipe read into two reused buffers: one is being filled while the caller works on the other. */
+export async function* readPipe(fd: number, label: string): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)]
+  let which = 0
+  let pending = readFd(fd, bufs[0]!, 0, bufs[0]!.length, label)
+  for (;;) {
+    const n = await pending
+    if (n === 0) return
+    const buf = bufs[which]!
+    which ^= 1
+    pending = readFd(fd, bufs[which]!, 0, bufs[which]!.length, label)
+    yield buf.subarray(0, n)
+  }
+}
+
+/** Sequential reads with two buffers, so the next read runs while the caller works. */
+export async function* readFile(file: PositionalFile): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
+  let pos = 0
+  let which = 0
+  let pending = file.read(bufs[0]!, 0, READ_CHUNK, 0)
+  for (;;) {
+    const n = await pending
+    if (n === 0) return
+    const buf = bufs[which]!
+    pos += n
+    which ^= 1
+    pending = n < READ_CHUNK ? Promise.resolve(0) : file.read(bufs[which]!, 0, READ_CHUNK, pos)
+    yield n === READ_CHUNK ? buf : buf.subarray(0, n)
+  }
+}
+
