@@ -20,8 +20,16 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
     try {
       for await (const c of src) {
         if (failure) break
-        // Wait until zlib has taken the chunk: its buffer is reused for the next read.
-        await new Promise<void>(resolve => z.write(c, () => resolve()))
+        // Wait until zlib has taken the chunk (its buffer is reused for the next
+        // read), or has failed: a failed stream may never call back.
+        await new Promise<void>(resolve => {
+          const done = () => {
+            z.off('close', done)
+            resolve()
+          }
+          z.once('close', done)
+          z.write(c, done)
+        })
       }
       z.end()
     } catch (e) {
