@@ -107,8 +107,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
   const input = await openInput(src, { stdin: o.stdin, forceFzstd: o.forceFzstd })
-  const total = srcStat?.size ?? -1
-  let one: CheckedArchive | undefined
+  const total = srcStat?.isFile() ? srcStat.size : -1
   let indexed: IndexedArchive | undefined
   let stream: StreamClusterReader | undefined
   let reopened: ArchiveInput | undefined
@@ -117,10 +116,10 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     // A compressed file can be read again: check it as a stream first, and if
     // each device's clusters come nearly in order, decompress it once more per
     // device while writing instead of spooling it uncompressed to disk.
-    const rereadable = !input.file && src !== '-' && !o.spool
+    const rereadable = !input.file && !!srcStat?.isFile() && !o.spool // not a pipe or FIFO
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
     const meter = new DisorderMeter(holdLimit)
-    one = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
+    const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
@@ -146,9 +145,8 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       reader = new ArchiveClusterReader(indexed.file, indexed.index)
     }
     trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'}`, t0)
-    const checked = one
-    const devices: EmitDevice[] = checked.header.deviceList.map(d => {
-      const stats = checked.tracker.devices[d.id]!
+    const devices: EmitDevice[] = one.header.deviceList.map(d => {
+      const stats = one.tracker.devices[d.id]!
       return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
     })
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
@@ -166,7 +164,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       keepUuid: o.keepUuid,
       expected: () => digests,
       what: 'optimized',
-      progress: (phase, n) => o.progress?.(phase, n, checked.plainBytes),
+      progress: (phase, n) => o.progress?.(phase, n, one.plainBytes),
       written: async () => {
         trace('pass 2 (write, fsync)', t0)
         // Neither the spool nor the second reading is needed for the check.
