@@ -4,10 +4,10 @@
 // Backups are generated: three disks, Proxmox's interleaved and out-of-order
 // cluster order, a new random uuid each, and ~1% of the data changed in a
 // dozen places. VMA_BENCH_GIB sets the size (default 1).
-import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { DATA, sh } from './common.js'
+import { DATA } from './common.js'
+import { borgAdded, rdiffDelta, resticAdded } from './dedup-clients.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
@@ -38,43 +38,12 @@ await optimize(B, { dest: Bo })
 const ideal = (await compareArchives(Ao, Bo)).total.added4k
 const sizeB = statSync(B).size
 
-function restic(files: string[]): number {
-  const repo = join(dir, `restic-${Math.random().toString(36).slice(2)}`)
-  const env = { ...process.env, RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(dir, 'cache') }
-  spawnSync('restic', ['init', '--repository-version', '2', '-q'], { env })
-  let added = 0
-  for (const f of files) {
-    const r = spawnSync('restic', ['backup', '--compression', 'off', '--json', '-q', f], { env, maxBuffer: 1 << 26 })
-    added = r.stdout.toString().trim().split('\n').map(l => JSON.parse(l)).find(m => m.message_type === 'summary').data_added
-  }
-  rmSync(repo, { recursive: true, force: true })
-  return added
-}
-
-function borg(files: string[]): number {
-  const repo = join(dir, `borg-${Math.random().toString(36).slice(2)}`)
-  const env = { ...process.env, BORG_BASE_DIR: dir, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes' }
-  spawnSync('borg', ['init', '-e', 'none', repo], { env })
-  let added = 0
-  files.forEach((f, i) => {
-    const r = spawnSync('borg', ['create', '--json', '--compression', 'none', `${repo}::${i}`, f], { env, maxBuffer: 1 << 26 })
-    added = JSON.parse(r.stdout.toString()).archive.stats.deduplicated_size
-  })
-  rmSync(repo, { recursive: true, force: true })
-  return added
-}
-
-function rdiff(a: string, b: string): number {
-  sh(`rdiff -f signature '${a}' '${dir}/sig' && rdiff -f delta '${dir}/sig' '${b}' '${dir}/delta'`)
-  return statSync(join(dir, 'delta')).size
-}
-
 const pct = (n: number) => `${((100 * n) / sizeB).toFixed(1)}%`
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
 const rows: [string, number, number][] = [
-  ['restic (v2, --compression off)', restic([A, B]), restic([Ao, Bo])],
-  ['borg (default chunker, --compression none)', borg([A, B]), borg([Ao, Bo])],
-  ['rdiff (signature of A, delta of B)', rdiff(A, B), rdiff(Ao, Bo)],
+  ['restic (v2, --compression off)', resticAdded(dir, [A, B]), resticAdded(dir, [Ao, Bo])],
+  ['borg (default chunker, --compression none)', borgAdded(dir, [A, B]), borgAdded(dir, [Ao, Bo])],
+  ['rdiff (signature of A, delta of B)', rdiffDelta(dir, A, B), rdiffDelta(dir, Ao, Bo)],
 ]
 console.log(`dedup: two backups a day apart, B = ${mb(sizeB)} (VMA_BENCH_GIB=${gib}); what each tool stores for B given A`)
 console.log('')

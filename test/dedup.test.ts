@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
 import { makeVma, rng, type Entry } from './fixtures/make-vma.js'
+import { borgAdded, rdiffDelta, resticAdded } from '../bench/dedup-clients.js'
 
 // mkfs.ext4 and debugfs live in /usr/sbin, which a plain user's PATH may lack.
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`
@@ -83,41 +84,6 @@ function proxmoxOrder(devs: { id: number; clusters: number }[], seed: number): E
   return out
 }
 
-function restic(repo: string, file: string): number {
-  const env = { ...process.env, RESTIC_PASSWORD: 'test', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(repo, '..', 'cache') }
-  const r = spawnSync('restic', ['backup', '--compression', 'off', '--json', '-q', file], { env, maxBuffer: 64 << 20 })
-  if (r.status !== 0) throw new Error(`restic backup failed: ${r.stderr}`)
-  const summary = r.stdout.toString().trim().split('\n').map(l => JSON.parse(l)).find(m => m.message_type === 'summary')
-  return summary.data_added
-}
-
-function resticInit(repo: string): void {
-  const env = { ...process.env, RESTIC_PASSWORD: 'test', RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: join(repo, '..', 'cache') }
-  const r = spawnSync('restic', ['init', '--repository-version', '2', '-q'], { env })
-  if (r.status !== 0) throw new Error(`restic init failed: ${r.stderr}`)
-}
-
-const borgEnv = (base: string) => ({ ...process.env, BORG_BASE_DIR: base, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' })
-
-function borgInit(repo: string): void {
-  const r = spawnSync('borg', ['init', '-e', 'none', repo], { env: borgEnv(join(repo, '..')) })
-  if (r.status !== 0) throw new Error(`borg init failed: ${r.stderr}`)
-}
-
-function borg(repo: string, name: string, file: string): number {
-  const r = spawnSync('borg', ['create', '--json', '--compression', 'none', `${repo}::${name}`, file], { env: borgEnv(join(repo, '..')), maxBuffer: 64 << 20 })
-  if (r.status !== 0) throw new Error(`borg create failed: ${r.stderr}`)
-  return JSON.parse(r.stdout.toString()).archive.stats.deduplicated_size
-}
-
-function rdiffDelta(dir: string, a: string, b: string): number {
-  const sig = join(dir, 'sig')
-  const delta = join(dir, 'delta')
-  if (spawnSync('rdiff', ['-f', 'signature', a, sig]).status !== 0) throw new Error('rdiff signature failed')
-  if (spawnSync('rdiff', ['-f', 'delta', sig, b, delta]).status !== 0) throw new Error('rdiff delta failed')
-  return statSync(delta).size
-}
-
 t.test('restic, borg and rdiff store about what changed, once optimized', { skip: missing.length > 0 && `missing ${missing.join(', ')}` }, async t => {
   const root = t.testdir({ tree: {}, data: {} })
   makeTree(join(root, 'tree'), 1)
@@ -166,28 +132,16 @@ t.test('restic, borg and rdiff store about what changed, once optimized', { skip
   // changed place can dirty the chunk it falls in and shift the boundary of a
   // neighbour: at most about two average chunks per place, plus what changed.
   const restBound = changed + runs * 2 * MiB + MiB
-  const rraw = join(root, 'restic-raw')
-  const ropt = join(root, 'restic-opt')
-  resticInit(rraw)
-  resticInit(ropt)
-  restic(rraw, A)
-  const resticRaw = restic(rraw, B)
-  restic(ropt, Aopt)
-  const resticOpt = restic(ropt, Bopt)
+  const resticRaw = resticAdded(root, [A, B])
+  const resticOpt = resticAdded(root, [Aopt, Bopt])
   t.ok(resticRaw >= 0.8 * sizeB, `restic, raw archives: B adds ${resticRaw} bytes, at least 80% of its ${sizeB}`)
   t.ok(resticOpt <= restBound, `restic, optimized: B adds ${resticOpt} bytes, at most ${restBound} (changed ${changed} in ${runs} places)`)
   t.ok(resticOpt * 4 < resticRaw, 'restic stores far less once optimized')
 
   // borg: buzhash chunks with its default parameters (average 2 MiB, 512 KiB to 8 MiB).
   const borgBound = changed + runs * 2 * 2 * MiB + 2 * MiB
-  const braw = join(root, 'borg-raw')
-  const bopt = join(root, 'borg-opt')
-  borgInit(braw)
-  borgInit(bopt)
-  borg(braw, 'a', A)
-  const borgRaw = borg(braw, 'b', B)
-  borg(bopt, 'a', Aopt)
-  const borgOpt = borg(bopt, 'b', Bopt)
+  const borgRaw = borgAdded(root, [A, B])
+  const borgOpt = borgAdded(root, [Aopt, Bopt])
   t.ok(borgRaw >= 0.8 * sizeB, `borg, raw archives: B adds ${borgRaw} bytes, at least 80% of ${sizeB}`)
   t.ok(borgOpt <= borgBound, `borg, optimized: B adds ${borgOpt} bytes, at most ${borgBound}`)
   t.ok(borgOpt * 4 < borgRaw, 'borg stores far less once optimized')
