@@ -12,6 +12,8 @@ import { VmaParser } from '../vma-parser.js'
 import type { ClusterEntry, VmaSink } from '../vma-sink.js'
 import type { ClusterReader, EmitDevice } from './emit.js'
 
+const NO_DATA = Buffer.alloc(0)
+
 interface Arrived {
   cluster: number
   mask: number
@@ -54,7 +56,7 @@ export class StreamClusterReader implements ClusterReader {
       masks[i] = a.mask
       pos[i] = fill
       fill += a.len
-      this.pool.push(a.buf)
+      if (a.buf !== NO_DATA) this.pool.push(a.buf)
     }
   }
 
@@ -73,7 +75,9 @@ export class StreamClusterReader implements ClusterReader {
       cluster: (e: ClusterEntry) => {
         cur = undefined
         if (e.devId !== devId) return
-        cur = { cluster: e.cluster, mask: e.mask, buf: this.pool.pop() ?? Buffer.allocUnsafe(CLUSTER_SIZE), len: 0 }
+        // An all-zero cluster has no data: it must not tie up a 64 KiB buffer while it waits.
+        const buf = e.mask === 0 ? NO_DATA : (this.pool.pop() ?? Buffer.allocUnsafe(CLUSTER_SIZE))
+        cur = { cluster: e.cluster, mask: e.mask, buf, len: 0 }
       },
       data: chunk => {
         if (!cur) return
@@ -101,7 +105,7 @@ export class StreamClusterReader implements ClusterReader {
     await this.input?.close()
     this.stream = undefined
     this.input = undefined
-    for (const a of this.held.values()) this.pool.push(a.buf)
+    for (const a of this.held.values()) if (a.buf !== NO_DATA) this.pool.push(a.buf)
     this.held.clear()
     this.heldBytes = 0
   }
