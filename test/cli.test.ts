@@ -124,3 +124,14 @@ t.test('in-process runCli returns the exit status of a damaged archive', async t
   t.equal(r.code, 1)
   t.match(r.stderr, /^vma-opt: stdin: extent at offset 12800: md5 mismatch .*\(VMA_EXTENT_MD5\)\n$/)
 })
+
+t.test('a named pipe as SRC', async t => {
+  const dir = t.testdir()
+  const fifo = join(dir, 'backup.vma')
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0)
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 << 20 }], order: 'shuffled' })
+  writeFileSync(join(dir, 'src.vma'), v.buf)
+  const writer = spawnSync('sh', ['-c', `cat '${join(dir, 'src.vma')}' > '${fifo}' & '${BIN}' verify --digest '${fifo}'`], { env: cliEnv() })
+  t.equal(writer.status, 0, writer.stderr.toString())
+  t.match(writer.stdout.toString(), /ok: 1 device, 32 clusters/)
+})

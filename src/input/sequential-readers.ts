@@ -12,7 +12,7 @@ export const READ_CHUNK = 4 << 20
 
 const readP = promisify(read)
 
-/** One read(2) on a pipe; waits and retries while it would block (a non-blocking stdin). */
+/** One read(2) on a named pipe given as SRC; waits and retries should its descriptor be non-blocking. */
 export async function readFd(fd: number, buf: Buffer, off: number, len: number, label: string): Promise<number> {
   for (;;) {
     try {
@@ -27,7 +27,7 @@ export async function readFd(fd: number, buf: Buffer, off: number, len: number, 
   }
 }
 
-/** A pipe read into two reused buffers: one is being filled while the caller works on the other. */
+/** A named pipe read into two reused buffers: one is being filled while the caller works on the other. */
 export async function* readPipe(fd: number, label: string): AsyncGenerator<Uint8Array> {
   const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)]
   let which = 0
