@@ -10,15 +10,20 @@ import type { VmaSink } from './vma-sink.js'
 
 export type ProgressFn = (bytes: number) => void
 
-/** Feeds every byte of the plain stream to the parser. */
-export async function scanStream(input: ArchiveInput, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
+/** Feeds every chunk of a plain VMA stream to a parser, then ends it. */
+export async function scanChunks(chunks: AsyncIterable<Uint8Array>, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
   const parser = new VmaParser(sinks)
-  for await (const chunk of input.chunks()) {
+  for await (const chunk of chunks) {
     parser.write(chunk)
     progress?.(parser.position)
   }
   parser.end()
   return parser
+}
+
+/** Feeds every byte of an input's plain stream to the parser. */
+export function scanStream(input: ArchiveInput, sinks: VmaSink[], progress?: ProgressFn): Promise<VmaParser> {
+  return scanChunks(input.chunks(), sinks, progress)
 }
 
 /**

@@ -13,8 +13,8 @@ import type { VmaHeader } from '../header.js'
 import { readFile, type ArchiveInput } from '../input/archive-input.js'
 import { PositionalFile } from '../input/positional-file.js'
 import { ProblemList } from '../problem.js'
-import { scanHeaders } from '../scan.js'
-import { VmaParser } from '../vma-parser.js'
+import { scanChunks, scanHeaders } from '../scan.js'
+import type { VmaParser } from '../vma-parser.js'
 import type { VmaSink } from '../vma-sink.js'
 import { ClusterIndex } from './cluster-index.js'
 import { tempNameFor } from './output-file.js'
@@ -60,16 +60,7 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
     }
     index = new ClusterIndex(file.size)
     const sinks: VmaSink[] = [tracker, form, ...(digest ? [digest] : []), index]
-    if (!digest) {
-      parser = await scanHeaders(file, sinks, o.progress)
-    } else {
-      parser = new VmaParser(sinks)
-      for await (const chunk of readFile(file)) {
-        parser.write(chunk)
-        o.progress?.(parser.position)
-      }
-      parser.end()
-    }
+    parser = digest ? await scanChunks(readFile(file), sinks, o.progress) : await scanHeaders(file, sinks, o.progress)
   } catch (e) {
     if (spool) await file?.close()
     await spool?.remove()
@@ -102,11 +93,6 @@ export async function checkArchive(input: ArchiveInput, o: { progress?: (bytes: 
   const tracker = new ClusterTracker(new ProblemList(true))
   const digest = new ContentDigest(await loadHasher())
   const form = new FormCheck()
-  const parser = new VmaParser([tracker, form, digest, ...(o.extra ?? [])])
-  for await (const chunk of input.chunks()) {
-    parser.write(chunk)
-    o.progress?.(parser.position)
-  }
-  parser.end()
+  const parser = await scanChunks(input.chunks(), [tracker, form, digest, ...(o.extra ?? [])], o.progress)
   return { header: parser.header!, tracker, digests: digest.result(), form, plainBytes: parser.position }
 }
