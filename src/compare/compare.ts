@@ -10,11 +10,9 @@ import type { Readable } from 'node:stream'
 import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
 import { clusterCount } from '../cluster-tracker.js'
 import { VmaError } from '../errors.js'
-import type { VmaDevice } from '../header.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
-import { ArchiveClusterReader } from '../optimize/archive-cluster-reader.js'
 import { indexArchive, type IndexedArchive } from '../optimize/index-archive.js'
-import { expandClusters } from '../unpack/expand-clusters.js'
+import { DeviceContents } from '../unpack/device-contents.js'
 import { isZero } from '../zero.js'
 
 export interface BlockStats {
@@ -77,43 +75,13 @@ const emptyStats = (): BlockStats => ({
   added64k: 0,
 })
 
-/** Reads a device's clusters 59 at a time as full 64 KiB contents (zeros past its end or if absent). */
-class DeviceStream {
-  private readonly reader?: ArchiveClusterReader
-  private readonly stored: Buffer
-  private readonly masks = new Uint16Array(SLOTS_PER_EXTENT)
-  private readonly pos = new Float64Array(SLOTS_PER_EXTENT)
-  readonly buf = Buffer.allocUnsafe(SLOTS_PER_EXTENT * CLUSTER_SIZE)
-
-  constructor(
-    idx: IndexedArchive | undefined,
-    private readonly dev: VmaDevice | undefined,
-  ) {
-    if (idx && dev) this.reader = new ArchiveClusterReader(idx.file, idx.index)
-    this.stored = Buffer.allocUnsafe(this.reader?.bufferSize ?? 0)
-  }
-
-  async read(first: number, n: number): Promise<void> {
-    const d = this.dev
-    const have = d ? Math.max(0, Math.min(n, clusterCount(d.size) - first)) : 0
-    if (have > 0) {
-      await this.reader!.read({ id: d!.id, name: d!.name, size: d!.size, clusters: clusterCount(d!.size), vmstate: false }, first, have, this.stored, this.masks, this.pos)
-      expandClusters(this.stored, this.masks, this.pos, have, this.buf)
-      // Bytes past the device end are not content.
-      const end = d!.size - first * CLUSTER_SIZE
-      if (end < have * CLUSTER_SIZE) this.buf.fill(0, end, have * CLUSTER_SIZE)
-    }
-    this.buf.fill(0, have * CLUSTER_SIZE, n * CLUSTER_SIZE)
-  }
-}
-
 async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchive): Promise<DeviceComparison> {
   const da = ia.header.deviceList.find(d => d.name === name)
   const db = ib.header.deviceList.find(d => d.name === name)
   const s: DeviceComparison = { name, sizeA: da?.size ?? null, sizeB: db?.size ?? null, ...emptyStats() }
   const clusters = Math.max(da ? clusterCount(da.size) : 0, db ? clusterCount(db.size) : 0)
-  const A = new DeviceStream(ia, da)
-  const B = new DeviceStream(ib, db)
+  const A = new DeviceContents(ia, da)
+  const B = new DeviceContents(ib, db)
   let inRun = false
   for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)

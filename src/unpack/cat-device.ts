@@ -10,9 +10,8 @@ import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
 import { clusterCount } from '../cluster-tracker.js'
 import { VmaError, fromSystemError } from '../errors.js'
 import { openInput } from '../input/archive-input.js'
-import { ArchiveClusterReader } from '../optimize/archive-cluster-reader.js'
 import { indexArchive, type IndexedArchive } from '../optimize/index-archive.js'
-import { expandClusters } from './expand-clusters.js'
+import { DeviceContents } from './device-contents.js'
 
 export interface CatOptions {
   stdin?: Readable
@@ -43,20 +42,14 @@ export async function catDevice(src: string, device: string, out: Writable, o: C
       const names = idx.header.deviceList.map(x => x.name).join(', ') || 'none'
       throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(device)} in the archive (it has: ${names})`)
     }
-    const reader = new ArchiveClusterReader(idx.file, idx.index)
-    const inBuf = Buffer.allocUnsafe(reader.bufferSize)
-    const outBuf = Buffer.allocUnsafe(SLOTS_PER_EXTENT * CLUSTER_SIZE)
-    const masks = new Uint16Array(SLOTS_PER_EXTENT)
-    const pos = new Float64Array(SLOTS_PER_EXTENT)
+    const contents = new DeviceContents(idx, d)
     const clusters = clusterCount(d.size)
-    const dev = { id: d.id, name: d.name, size: d.size, clusters, vmstate: false }
     let bytes = 0
     for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
       const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
-      await reader.read(dev, first, n, inBuf, masks, pos)
-      expandClusters(inBuf, masks, pos, n, outBuf)
+      await contents.read(first, n)
       const len = Math.min(n * CLUSTER_SIZE, d.size - first * CLUSTER_SIZE)
-      await writeAll(out, outBuf.subarray(0, len))
+      await writeAll(out, contents.buf.subarray(0, len))
       bytes += len
     }
     return { src: input.label, device, bytes }
