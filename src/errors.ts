@@ -69,6 +69,8 @@ export class VmaError extends Error {
   readonly detail: string
   /** The input this is about, filled in by whoever knows the name. */
   file?: string
+  /** The system error behind it (ENOENT, EPIPE...), when there is one. */
+  errno?: string
 
   constructor(code: VmaErrorCode, offset: number, detail: string, where?: string) {
     const place = where !== undefined && offset >= 0 ? `${where} at offset ${offset}: ` : where !== undefined ? `${where}: ` : ''
@@ -111,5 +113,7 @@ export function fromSystemError(err: unknown, what: string): VmaError {
     : code === 'ENOTDIR' ? 'not a directory'
     : e && e.message ? e.message : String(err)
   const vcode = code === 'ENOSPC' || code === 'EDQUOT' ? 'VMA_NO_SPACE' : code === 'EEXIST' ? 'VMA_EXISTS' : 'VMA_IO'
-  return new VmaError(vcode, -1, `${what}: ${reason}`)
+  const out = new VmaError(vcode, -1, `${what}: ${reason}`)
+  if (code) out.errno = code
+  return out
 }

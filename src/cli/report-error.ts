@@ -9,9 +9,9 @@ import type { CliIO } from './cli-io.js'
  */
 export function reportError(io: CliIO, err: unknown): number {
   let e: VmaError
-  if (err instanceof VmaError && err.code === 'VMA_IO' && /broken pipe/.test(err.message) && (err.detail.startsWith('cannot write the output') || err.detail.startsWith('cannot write to stdout'))) {
-    return EXIT_SIGPIPE // the reader went away: quiet, like SIGPIPE
-  }
+  // Only our output can break a pipe (a decompressor's closed stdin is not
+  // reported this way): the reader went away, so end quietly, like SIGPIPE.
+  if (err instanceof VmaError && err.errno === 'EPIPE') return EXIT_SIGPIPE
   if (err instanceof VmaError) e = err
   else if (err && typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall) e = fromSystemError(err, 'error')
   else {
