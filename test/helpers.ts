@@ -9,10 +9,9 @@ import type { ClusterEntry, VmaSink } from '../src/vma-sink.js'
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const BIN = join(ROOT, 'bin', 'vma-opt')
 
-/** ../shared/fixtures, or VMA_FIXTURES. Missing is fatal in CI. */
+/** ../shared/fixtures, or VMA_FIXTURES. Without them those tests skip, saying why; .ci/run warns. */
 export const SHARED = process.env.VMA_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures')
 export const haveShared = existsSync(join(SHARED, 'expected.json'))
-if (!haveShared && process.env.CI) throw new Error(`shared fixtures not found at ${SHARED}`)
 
 export interface ExpectedArchive {
   uuid: string
