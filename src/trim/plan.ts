@@ -262,11 +262,24 @@ async function countNonZero(ranges: Iterable<Range>, read: (buf: Buffer, offset:
       await read(part, o + done)
       for (let i = 0; i < len; i += 4096) {
         const e = Math.min(len, i + 4096)
-        if (part.compare(ZERO_4K, 0, e - i, i, e) === 0) continue
-        for (let k = i; k < e; k++) if (part[k] !== 0) nz++
+        if (part.compare(ZERO_4K, 0, e - i, i, e) !== 0) nz += nonZeroBytes(part, i, e)
       }
       done += len
     }
+  }
+  return nz
+}
+
+/** Non-zero bytes in buf[s, e): native memchr finds the zeros, short zero runs are stepped over. */
+function nonZeroBytes(buf: Buffer, s: number, e: number): number {
+  let nz = 0
+  let pos = s
+  while (pos < e) {
+    const z = buf.indexOf(0, pos)
+    if (z < 0 || z >= e) return nz + (e - pos)
+    nz += z - pos
+    pos = z
+    while (pos < e && buf[pos] === 0) pos++
   }
   return nz
 }
