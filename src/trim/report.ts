@@ -1,0 +1,46 @@
+/** The JSON-able result of planning (what `info --free-space --json` prints). */
+export type Decision = 'trim' | 'skip' | 'container' | 'untouched'
+
+export interface VolumeReport {
+  /** 'p1', 'p5', 'vg/lv', 'vg/<free>' (unallocated extents), 'disk' (whole-disk volume). */
+  id: string
+  /** 'ext4', 'ext3', 'ext2', 'swap', 'ntfs', 'lvm2-pv', 'extended', 'lvm-free', 'luks', 'raw', ... */
+  kind: string
+  label?: string
+  /** Device byte range (LVs: first segment's device offset, total LV length). */
+  offset: number
+  length: number
+  decision: Decision
+  reason?: string
+  /** Bytes declared free (0 unless decision is 'trim', or 'untouched' free extents). */
+  freeBytes: number
+  details: Record<string, unknown>
+}
+
+export interface DiskReport {
+  name: string
+  size: number
+  /** Partition table found: 'gpt', 'mbr', or 'none' (whole-disk volume or nothing). */
+  table: 'gpt' | 'mbr' | 'none'
+  notes: string[]
+  volumes: VolumeReport[]
+}
+
+export interface TrimReport {
+  options: { journal: 'strict' | 'union'; lvmFree: boolean }
+  /** Set when nothing at all is trimmed (a vmstate device is present). */
+  reason?: string
+  disks: DiskReport[]
+  /** Sum of freeBytes of 'trim' volumes. */
+  freeBytes: number
+}
+
+const MiB = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
+
+/** "drive-scsi0: p1 ext4 trimmed 44.0 MiB; p2 swap trimmed 64.0 MiB; p3 skipped: LUKS" */
+export function summaryLine(d: DiskReport): string {
+  const parts = d.volumes
+    .filter(v => v.decision === 'trim' || v.decision === 'skip')
+    .map(v => (v.decision === 'trim' ? `${v.id} ${v.kind} trimmed ${MiB(v.freeBytes)}` : `${v.id} skipped: ${v.reason ?? v.kind}`))
+  return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
+}
