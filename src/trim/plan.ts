@@ -252,7 +252,7 @@ function makePlan(report: TrimReport, pieces: Map<string, MappedPiece[]>, guarde
 const STEP = 1 << 20
 const ZERO_4K = Buffer.alloc(4096)
 
-async function countNonZero(ranges: Iterable<Range>, read: (buf: Buffer, offset: number) => Promise<void>): Promise<number> {
+export async function countNonZero(ranges: Iterable<Range>, read: (buf: Buffer, offset: number) => Promise<void>): Promise<number> {
   const buf = Buffer.alloc(STEP)
   let nz = 0
   for (const [o, n] of ranges) {
