@@ -65,7 +65,7 @@ if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   const dir = t.testdir()
   const good = join(dir, 'good.img')
-  const img = buildNtfs(good, { sizeMiB: 16, files: 40, label: 'NEG' })
+  buildNtfs(good, { sizeMiB: 16, files: 40, label: 'NEG' })
   const facts = bootFacts(good)
   let n = 0
   /** A copy of the good image changed by `patch`. */
@@ -217,5 +217,4 @@ else {
     run('ntfscp', ['-f', '-q', path, `${path}.h`, 'hiberfil.sys'])
     await expectSkip(t, path, /hibernation image/)
   })
-  void img
 }
