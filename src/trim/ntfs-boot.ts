@@ -48,6 +48,16 @@ function recordSize(v: number, clusterSize: number, what: string): number {
 /** Reads and checks the boot sector; `sector` holds at least the first 512 bytes, `volumeSize` is the container. */
 export function readNtfsBoot(sector: Buffer, volumeSize: number): NtfsBoot {
   ensure(sector.readUInt16LE(0x1fe) === 0xaa55, 'NTFS boot sector without the 55 AA signature')
+  // The FAT fields of the BIOS parameter block are zero on NTFS (Windows and mkntfs write them so).
+  const fatFields = [
+    sector.readUInt16LE(0x0e), // 0x0E reserved sectors
+    sector[0x10]!, // 0x10 number of FATs
+    sector.readUInt16LE(0x11), // 0x11 root directory entries
+    sector.readUInt16LE(0x13), // 0x13 16-bit sector count
+    sector.readUInt16LE(0x16), // 0x16 sectors per FAT
+    sector.readUInt32LE(0x20), // 0x20 32-bit sector count
+  ]
+  ensure(fatFields.every((v) => v === 0), 'NTFS boot sector has non-zero FAT fields: not a plausible NTFS volume')
   const bytesPerSector = sector.readUInt16LE(0x0b) // 0x0B bytes per sector
   ensure([512, 1024, 2048, 4096].includes(bytesPerSector), `NTFS boot sector: ${bytesPerSector} bytes per sector`)
   const spc = sectorsPerCluster(sector[0x0d]!) // 0x0D sectors per cluster
