@@ -2,6 +2,7 @@ import type { FilesystemReader } from './volume.js'
 import type { SignatureKind } from './signatures.js'
 import { readExt } from './ext4.js'
 import { readSwap } from './swap.js'
+import { readNtfs } from './ntfs.js'
 
 /**
  * Which reader handles which signature. ext and swap are built in. NTFS is
@@ -18,6 +19,7 @@ const READERS = new Map<SignatureKind, FilesystemReader>([
   ['swap', readSwap],
   ['swap-hibernation', readSwap],
   ['swap-v0', readSwap],
+  ['ntfs', readNtfs],
 ])
 
 export function registerFilesystemReader(kind: SignatureKind, reader: FilesystemReader): void {

@@ -35,12 +35,18 @@ export interface TrimReport {
   freeBytes: number
 }
 
+/** How people name the kinds in a report line ("p4 NTFS 'Windows' trimmed 3.1 GiB"). */
+const KIND_NAMES: Record<string, string> = { ntfs: 'NTFS', vfat: 'FAT', luks: 'LUKS', raw: 'data', 'lvm2-pv': 'LVM PV' }
+
 const MiB = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
 
 /** "drive-scsi0: p1 ext4 trimmed 44.0 MiB; p2 swap trimmed 64.0 MiB; p3 skipped: LUKS" */
 export function summaryLine(d: DiskReport): string {
   const parts = d.volumes
     .filter(v => v.decision === 'trim' || v.decision === 'skip')
-    .map(v => (v.decision === 'trim' ? `${v.id} ${v.kind} trimmed ${MiB(v.freeBytes)}` : `${v.id} skipped: ${v.reason ?? v.kind}`))
+    .map(v => {
+      const what = `${v.id} ${KIND_NAMES[v.kind] ?? v.kind}${v.label ? ` '${v.label}'` : ''}`
+      return v.decision === 'trim' ? `${what} trimmed ${MiB(v.freeBytes)}` : `${what} skipped: ${v.reason ?? v.kind}`
+    })
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
 }
