@@ -1,3 +1,4 @@
+import { humanBytes } from '../util/human.js'
 /** The JSON-able result of planning (what `info --free-space --json` prints). */
 export type Decision = 'trim' | 'skip' | 'container' | 'untouched'
 
@@ -38,7 +39,6 @@ export interface TrimReport {
 /** How people name the kinds in a report line ("p4 NTFS 'Windows' trimmed 3.1 GiB"). */
 const KIND_NAMES: Record<string, string> = { ntfs: 'NTFS', vfat: 'FAT', luks: 'LUKS', raw: 'data', 'lvm2-pv': 'LVM PV' }
 
-const MiB = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`
 
 /** "drive-scsi0: p1 ext4 trimmed 44.0 MiB; p2 swap trimmed 64.0 MiB; p3 skipped: LUKS" */
 export function summaryLine(d: DiskReport): string {
@@ -46,7 +46,7 @@ export function summaryLine(d: DiskReport): string {
     .filter(v => v.decision === 'trim' || v.decision === 'skip')
     .map(v => {
       const what = `${v.id} ${KIND_NAMES[v.kind] ?? v.kind}${v.label ? ` '${v.label}'` : ''}`
-      return v.decision === 'trim' ? `${what} trimmed ${MiB(v.freeBytes)}` : `${what} skipped: ${v.reason ?? v.kind}`
+      return v.decision === 'trim' ? `${what} trimmed ${humanBytes(v.freeBytes)}` : `${what} skipped: ${v.reason ?? v.kind}`
     })
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
 }
