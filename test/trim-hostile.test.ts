@@ -59,7 +59,7 @@ else {
     ['blocks count past the disk', ext4, b => b.writeUInt32LE(0xfffffff0, 1024 + 0x04), /larger than its container/],
     ['blocks per group 0', ext4, b => b.writeUInt32LE(0, 1024 + 0x20), /per group/],
     ['descriptor size 3', ext4, b => b.writeUInt16LE(3, 1024 + 0xfe), /descriptor size/],
-    ['inodes per group huge', ext4, b => b.writeUInt32LE(0x7fffffff, 1024 + 0x28), /past the filesystem end|metadata/],
+    ['inodes per group huge', ext4, b => b.writeUInt32LE(0x7fffffff, 1024 + 0x28), /inodes per group/],
     ['first meta_bg huge with meta_bg', ext4, b => {
       b.writeUInt32LE(b.readUInt32LE(1024 + 0x60) | 0x10, 1024 + 0x60)
       b.writeUInt32LE(0xffffffff, 1024 + 0x104)
