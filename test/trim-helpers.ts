@@ -166,3 +166,68 @@ export function extFileSha(vol: string, path: string, tmp: string): string {
   execFileSync('rm', ['-f', out])
   return s
 }
+
+/** Fills a new file of `size` bytes with non-zero text garbage ("garbage block N"), like the fixtures. */
+export function writeGarbage(path: string, size: number): void {
+  const fd = openSync(path, 'w')
+  const block = Buffer.alloc(65536)
+  for (let off = 0; off < size; off += block.length) {
+    for (let b = 0; b < block.length; b += 4096) block.fill(`garbage block ${(off + b) / 4096} `, b, b + 4096)
+    writeSync(fd, block, 0, Math.min(block.length, size - off), off)
+  }
+  closeSync(fd)
+}
+
+/** Bytes that differ between two files outside the given sorted ranges (must be 0 after a trim). */
+export function changedOutside(a: string, b: string, ranges: [number, number][]): number {
+  const fa = openSync(a, 'r')
+  const fb = openSync(b, 'r')
+  const size = fstatSync(fa).size
+  const ba = Buffer.alloc(1 << 20)
+  const bb = Buffer.alloc(1 << 20)
+  let diff = 0
+  let ri = 0
+  for (let off = 0; off < size; off += ba.length) {
+    const n = Math.min(ba.length, size - off)
+    readSync(fa, ba, 0, n, off)
+    readSync(fb, bb, 0, n, off)
+    while (ri < ranges.length && ranges[ri]![0] + ranges[ri]![1] <= off) ri++
+    // blank the free ranges in both copies: whatever still differs changed outside them
+    for (let k = ri; k < ranges.length && ranges[k]![0] < off + n; k++) {
+      const s = Math.max(0, ranges[k]![0] - off)
+      const e = Math.min(n, ranges[k]![0] + ranges[k]![1] - off)
+      ba.fill(0, s, e)
+      bb.fill(0, s, e)
+    }
+    if (ba.subarray(0, n).equals(bb.subarray(0, n))) continue
+    for (let i = 0; i < n; i++) if (ba[i] !== bb[i]) diff++
+  }
+  closeSync(fa)
+  closeSync(fb)
+  return diff
+}
+
+/** Differing byte ranges [offset, length] between two files (merged), at most `max` of them. */
+export function diffRanges(a: string, b: string, max = 64): [number, number][] {
+  const fa = openSync(a, 'r')
+  const fb = openSync(b, 'r')
+  const size = fstatSync(fa).size
+  const ba = Buffer.alloc(1 << 20)
+  const bb = Buffer.alloc(1 << 20)
+  const out: [number, number][] = []
+  for (let off = 0; off < size && out.length < max; off += ba.length) {
+    const n = Math.min(ba.length, size - off)
+    readSync(fa, ba, 0, n, off)
+    readSync(fb, bb, 0, n, off)
+    if (ba.subarray(0, n).equals(bb.subarray(0, n))) continue
+    for (let i = 0; i < n; i++) {
+      if (ba[i] === bb[i]) continue
+      const last = out[out.length - 1]
+      if (last && last[0] + last[1] === off + i) last[1]++
+      else out.push([off + i, 1])
+    }
+  }
+  closeSync(fa)
+  closeSync(fb)
+  return out
+}

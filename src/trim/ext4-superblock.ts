@@ -115,17 +115,23 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
   need(inodeSize >= 128 && inodeSize <= blockSize && (inodeSize & (inodeSize - 1)) === 0, `inode size ${inodeSize} invalid`)
   const descSize = bit64 ? u16(raw, 0xfe) : 32
   need(descSize >= 32 && descSize <= 1024 && (descSize & (descSize - 1)) === 0 && (!bit64 || descSize >= 64), `descriptor size ${descSize} invalid`)
+  const inodesPerGroup = u32(raw, 0x28)
+  need(inodesPerGroup > 0 && inodesPerGroup <= blockSize * 8, `inodes per group ${inodesPerGroup} invalid`)
   const groups = Math.ceil((blocks - firstDataBlock) / blocksPerGroup)
   const descPerBlock = blockSize / descSize
   const uuid = Buffer.from(raw.subarray(0x68, 0x78))
   const seed = incompat & INCOMPAT.CSUM_SEED ? u32(raw, 0x270) : crc32cRaw(0xffffffff, uuid)
+  const reservedGdt = rev >= 1 ? u16(raw, 0xce) : 0
+  need(reservedGdt <= blockSize / 4, `reserved GDT blocks ${reservedGdt} beyond the e2fsprogs limit`)
+  const firstMetaBg = u32(raw, 0x104)
+  need(!(incompat & INCOMPAT.META_BG) || firstMetaBg <= Math.ceil(groups / descPerBlock), `s_first_meta_bg ${firstMetaBg} beyond the descriptor blocks`)
   const label = raw.toString('latin1', 0x78, 0x88).replace(/\0.*$/s, '')
   return {
     raw, blockSize, clusterSize, ratio, blocks, firstDataBlock, blocksPerGroup, clustersPerGroup,
-    inodesPerGroup: u32(raw, 0x28), inodeSize, groups, descSize, descPerBlock,
+    inodesPerGroup, inodeSize, groups, descSize, descPerBlock,
     gdtBlocks: Math.ceil(groups / descPerBlock),
-    reservedGdt: rev >= 1 ? u16(raw, 0xce) : 0,
-    firstMetaBg: u32(raw, 0x104),
+    reservedGdt,
+    firstMetaBg,
     compat, incompat, roCompat, uuid, label, metadataCsum, gdtCsum, seed,
     backupBgs: [u32(raw, 0x24c), u32(raw, 0x250)],
     journalInum: u32(raw, 0xe0),

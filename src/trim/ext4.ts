@@ -149,6 +149,7 @@ function setBit(bm: Uint8Array, c: number): void {
 /** The bitmap the kernel builds for a BLOCK_UNINIT group (ext4_init_block_bitmap). */
 function synthesiseUninit(sb: ExtSuper, g: number, desc: GroupDesc, bm: Uint8Array): void {
   const base = Math.ceil(baseMetaBlocks(sb, g) / sb.ratio)
+  need(base <= groupClusters(sb, g), `group ${g}: superblock and descriptor copies larger than the group`)
   for (let c = 0; c < base; c++) setBit(bm, c)
   const gs = groupFirstBlock(sb, g)
   const itb = inodeTableBlocks(sb)

@@ -108,7 +108,10 @@ function segmentsOf(lv: LvmSection): LvmSection[] {
     .map(([, v]) => v as LvmSection)
 }
 
-/** LV names mentioned by other LVs' segments (pools, origins, cow stores, raid/mirror legs...). */
+/** Keys whose values are never LV names (a segment type "striped" is not a reference to an LV called striped). */
+const NOT_REFERENCES = new Set(['type', 'id', 'status', 'flags', 'tags', 'creation_host', 'creation_time', 'allocation_policy', 'read_ahead', 'segment_count', 'start_extent', 'extent_count', 'stripe_count', 'stripe_size'])
+
+/** LV names mentioned by other LVs (pools, origins, cow stores, raid/mirror legs...): any other key counts. */
 function referencedLvs(lvDefs: LvmSection): Set<string> {
   const names = new Set(Object.keys(lvDefs))
   const refs = new Set<string>()
@@ -118,8 +121,8 @@ function referencedLvs(lvDefs: LvmSection): Set<string> {
   }
   for (const [name, lv] of Object.entries(lvDefs)) {
     if (!isSection(lv)) continue
-    for (const seg of segmentsOf(lv)) for (const v of Object.values(seg)) visit(v, name)
-    for (const [k, v] of Object.entries(lv)) if (!k.startsWith('segment')) visit(v, name)
+    for (const seg of segmentsOf(lv)) for (const [k, v] of Object.entries(seg)) if (!NOT_REFERENCES.has(k)) visit(v, name)
+    for (const [k, v] of Object.entries(lv)) if (!/^segment\d+$/.test(k) && !NOT_REFERENCES.has(k)) visit(v, name)
   }
   return refs
 }

@@ -79,6 +79,7 @@ export async function planTrim(disks: TrimDisk[], opts: TrimOptions): Promise<Tr
   report.freeBytes = report.disks.reduce((a, d) => a + d.volumes.reduce((b, v) => b + (v.decision === 'trim' ? v.freeBytes : 0), 0), 0)
   const guarded = new Map<string, GuardedRange[]>()
   for (const [name, rec] of recorders) {
+    if (!states.has(name)) continue
     guarded.set(name, await guardRanges(disks.find(d => d.name === name)!, subtractRanges(rec.recorded(), freeDeviceRanges(pieces.get(name) ?? []))))
   }
   return makePlan(report, pieces, guarded, opts)
@@ -292,7 +293,9 @@ async function recheck(plan: TrimPlan, guarded: Map<string, GuardedRange[]>, dis
     const changed = await firstChangedRange(d, ranges)
     if (changed) return `disk ${name}: metadata at ${changed.offset} (+${changed.length}) differs in the copy`
   }
-  const again = await planTrim(disks, opts)
+  // a plan made with a vmstate device present must be compared with one made the same way
+  const vmstate: TrimDisk = { name: 'vmstate', size: 0, read: async () => undefined }
+  const again = await planTrim(plan.report.reason && !disks.some(d => d.name === 'vmstate') ? [...disks, vmstate] : disks, opts)
   for (const dr of plan.report.disks) {
     const other = again.report.disks.find(x => x.name === dr.name)
     if (!other) return `disk ${dr.name} not planned again`
