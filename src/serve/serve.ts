@@ -128,6 +128,9 @@ async function listen(devices: ExportedDevice[], idx: IndexedArchive, input: Arc
 async function bind(server: Server, a: ServeAddress): Promise<ServeAddress> {
   const fail = (e: unknown) => fromSystemError(e, `cannot listen on ${'socket' in a ? a.socket : `${a.host}:${a.port}`}`)
   if ('socket' in a) {
+    // sun_path holds 108 bytes with the NUL; longer paths fail with a misleading EADDRINUSE.
+    const len = Buffer.byteLength(a.socket)
+    if (len > 107) throw new VmaError('VMA_USAGE', -1, `the socket path is ${len} bytes long, Unix sockets allow 107: choose a shorter --socket`)
     if (existsSync(a.socket)) throw new VmaError('VMA_EXISTS', -1, `${a.socket} already exists (another serve? remove it if not)`)
     const old = process.umask(0o177)
     try {

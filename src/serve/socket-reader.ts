@@ -49,6 +49,7 @@ export class SocketReader {
    * an error if the stream ends in the middle.
    */
   async read(n: number): Promise<Buffer | undefined> {
+    if (n === 0) return Buffer.alloc(0)
     if (!(await this.fill(n))) {
       if (this.buffered === 0) return undefined
       throw new Error(`the client went away in the middle of a message (${this.buffered} of ${n} bytes)`)
