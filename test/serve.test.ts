@@ -38,6 +38,10 @@ interface Served {
 /** Starts `vma-opt serve ARGS` and waits for its "serving" line. */
 async function serve(args: string[]): Promise<Served> {
   const child = spawn(BIN, ['serve', ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  // A failed assertion must not leave a server running.
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   let out = ''
   let err = ''
   child.stderr!.on('data', d => (err += d))
@@ -110,6 +114,10 @@ t.test('nbdinfo lists the exports and maps the zero ranges as holes', { skip: no
     [['drive-scsi0', devices[0]!.size], ['drive-efidisk0', devices[1]!.size]],
     'every chosen export with its exact size, in order',
   )
+  if (have('nbd-client')) {
+    const l = spawnSync('nbd-client', ['-l', '-unix', sock]).stdout.toString()
+    t.same([...l.matchAll(/^(drive-\S+): /gm)].map(m => m[1]), ['drive-scsi0', 'drive-efidisk0'], 'nbd-client -l lists them too')
+  } else t.skip('nbd-client not installed (Debian: nbd-client)')
   const d = devices[0]!
   const map = spawnSync('nbdinfo', ['--map', uri(sock, d.name)]).stdout.toString()
   const ext = [...map.matchAll(/^\s*(\d+)\s+(\d+)\s+(\d+)/gm)].map(m => [Number(m[1]), Number(m[2]), Number(m[3])])

@@ -27,6 +27,7 @@ const SHARED_READ_BYTES = 256 << 20
 const MAX_CLIENTS = 64
 /** A client has this long to finish the handshake. */
 const HANDSHAKE_TIMEOUT_MS = 60_000
+const STALL_TIMEOUT_MS = 120_000
 
 export type ServeAddress = { socket: string } | { host: string; port: number }
 
@@ -168,7 +169,11 @@ async function serveClient(sock: Socket, set: ExportSet, shared: ByteBudget, log
   const reader = new SocketReader(sock)
   try {
     const neg = await negotiate(sock, reader, set)
-    sock.setTimeout(0)
+    // An idle client may stay for days (a mounted disk); one that leaves its
+    // replies unread this long holds the server's buffers and is dropped.
+    sock.setTimeout(STALL_TIMEOUT_MS, () => {
+      if (sock.writableLength > 0) sock.destroy()
+    })
     if (!neg) return
     await new NbdSession(sock, reader, neg, shared, log).run()
   } catch (e) {
