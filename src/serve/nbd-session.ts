@@ -29,6 +29,8 @@ export class NbdSession {
   private slotFree?: () => void
   /** This client's share: one maximal read, or several smaller ones. */
   private readonly own = new ByteBudget(P.MAX_REQUEST)
+  /** Read buffers queued on the socket; given back when written, or all at once when it closes. */
+  private readonly unsent = new Set<() => void>()
 
   constructor(
     private readonly sock: Socket,
@@ -36,7 +38,11 @@ export class NbdSession {
     private readonly neg: Negotiated,
     private readonly shared: ByteBudget,
     private readonly log: (msg: string) => void,
-  ) {}
+  ) {
+    sock.once('close', () => {
+      for (const release of [...this.unsent]) release()
+    })
+  }
 
   /** Serves requests until the client disconnects (DISC or end of stream); throws ProtocolError to drop it. */
   async run(): Promise<void> {
@@ -106,15 +112,12 @@ export class NbdSession {
     const len = r.length
     await this.own.acquire(len)
     await this.shared.acquire(len)
-    let released = false
     const release = () => {
-      if (released) return
-      released = true
-      this.sock.off('close', release)
+      if (!this.unsent.delete(release)) return
       this.shared.release(len)
       this.own.release(len)
     }
-    this.sock.on('close', release)
+    this.unsent.add(release)
     if (this.sock.destroyed) return release()
     try {
       const buf = Buffer.allocUnsafe(len)

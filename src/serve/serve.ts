@@ -162,6 +162,7 @@ async function bind(server: Server, a: ServeAddress): Promise<ServeAddress> {
 
 /** One client from handshake to disconnect; nothing it does escapes as an exception. */
 async function serveClient(sock: Socket, set: ExportSet, shared: ByteBudget, log: (m: string) => void): Promise<void> {
+  // Up to one 'drain' and 'close' waiter per request in flight (16), plus our own.
   sock.setMaxListeners(64)
   sock.setNoDelay?.(true)
   sock.on('error', () => undefined) // resets and broken pipes end this client only
