@@ -327,3 +327,54 @@ t.test('a damaged archive is refused before anything listens; usage errors', asy
   t.same(parseListen('[::1]:0'), { host: '::1', port: 0 })
   t.same(parseListen('0.0.0.0:10809'), { host: '0.0.0.0', port: 10809 })
 })
+
+t.test('structured replies: all-zero ranges go out as OFFSET_HOLE chunks', async t => {
+  const root = t.testdir()
+  writeFileSync(join(root, 'a.vma'), makeVma({ devices, order: 'shuffled' }).buf)
+  const sock = newSock()
+  const s = await serveArchive(join(root, 'a.vma'), { address: { socket: sock } })
+  t.teardown(() => s.close())
+  const c = await Raw.open(sock)
+  c.option(8, Buffer.alloc(0))
+  const ack = (await c.reader.read(20))!
+  t.equal(ack.readUInt32BE(12), 1, 'STRUCTURED_REPLY: ACK')
+  const d = devices[0]!
+  t.equal(await c.go(d.name), d.size)
+  /** Reads chunks until DONE: [type, offset, length, data][] */
+  const chunks = async () => {
+    const out: [number, number, number, Buffer][] = []
+    for (;;) {
+      const h = (await c.reader.read(20))!
+      if (h.readUInt32BE(0) !== 0x668e33ef) throw new Error('not a structured reply')
+      const body = (await c.reader.read(h.readUInt32BE(16)))!
+      const type = h.readUInt16BE(6)
+      if (type === 1) out.push([type, Number(body.readBigUInt64BE(0)), body.length - 8, body.subarray(8)])
+      else if (type === 2) out.push([type, Number(body.readBigUInt64BE(0)), body.readUInt32BE(8), Buffer.alloc(0)])
+      else out.push([type, body.readUInt32BE(0), 0, body])
+      if (h.readUInt16BE(4) & 1) return out
+    }
+  }
+  const rebuild = (got: [number, number, number, Buffer][], from: number, len: number) => {
+    const out = Buffer.alloc(len, 0xaa)
+    for (const [type, off, n, data] of got) {
+      if (type === 1) data.copy(out, off - from)
+      else if (type === 2) out.fill(0, off - from, off - from + n)
+    }
+    return out
+  }
+  const from = (1 << 20) - 8192, len = (2 << 20) + 16384
+  c.request(0, from, len, 1)
+  const got = await chunks()
+  t.ok(rebuild(got, from, len).equals(d.data!.subarray(from, from + len)), 'data and hole chunks rebuild the range exactly')
+  t.ok(got.some(([type, off, n]) => type === 2 && off <= 1 << 20 && off + n >= 3 << 20), 'the 2 MiB zero run is one hole chunk')
+  t.ok(got.some(([type]) => type === 1), 'the data around it comes as data chunks')
+  c.request(0, d.size, 1, 2)
+  const [e] = await chunks()
+  t.same([e![0], e![1]], [0x8001, 22], 'a read past the end: an error chunk, EINVAL')
+  c.request(7, 0, 4096, 3)
+  const [b] = await chunks()
+  t.same([b![0], b![1]], [0x8001, 22], 'block status without base:allocation: EINVAL')
+  c.request(0, d.size - 512, 512, 4)
+  t.ok(rebuild(await chunks(), d.size - 512, 512).equals(d.data!.subarray(d.size - 512)), 'still usable: the last 512 bytes')
+  c.sock.destroy()
+})

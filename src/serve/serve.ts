@@ -13,7 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import type { Readable } from 'node:stream'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
-import { openInput, type ArchiveInput } from '../input/archive-input.js'
+import { openInput } from '../input/archive-input.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { removeFile, trackFile } from '../util/temp-files.js'
 import { ByteBudget } from './byte-budget.js'
@@ -87,7 +87,12 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
     if (!input.file) log(`${input.label}: ${input.compression !== 'none' ? `${input.compression}-compressed` : 'not a plain file'}, spooling it uncompressed to ${spoolDir} once`)
     idx = await indexArchive(input, { spoolDir, progress: o.progress })
     const devices = chooseDevices(idx, o.devices)
-    return await listen(devices, idx, input, o.address ?? { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }, log)
+    const index = idx
+    const server = await serveDevices(devices, o.address ?? { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }, log, async () => {
+      await index.release()
+      await input.close()
+    })
+    return { ...server, spooled: !input.file }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     await idx?.release()
@@ -96,7 +101,17 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
   }
 }
 
-async function listen(devices: ExportedDevice[], idx: IndexedArchive, input: ArchiveInput, want: ServeAddress, log: (m: string) => void): Promise<RunningServer> {
+/**
+ * Serves any ExportedDevice list: the seam for views other than one archive
+ * (a trimmed view, a delta chain), which build their devices and call this.
+ * `onClose` releases what the devices read from.
+ */
+export async function serveDevices(
+  devices: ExportedDevice[],
+  want: ServeAddress,
+  log: (m: string) => void = () => undefined,
+  onClose: () => Promise<void> = async () => undefined,
+): Promise<Omit<RunningServer, 'spooled'>> {
   const set = exportSet(devices)
   const shared = new ByteBudget(SHARED_READ_BYTES)
   const clients = new Set<Socket>()
@@ -112,15 +127,13 @@ async function listen(devices: ExportedDevice[], idx: IndexedArchive, input: Arc
     exports: devices,
     address,
     uris: devices.map(d => uriFor(address, d.name)),
-    spooled: !input.file,
     close: async () => {
       if (closed) return
       closed = true
       for (const c of clients) c.destroy()
       await new Promise<void>(r => server.close(() => r()))
       if ('socket' in address) removeFile(address.socket)
-      await idx.release()
-      await input.close()
+      await onClose()
     },
   }
 }
