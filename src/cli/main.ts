@@ -11,6 +11,7 @@ import { hookCommand } from './commands/hook.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
 import { packCommand } from './commands/pack.js'
+import { serveCommand } from './commands/serve.js'
 import { unpackCommand } from './commands/unpack.js'
 import { verifyCommand } from './commands/verify.js'
 import { reportError } from './report-error.js'
@@ -46,6 +47,7 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(catCommand(io, result))
     .command(packCommand(io, result))
     .command(compareCommand(io, result))
+    .command(serveCommand(io, result))
     .command(hookCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')

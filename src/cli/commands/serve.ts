@@ -1,0 +1,70 @@
+import type { Argv, CommandModule } from 'yargs'
+import { serveArchive, type ServeAddress } from '../../serve/serve.js'
+import { VmaError } from '../../util/errors.js'
+import { humanBytes } from '../../util/human.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
+import type { CliIO, CommandResult } from '../cli-io.js'
+import { makeProgress } from '../progress.js'
+
+interface ServeArgs {
+  src: string
+  socket?: string
+  listen?: string
+  device?: string[]
+  tmpdir?: string
+  quiet?: boolean
+}
+
+/** "HOST:PORT", "[v6]:PORT" or "PORT" (then 127.0.0.1). */
+export function parseListen(s: string): ServeAddress {
+  const m = /^(?:\[([^\]]+)\]:|([^:]*):)?(\d{1,5})$/.exec(s)
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65535) throw new VmaError('VMA_USAGE', -1, `--listen wants HOST:PORT or PORT, not ${JSON.stringify(s)}`)
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port }
+}
+
+export function serveCommand(io: CliIO, result: CommandResult): CommandModule<object, ServeArgs> {
+  return {
+    command: 'serve <src>',
+    describe: "Serve the archive's disks read only over NBD (for qemu-img, qemu-nbd, nbd-client, guestfish): restore one file without extracting",
+    builder: (y: Argv) =>
+      y
+        .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
+        .option('socket', { type: 'string', describe: 'Unix socket to listen on, mode 0600 (default: vma-opt-serve-PID.sock in the temp dir)' })
+        .option('listen', { type: 'string', describe: 'listen on TCP instead: HOST:PORT, or PORT for 127.0.0.1 (no authentication, no encryption)' })
+        .option('device', { type: 'string', array: true, describe: 'export only this device (repeatable; default: every disk)' })
+        .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
+        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
+        .conflicts('socket', 'listen')
+        .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
+        .example("qemu-img convert -O qcow2 'nbd+unix:///drive-scsi0?socket=/run/b.sock' disk.qcow2", '') as unknown as Argv<ServeArgs>,
+    handler: async args => {
+      let stop: (() => Promise<void>) | undefined
+      installSignalCleanup(() => void stop?.())
+      const progress = makeProgress(io.stderr, 'checking', 0, !!args.quiet)
+      const log = (m: string) => {
+        if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
+      }
+      let server
+      try {
+        server = await serveArchive(args.src, {
+          address: args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined,
+          devices: args.device,
+          stdin: io.stdin,
+          tmpdir: args.tmpdir,
+          log,
+          progress: n => progress.update(n),
+        })
+      } finally {
+        progress.done()
+      }
+      stop = server.close
+      const where = 'socket' in server.address ? `unix socket ${server.address.socket}` : `tcp ${server.address.host}:${server.address.port}`
+      io.stdout.write(`serving ${server.exports.length} export${server.exports.length === 1 ? '' : 's'} read only on ${where} (Ctrl-C to stop)\n`)
+      server.exports.forEach((d, i) => io.stdout.write(`  ${server.uris[i]}  ${humanBytes(d.size)}${i === 0 ? '  (default export)' : ''}\n`))
+      // Runs until a signal: the cleanup handler removes the socket and spool and exits.
+      await new Promise<never>(() => undefined)
+      result.exitCode = 0
+    },
+  }
+}

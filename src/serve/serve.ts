@@ -1,0 +1,201 @@
+// vma-opt serve: checks and indexes an archive once, then serves its disks
+// to any number of NBD clients (qemu-img, qemu-nbd, nbd-client, nbdinfo,
+// guestfish, the kernel) until it is closed. A plain archive is read in
+// place; a compressed or piped one is spooled once to --tmpdir. Every
+// client is handled on its own: whatever one sends, the others go on.
+//
+// Memory: the cluster index (10 bytes per 64 KiB), plus per client a 256 KiB
+// input buffer and at most 32 MiB of read replies, plus a server-wide cap on
+// read buffers (SHARED_READ_BYTES) and on connections (MAX_CLIENTS).
+
+import { chmodSync, existsSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import type { Readable } from 'node:stream'
+import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
+import { openInput } from '../input/archive-input.js'
+import { VmaError, fromSystemError } from '../util/errors.js'
+import { removeFile, trackFile } from '../util/temp-files.js'
+import { ByteBudget } from './byte-budget.js'
+import { ArchiveDeviceExport, type ExportedDevice } from './device-export.js'
+import { negotiate, type ExportSet } from './nbd-handshake.js'
+import { NbdSession } from './nbd-session.js'
+import { ProtocolError } from './nbd-wire.js'
+import { SocketReader } from './socket-reader.js'
+
+const SHARED_READ_BYTES = 256 << 20
+const MAX_CLIENTS = 64
+/** A client has this long to finish the handshake. */
+const HANDSHAKE_TIMEOUT_MS = 60_000
+const STALL_TIMEOUT_MS = 120_000
+
+export type ServeAddress = { socket: string } | { host: string; port: number }
+
+export interface ServeOptions {
+  /** Where to listen (default: a Unix socket in the temp dir, named after the pid). */
+  address?: ServeAddress
+  /** Export only these devices (default: every disk). */
+  devices?: string[]
+  stdin?: Readable
+  tmpdir?: string
+  /** Told about spooling and about clients that were dropped. */
+  log?: (msg: string) => void
+  progress?: (bytes: number) => void
+}
+
+export interface RunningServer {
+  /** The exports, first one is the default export. */
+  exports: readonly ExportedDevice[]
+  /** The socket path, or the TCP address actually bound (port 0 picks one). */
+  address: ServeAddress
+  /** URIs of every export, as qemu and libnbd take them. */
+  uris: string[]
+  /** True when the archive was spooled (compressed or piped). */
+  spooled: boolean
+  /** Stops listening, drops every client, removes the socket and any spool. */
+  close(): Promise<void>
+}
+
+/** Exports by name; the empty name is the first. */
+function exportSet(devices: ExportedDevice[]): ExportSet {
+  return { devices, find: name => (name === '' ? devices[0] : devices.find(d => d.name === name)) }
+}
+
+function chooseDevices(idx: IndexedArchive, names: string[] | undefined): ExportedDevice[] {
+  const disks = idx.header.deviceList.filter(d => d.name !== 'vmstate')
+  const chosen = names?.length ? names.map(n => {
+    const d = disks.find(x => x.name === n)
+    if (!d) throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(n)} in the archive (it has: ${disks.map(x => x.name).join(', ') || 'none'})`)
+    return d
+  }) : disks
+  if (chosen.length === 0) throw new VmaError('VMA_USAGE', -1, 'the archive has no disk to serve')
+  return chosen.map(d => new ArchiveDeviceExport(d, idx.file, idx.index))
+}
+
+export function uriFor(a: ServeAddress, name: string): string {
+  if ('socket' in a) return `nbd+unix:///${encodeURIComponent(name)}?socket=${a.socket}`
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host
+  return `nbd://${host}:${a.port}/${encodeURIComponent(name)}`
+}
+
+export async function serveArchive(src: string, o: ServeOptions = {}): Promise<RunningServer> {
+  const log = o.log ?? (() => undefined)
+  const input = await openInput(src, { stdin: o.stdin })
+  let idx: IndexedArchive | undefined
+  try {
+    const spoolDir = o.tmpdir ?? tmpdir()
+    if (!input.file) log(`${input.label}: ${input.compression !== 'none' ? `${input.compression}-compressed` : 'not a plain file'}, spooling it uncompressed to ${spoolDir} once`)
+    idx = await indexArchive(input, { spoolDir, progress: o.progress })
+    const devices = chooseDevices(idx, o.devices)
+    const index = idx
+    const server = await serveDevices(devices, o.address ?? { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }, log, async () => {
+      await index.release()
+      await input.close()
+    })
+    return { ...server, spooled: !input.file }
+  } catch (e) {
+    if (e instanceof VmaError) e.file ??= input.label
+    await idx?.release()
+    await input.close()
+    throw e
+  }
+}
+
+/**
+ * Serves any ExportedDevice list: the seam for views other than one archive
+ * (a trimmed view, a delta chain), which build their devices and call this.
+ * `onClose` releases what the devices read from.
+ */
+export async function serveDevices(
+  devices: ExportedDevice[],
+  want: ServeAddress,
+  log: (m: string) => void = () => undefined,
+  onClose: () => Promise<void> = async () => undefined,
+): Promise<Omit<RunningServer, 'spooled'>> {
+  const set = exportSet(devices)
+  const shared = new ByteBudget(SHARED_READ_BYTES)
+  const clients = new Set<Socket>()
+  const server = createServer({ pauseOnConnect: false }, sock => {
+    clients.add(sock)
+    sock.once('close', () => clients.delete(sock))
+    void serveClient(sock, set, shared, log)
+  })
+  server.maxConnections = MAX_CLIENTS
+  const address = await bind(server, want)
+  let closed = false
+  return {
+    exports: devices,
+    address,
+    uris: devices.map(d => uriFor(address, d.name)),
+    close: async () => {
+      if (closed) return
+      closed = true
+      for (const c of clients) c.destroy()
+      await new Promise<void>(r => server.close(() => r()))
+      if ('socket' in address) removeFile(address.socket)
+      await onClose()
+    },
+  }
+}
+
+/** Listens; a Unix socket is created mode 0600 (umask while binding, chmod after) and removed on exit. */
+async function bind(server: Server, a: ServeAddress): Promise<ServeAddress> {
+  const fail = (e: unknown) => fromSystemError(e, `cannot listen on ${'socket' in a ? a.socket : `${a.host}:${a.port}`}`)
+  if ('socket' in a) {
+    // sun_path holds 108 bytes with the NUL; longer paths fail with a misleading EADDRINUSE.
+    const len = Buffer.byteLength(a.socket)
+    if (len > 107) throw new VmaError('VMA_USAGE', -1, `the socket path is ${len} bytes long, Unix sockets allow 107: choose a shorter --socket`)
+    if (existsSync(a.socket)) throw new VmaError('VMA_EXISTS', -1, `${a.socket} already exists (another serve? remove it if not)`)
+    const old = process.umask(0o177)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(a.socket, () => resolve())
+      })
+    } catch (e) {
+      throw fail(e)
+    } finally {
+      process.umask(old)
+    }
+    trackFile(a.socket)
+    chmodSync(a.socket, 0o600)
+    return a
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(a.port, a.host, () => resolve())
+    })
+  } catch (e) {
+    throw fail(e)
+  }
+  const got = server.address()
+  return typeof got === 'object' && got ? { host: a.host, port: got.port } : a
+}
+
+/** One client from handshake to disconnect; nothing it does escapes as an exception. */
+async function serveClient(sock: Socket, set: ExportSet, shared: ByteBudget, log: (m: string) => void): Promise<void> {
+  // Up to one 'drain' and 'close' waiter per request in flight (16), plus our own.
+  sock.setMaxListeners(64)
+  sock.setNoDelay?.(true)
+  sock.on('error', () => undefined) // resets and broken pipes end this client only
+  sock.setTimeout(HANDSHAKE_TIMEOUT_MS, () => sock.destroy())
+  const reader = new SocketReader(sock)
+  try {
+    const neg = await negotiate(sock, reader, set)
+    // An idle client may stay for days (a mounted disk); one that leaves its
+    // replies unread this long holds the server's buffers and is dropped.
+    sock.setTimeout(STALL_TIMEOUT_MS, () => {
+      if (sock.writableLength > 0) sock.destroy()
+    })
+    if (!neg) return
+    await new NbdSession(sock, reader, neg, shared, log).run()
+  } catch (e) {
+    if (e instanceof ProtocolError) log(`dropped a client: ${e.message}`)
+    else if (!sock.destroyed) log(`dropped a client: ${(e as Error).message}`)
+  } finally {
+    if (!sock.destroyed) sock.end()
+    // A client that never reads its last replies must not hold the socket open.
+    setTimeout(() => sock.destroy(), 5000).unref()
+  }
+}
