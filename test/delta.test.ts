@@ -159,7 +159,7 @@ t.test('chains of 5 deltas, forward and reverse', async t => {
       ['wrong order', ['apply', vs[0]!, fwd[1]!, fwd[0]!], /out of order/],
       ['missing link', ['apply', vs[0]!, fwd[0]!, fwd[2]!], /missing, or the order is wrong/],
       ['a delta as base', ['apply', fwd[0]!, fwd[1]!], /BASE must be a full archive/],
-      ['an archive as delta', ['apply', vs[0]!, vs[1]!], /not a vma-opt delta/],
+      ['an archive as delta', ['apply', vs[0]!, vs[1]!], /a full archive, not a vma-opt delta/],
     ]
     for (const [what, args, msg] of cases) {
       const r = await cli([...args, join(dir, 'bad.vma')])

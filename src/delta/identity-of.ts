@@ -25,7 +25,7 @@ export interface DeltaIdentities {
  * are its target's: a header that says otherwise is damaged.
  */
 export function deltaIdentities(h: VmaHeader, label: string): DeltaIdentities {
-  if (!h.delta) throw new VmaError('VMA_NOT_DELTA', 4, `${label} is a full archive, not a vma-opt delta`, 'header')
+  if (!h.delta) throw new VmaError('VMA_NOT_DELTA', 4, 'this is a full archive, not a vma-opt delta (only the first input of a chain is one)', 'header')
   const base = decodeIdentity(h.delta.base, 'base')
   const target = decodeIdentity(h.delta.target, 'target')
   const own = identityOf(h, [])
