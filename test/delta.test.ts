@@ -6,49 +6,11 @@
 import t from 'tap'
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
-import { runCli } from '../src/cli/main.js'
 import { apply } from '../src/delta/apply.js'
 import { diff } from '../src/delta/diff.js'
 import { optimize } from '../src/optimize/optimize.js'
-import { findTool } from '../src/util/find-tool.js'
-import { fixHeaderMd5, makeContent, makeVma, type ConfigSpec, type DeviceSpec } from './fixtures/make-vma.js'
-
-const K64 = 65536
-
-async function cli(args: string[]) {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  const o: Buffer[] = []
-  const e: Buffer[] = []
-  out.on('data', c => o.push(c))
-  err.on('data', c => e.push(c))
-  const code = await runCli(args, { stdout: out, stderr: err } as never)
-  return { code, stdout: Buffer.concat(o), stderr: Buffer.concat(e).toString() }
-}
-
-interface Version {
-  devices: DeviceSpec[]
-  configs?: ConfigSpec[]
-  ctime?: number
-}
-
-function write(path: string, v: Version, seed: number): string {
-  writeFileSync(path, makeVma({ devices: v.devices, configs: v.configs ?? [{ name: 'qemu-server.conf', data: 'memory: 512\n' }], ctime: v.ctime ?? 1700000000, order: seed % 2 ? 'shuffled' : 'interleaved', seed }).buf)
-  return path
-}
-
-/** `data` with a few clusters rewritten (seeded), some made zero. */
-function mutate(data: Buffer, seed: number): Buffer {
-  const b = Buffer.from(data)
-  const clusters = Math.ceil(b.length / K64)
-  for (let k = 0; k < 3; k++) {
-    const c = (seed * 7 + k * 5) % clusters
-    const at = c * K64 + ((seed + k) % 16) * 4096
-    if (at < b.length) b.fill(k === 2 ? 0 : (seed + k) & 0xff || 1, at, Math.min(b.length, at + (k === 2 ? K64 : 8192)))
-  }
-  return b
-}
+import { fixHeaderMd5, makeContent, type DeviceSpec } from './fixtures/make-vma.js'
+import { cli, mutate, write, type Version } from './fixtures/delta-helpers.js'
 
 async function expectRoundTrip(t: Tap.Test, dir: string, base: string, neu: string, tag: string) {
   const delta = join(dir, `${tag}.vma-delta`)
@@ -189,54 +151,3 @@ t.test('chains of 5 deltas, forward and reverse', async t => {
   })
 })
 
-t.test('CLI: compressed delta and base, OUT on stdout, info and verify read deltas', async t => {
-  const zstd = findTool('zstd')
-  if (!zstd) return t.skip('zstd is not installed')
-  const dir = t.testdir()
-  const d = makeContent(1048576, 61)
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: d }] }, 1)
-  const neu = write(join(dir, 'new.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: mutate(d, 62) }] }, 2)
-  t.equal((await cli(['optimize', '-q', base, join(dir, 'base.vma.zst')])).code, 0)
-  t.equal((await cli(['diff', '-q', join(dir, 'base.vma.zst'), neu, join(dir, 'new.vma-delta.zst')])).code, 0)
-  t.equal(readFileSync(join(dir, 'new.vma-delta.zst')).readUInt32LE(0), 0xfd2fb528, 'the delta is zstd-compressed by its name')
-  const r = await cli(['apply', join(dir, 'base.vma.zst'), join(dir, 'new.vma-delta.zst'), '-'])
-  t.equal(r.code, 0, r.stderr)
-  await optimize(neu, { dest: join(dir, 'new.opt.vma') })
-  t.ok(r.stdout.equals(readFileSync(join(dir, 'new.opt.vma'))), 'apply to stdout gives optimize(new)')
-  t.equal((await cli(['diff', base, neu, join(dir, 'wrong.vma')])).code, 2, 'a delta must be named .vma-delta')
-  const info = await cli(['info', '--json', join(dir, 'new.vma-delta.zst')])
-  t.equal(info.code, 0, info.stderr)
-  const j = JSON.parse(info.stdout.toString())
-  t.equal(j.kind, 'delta')
-  t.equal(j.delta.base.ctime, 1700000000)
-  const v = await cli(['verify', join(dir, 'new.vma-delta.zst')])
-  t.equal(v.code, 0, v.stderr)
-  t.match(v.stdout.toString(), /delta/)
-  const vb = await cli(['verify', '--base', join(dir, 'base.vma.zst'), join(dir, 'new.vma-delta.zst')])
-  t.equal(vb.code, 0, vb.stderr)
-  t.match(vb.stdout.toString(), /chain ok/)
-  const wrong = await cli(['verify', '--base', neu, join(dir, 'new.vma-delta.zst')])
-  t.equal(wrong.code, 1, 'verify --base with the wrong base: exit 1')
-  const opt = await cli(['optimize', join(dir, 'new.vma-delta.zst'), join(dir, 'x.vma')])
-  t.equal(opt.code, 1, 'optimize refuses a delta')
-  t.match(opt.stderr, /vma-opt delta, not a backup/)
-})
-
-t.test("Proxmox's vma refuses a delta outright", async t => {
-  const vma = join(import.meta.dirname, '..', '..', 'shared', 'tools', 'proxmox-vma', 'vma')
-  if (!statSync(vma, { throwIfNoEntry: false })) return t.skip(`${vma} is not there`)
-  const { spawnSync } = await import('node:child_process')
-  const dir = t.testdir()
-  const d = makeContent(1048576, 71)
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: d }] }, 1)
-  const neu = write(join(dir, 'new.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: mutate(d, 72) }] }, 2)
-  const delta = join(dir, 'new.vma-delta')
-  await diff(base, neu, delta)
-  const ok = spawnSync(vma, ['verify', base])
-  if (ok.status !== 0) return t.skip(`vma does not run here: ${ok.stderr}`)
-  const v = spawnSync(vma, ['verify', delta])
-  t.not(v.status, 0, `vma verify fails: ${v.stderr.toString().trim()}`)
-  const x = spawnSync(vma, ['extract', delta, join(dir, 'x')])
-  t.not(x.status, 0, `vma extract fails: ${x.stderr.toString().trim()}`)
-  t.notOk(statSync(join(dir, 'x'), { throwIfNoEntry: false })?.isDirectory() && readdirSync(join(dir, 'x')).some(f => f.endsWith('.raw')), 'no disk image extracted')
-})
