@@ -88,3 +88,23 @@ t.test('size: on the generated day1/day2 pair the delta holds only the changed c
   t.ok(bytes.length <= header + extentHeaders * 512 + changed * K64, `${bytes.length} bytes <= header ${header} + ${extentHeaders} extent headers + ${changed} x 64 KiB`)
   t.ok(bytes.length < statSync(day2).size / 50, `and a small part of day 2 (${statSync(day2).size} bytes)`)
 })
+
+t.test('compare reads a delta as the archive it reproduces', async t => {
+  const { compareArchives } = await import('../src/compare/compare.js')
+  const dir = t.testdir()
+  const d = makeContent(1048576 + 4096, 81)
+  const grown = Buffer.concat([mutate(d, 82), makeContent(200000, 83)])
+  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: d }, { name: 'drive-old', size: 65536 }] }, 1)
+  const neu = write(
+    join(dir, 'new.vma'),
+    { devices: [{ name: 'drive-scsi0', size: grown.length, data: grown }, { name: 'drive-new', size: 8192 }], configs: [{ name: 'qemu-server.conf', data: 'changed\n' }] },
+    2,
+  )
+  const delta = join(dir, 'new.vma-delta')
+  await diff(base, neu, delta)
+  const direct = await compareArchives(base, neu)
+  const viaDelta = await compareArchives(base, delta)
+  t.same({ ...viaDelta, b: '' }, { ...direct, b: '' }, 'compare BASE DELTA == compare BASE NEW')
+  t.equal((await cli(['compare', neu, delta])).code, 1, 'a delta against an archive it does not apply to: exit 1')
+  t.equal((await cli(['compare', delta, base])).code, 2, 'a delta as A: usage error')
+})

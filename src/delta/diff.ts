@@ -25,7 +25,7 @@ import { DeviceContents } from '../archive/device-contents.js'
 import { ClusterMix, MOD64, hex64 } from './cluster-mix.js'
 import { DeltaExtentWriter } from './delta-extents.js'
 import { checkDeltaName } from './delta-name.js'
-import { identityOf } from './identity-of.js'
+import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
   stdin?: Readable

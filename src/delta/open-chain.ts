@@ -10,7 +10,7 @@ import { identityDifference, type ArchiveIdentity } from '../format/delta-identi
 import { VmaError } from '../util/errors.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
-import { deltaIdentities, identityOf, type DeltaIdentities } from './identity-of.js'
+import { deltaIdentities, identityOf, type DeltaIdentities } from '../archive/archive-identity.js'
 
 export interface ChainLink {
   label: string

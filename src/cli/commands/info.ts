@@ -6,7 +6,7 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { bytesWithHuman, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { VmaError } from '../../util/errors.js'
-import { deltaIdentities } from '../../delta/identity-of.js'
+import { deltaIdentities } from '../../archive/archive-identity.js'
 import { describeIdentity } from '../../format/delta-identity.js'
 
 interface InfoArgs {
