@@ -105,7 +105,7 @@ async function convert(target: string, previous: string, o: ReverseDeltaOptions,
     const d = await diff(target, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads })
     published = true
     // The chain new archive + delta must give back exactly what the old archive held.
-    const check = await verifyChain(target, [delta], { tmpdir: o.tmpdir })
+    const check = await verifyChain(target, [delta], { tmpdir: o.tmpdir ?? dirname(previous) })
     const why = identityDifference(check.target, d.targetIdentity)
     if (why) throw new VmaError('VMA_DIGEST_MISMATCH', -1, `${basename(delta)} does not reproduce ${basename(previous)}: ${why}`)
     unlinkSync(previous)
