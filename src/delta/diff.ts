@@ -1,10 +1,12 @@
 // vma-opt diff BASE NEW DELTA: a delta that holds all of NEW's metadata but
 // only the 64 KiB clusters whose content differs from BASE's cluster at the
 // same device name and index (spec/delta-format.md). Both archives are
-// indexed with content digests (a pipe or compressed input is spooled), then
-// read side by side, 59 clusters at a time, as compare does. Before the delta
-// is published it is read back: its identities, and the digest terms of the
-// clusters it holds, must be exactly what was meant to be written.
+// indexed (headers only for a plain file; a pipe or compressed input is
+// spooled), then read once, side by side, 59 clusters at a time, as compare
+// does: the changed clusters go to a body file, and both archives' content
+// digests (their identities, for the header) are summed on the way. Before
+// the delta is published it is read back: its header, and the digest terms
+// of the clusters it holds, must be exactly what was meant to be written.
 
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -24,6 +26,8 @@ import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DeviceContents } from '../archive/device-contents.js'
 import { ClusterMix, MOD64, hex64 } from './cluster-mix.js'
 import { DeltaExtentWriter } from './delta-extents.js'
+import { DeltaBody } from './delta-body.js'
+import type { DeviceDigest } from '../check/content-digest.js'
 import { checkDeltaName } from './delta-name.js'
 import { identityOf } from '../archive/archive-identity.js'
 
@@ -56,6 +60,9 @@ interface DeviceOutcome {
   held: number
   /** Sum of the digest terms of the held clusters: what reading the delta back must give. */
   heldSum: bigint
+  /** NEW's digest of the device, and BASE's over the clusters both have. */
+  newSum: bigint
+  baseSum: bigint
 }
 
 export async function diff(base: string, neu: string, deltaPath: string, o: DiffOptions = {}): Promise<DiffResult> {
@@ -65,12 +72,14 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
   const spoolDir = o.tmpdir ?? (dirname(deltaPath) || tmpdir())
   const inputs: ArchiveInput[] = []
   const indexes: IndexedArchive[] = []
+  let body: DeltaBody | undefined
   try {
     for (const src of [base, neu]) {
       const input = await openInput(src, { stdin: o.stdin })
       inputs.push(input)
       try {
-        indexes.push(await indexArchive(input, { spoolDir, digest: true }))
+        // No digests here: the one side-by-side reading below takes them.
+        indexes.push(await indexArchive(input, { spoolDir }))
       } catch (e) {
         if (e instanceof VmaError) e.file ??= input.label
         throw e
@@ -82,10 +91,30 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
         throw new VmaError('VMA_USAGE', -1, `${label} holds a vmstate (RAM) device; diff handles disk-only backups`)
       }
     }
-    const baseIdentity = identityOf(ib.header, ib.digests)
-    const targetIdentity = identityOf(inew.header, inew.digests)
     const h = inew.header
     const uuid = parseUuid(OPTIMIZED_UUID)
+    body = await DeltaBody.create(tempNameFor(deltaPath, 'body'))
+    const writer = new DeltaExtentWriter(body, uuid)
+    const mix = new ClusterMix(await loadHasher())
+    const total = h.deviceList.reduce((a, d) => a + clusterCount(d.size), 0)
+    const outcomes = new Map<number, DeviceOutcome>()
+    const baseSums = new Map<number, bigint>()
+    let done = 0
+    for (const d of h.deviceList) {
+      const bd = ib.header.deviceList.find(x => x.name === d.name)
+      const r = await diffDevice(d, bd, ib, inew, writer, mix, n => o.progress?.((done += n), total))
+      await writer.flush()
+      outcomes.set(d.id, r)
+      if (bd) baseSums.set(bd.id, r.baseSum)
+    }
+    // BASE's clusters that NEW has no counterpart for still count in BASE's digests.
+    for (const bd of ib.header.deviceList) {
+      const nd = h.deviceList.find(x => x.name === bd.name)
+      const rest = await digestClusters(ib, bd, nd ? clusterCount(nd.size) : 0, mix)
+      baseSums.set(bd.id, ((baseSums.get(bd.id) ?? 0n) + rest) & MOD64)
+    }
+    const baseIdentity = identityOf(ib.header, ib.header.deviceList.map(d => digestOf(d, baseSums.get(d.id)!)))
+    const targetIdentity = identityOf(h, h.deviceList.map(d => digestOf(d, outcomes.get(d.id)!.newSum)))
     const header = VmaHeader.encode({
       uuid,
       ctime: h.ctime,
@@ -93,32 +122,22 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
       devices: h.deviceList,
       delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity) },
     })
-    const total = h.deviceList.reduce((a, d) => a + clusterCount(d.size), 0)
+    for (const i of indexes.splice(0)) await i.release()
     const out = await OutputFile.create(tempNameFor(deltaPath), { compression: o.compress ?? compressionFromName(deltaPath), zstdThreads: o.zstdThreads })
     try {
       await out.write(header)
-      const writer = new DeltaExtentWriter(out, uuid)
-      const mix = new ClusterMix(await loadHasher())
-      const outcomes = new Map<number, DeviceOutcome>()
-      let done = 0
-      for (const d of h.deviceList) {
-        const bd = ib.header.deviceList.find(x => x.name === d.name)
-        const digest = inew.digests.find(x => x.id === d.id)!.digest
-        outcomes.set(d.id, await diffDevice(d, bd, ib, inew, writer, mix, digest, n => o.progress?.((done += n), total)))
-        await writer.flush()
-      }
+      await body.copyTo(out)
       await out.finish()
-      for (const i of indexes.splice(0)) await i.release()
+      await body.remove()
       await proveDelta(out.path, header, outcomes)
       const { size } = await stat(out.path)
       await out.commit(deltaPath)
-      const heldClusters = [...outcomes.values()].reduce((a, x) => a + x.held, 0)
       return {
         base: inputs[0]!.label,
         new: inputs[1]!.label,
         delta: deltaPath,
         clusters: total,
-        heldClusters,
+        heldClusters: [...outcomes.values()].reduce((a, x) => a + x.held, 0),
         plainBytes: header.length + writer.bytes,
         outputBytes: size,
         baseIdentity,
@@ -130,12 +149,15 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
       throw e
     }
   } finally {
+    await body?.remove()
     for (const i of indexes) await i.release()
     for (const i of inputs) await i.close()
   }
 }
 
-/** Writes the clusters of one device of NEW that differ from BASE's. */
+const digestOf = (d: VmaDevice, sum: bigint): DeviceDigest => ({ id: d.id, name: d.name, size: d.size, digest: hex64(sum), clusters: clusterCount(d.size) })
+
+/** Writes the clusters of one device of NEW that differ from BASE's; sums the digest terms of both on the way. */
 async function diffDevice(
   d: VmaDevice,
   bd: VmaDevice | undefined,
@@ -143,15 +165,13 @@ async function diffDevice(
   inew: IndexedArchive,
   writer: DeltaExtentWriter,
   mix: ClusterMix,
-  expectedDigest: string,
   progress: (n: number) => void,
 ): Promise<DeviceOutcome> {
   const clusters = clusterCount(d.size)
   const baseClusters = bd ? clusterCount(bd.size) : 0
   const N = new DeviceContents(inew, d)
   const B = new DeviceContents(ib, bd)
-  let all = 0n
-  const r: DeviceOutcome = { held: 0, heldSum: 0n }
+  const r: DeviceOutcome = { held: 0, heldSum: 0n, newSum: 0n, baseSum: 0n }
   for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
     await N.read(first, n)
@@ -159,22 +179,35 @@ async function diffDevice(
     for (let i = 0; i < n; i++) {
       const c = first + i
       const at = i * CLUSTER_SIZE
-      // Only NEW's bytes count: past its end both sides are taken as zeros.
-      const inside = Math.min(CLUSTER_SIZE, d.size - c * CLUSTER_SIZE)
       const term = mix.term(N.buf, at, c)
-      all = (all + term) & MOD64
-      if (c < baseClusters && N.buf.compare(B.buf, at, at + inside, at, at + inside) === 0) continue
+      r.newSum = (r.newSum + term) & MOD64
+      if (c < baseClusters) {
+        // Contents are zero past each device's end; only NEW's bytes decide.
+        const inside = Math.min(CLUSTER_SIZE, d.size - c * CLUSTER_SIZE)
+        const same = N.buf.compare(B.buf, at, at + inside, at, at + inside) === 0
+        r.baseSum = (r.baseSum + (same && inside === CLUSTER_SIZE ? term : mix.term(B.buf, at, c))) & MOD64
+        if (same) continue
+      }
       await writer.add(d.id, c, N.buf, at)
       r.held++
       r.heldSum = (r.heldSum + term) & MOD64
     }
     progress(n)
   }
-  // The second reading of NEW must be the content the first one digested.
-  if (hex64(all) !== expectedDigest) {
-    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `${d.name} read ${hex64(all)} the second time, ${expectedDigest} the first (did the file change?)`, 'archive')
-  }
   return r
+}
+
+/** The sum of the digest terms of a device's clusters from `from` on. */
+async function digestClusters(ia: IndexedArchive, d: VmaDevice, from: number, mix: ClusterMix): Promise<bigint> {
+  const clusters = clusterCount(d.size)
+  const C = new DeviceContents(ia, d)
+  let sum = 0n
+  for (let first = from; first < clusters; first += SLOTS_PER_EXTENT) {
+    const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
+    await C.read(first, n)
+    for (let i = 0; i < n; i++) sum = (sum + mix.term(C.buf, i * CLUSTER_SIZE, first + i)) & MOD64
+  }
+  return sum
 }
 
 /** The written delta, read back by the ordinary reader, must hold exactly what was meant. */
