@@ -33,7 +33,11 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
       if (args.list) {
         const h = await readArchiveHeader(args.src, { stdin: io.stdin })
         // Proxmox's `vma list` refuses a delta (wrong version); so does its imitation.
-        if (h.delta) throw new VmaError('VMA_IS_DELTA', 4, 'this is a vma-opt delta, which `vma list` cannot read; use info without --list', 'header')
+        if (h.delta) {
+          const e = new VmaError('VMA_IS_DELTA', 4, 'this is a vma-opt delta, which `vma list` cannot read; use info without --list', 'header')
+          e.file = args.src === '-' ? 'stdin' : args.src
+          throw e
+        }
         io.stdout.write(vmaListText(h))
         return
       }
