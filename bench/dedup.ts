@@ -10,6 +10,7 @@ import { DATA } from './common.js'
 import { borgAdded, rdiffDelta, resticAdded } from './dedup-clients.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
+import { diff } from '../src/delta/diff.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
 
 const gib = Number(process.env.VMA_BENCH_GIB ?? 1)
@@ -50,4 +51,9 @@ console.log('')
 console.log(`| tool | as vzdump wrote them | after vma-opt optimize | really changed |`)
 console.log(`|---|---:|---:|---:|`)
 for (const [tool, raw, opt] of rows) console.log(`| ${tool} | ${mb(raw)} (${pct(raw)}) | ${mb(opt)} (${pct(opt)}) | ${mb(ideal)} (${pct(ideal)}) |`)
+// A delta compares content, so it is the same for the archives as written and optimized.
+const delta = join(dir, 'b.vma-delta')
+const d = await diff(A, B, delta)
+const held = d.heldClusters * 65536
+console.log(`| vma-opt diff A B (a delta of B; ${d.heldClusters} clusters held, ${mb(held)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(ideal)} (${pct(ideal)}) |`)
 rmSync(dir, { recursive: true, force: true })

@@ -23,7 +23,8 @@ export class ClusterIndex implements VmaSink {
   constructor(private readonly archiveSize?: number) {}
 
   header(h: VmaHeader): void {
-    if (this.archiveSize !== undefined) {
+    // A delta lists only some of the clusters its header's devices have.
+    if (this.archiveSize !== undefined && !h.delta) {
       const claimed = h.deviceList.filter(d => d.name !== 'vmstate').reduce((a, d) => a + clusterCount(d.size), 0)
       const room = Math.ceil(Math.max(0, this.archiveSize - h.headerSize) / EXTENT_HEADER_SIZE) * SLOTS_PER_EXTENT
       if (claimed > room) {

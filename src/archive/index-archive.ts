@@ -47,10 +47,12 @@ export interface IndexOptions {
   spoolDir: string
   digest?: boolean
   progress?: (bytes: number) => void
+  /** Accept a vma-opt delta (by default one is refused with VMA_IS_DELTA). */
+  allowDelta?: boolean
 }
 
 export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promise<IndexedArchive> {
-  const tracker = new ClusterTracker(new ProblemList(true))
+  const tracker = new ClusterTracker(new ProblemList(true), o.allowDelta)
   const digest = o.digest ? new ContentDigest(await loadHasher()) : undefined
   const form = new FormCheck()
   let spool: Spool | undefined

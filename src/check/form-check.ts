@@ -45,6 +45,12 @@ export class FormCheck implements VmaSink {
 
   header(h: VmaHeader): void {
     this.fixedUuid = h.uuid.equals(FIXED_UUID)
+    if (h.delta) {
+      // A delta is never an archive in the optimized form, whatever its layout.
+      this.reasons.push('it is a vma-opt delta, not an archive')
+      this.layoutOk = false
+      return
+    }
     this.devs = h.deviceList
     for (const d of this.devs) this.sizes[d.id] = d.size
     let canonical: Buffer | undefined

@@ -28,6 +28,8 @@ export interface InspectOptions extends OpenOptions {
   progress?: ProgressFn
   /** More sinks to feed in the same pass (reads the data when given). */
   extra?: VmaSink[]
+  /** Read a vma-opt delta too (info, verify); otherwise one is a problem (VMA_IS_DELTA). */
+  allowDelta?: boolean
 }
 
 export type DeviceReport = Omit<DeviceStats, 'vmstate'> & { digest?: string }
@@ -59,13 +61,15 @@ export interface ArchiveReport {
   warnings: string[]
   /** The decoded header (configs with their bytes), for callers in code. */
   header: VmaHeader
+  /** A vma-opt delta: devices hold only the clusters that changed (clustersSeen). */
+  delta: boolean
 }
 
 export async function inspectArchive(src: string | ArchiveInput, opts: InspectOptions = {}): Promise<ArchiveReport> {
   const input = typeof src === 'string' ? await openInput(src, opts) : src
   try {
     const problems = new ProblemList(opts.failFast ?? false)
-    const tracker = new ClusterTracker(problems)
+    const tracker = new ClusterTracker(problems, opts.allowDelta)
     const form = new FormCheck()
     const sinks: VmaSink[] = [tracker, form]
     let digest: ContentDigest | undefined
@@ -109,6 +113,7 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
       problemCount: problems.total,
       warnings: tracker.warnings,
       header: h,
+      delta: tracker.delta,
     }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label

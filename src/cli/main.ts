@@ -5,8 +5,10 @@ import yargs, { type Argv } from 'yargs'
 import { EXIT_SIGPIPE, EXIT_USAGE } from '../util/errors.js'
 import { cleanupNow } from '../util/temp-files.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
+import { applyCommand } from './commands/apply.js'
 import { catCommand } from './commands/cat.js'
 import { compareCommand } from './commands/compare.js'
+import { diffCommand } from './commands/diff.js'
 import { hookCommand } from './commands/hook.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
@@ -24,7 +26,7 @@ class UsageError extends Error {}
 const DASH = '\u0001-'
 
 /** Options that take one value: given twice, the last one wins, as in most Unix tools. */
-const REPEATABLE = new Set(['_', 'device', 'config', 'disk'])
+const REPEATABLE = new Set(['_', 'device', 'config', 'disk', 'rest', 'more'])
 
 function restoreDash(argv: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(argv)) {
@@ -48,6 +50,8 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(packCommand(io, result))
     .command(compareCommand(io, result))
     .command(serveCommand(io, result))
+    .command(diffCommand(io, result))
+    .command(applyCommand(io, result))
     .command(hookCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')

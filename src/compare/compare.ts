@@ -13,7 +13,10 @@ import { VmaError } from '../util/errors.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DeviceContents } from '../archive/device-contents.js'
+import { deltaIdentities, identityOfIndexed } from '../archive/archive-identity.js'
+import { identityDifference } from '../format/delta-identity.js'
 import { isZero } from '../util/zero.js'
+import type { VmaDevice } from '../format/header.js'
 
 export interface BlockStats {
   /** 4 KiB blocks equal in A and B (zero in both included). */
@@ -87,6 +90,7 @@ async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchiv
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
     await A.read(first, n)
     await B.read(first, n)
+    if (ib.tracker.delta && db) fillFromBase(A.buf, B.buf, first, n, db, ib)
     for (let i = 0; i < n; i++) {
       const c0 = i * CLUSTER_SIZE
       let changed = false
@@ -120,6 +124,29 @@ async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchiv
   return s
 }
 
+/**
+ * B is a delta on A: a cluster it does not hold is A's, cut to B's size
+ * (spec/delta-format.md), so B compares as the archive it reproduces.
+ */
+function fillFromBase(a: Buffer, b: Buffer, first: number, n: number, db: VmaDevice, ib: IndexedArchive): void {
+  for (let i = 0; i < n; i++) {
+    const c = first + i
+    if (ib.tracker.has(db.id, c)) continue
+    const at = i * CLUSTER_SIZE
+    const inside = Math.max(0, Math.min(CLUSTER_SIZE, db.size - c * CLUSTER_SIZE))
+    a.copy(b, at, at, at + inside)
+    b.fill(0, at + inside, at + CLUSTER_SIZE)
+  }
+}
+
+/** A delta compares only as B, against the archive it applies to as A. */
+async function checkDeltaBase(ia: IndexedArchive, ib: IndexedArchive, a: string, b: string): Promise<void> {
+  if (ia.tracker.delta) throw new VmaError('VMA_USAGE', -1, `${a} is a delta: compare a delta as B, with the archive it applies to as A`)
+  if (!ib.tracker.delta) return
+  const why = identityDifference(deltaIdentities(ib.header, b).base, await identityOfIndexed(ia))
+  if (why) throw new VmaError('VMA_DELTA_CHAIN', -1, `the delta ${b} does not apply to ${a}: ${why}`)
+}
+
 export async function compareArchives(a: string, b: string, o: CompareOptions = {}): Promise<Comparison> {
   if (a === '-' && b === '-') throw new VmaError('VMA_USAGE', -1, 'only one of A and B can be stdin')
   const spoolDir = o.tmpdir ?? tmpdir()
@@ -130,13 +157,14 @@ export async function compareArchives(a: string, b: string, o: CompareOptions = 
       const input = await openInput(src, { stdin: o.stdin })
       inputs.push(input)
       try {
-        indexes.push(await indexArchive(input, { spoolDir }))
+        indexes.push(await indexArchive(input, { spoolDir, allowDelta: true }))
       } catch (e) {
         if (e instanceof VmaError) e.file ??= input.label
         throw e
       }
     }
     const [ia, ib] = indexes as [IndexedArchive, IndexedArchive]
+    await checkDeltaBase(ia, ib, inputs[0]!.label, inputs[1]!.label)
     const names = [...new Set([...ia.header.deviceList.map(d => d.name), ...ib.header.deviceList.map(d => d.name)])]
     const devices: DeviceComparison[] = []
     for (const name of names) devices.push(await compareDevice(name, ia, ib))

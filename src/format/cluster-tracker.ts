@@ -48,10 +48,25 @@ export class ClusterTracker implements VmaSink {
   private lastKey = -1
   warnings: string[] = []
   private fullTail = false
+  /** The input is a vma-opt delta: it lists only the clusters that changed. */
+  delta = false
 
-  constructor(private readonly problems: ProblemList) {}
+  /** `allowDelta`: accept a delta (spec/delta-format.md); otherwise one is refused at its header. */
+  constructor(
+    private readonly problems: ProblemList,
+    private readonly allowDelta = false,
+  ) {}
+
+  /** Whether cluster `cluster` of device `devId` was listed (a delta's held clusters). */
+  has(devId: number, cluster: number): boolean {
+    return this.seen[devId]?.has(cluster) ?? false
+  }
 
   header(h: VmaHeader): void {
+    this.delta = !!h.delta
+    if (h.delta && !this.allowDelta) {
+      this.problems.add(new VmaError('VMA_IS_DELTA', 4, 'this is a vma-opt delta, not a backup: restore it with `vma-opt apply BASE DELTA... OUT`', 'header'))
+    }
     const seenNames = new Map<string, number>()
     for (const d of h.deviceList) {
       const vmstate = d.name === 'vmstate'
@@ -124,8 +139,9 @@ export class ClusterTracker implements VmaSink {
     if (mask === 0) d.zeroClusters++
   }
 
-  /** At the end of the stream: every cluster of every device must have been seen. */
+  /** At the end of the stream: every cluster of every device must have been seen (a delta holds only some). */
   end(): void {
+    if (this.delta) return
     for (const d of this.devices) {
       if (!d || d.vmstate || d.clustersSeen === d.clusters) continue
       const first = this.seen[d.id]!.firstClear()

@@ -14,6 +14,12 @@ export const DEVICE_SLOTS = 256
 /** Highest device id any Proxmox tool handles (255 parses but is never used). */
 export const MAX_DEV_ID = 254
 export const VMA_VERSION = 1
+/**
+ * The version field of a vma-opt delta (spec/delta-format.md): "DLT1" in a
+ * hex dump. Proxmox's reader accepts only version 1, so it refuses a delta
+ * before reading anything else.
+ */
+export const DELTA_VERSION = 0x444c5431
 
 /**
  * Largest header we accept. Proxmox's writer builds the header in an 8 x 64 KiB

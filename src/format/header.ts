@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { BlobTable, BlobWriter } from './blob-buffer.js'
 import {
   CONFIG_SLOTS,
+  DELTA_VERSION,
   DEVICE_SLOTS,
   HEADER_FIXED_SIZE,
   MAX_DEV_ID,
@@ -31,6 +32,9 @@ const OFF_MD5 = 32 //            16 bytes, md5 of [0, header_size) with this fie
 const OFF_BLOB_OFFSET = 48 //    u32 BE, absolute offset of the blob buffer
 const OFF_BLOB_SIZE = 52 //      u32 BE, used bytes of the blob buffer
 const OFF_HEADER_SIZE = 56 //    u32 BE, where extent 0 starts
+// Only in a delta (version DELTA_VERSION), in what is reserved space in an archive:
+const OFF_DELTA_BASE = 60 //     u32 BE blob pointer: identity of the archive the delta applies to
+const OFF_DELTA_TARGET = 64 //   u32 BE blob pointer: identity of the archive it reproduces
 const OFF_CONFIG_NAMES = 2044 // 256 x u32 BE blob pointers
 const OFF_CONFIG_DATA = 3068 //  256 x u32 BE blob pointers
 const OFF_DEV_INFO = 4096 //     256 x 32-byte device records
@@ -52,11 +56,19 @@ export interface VmaDevice {
   size: number
 }
 
+/** The two identity blobs of a delta, as stored (decoded by delta-identity). */
+export interface DeltaBlobs {
+  base: Uint8Array
+  target: Uint8Array
+}
+
 export interface HeaderFields {
   uuid: Buffer
   ctime: number
   configs: { name: string; data: Uint8Array }[]
   devices: { id: number; name: string; size: number }[]
+  /** Makes it a delta header (spec/delta-format.md). */
+  delta?: DeltaBlobs
 }
 
 export class VmaHeader {
@@ -72,6 +84,8 @@ export class VmaHeader {
   devices: (VmaDevice | undefined)[] = []
   /** The raw header bytes as read, for callers that compare or copy them. */
   raw!: Buffer
+  /** Set when this is a vma-opt delta rather than an archive. */
+  delta?: DeltaBlobs
 
   get uuidString(): string {
     return formatUuid(this.uuid)
@@ -122,7 +136,7 @@ export class VmaHeader {
       throw new VmaError('VMA_HEADER_MD5', OFF_MD5, `md5 mismatch (stored ${h.md5.toString('hex')}, computed ${actual.toString('hex')})`, 'header')
     }
     h.version = buf.readUInt32BE(OFF_VERSION)
-    if (h.version !== VMA_VERSION) {
+    if (h.version !== VMA_VERSION && h.version !== DELTA_VERSION) {
       throw new VmaError('VMA_BAD_VERSION', OFF_VERSION, `version ${h.version} is not supported (only ${VMA_VERSION})`, 'header')
     }
     h.uuid = Buffer.from(buf.subarray(OFF_UUID, OFF_UUID + 16))
@@ -166,6 +180,13 @@ export class VmaHeader {
       }
       h.configs.push({ slot, name, data })
     }
+    if (h.version === DELTA_VERSION) {
+      const base = blobs.data(buf.readUInt32BE(OFF_DELTA_BASE))
+      const target = blobs.data(buf.readUInt32BE(OFF_DELTA_TARGET))
+      if (!base) throw new VmaError('VMA_BAD_POINTER', OFF_DELTA_BASE, 'the delta header does not point to its base identity', 'header')
+      if (!target) throw new VmaError('VMA_BAD_POINTER', OFF_DELTA_TARGET, 'the delta header does not point to its target identity', 'header')
+      h.delta = { base, target }
+    }
     return h
   }
 
@@ -179,6 +200,7 @@ export class VmaHeader {
     const configPtrs = f.configs.map(c => [blobs.addString(c.name), blobs.add(c.data)] as const)
     const devices = [...f.devices].sort((a, b) => a.id - b.id)
     const devPtrs = devices.map(d => blobs.addString(d.name))
+    const deltaPtrs = f.delta && [blobs.add(f.delta.base), blobs.add(f.delta.target)]
     if (f.configs.length > CONFIG_SLOTS) throw new VmaError('VMA_BLOB_SIZE', -1, `${f.configs.length} configs do not fit ${CONFIG_SLOTS} slots`)
     const headerSize = HEADER_FIXED_SIZE + roundUp512(blobs.length)
     if (headerSize > MAX_HEADER_SIZE) {
@@ -186,12 +208,16 @@ export class VmaHeader {
     }
     const buf = Buffer.alloc(headerSize)
     VMA_MAGIC.copy(buf, OFF_MAGIC)
-    buf.writeUInt32BE(VMA_VERSION, OFF_VERSION)
+    buf.writeUInt32BE(deltaPtrs ? DELTA_VERSION : VMA_VERSION, OFF_VERSION)
     f.uuid.copy(buf, OFF_UUID)
     buf.writeBigInt64BE(BigInt(f.ctime), OFF_CTIME)
     buf.writeUInt32BE(HEADER_FIXED_SIZE, OFF_BLOB_OFFSET)
     buf.writeUInt32BE(blobs.length, OFF_BLOB_SIZE)
     buf.writeUInt32BE(headerSize, OFF_HEADER_SIZE)
+    if (deltaPtrs) {
+      buf.writeUInt32BE(deltaPtrs[0], OFF_DELTA_BASE)
+      buf.writeUInt32BE(deltaPtrs[1], OFF_DELTA_TARGET)
+    }
     configPtrs.forEach(([n, d], slot) => {
       buf.writeUInt32BE(n, OFF_CONFIG_NAMES + slot * 4)
       buf.writeUInt32BE(d, OFF_CONFIG_DATA + slot * 4)

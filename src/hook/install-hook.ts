@@ -36,6 +36,8 @@ export function hookScript(o: InstallOptions): string {
     ...(o.zstdThreads !== undefined ? ['--zstd-threads', String(o.zstdThreads)] : []),
     ...(o.tmpdir ? ['--tmpdir', resolve(o.tmpdir)] : []),
     ...(o.strict ? ['--strict'] : []),
+    ...(o.reverseDeltas ? ['--reverse-deltas'] : []),
+    ...(o.keepDeltas !== undefined ? ['--keep-deltas', String(o.keepDeltas)] : []),
   ]
   return [
     '#!/bin/sh',

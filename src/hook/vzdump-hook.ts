@@ -16,6 +16,7 @@ import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
 import { installSignalCleanup } from '../util/temp-files.js'
 import { humanBytes } from '../util/human.js'
+import { runReverseDeltas } from './reverse-deltas.js'
 
 export interface HookOptions {
   keepUuid?: boolean
@@ -23,6 +24,9 @@ export interface HookOptions {
   tmpdir?: string
   /** Fail the backup on any error, not only a damaged archive. */
   strict?: boolean
+  /** Turn the previous backup of the guest into a reverse delta (reverse-deltas.ts). */
+  reverseDeltas?: boolean
+  keepDeltas?: number
 }
 
 /** Names vzdump gives VM backups on file storages (pve-storage's archive_info). */
@@ -42,6 +46,8 @@ export function parseHookArgs(argv: string[]): { options: HookOptions; phase?: s
     else if (a === '--strict') options.strict = true
     else if (a === '--zstd-threads') options.zstdThreads = Number(argv[++i])
     else if (a === '--tmpdir') options.tmpdir = argv[++i]
+    else if (a === '--reverse-deltas') options.reverseDeltas = true
+    else if (a === '--keep-deltas') options.keepDeltas = Number(argv[++i])
     else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
   }
   const [phase, mode, vmid] = argv.slice(i)
@@ -76,7 +82,7 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
     else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} proven unchanged`)
-    return 0
+    return options.reverseDeltas ? await runReverseDeltas(target, options, io.log) : 0
   } catch (e) {
     const err = e instanceof VmaError ? e : undefined
     const msg = err ? `${err.message} (${err.code})` : `internal error: ${(e as Error)?.message ?? e}`

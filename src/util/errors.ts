@@ -50,6 +50,11 @@ export const ARCHIVE_CODES = [
   'VMA_COMPRESSION_CORRUPT',
   'VMA_UNSUPPORTED_COMPRESSION',
   'VMA_DIGEST_MISMATCH',
+  // deltas (spec/delta-format.md)
+  'VMA_IS_DELTA',
+  'VMA_NOT_DELTA',
+  'VMA_DELTA_IDENTITY',
+  'VMA_DELTA_CHAIN',
 ] as const
 
 /** Codes for problems outside the archive: exit 3. */

@@ -10,6 +10,8 @@ interface HookArgs {
   tmpdir?: string
   strict?: boolean
   force?: boolean
+  reverseDeltas?: boolean
+  keepDeltas?: number
 }
 
 export function hookCommand(io: CliIO, result: CommandResult): CommandModule<object, object> {
@@ -30,6 +32,8 @@ export function hookCommand(io: CliIO, result: CommandResult): CommandModule<obj
               .option('tmpdir', { type: 'string', describe: 'spool directory (default: the dump directory)' })
               .option('strict', { type: 'boolean', describe: 'fail the backup on any error, not only on a damaged archive' })
               .option('force', { type: 'boolean', describe: 'replace another script: line in vzdump.conf' })
+              .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (README: Reverse deltas)" })
+              .option('keep-deltas', { type: 'number', implies: 'reverse-deltas', describe: 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest' })
               .example('$0 hook install --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
           handler: async (args: HookArgs) => {
             const r = installHook({ ...args, path: args.path })

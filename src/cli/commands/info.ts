@@ -7,6 +7,9 @@ import { bytesWithHuman, humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 import { inspectFreeSpace, type FreeSpaceReport } from '../../trim/free-space.js'
+import { VmaError } from '../../util/errors.js'
+import { deltaIdentities } from '../../archive/archive-identity.js'
+import { describeIdentity } from '../../format/delta-identity.js'
 
 interface InfoArgs extends TrimArgs {
   freeSpace?: boolean
@@ -37,6 +40,12 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
     handler: async args => {
       if (args.list) {
         const h = await readArchiveHeader(args.src, { stdin: io.stdin })
+        // Proxmox's `vma list` refuses a delta (wrong version); so does its imitation.
+        if (h.delta) {
+          const e = new VmaError('VMA_IS_DELTA', 4, 'this is a vma-opt delta, which `vma list` cannot read; use info without --list', 'header')
+          e.file = args.src === '-' ? 'stdin' : args.src
+          throw e
+        }
         io.stdout.write(vmaListText(h))
         return
       }
@@ -48,7 +57,7 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
         result.exitCode = 0
         return
       }
-      const r = await inspectArchive(args.src, { stdin: io.stdin, progress: n => progress.update(n) })
+      const r = await inspectArchive(args.src, { stdin: io.stdin, allowDelta: true, progress: n => progress.update(n) })
       progress.done()
       if (args.json) io.stdout.write(JSON.stringify(infoJson(r), null, 2) + '\n')
       else io.stdout.write(infoText(r))
@@ -57,9 +66,16 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
   }
 }
 
+/** What a delta records about the archive it applies to and the one it reproduces. */
+function deltaInfo(r: ArchiveReport) {
+  return r.delta ? deltaIdentities(r.header, r.file) : undefined
+}
+
 export function infoJson(r: ArchiveReport) {
   return {
     file: r.file,
+    kind: r.delta ? 'delta' : 'archive',
+    ...(r.delta ? { delta: deltaInfo(r) } : {}),
     compression: r.compression,
     uuid: r.uuid,
     ctime: r.ctime,
@@ -68,7 +84,7 @@ export function infoJson(r: ArchiveReport) {
     size: r.size,
     extents: r.extents,
     configs: r.configs.map(c => ({ name: c.name, size: c.size, slot: c.slot })),
-    devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, clusters: d.clusters, storedBlocks: d.storedBlocks, zeroClusters: d.zeroClusters })),
+    devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, clusters: d.clusters, ...(r.delta ? { heldClusters: d.clustersSeen } : {}), storedBlocks: d.storedBlocks, zeroClusters: d.zeroClusters })),
     clusters: r.devices.reduce((a, d) => a + d.clustersSeen, 0),
     sorted: r.sorted,
     optimized: r.optimized,
@@ -83,6 +99,12 @@ function infoText(r: ArchiveReport): string {
   const lines: string[] = []
   const pad = (k: string) => (k + ':').padEnd(10)
   lines.push(`${pad('file')}${r.file}${r.compression === 'none' ? '' : ` (${r.compression})`}`)
+  const delta = deltaInfo(r)
+  if (delta) {
+    lines.push(`${pad('kind')}vma-opt delta: restore with vma-opt apply BASE ${r.file === '-' ? 'DELTA' : r.file} OUT`)
+    lines.push(`${pad('base')}${describeIdentity(delta.base)}`)
+    lines.push(`${pad('target')}${describeIdentity(delta.target)}`)
+  }
   lines.push(`${pad('uuid')}${r.uuid}`)
   lines.push(`${pad('created')}${cTime(r.ctime)} (${r.ctime})`)
   lines.push(`${pad('size')}${bytesWithHuman(r.size)}${r.compression === 'none' ? '' : ' uncompressed'}, header ${thousands(r.headerSize)} bytes, ${r.extents} extent${r.extents === 1 ? '' : 's'}`)
@@ -92,7 +114,8 @@ function infoText(r: ArchiveReport): string {
   lines.push(`devices:${r.devices.length ? '' : '   none'}`)
   const dw = Math.max(0, ...r.devices.map(d => d.name.length))
   for (const d of r.devices) {
-    lines.push(`  ${String(d.id).padStart(3)}  ${d.name.padEnd(dw)}  ${bytesWithHuman(d.size)}, ${thousands(d.clusters)} clusters, ${thousands(d.storedBlocks)} stored blocks`)
+    const held = r.delta ? `, ${thousands(d.clustersSeen)} held (changed)` : ''
+    lines.push(`  ${String(d.id).padStart(3)}  ${d.name.padEnd(dw)}  ${bytesWithHuman(d.size)}, ${thousands(d.clusters)} clusters${held}, ${thousands(d.storedBlocks)} stored blocks`)
   }
   lines.push(`${pad('order')}${r.sorted ? 'sorted by device and cluster' : 'not sorted (devices interleaved or clusters out of order)'}`)
   const form = r.optimized ? 'optimized' : `not optimized: ${r.notOptimizedBecause.join('; ')}`

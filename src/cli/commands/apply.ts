@@ -1,0 +1,62 @@
+import type { Argv, CommandModule } from 'yargs'
+import { apply, type ApplyResult } from '../../delta/apply.js'
+import type { OutputCompression } from '../../output/output-file.js'
+import { VmaError } from '../../util/errors.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
+import type { CliIO, CommandResult } from '../cli-io.js'
+import { humanBytes } from '../../util/human.js'
+import { makeProgress } from '../progress.js'
+
+interface ApplyArgs {
+  base: string
+  rest: string[]
+  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
+  tmpdir?: string
+  zstdThreads: number
+  json?: boolean
+  quiet?: boolean
+}
+
+export function applyCommand(io: CliIO, result: CommandResult): CommandModule<object, ApplyArgs> {
+  return {
+    command: 'apply <base> <rest..>',
+    describe: 'Restore the newest archive of a chain BASE DELTA... as a full archive OUT (the optimized form), proven before it is published',
+    builder: (y: Argv) =>
+      y
+        .positional('base', { type: 'string', describe: 'the full archive the first delta applies to (path or -)', demandOption: true })
+        .positional('rest', { type: 'string', array: true, describe: 'DELTA... OUT: deltas in chain order, then the output path or - for stdout' })
+        .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
+        .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
+        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output' })
+        .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
+        .example('$0 apply monday.vma.zst tuesday.vma-delta.zst tuesday.vma.zst', 'forward')
+        .example('$0 apply today.vma.zst yesterday.vma-delta.zst - | vma extract - /restore', 'reverse, into a pipe') as unknown as Argv<ApplyArgs>,
+    handler: async args => {
+      installSignalCleanup()
+      const rest = args.rest ?? []
+      if (rest.length < 2) throw new VmaError('VMA_USAGE', -1, 'name BASE, at least one DELTA, and OUT')
+      const out = rest[rest.length - 1]!
+      const progress = makeProgress(io.stderr, 'apply', 0, !!args.quiet)
+      const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const r = await apply(args.base, rest.slice(0, -1), out, {
+        stdin: io.stdin,
+        stdout: io.stdout,
+        tmpdir: args.tmpdir,
+        compress,
+        zstdThreads: args.zstdThreads,
+        progress: (phase, done) => progress.update(done, phase, -1),
+      })
+      progress.done()
+      const report = out === '-' ? io.stderr : io.stdout
+      if (args.json) report.write(JSON.stringify(r, null, 2) + '\n')
+      else if (!args.quiet) report.write(applyLine(r) + '\n')
+      result.exitCode = 0
+    },
+  }
+}
+
+function applyLine(r: ApplyResult): string {
+  const n = r.deltas.length
+  return `${r.dest === '-' ? 'stdout' : r.dest}: ${r.base} + ${n} delta${n === 1 ? '' : 's'} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} proven equal to the recorded identity in ${r.seconds.toFixed(1)} s`
+}

@@ -1,0 +1,74 @@
+// vma-opt apply BASE DELTA... OUT: the full archive of the newest link of a
+// chain, in the optimized form: byte for byte what `vma-opt optimize` makes
+// of the archive the newest delta was made from. The chain is checked link
+// by link first (open-chain); then every cluster is taken from the newest
+// link that holds it (chain-cluster-reader) and written once, by the same
+// writer as optimize, whose read-back proof compares the result with the
+// identity the newest delta recorded before anything is published.
+
+import { tmpdir } from 'node:os'
+import { dirname } from 'node:path'
+import type { Readable, Writable } from 'node:stream'
+import { VmaError } from '../util/errors.js'
+import type { IdentityDevice } from '../format/delta-identity.js'
+import { compressionFromName, type OutputCompression } from '../output/output-file.js'
+import { writeArchive } from '../archive/write-archive.js'
+import { ChainClusterReader } from './chain-cluster-reader.js'
+import { chainOutput } from './chain-output.js'
+import { DELTA_NAME } from './delta-name.js'
+import { openChain } from './open-chain.js'
+
+export interface ApplyOptions {
+  stdin?: Readable
+  stdout?: Writable
+  /** Spool files, and the temp output when OUT is stdout (default: next to OUT, or the system temp dir). */
+  tmpdir?: string
+  compress?: OutputCompression
+  zstdThreads?: number
+  progress?: (phase: 'reading' | 'writing' | 'checking', done: number) => void
+}
+
+export interface ApplyResult {
+  base: string
+  deltas: string[]
+  dest: string
+  plainBytes: number
+  outputBytes: number
+  devices: IdentityDevice[]
+  seconds: number
+}
+
+export async function apply(base: string, deltas: string[], out: string, o: ApplyOptions = {}): Promise<ApplyResult> {
+  const t0 = Date.now()
+  if (deltas.length === 0) throw new VmaError('VMA_USAGE', -1, 'name at least one delta')
+  const toStdout = out === '-'
+  if (!toStdout && DELTA_NAME.test(out)) throw new VmaError('VMA_USAGE', -1, `${out}: apply writes a full archive, not a .vma-delta`)
+  const workDir = o.tmpdir ?? (toStdout ? tmpdir() : dirname(out))
+  const chain = await openChain(base, deltas, { stdin: o.stdin, spoolDir: workDir, progress: n => o.progress?.('reading', n) })
+  try {
+    const { fields, devices, expected } = chainOutput(chain)
+    const reader = new ChainClusterReader(chain.newestFirst)
+    const w = await writeArchive(fields, devices, reader, {
+      path: toStdout ? undefined : out,
+      workDir,
+      compression: o.compress ?? (toStdout ? 'none' : compressionFromName(out)),
+      zstdThreads: o.zstdThreads,
+      stdout: o.stdout,
+      expected: () => expected,
+      what: 'applied',
+      progress: o.progress,
+      written: () => chain.release(),
+    })
+    return {
+      base: chain.base.label,
+      deltas: chain.deltas.map(d => d.label),
+      dest: out,
+      plainBytes: w.plainBytes,
+      outputBytes: w.outputBytes,
+      devices: chain.target.devices,
+      seconds: (Date.now() - t0) / 1000,
+    }
+  } finally {
+    await chain.release()
+  }
+}
