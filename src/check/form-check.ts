@@ -33,7 +33,10 @@ export class FormCheck implements VmaSink {
   private got = 0
   private tailFrom = -1
   private tailEnd = -1
-  private sizes: number[] = []
+  private sizes: (number | undefined)[] = []
+  /** The current cluster belongs to a vmstate stream. */
+  private verbatim = false
+  private vmstateIds: boolean[] = []
   private blockZero = true
   private sawZeroBlock = false
   private sawTail = false
@@ -46,7 +49,11 @@ export class FormCheck implements VmaSink {
   header(h: VmaHeader): void {
     this.fixedUuid = h.uuid.equals(FIXED_UUID)
     this.devs = h.deviceList
-    for (const d of this.devs) this.sizes[d.id] = d.size
+    // A vmstate stream has no size bound and is carried as stored: no tail or zero-block rule.
+    for (const d of this.devs) {
+      this.sizes[d.id] = d.name === 'vmstate' ? undefined : d.size
+      this.vmstateIds[d.id] = d.name === 'vmstate'
+    }
     let canonical: Buffer | undefined
     try {
       canonical = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctime, configs: h.configs, devices: this.devs })
@@ -100,6 +107,7 @@ export class FormCheck implements VmaSink {
     this.got = 0
     this.blockZero = true
     const size = this.sizes[e.devId]
+    this.verbatim = this.vmstateIds[e.devId] === true
     const end = size === undefined ? CLUSTER_SIZE : size - e.cluster * CLUSTER_SIZE
     // The range, within the stored data, of bytes that lie past the device end
     // inside the block that straddles it.
@@ -132,7 +140,7 @@ export class FormCheck implements VmaSink {
       pos += take
       this.got += take
       if (this.got % BLOCK_SIZE === 0) {
-        if (this.blockZero && !this.sawZeroBlock) {
+        if (this.blockZero && !this.sawZeroBlock && !this.verbatim) {
           this.sawZeroBlock = true
           this.reasons.push('all-zero blocks are stored instead of left out of the mask')
         }
