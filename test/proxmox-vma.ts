@@ -3,8 +3,11 @@
 // machine, and run verify, extract, list and create. Used by the test suite
 // and by the fuzzer (compiled with it), so it imports nothing from tap.
 //
-// For a test:  const vma = proxmoxVma(); if (!vma.ok) t.skip(vma.reason)
-//              else { const r = proxmoxReads(vma.path, 'out.vma.zst', workDir) ... }
+// For a test:  const vma = proxmoxVma()
+//              t.test('...', { skip: vma.ok ? false : vma.reason }, async t => {
+//                await assertProxmoxReads(t, vma.path, 'out.vma.zst',
+//                  { devices: { 'drive-scsi0': SHA256 }, configs: { 'qemu-server.conf': SHA256 } }, 'label')
+//              })
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -44,8 +47,8 @@ export interface Run {
   stderr: string
 }
 
-function run(cmd: string, args: string[], timeoutMs = 60_000): Run {
-  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 })
+function run(cmd: string, args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Run {
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20, env })
   return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') }
 }
 
@@ -111,6 +114,47 @@ export function sumsOf(dir: string): Extracted {
     } else out.configs[f] = sha256File(p)
   }
   return out
+}
+
+/** sha256 per device name and per config name, as `sumsOf` gives them. */
+export type Expected = Pick<Extracted, 'devices' | 'configs'>
+
+/** The assertions used (tap's Test has them). */
+export interface Asserts {
+  same(found: unknown, wanted: unknown, message: string): boolean
+  equal(found: unknown, wanted: unknown, message: string): boolean
+}
+
+/** What `vma-opt info --list` prints, by the built CLI (bin/vma-opt). */
+export function vmaOptInfoList(archive: string): Run {
+  // Without a test runner's loaders, as users run it.
+  const env = { ...process.env }
+  delete env.NODE_OPTIONS
+  return run(process.execPath, [join(findRoot(), 'bin', 'vma-opt'), 'info', '--list', archive], 120_000, env)
+}
+
+/**
+ * The whole proof for one archive vma-opt wrote: Proxmox's vma verifies it,
+ * extracts exactly `want` (sha256 per device and config, nothing more), and
+ * `vma list` prints what `vma-opt info --list` prints. Decompresses first
+ * when the archive is compressed. Temporary files go to `workDir` (default
+ * the archive's directory).
+ */
+export async function assertProxmoxReads(t: Asserts, vma: string, archive: string, want: Expected, label: string, o: ProofOptions = {}): Promise<void> {
+  const v = proxmoxReads(vma, archive, o.workDir ?? dirname(archive))
+  t.same(v.problems, [], `${label}: vma verify, extract and list accept it`)
+  t.same(v.extracted?.devices, want.devices, `${label}: vma extract gives every device's expected sha256`)
+  t.same(v.extracted?.configs, want.configs, `${label}: and every config's`)
+  const ours = o.infoList ? { status: 0, stdout: await o.infoList(archive), stderr: '' } : vmaOptInfoList(archive)
+  t.equal(ours.status, 0, `${label}: vma-opt info --list succeeds ${ours.stderr}`)
+  t.equal(ours.stdout, v.list, `${label}: vma list prints what vma-opt info --list prints`)
+}
+
+export interface ProofOptions {
+  /** Where temporary files go (default: the archive's directory). */
+  workDir?: string
+  /** How to get `vma-opt info --list` output (default: run bin/vma-opt; a test may run the CLI in process). */
+  infoList?: (archive: string) => Promise<string>
 }
 
 export interface ProxmoxVerdict {
