@@ -162,7 +162,7 @@ async function main(): Promise<number> {
         failed++
         const where = save(a, c, res)
         process.stdout.write(`FAIL case ${k} (${c.seed.name}: ${c.what.join('; ')}): ${res.failures.join(' | ')}\n  saved in ${where}; replay: npm run fuzz -- --replay ${where}\n`)
-      } else if (!a.quiet && k % 50 === 0) {
+      } else if (!a.quiet && k % 10 === 0) {
         process.stdout.write(`  ${k + 1} cases, ${failed} failing, ${Math.round((Date.now() - t0) / 1000)} s\n`)
       }
     }
