@@ -113,7 +113,7 @@ function runCli(o: CaseOptions, args: string[], stdinFile?: string): Promise<Com
 }
 
 /** What is wrong with one result, if anything. */
-function judge(r: CommandResult, o: CaseOptions): string[] {
+export function judge(r: CommandResult, o: Pick<CaseOptions, 'timeoutMs' | 'maxRssKb'>): string[] {
   const bad: string[] = []
   const cmd = `vma-opt ${r.args.join(' ')}`
   if (r.timedOut) bad.push(`${cmd}: no result within ${o.timeoutMs} ms (hang)`)
