@@ -89,3 +89,26 @@ t.test('the content digest covers vmstate bytes past the declared size and its m
   const disks = async (f: string) => (await inspectArchive(join(dir, f), { digest: true })).devices.find(d => d.name === 'drive-scsi0')!.digest
   t.equal(await disks('a.vma'), await disks('b.vma'), 'disk digests are unaffected')
 })
+
+t.test('an empty vmstate stream, before, after or instead of the disks (found by fuzzing its mutations in process)', async t => {
+  const dir = t.testdir()
+  const vma = proxmoxVma()
+  const layouts: [string, { name: string; size: number; data?: Buffer }[], Entry[]][] = [
+    ['after the disk', [{ name: 'drive-scsi0', size: disk.length, data: disk }, { name: 'vmstate', size: declared }], [0, 1, 2].map(c => ({ dev: 1, cluster: c }))],
+    ['before the disk', [{ name: 'vmstate', size: declared }, { name: 'drive-scsi0', size: disk.length, data: disk }], [0, 1, 2].map(c => ({ dev: 2, cluster: c }))],
+    ['alone', [{ name: 'vmstate', size: declared }], []],
+  ]
+  for (const [label, devices, order] of layouts) {
+    const a = join(dir, `${label.replace(/ /g, '-')}.vma`)
+    writeFileSync(a, makeVma({ devices: devices.map(d => ({ ...d, data: d.data ?? Buffer.alloc(0) })), order }).buf)
+    const b = a.replace(/\.vma$/, '-opt.vma')
+    const r = await optimize(a, { dest: b })
+    t.ok(r.written && r.checked, `${label}: optimized and proven`)
+    t.equal((await optimize(b)).written, false, `${label}: the result is recognised as optimized`)
+    if (!vma.ok) t.skip(`Proxmox's vma: ${vma.reason}`)
+    else {
+      const x = extractWithProxmox(vma.path, b, `${b}.x`)
+      t.equal(x.status, 0, `${label}: Proxmox's vma extract accepts it ${x.stderr}`)
+    }
+  }
+})

@@ -63,8 +63,9 @@ export async function emitOptimized(
   const devIds = new Uint8Array(SLOTS_PER_EXTENT)
   const clusters = new Uint32Array(SLOTS_PER_EXTENT)
 
-  if (devices.length === 0) {
-    // A diskless archive is the header plus one empty extent, as Proxmox writes it.
+  if (devices.every(d => d.clusters === 0)) {
+    // A diskless archive is the header plus one empty extent, as Proxmox writes it
+    // (also one whose only devices are empty vmstate streams).
     ExtentHeader.encode(outBufs[0]!, 0, uuid, 0, masks, devIds, clusters)
     await out.write(outBufs[0]!.subarray(0, EXTENT_HEADER_SIZE))
     return written + EXTENT_HEADER_SIZE
