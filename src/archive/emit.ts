@@ -2,7 +2,8 @@
 // then for each device in id order its clusters in ascending order, 59 to an
 // extent, a new extent at every device. A 4 KiB block is stored exactly when
 // it is not all zeros; blocks past the device end are dropped and the
-// straddling block's tail is zeroed.
+// straddling block's tail is zeroed. A vmstate stream (no size bound) is
+// carried as stored.
 //
 // Where the clusters come from is a ClusterReader: an indexed archive
 // (optimize, cat) or raw images (pack). Buffers are reused for every extent:
@@ -10,7 +11,7 @@
 // next extent is read and built while the last one is being written.
 
 import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
-import { ExtentHeader } from '../format/extent-header.js'
+import { ExtentHeader, popcount16 } from '../format/extent-header.js'
 import { VmaHeader, type HeaderFields } from '../format/header.js'
 import { validMask } from '../format/cluster-tracker.js'
 import { isZero } from '../util/zero.js'
@@ -62,8 +63,9 @@ export async function emitOptimized(
   const devIds = new Uint8Array(SLOTS_PER_EXTENT)
   const clusters = new Uint32Array(SLOTS_PER_EXTENT)
 
-  if (devices.length === 0) {
-    // A diskless archive is the header plus one empty extent, as Proxmox writes it.
+  if (devices.every(d => d.clusters === 0)) {
+    // A diskless archive is the header plus one empty extent, as Proxmox writes it
+    // (also one whose only devices are empty vmstate streams).
     ExtentHeader.encode(outBufs[0]!, 0, uuid, 0, masks, devIds, clusters)
     await out.write(outBufs[0]!.subarray(0, EXTENT_HEADER_SIZE))
     return written + EXTENT_HEADER_SIZE
@@ -80,8 +82,15 @@ export async function emitOptimized(
       for (let i = 0; i < n; i++) {
         const c = first + i
         const mask = inMasks[i]!
-        const valid = d.vmstate ? 0xffff : validMask(d.size, c)
-        const end = d.vmstate ? CLUSTER_SIZE : d.size - c * CLUSTER_SIZE // bytes of this cluster inside the device
+        masks[i] = mask
+        devIds[i] = d.id
+        clusters[i] = c
+        if (d.vmstate) {
+          o = copyStored(inBuf, inPos[i]!, mask, outBuf, o)
+          continue
+        }
+        const valid = validMask(d.size, c)
+        const end = d.size - c * CLUSTER_SIZE // bytes of this cluster inside the device
         let p = inPos[i]!
         let outMask = 0
         for (let j = 0; j < 16; j++) {
@@ -106,8 +115,6 @@ export async function emitOptimized(
           p += BLOCK_SIZE
         }
         masks[i] = outMask
-        devIds[i] = d.id
-        clusters[i] = c
       }
       ExtentHeader.encode(outBuf, 0, uuid, n, masks, devIds, clusters)
       // Hand it to the writer once the previous write (of the other buffer) is done.
@@ -121,4 +128,15 @@ export async function emitOptimized(
   }
   await pending
   return written
+}
+
+/**
+ * A vmstate cluster is carried exactly as stored, zero blocks included:
+ * Proxmox's reader appends a vmstate stream's stored blocks one after the
+ * other, so leaving one out would shift everything after it.
+ */
+function copyStored(inBuf: Buffer, p: number, mask: number, outBuf: Buffer, o: number): number {
+  const len = popcount16(mask) * BLOCK_SIZE
+  inBuf.copy(outBuf, o, p, p + len)
+  return o + len
 }

@@ -6,6 +6,11 @@
 // digest(device) = sum over clusters c of xxh64(u64le(xxh64(content(c))) || u64le(c))  mod 2^64
 // where content(c) is the cluster's 64 KiB with absent blocks and bytes past
 // the device end taken as zeros. The sum makes it order independent.
+//
+// A vmstate stream has no size bound and Proxmox's reader appends exactly
+// its stored blocks: every byte counts (none past the declared size is taken
+// as zero) and the mask is part of what is proven, in bits 32..47 of the
+// cluster word.
 
 import type { XXHashAPI } from 'xxhash-wasm'
 import { BLOCK_SIZE, CLUSTER_SIZE, ZERO_CLUSTER } from '../format/constants.js'
@@ -28,6 +33,7 @@ export class ContentDigest implements VmaSink {
   private readonly counts: number[] = []
   private sizes: number[] = []
   private names: string[] = []
+  private vmstate: boolean[] = []
   private readonly assembly = Buffer.alloc(CLUSTER_SIZE)
   private readonly mixBuf = Buffer.alloc(16)
   private readonly zeroHash: bigint
@@ -53,6 +59,7 @@ export class ContentDigest implements VmaSink {
     this.counts[id] = 0
     this.sizes[id] = size
     this.names[id] = name
+    this.vmstate[id] = name === 'vmstate'
   }
 
   cluster(e: ClusterEntry): void {
@@ -61,7 +68,7 @@ export class ContentDigest implements VmaSink {
     this.mask = e.mask
     this.got = 0
     this.direct = undefined
-    this.partial = this.active && this.sizes[e.devId]! - e.cluster * CLUSTER_SIZE < CLUSTER_SIZE
+    this.partial = this.active && !this.vmstate[e.devId] && this.sizes[e.devId]! - e.cluster * CLUSTER_SIZE < CLUSTER_SIZE
     if (this.active && e.mask !== 0) this.assembly.fill(0)
   }
 
@@ -95,7 +102,8 @@ export class ContentDigest implements VmaSink {
       h = this.direct ?? this.xx.h64Raw(this.assembly)
     }
     this.mixBuf.writeBigUInt64LE(h, 0)
-    this.mixBuf.writeBigUInt64LE(BigInt(e.cluster), 8)
+    this.mixBuf.writeUInt32LE(e.cluster, 8)
+    this.mixBuf.writeUInt32LE(this.vmstate[e.devId] ? e.mask : 0, 12)
     this.sums[e.devId] = (this.sums[e.devId]! + this.xx.h64Raw(this.mixBuf)) & MOD
     this.counts[e.devId]!++
   }

@@ -33,7 +33,14 @@ export class FormCheck implements VmaSink {
   private got = 0
   private tailFrom = -1
   private tailEnd = -1
-  private sizes: number[] = []
+  private sizes: (number | undefined)[] = []
+  /** The current cluster belongs to a vmstate stream. */
+  private verbatim = false
+  private vmstateIds: boolean[] = []
+  /** Every device is a vmstate stream (or there are none): they may all be empty. */
+  private streamsOnly = true
+  /** The one empty extent of an archive that lists no cluster was seen. */
+  private sawEmpty = false
   private blockZero = true
   private sawZeroBlock = false
   private sawTail = false
@@ -52,7 +59,12 @@ export class FormCheck implements VmaSink {
       return
     }
     this.devs = h.deviceList
-    for (const d of this.devs) this.sizes[d.id] = d.size
+    // A vmstate stream has no size bound and is carried as stored: no tail or zero-block rule.
+    for (const d of this.devs) {
+      this.sizes[d.id] = d.name === 'vmstate' ? undefined : d.size
+      this.vmstateIds[d.id] = d.name === 'vmstate'
+    }
+    this.streamsOnly = this.devs.every(d => d.name === 'vmstate')
     let canonical: Buffer | undefined
     try {
       canonical = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctime, configs: h.configs, devices: this.devs })
@@ -67,12 +79,15 @@ export class FormCheck implements VmaSink {
     if (!this.layoutOk) return
     let n = 0
     let dev = 0
-    if (this.devs.length === 0) {
+    // Nothing to list (no devices, or only empty vmstate streams): the header plus one empty extent.
+    const empty = this.devs.length === 0 || (this.streamsOnly && e.count === 0 && this.extents === 1)
+    if (empty || this.sawEmpty) {
       if (this.extents > 1) return this.badLayout()
+      this.sawEmpty = true
     } else {
       let d = this.devs[this.devIndex]
-      // A vmstate stream has no size bound: it ends where the next device begins.
-      if (d?.name === 'vmstate' && this.chunkStart > 0 && e.count > 0 && e.devIds[0] !== d.id) {
+      // A vmstate stream has no size bound: it ends (or, empty, never began) where the next device begins.
+      while (d?.name === 'vmstate' && e.count > 0 && e.devIds[0] !== d.id) {
         d = this.devs[++this.devIndex]
         this.chunkStart = 0
       }
@@ -80,14 +95,14 @@ export class FormCheck implements VmaSink {
       dev = d.id
       n = d.name === 'vmstate' ? e.count : Math.min(SLOTS_PER_EXTENT, clusterCount(d.size) - this.chunkStart)
     }
-    if (e.count !== n || (n === 0 && this.devs.length > 0)) return this.badLayout()
+    if (e.count !== n || (n === 0 && !this.sawEmpty)) return this.badLayout()
     for (let i = 0; i < n; i++) {
       this.clusterNums[i] = this.chunkStart + i
       this.devIds[i] = dev
     }
     ExtentHeader.encode(this.scratch, 0, raw.subarray(8, 24), n, e.masks, this.devIds, this.clusterNums)
     if (!this.scratch.equals(raw)) return this.badLayout()
-    if (this.devs.length > 0) {
+    if (!this.sawEmpty) {
       this.chunkStart += n
       const d = this.devs[this.devIndex]!
       if (d.name === 'vmstate' ? n < SLOTS_PER_EXTENT : this.chunkStart >= clusterCount(d.size)) {
@@ -106,6 +121,7 @@ export class FormCheck implements VmaSink {
     this.got = 0
     this.blockZero = true
     const size = this.sizes[e.devId]
+    this.verbatim = this.vmstateIds[e.devId] === true
     const end = size === undefined ? CLUSTER_SIZE : size - e.cluster * CLUSTER_SIZE
     // The range, within the stored data, of bytes that lie past the device end
     // inside the block that straddles it.
@@ -138,7 +154,7 @@ export class FormCheck implements VmaSink {
       pos += take
       this.got += take
       if (this.got % BLOCK_SIZE === 0) {
-        if (this.blockZero && !this.sawZeroBlock) {
+        if (this.blockZero && !this.sawZeroBlock && !this.verbatim) {
           this.sawZeroBlock = true
           this.reasons.push('all-zero blocks are stored instead of left out of the mask')
         }
@@ -148,9 +164,9 @@ export class FormCheck implements VmaSink {
   }
 
   end(): void {
-    // A vmstate stream whose last extent was full ends with the archive.
-    if (this.devs[this.devIndex]?.name === 'vmstate' && this.chunkStart > 0) this.devIndex++
+    // vmstate streams at the end (one whose last extent was full, or empty ones) end with the archive.
+    while (this.devs[this.devIndex]?.name === 'vmstate') this.devIndex++
     if (this.layoutOk && this.devs.length > 0 && this.devIndex < this.devs.length) this.badLayout()
-    if (this.layoutOk && this.devs.length === 0 && this.extents !== 1) this.badLayout()
+    if (this.layoutOk && (this.devs.length === 0 || this.streamsOnly) && this.extents === 0) this.badLayout()
   }
 }

@@ -51,6 +51,15 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
   }
 }
 
+/**
+ * Compressed bytes handed to fzstd at once. fzstd decodes every complete
+ * block of what it is given before returning, and a block can be 4 bytes
+ * that stand for 128 KiB (an RLE block: a constant disk compresses ~30000:1),
+ * so this bounds the output of one push to about 4 MiB; the output is
+ * passed on before the next piece goes in.
+ */
+export const FZSTD_PIECE = 128
+
 export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   // Each frame gets its own decoder, and its output is hashed to check the
   // frame's content checksum, which fzstd itself does not verify.
@@ -58,38 +67,65 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
   const out: Uint8Array[] = []
   let dec: Decompress | undefined
   let hash: ReturnType<typeof xx.create64> | undefined
+  // What the splitter found in the last chunk, worked off piece by piece below.
+  const todo: ({ bytes: Uint8Array } | { end: number | undefined })[] = []
+  // A frame's bytes come block by block: they are joined into one copy per
+  // chunk (fzstd may keep what it is given, and both the splitter's and the
+  // reader's buffers are reused), not one small buffer per block.
+  let parts: Uint8Array[] = []
+  const flush = () => {
+    if (parts.length) todo.push({ bytes: Buffer.concat(parts) })
+    parts = []
+  }
   const splitter = new ZstdFrameSplitter(
     {
-      frameBytes(b) {
-        if (!dec) {
-          hash = xx.create64(0n)
-          dec = new Decompress(chunk => {
-            hash!.update(chunk)
-            out.push(chunk)
-          })
-        }
-        // fzstd may keep what it is given until it can decode it, and both the
-        // splitter's and the reader's buffers are reused: hand it a copy.
-        dec.push(Uint8Array.prototype.slice.call(b)) // Buffer#slice would share memory
-      },
-      frameEnd(checksum) {
-        dec!.push(new Uint8Array(0), true)
-        const actual = Number(hash!.digest() & 0xffffffffn)
-        dec = undefined
-        if (checksum !== undefined && checksum !== actual) {
-          throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`, label)
-        }
+      // Headers come from the splitter's own small buffer, reused at once: copied.
+      frameBytes: b => parts.push(b.length <= 18 ? Uint8Array.prototype.slice.call(b) : b),
+      frameEnd: checksum => {
+        flush()
+        todo.push({ end: checksum })
       },
     },
     label,
   )
+  const startFrame = () => {
+    hash = xx.create64(0n)
+    return new Decompress(chunk => {
+      hash!.update(chunk)
+      out.push(chunk)
+    })
+  }
+  const endFrame = (checksum: number | undefined) => {
+    dec!.push(new Uint8Array(0), true)
+    const actual = Number(hash!.digest() & 0xffffffffn)
+    dec = undefined
+    if (checksum !== undefined && checksum !== actual) {
+      throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`, label)
+    }
+  }
   try {
+    const work = async function* () {
+      for (let job = todo.shift(); job; job = todo.shift()) {
+        if ('end' in job) {
+          endFrame(job.end)
+          while (out.length) yield out.shift()!
+          continue
+        }
+        dec ??= startFrame()
+        for (let i = 0; i < job.bytes.length; i += FZSTD_PIECE) {
+          dec.push(job.bytes.subarray(i, i + FZSTD_PIECE))
+          while (out.length) yield out.shift()!
+        }
+      }
+    }
     for await (const c of src) {
       splitter.write(c)
-      while (out.length) yield out.shift()!
+      flush()
+      yield* work()
     }
     splitter.end()
-    while (out.length) yield out.shift()!
+    flush()
+    yield* work()
   } catch (e) {
     if (e instanceof VmaError) throw e
     throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: ${(e as Error).message}`, label)

@@ -1,0 +1,37 @@
+// The fuzzer's verdict on one command (test/fuzz/run-case.ts): what counts
+// as a clean failure and what is a bug. `npm run fuzz` itself runs in
+// .ci/run (60 s, fixed seed); this keeps its judge honest.
+
+import t from 'tap'
+import { judge, type CommandResult } from './fuzz/run-case.js'
+import { mutatePlain, rng, extentOffsets } from './fuzz/mutate.js'
+import { makeContent, makeVma } from './fixtures/make-vma.js'
+
+const limits = { timeoutMs: 1000, maxRssKb: 200 * 1024 }
+const result = (o: Partial<CommandResult>): CommandResult => ({ args: ['verify', 'x'], status: 0, signal: null, timedOut: false, rssKb: 60000, stderr: '', stdout: '', ms: 10, ...o })
+
+t.test('clean results pass', async t => {
+  t.same(judge(result({}), limits), [], 'success')
+  t.same(judge(result({ status: 1, stderr: 'vma-opt: x: extent at offset 12800: bad magic (VMA_EXTENT_MAGIC)\n' }), limits), [], 'one error line, exit 1')
+  t.same(judge(result({ status: 1, stderr: 'vma-opt: x: blockinfo at offset 1: cluster 1 of d appears twice (VMA_DUPLICATE_CLUSTER) [and 3 more problems]\n' }), limits), [], "verify's count of more problems")
+  t.same(judge(result({ status: 3, stderr: 'vma-opt: warning: something\nvma-opt: x: no space (VMA_NO_SPACE)\n' }), limits), [], 'a warning line before the error')
+})
+
+t.test('bugs are caught', async t => {
+  t.match(judge(result({ status: 4, stderr: 'vma-opt: internal error: boom (VMA_INTERNAL)\n' }), limits), [/exit 4/])
+  t.match(judge(result({ status: 1, stderr: 'vma-opt: x: oops (VMA_X)\n    at foo (file.js:1:2)\n' }), limits), [/stack trace/])
+  t.match(judge(result({ status: 1, stderr: 'TypeError: x is undefined\n' }), limits), [/not one clean line/])
+  t.match(judge(result({ status: null, signal: 'SIGSEGV' }), limits), [/killed by SIGSEGV/])
+  t.match(judge(result({ status: null, timedOut: true }), limits), [/hang/])
+  t.match(judge(result({ rssKb: 300 * 1024 }), limits), [/peak RSS 300 MB/])
+})
+
+t.test('mutations are reproducible and keep extents findable', async t => {
+  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 300 * 1024, data: makeContent(300 * 1024, 1) }] })
+  t.ok(extentOffsets(v.buf).length === v.extents.length && extentOffsets(v.buf).every((o, i) => o === v.extents[i]), 'extents found where the writer put them')
+  for (let k = 0; k < 20; k++) {
+    const a = mutatePlain(v.buf, v.buf, rng(k))
+    const b = mutatePlain(v.buf, v.buf, rng(k))
+    t.ok(a.bytes.equals(b.bytes) && a.what.join() === b.what.join(), `case ${k}: ${a.what.join('; ')}`)
+  }
+})
