@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { VmaError } from '../src/errors.js'
-import { inspectArchive } from '../src/inspect.js'
+import { VmaError } from '../src/util/errors.js'
+import { inspectArchive } from '../src/check/inspect.js'
 import { corruptCases } from './fixtures/corrupt-vma.js'
 import { makeVma, rng } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
@@ -28,7 +28,7 @@ async function firstProblem(buf: Buffer, asFile?: string): Promise<{ code: strin
 
 t.test('every error code has a failure fixture', async t => {
   const codes = new Set(cases.map(c => c.code))
-  const { ARCHIVE_CODES } = await import('../src/errors.js')
+  const { ARCHIVE_CODES } = await import('../src/util/errors.js')
   const untested = ARCHIVE_CODES.filter(c => !codes.has(c) && c !== 'VMA_COMPRESSION_CORRUPT' && c !== 'VMA_DIGEST_MISMATCH')
   t.same(untested, [], 'all archive error codes are covered here (compression and digest ones elsewhere)')
 })

@@ -2,12 +2,12 @@
 // way a stream can arrive, on archives built from the spec.
 
 import t from 'tap'
-import { BlobTable, BlobWriter } from '../src/blob-buffer.js'
-import { VmaHeader } from '../src/header.js'
-import { ExtentHeader, popcount16 } from '../src/extent-header.js'
-import { cTime } from '../src/ctime.js'
+import { BlobTable, BlobWriter } from '../src/format/blob-buffer.js'
+import { VmaHeader } from '../src/format/header.js'
+import { ExtentHeader, popcount16 } from '../src/format/extent-header.js'
+import { cTime } from '../src/format/ctime.js'
 import { detectCompression } from '../src/input/detect.js'
-import { validMask } from '../src/cluster-tracker.js'
+import { validMask } from '../src/format/cluster-tracker.js'
 import { fixExtentMd5, makeContent, makeVma, rng } from './fixtures/make-vma.js'
 import { parseBuffer, sha256 } from './helpers.js'
 

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { VmaParser } from '../src/vma-parser.js'
-import type { VmaHeader } from '../src/header.js'
-import type { ClusterEntry, VmaSink } from '../src/vma-sink.js'
+import { VmaParser } from '../src/format/vma-parser.js'
+import type { VmaHeader } from '../src/format/header.js'
+import type { ClusterEntry, VmaSink } from '../src/format/vma-sink.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const BIN = join(ROOT, 'bin', 'vma-opt')

@@ -181,9 +181,9 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
   const src = join(dir, 'a.vma')
   const orig = makeVma({ devices, order: 'shuffled' }).buf
   writeFileSync(src, orig)
-  const real = await import('../src/optimize/emit.js')
-  const brokenWriter = await t.mockImport<typeof import('../src/optimize/write-archive.js')>('../src/optimize/write-archive.js', {
-    '../src/optimize/emit.js': {
+  const real = await import('../src/archive/emit.js')
+  const brokenWriter = await t.mockImport<typeof import('../src/archive/write-archive.js')>('../src/archive/write-archive.js', {
+    '../src/archive/emit.js': {
       ...real,
       emitOptimized: (...args: Parameters<typeof real.emitOptimized>) => {
         const out = args[3]
@@ -199,7 +199,7 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
     },
   })
   const { optimize: broken } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
-    '../src/optimize/write-archive.js': brokenWriter,
+    '../src/archive/write-archive.js': brokenWriter,
   })
   // The mocked module has its own copy of VmaError, so match on the code.
   await t.rejects(broken(src), { code: 'VMA_DIGEST_MISMATCH', message: /content digest .* differs/ })
@@ -343,7 +343,7 @@ t.test('fuzz: damaged inputs are refused or optimized faithfully, never half-wri
   const devices = withData([{ name: 'drive-scsi0', size: 700 * 1024 }, { name: 'drive-efidisk0', size: 540672 }])
   const v = makeVma({ devices, order: 'shuffled', seed: 3 })
   const { rng } = await import('./fixtures/make-vma.js')
-  const { inspectArchive } = await import('../src/inspect.js')
+  const { inspectArchive } = await import('../src/check/inspect.js')
   const r = rng(77)
   let refused = 0
   for (let i = 0; i < 60; i++) {

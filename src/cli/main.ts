@@ -2,8 +2,8 @@
 // drive in-process; main() is what bin/vma-opt runs.
 
 import yargs, { type Argv } from 'yargs'
-import { EXIT_SIGPIPE, EXIT_USAGE } from '../errors.js'
-import { cleanupNow } from '../temp-files.js'
+import { EXIT_SIGPIPE, EXIT_USAGE } from '../util/errors.js'
+import { cleanupNow } from '../util/temp-files.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { catCommand } from './commands/cat.js'
 import { compareCommand } from './commands/compare.js'

@@ -2,7 +2,7 @@
 // logs stay quiet, as with most Unix tools.
 
 import type { Writable } from 'node:stream'
-import { humanBytes } from './format.js'
+import { humanBytes } from '../util/human.js'
 
 export interface Progress {
   /** `total` overrides the total given at creation (0 or less: unknown). */

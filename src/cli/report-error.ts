@@ -1,4 +1,4 @@
-import { EXIT_INTERNAL, EXIT_SIGPIPE, VmaError, fromSystemError } from '../errors.js'
+import { EXIT_INTERNAL, EXIT_SIGPIPE, VmaError, fromSystemError } from '../util/errors.js'
 import type { CliIO } from './cli-io.js'
 
 /**

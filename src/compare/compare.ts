@@ -7,13 +7,13 @@
 
 import { tmpdir } from 'node:os'
 import type { Readable } from 'node:stream'
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { clusterCount } from '../cluster-tracker.js'
-import { VmaError } from '../errors.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { clusterCount } from '../format/cluster-tracker.js'
+import { VmaError } from '../util/errors.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
-import { indexArchive, type IndexedArchive } from '../optimize/index-archive.js'
-import { DeviceContents } from '../unpack/device-contents.js'
-import { isZero } from '../zero.js'
+import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
+import { DeviceContents } from '../archive/device-contents.js'
+import { isZero } from '../util/zero.js'
 
 export interface BlockStats {
   /** 4 KiB blocks equal in A and B (zero in both included). */

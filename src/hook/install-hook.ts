@@ -5,7 +5,7 @@
 import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { VmaError, fromSystemError } from '../errors.js'
+import { VmaError, fromSystemError } from '../util/errors.js'
 import type { HookOptions } from './vzdump-hook.js'
 
 export interface InstallOptions extends HookOptions {

@@ -12,10 +12,10 @@
 
 import { statSync } from 'node:fs'
 import { basename } from 'node:path'
-import { EXIT_INVALID, EXIT_IO, VmaError } from '../errors.js'
+import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
-import { installSignalCleanup } from '../temp-files.js'
-import { humanBytes } from '../cli/format.js'
+import { installSignalCleanup } from '../util/temp-files.js'
+import { humanBytes } from '../util/human.js'
 
 export interface HookOptions {
   keepUuid?: boolean

@@ -7,9 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createGunzip } from 'node:zlib'
 import { Decompress } from 'fzstd'
-import { VmaError } from '../errors.js'
-import { loadHasher } from '../hasher.js'
-import { trackChild } from '../temp-files.js'
+import { VmaError } from '../util/errors.js'
+import { loadHasher } from '../util/hasher.js'
+import { trackChild } from '../util/temp-files.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
 
 export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {

@@ -1,6 +1,6 @@
 import { close, fstat, open, read, type Stats } from 'node:fs'
 import { promisify } from 'node:util'
-import { fromSystemError } from '../errors.js'
+import { fromSystemError } from '../util/errors.js'
 
 const readP = promisify(read)
 const openP = promisify(open)

@@ -4,7 +4,7 @@
 
 import { read } from 'node:fs'
 import { promisify } from 'node:util'
-import { fromSystemError } from '../errors.js'
+import { fromSystemError } from '../util/errors.js'
 import type { PositionalFile } from './positional-file.js'
 
 /** Size of the buffers plain files are read with. */

@@ -4,7 +4,7 @@
 // check it, and a flipped byte in a stored (raw) block would otherwise come
 // out as silently wrong data. Skippable frames are dropped.
 
-import { VmaError } from '../errors.js'
+import { VmaError } from '../util/errors.js'
 
 const enum S {
   Magic,

@@ -5,10 +5,10 @@
 // small, writes the output by decompressing the input again once per device
 // instead of spooling the whole uncompressed archive to disk.
 
-import { BLOCK_SIZE } from '../constants.js'
-import { popcount16 } from '../extent-header.js'
-import type { VmaHeader } from '../header.js'
-import type { ClusterEntry, VmaSink } from '../vma-sink.js'
+import { BLOCK_SIZE } from '../format/constants.js'
+import { popcount16 } from '../format/extent-header.js'
+import type { VmaHeader } from '../format/header.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 
 interface DeviceState {
   next: number

@@ -3,11 +3,11 @@
 // after writing compares the archive with these). Bytes past the end of an
 // image file read as zeros: that is the padding up to a 512-byte multiple.
 
-import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import type { ContentDigest } from '../content-digest.js'
+import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import type { ContentDigest } from '../check/content-digest.js'
 import type { PositionalFile } from '../input/positional-file.js'
-import type { ClusterReader, EmitDevice } from '../optimize/emit.js'
-import type { ClusterEntry } from '../vma-sink.js'
+import type { ClusterReader, EmitDevice } from '../archive/emit.js'
+import type { ClusterEntry } from '../format/vma-sink.js'
 
 export class ImageClusterReader implements ClusterReader {
   readonly bufferSize = SLOTS_PER_EXTENT * CLUSTER_SIZE

@@ -8,10 +8,10 @@
 
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE } from '../constants.js'
-import { ExtentHeader } from '../extent-header.js'
-import { VmaHeader } from '../header.js'
-import { isZero } from '../zero.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE } from '../format/constants.js'
+import { ExtentHeader } from '../format/extent-header.js'
+import { VmaHeader } from '../format/header.js'
+import { isZero } from '../util/zero.js'
 
 export interface SampleDevice {
   name: string

@@ -6,12 +6,12 @@
 
 import { tmpdir } from 'node:os'
 import type { Readable, Writable } from 'node:stream'
-import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { clusterCount } from '../cluster-tracker.js'
-import { VmaError, fromSystemError } from '../errors.js'
+import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { clusterCount } from '../format/cluster-tracker.js'
+import { VmaError, fromSystemError } from '../util/errors.js'
 import { openInput } from '../input/archive-input.js'
-import { indexArchive, type IndexedArchive } from '../optimize/index-archive.js'
-import { DeviceContents } from './device-contents.js'
+import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
+import { DeviceContents } from '../archive/device-contents.js'
 
 export interface CatOptions {
   stdin?: Readable

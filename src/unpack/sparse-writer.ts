@@ -6,7 +6,7 @@
 // handled promptly.
 
 import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs'
-import { fromSystemError } from '../errors.js'
+import { fromSystemError } from '../util/errors.js'
 
 export class SparseWriter {
   private readonly fd: number

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs'
 import { catDevice } from '../../unpack/cat-device.js'
-import { installSignalCleanup } from '../../temp-files.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 
 interface CatArgs {

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs'
 import { compareArchives, type Comparison } from '../../compare/compare.js'
-import { installSignalCleanup } from '../../temp-files.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { humanBytes, thousands } from '../format.js'
+import { humanBytes, thousands } from '../../util/human.js'
 
 interface CompareArgs {
   a: string

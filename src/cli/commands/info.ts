@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from 'yargs'
-import { inspectArchive, readArchiveHeader, type ArchiveReport } from '../../inspect.js'
-import { vmaListText } from '../../list-format.js'
-import { cTime } from '../../ctime.js'
+import { inspectArchive, readArchiveHeader, type ArchiveReport } from '../../check/inspect.js'
+import { vmaListText } from '../../format/list-format.js'
+import { cTime } from '../../format/ctime.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { bytesWithHuman, thousands } from '../format.js'
+import { bytesWithHuman, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 
 interface InfoArgs {

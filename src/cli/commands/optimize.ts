@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from 'yargs'
 import { optimize, type OptimizeResult } from '../../optimize/optimize.js'
-import type { OutputCompression } from '../../optimize/output-file.js'
-import { installSignalCleanup } from '../../temp-files.js'
+import type { OutputCompression } from '../../output/output-file.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { humanBytes } from '../format.js'
+import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 
 interface OptimizeArgs {

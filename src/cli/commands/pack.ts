@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from 'yargs'
-import { VmaError } from '../../errors.js'
+import { VmaError } from '../../util/errors.js'
 import { pack, readPackDir, type PackDisk, type PackResult } from '../../pack/pack.js'
-import { installSignalCleanup } from '../../temp-files.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { humanBytes } from '../format.js'
+import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 
 interface PackArgs {

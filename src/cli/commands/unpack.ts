@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs'
 import { unpack, type UnpackResult } from '../../unpack/unpack.js'
-import { installSignalCleanup } from '../../temp-files.js'
+import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { humanBytes } from '../format.js'
+import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 
 interface UnpackArgs {

@@ -1,10 +1,10 @@
 import type { Argv, CommandModule } from 'yargs'
-import { EXIT_INVALID } from '../../errors.js'
-import { inspectArchive, type ArchiveReport } from '../../inspect.js'
+import { EXIT_INVALID } from '../../util/errors.js'
+import { inspectArchive, type ArchiveReport } from '../../check/inspect.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { thousands } from '../format.js'
+import { thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
-import { VmaError } from '../../errors.js'
+import { VmaError } from '../../util/errors.js'
 
 interface VerifyArgs {
   src: string

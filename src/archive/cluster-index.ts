@@ -3,12 +3,12 @@
 // after a ClusterTracker in fail-fast mode, which rejects unknown devices,
 // out-of-range clusters and duplicates before they get here.
 
-import { clusterCount } from '../cluster-tracker.js'
-import { EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { VmaError } from '../errors.js'
-import type { VmaHeader } from '../header.js'
-import type { ClusterEntry, VmaSink } from '../vma-sink.js'
-import { PagedArray } from './paged-array.js'
+import { clusterCount } from '../format/cluster-tracker.js'
+import { EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { VmaError } from '../util/errors.js'
+import type { VmaHeader } from '../format/header.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
+import { PagedArray } from '../util/paged-array.js'
 
 export class ClusterIndex implements VmaSink {
   private readonly offsets: PagedArray<Float64Array>[] = []

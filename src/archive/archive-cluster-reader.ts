@@ -2,9 +2,9 @@
 // the input are read in one call, gaps (other devices' data) and all: a few
 // wasted bytes cost less than a system call per cluster.
 
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { VmaError } from '../errors.js'
-import { popcount16 } from '../extent-header.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { VmaError } from '../util/errors.js'
+import { popcount16 } from '../format/extent-header.js'
 import type { PositionalFile } from '../input/positional-file.js'
 import type { ClusterIndex } from './cluster-index.js'
 import type { ClusterReader, EmitDevice } from './emit.js'

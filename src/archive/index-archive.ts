@@ -1,3 +1,8 @@
+// src/archive/: whole archives as random-access objects, built on the layers
+// below: the cluster index, readers that fetch clusters in any order, a
+// device's contents in order, and the writer of the optimized form. The
+// operations (optimize, unpack, pack, compare, ...) are made of these.
+//
 // Reads an archive once, in order, checking everything verify checks and
 // recording where each cluster's data sits, so that commands can then read
 // clusters in any order with positional reads. A plain file is read in place
@@ -5,20 +10,20 @@
 // compressed file) is first spooled uncompressed to a temp file.
 
 import { join } from 'node:path'
-import { ClusterTracker } from '../cluster-tracker.js'
-import { ContentDigest, type DeviceDigest } from '../content-digest.js'
-import { FormCheck } from '../form-check.js'
-import { loadHasher } from '../hasher.js'
-import type { VmaHeader } from '../header.js'
+import { ClusterTracker } from '../format/cluster-tracker.js'
+import { ContentDigest, type DeviceDigest } from '../check/content-digest.js'
+import { FormCheck } from '../check/form-check.js'
+import { loadHasher } from '../util/hasher.js'
+import type { VmaHeader } from '../format/header.js'
 import { readFile, type ArchiveInput } from '../input/archive-input.js'
 import { PositionalFile } from '../input/positional-file.js'
-import { ProblemList } from '../problem.js'
-import { scanChunks, scanHeaders } from '../scan.js'
-import type { VmaParser } from '../vma-parser.js'
-import type { VmaSink } from '../vma-sink.js'
+import { ProblemList } from '../util/problem.js'
+import { scanChunks, scanHeaders } from '../check/scan.js'
+import type { VmaParser } from '../format/vma-parser.js'
+import type { VmaSink } from '../format/vma-sink.js'
 import { ClusterIndex } from './cluster-index.js'
-import { tempNameFor } from './output-file.js'
-import { Spool } from './spool.js'
+import { tempNameFor } from '../output/output-file.js'
+import { Spool } from '../input/spool.js'
 
 /** What one checking pass over an archive learns. */
 export interface CheckedArchive {

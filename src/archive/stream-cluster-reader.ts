@@ -4,12 +4,12 @@
 // ascending order. Clusters that arrive early wait in a bounded reorder
 // buffer (optimize measured beforehand that it stays small).
 
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { VmaError } from '../errors.js'
-import { popcount16 } from '../extent-header.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { VmaError } from '../util/errors.js'
+import { popcount16 } from '../format/extent-header.js'
 import type { ArchiveInput } from '../input/archive-input.js'
-import { VmaParser } from '../vma-parser.js'
-import type { ClusterEntry, VmaSink } from '../vma-sink.js'
+import { VmaParser } from '../format/vma-parser.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 import type { ClusterReader, EmitDevice } from './emit.js'
 
 const NO_DATA = Buffer.alloc(0)

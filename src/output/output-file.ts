@@ -1,3 +1,6 @@
+// src/output/: bytes out. A temp file next to its final name, an optional
+// compressor in front of it, fsync, atomic rename, removal on failure.
+//
 // The output of a command that writes an archive: a temp file next to its
 // final name (so the last step is an atomic rename on one file system),
 // optionally fed through a compressor. Nothing is published until
@@ -7,9 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { open, rename, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { VmaError, fromSystemError } from '../errors.js'
-import { requireTool, findTool } from '../input/find-tool.js'
-import { removeFile, trackChild, trackFile, untrackFile } from '../temp-files.js'
+import { VmaError, fromSystemError } from '../util/errors.js'
+import { requireTool, findTool } from '../util/find-tool.js'
+import { removeFile, trackChild, trackFile, untrackFile } from '../util/temp-files.js'
 import { zeroLzopTime } from './lzop-header.js'
 
 export type OutputCompression = 'none' | 'zstd' | 'gzip' | 'lzop'

@@ -1,3 +1,7 @@
+// src/util/: the bottom layer, knowing nothing of VMA: errors and exit codes,
+// problem lists, temp-file bookkeeping and signal cleanup, hashing, bitsets,
+// the zero test, human-readable numbers, finding external programs.
+//
 // Every failure vma-opt reports carries a stable code. The code decides the
 // exit status (spec/cli.md); the message says where and what, with numbers.
 

@@ -3,7 +3,7 @@
 
 import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
-import { VmaError } from '../errors.js'
+import { VmaError } from './errors.js'
 
 const DEFAULT_SYSTEM_DIRS = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 // VMA_OPT_SYSTEM_DIRS replaces the fallback list (tests use it to hide tools).

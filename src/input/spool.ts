@@ -4,8 +4,8 @@
 // equal to the uncompressed archive in the spool directory.
 
 import { open, type FileHandle } from 'node:fs/promises'
-import { fromSystemError } from '../errors.js'
-import { removeFile, trackFile } from '../temp-files.js'
+import { fromSystemError } from '../util/errors.js'
+import { removeFile, trackFile } from '../util/temp-files.js'
 
 export class Spool {
   private constructor(

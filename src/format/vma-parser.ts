@@ -5,7 +5,7 @@
 // data, so headers can be checked without reading the blocks.
 
 import { BLOCK_SIZE, EXTENT_HEADER_SIZE, HEADER_FIXED_SIZE } from './constants.js'
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 import { ExtentHeader, popcount16 } from './extent-header.js'
 import { VmaHeader } from './header.js'
 import type { ClusterEntry, VmaSink } from './vma-sink.js'

@@ -2,7 +2,7 @@
 // as a u16 little-endian length followed by that many bytes. Offset 0 is an
 // unused byte, so a pointer of 0 means "none". Pointers name the length prefix.
 
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 
 export interface Blob {
   /** Offset of the blob's data (after the length) within the blob buffer. */

@@ -1,4 +1,4 @@
-import { BLOCK_SIZE, CLUSTER_SIZE } from '../constants.js'
+import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
 
 /**
  * Turns stored blocks (as a ClusterReader delivers them) into the clusters'

@@ -4,12 +4,12 @@
 // counts what each device holds and whether the order is sorted.
 
 import { BLOCK_SIZE, CLUSTER_SIZE } from './constants.js'
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 import { ExtentHeader, popcount16 } from './extent-header.js'
 import type { VmaHeader } from './header.js'
 import { deviceNameWarning, unsafeNameReason } from './names.js'
-import type { ProblemList } from './problem.js'
-import { SparseBitset } from './sparse-bitset.js'
+import type { ProblemList } from '../util/problem.js'
+import { SparseBitset } from '../util/sparse-bitset.js'
 import type { ClusterEntry, VmaSink } from './vma-sink.js'
 
 export interface DeviceStats {

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto'
 import { BLOCK_SIZE, EXTENT_HEADER_SIZE, EXTENT_MAGIC, SLOTS_PER_EXTENT } from './constants.js'
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 
 const OFF_MAGIC = 0 //        4   "VMAE"
 const OFF_RESERVED = 4 //     u16 BE, must be 0

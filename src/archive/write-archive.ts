@@ -9,12 +9,12 @@ import { chown, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { Writable } from 'node:stream'
-import type { DeviceDigest } from '../content-digest.js'
-import { VmaError, fromSystemError } from '../errors.js'
-import type { HeaderFields } from '../header.js'
-import { inspectArchive } from '../inspect.js'
+import type { DeviceDigest } from '../check/content-digest.js'
+import { VmaError, fromSystemError } from '../util/errors.js'
+import type { HeaderFields } from '../format/header.js'
+import { inspectArchive } from '../check/inspect.js'
 import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
-import { OutputFile, tempNameFor, type OutputCompression } from './output-file.js'
+import { OutputFile, tempNameFor, type OutputCompression } from '../output/output-file.js'
 
 export interface WriteTarget {
   /** Final path, or undefined for stdout. */

@@ -9,11 +9,11 @@
 // no allocation per cluster or block. Two output buffers take turns, so the
 // next extent is read and built while the last one is being written.
 
-import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { ExtentHeader } from '../extent-header.js'
-import { VmaHeader, type HeaderFields } from '../header.js'
-import { validMask } from '../cluster-tracker.js'
-import { isZero } from '../zero.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { ExtentHeader } from '../format/extent-header.js'
+import { VmaHeader, type HeaderFields } from '../format/header.js'
+import { validMask } from '../format/cluster-tracker.js'
+import { isZero } from '../util/zero.js'
 
 export interface EmitDevice {
   id: number

@@ -1,4 +1,5 @@
-import { ZERO_CLUSTER } from './constants.js'
+// A shared zero buffer of its own, so this helper depends on nothing above it.
+const ZEROS = Buffer.alloc(64 * 1024)
 
 /**
  * True if buf[start, end) is all zeros. A native memcmp against a shared zero
@@ -6,8 +7,8 @@ import { ZERO_CLUSTER } from './constants.js'
  */
 export function isZero(buf: Buffer, start: number, end: number): boolean {
   while (start < end) {
-    const n = Math.min(end - start, ZERO_CLUSTER.length)
-    if (buf.compare(ZERO_CLUSTER, 0, n, start, start + n) !== 0) return false
+    const n = Math.min(end - start, ZEROS.length)
+    if (buf.compare(ZEROS, 0, n, start, start + n) !== 0) return false
     start += n
   }
   return true

@@ -2,11 +2,11 @@
 // each cluster its full 64 KiB, absent blocks and bytes past the device end as
 // zeros. Used by cat (which writes it out) and compare (which compares two).
 
-import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../constants.js'
-import { clusterCount } from '../cluster-tracker.js'
-import type { VmaDevice } from '../header.js'
-import { ArchiveClusterReader } from '../optimize/archive-cluster-reader.js'
-import type { IndexedArchive } from '../optimize/index-archive.js'
+import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { clusterCount } from '../format/cluster-tracker.js'
+import type { VmaDevice } from '../format/header.js'
+import { ArchiveClusterReader } from './archive-cluster-reader.js'
+import type { IndexedArchive } from './index-archive.js'
 import { expandClusters } from './expand-clusters.js'
 
 /** Reads a device's clusters 59 at a time as full 64 KiB contents (zeros past its end or if absent). */

@@ -1,12 +1,12 @@
 // Drives a VmaParser over an input: either the whole plain stream, or, for a
 // seekable plain file, only the headers (data blocks are skipped by offset).
 
-import { EXTENT_HEADER_SIZE } from './constants.js'
-import { VmaHeader } from './header.js'
-import type { ArchiveInput } from './input/archive-input.js'
-import type { PositionalFile } from './input/positional-file.js'
-import { VmaParser } from './vma-parser.js'
-import type { VmaSink } from './vma-sink.js'
+import { EXTENT_HEADER_SIZE } from '../format/constants.js'
+import { VmaHeader } from '../format/header.js'
+import type { ArchiveInput } from '../input/archive-input.js'
+import type { PositionalFile } from '../input/positional-file.js'
+import { VmaParser } from '../format/vma-parser.js'
+import type { VmaSink } from '../format/vma-sink.js'
 
 export type ProgressFn = (bytes: number) => void
 

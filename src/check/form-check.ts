@@ -4,14 +4,14 @@
 // and, when the data is read too, that no stored block is all zeros and no
 // byte past a device end is set.
 
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from './constants.js'
-import { ExtentHeader } from './extent-header.js'
-import { VmaHeader, type VmaDevice } from './header.js'
-import { clusterCount } from './cluster-tracker.js'
-import { parseUuid } from './uuid.js'
-import { OPTIMIZED_UUID } from './constants.js'
-import type { ClusterEntry, VmaSink } from './vma-sink.js'
-import { asBuffer, isZero } from './zero.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { ExtentHeader } from '../format/extent-header.js'
+import { VmaHeader, type VmaDevice } from '../format/header.js'
+import { clusterCount } from '../format/cluster-tracker.js'
+import { parseUuid } from '../format/uuid.js'
+import { OPTIMIZED_UUID } from '../format/constants.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
+import { asBuffer, isZero } from '../util/zero.js'
 
 const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
 

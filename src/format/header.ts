@@ -1,3 +1,8 @@
+// src/format/: the VMA format itself, byte by byte (spec/vma-format.md): the
+// header and its blob buffer, extent headers, the streaming parser and its
+// sink interface, uuid, ctime, safe names, `vma list` text, and the cluster
+// tracker that checks a stream of clusters against the header. No I/O.
+//
 // The archive header: a fixed 12288-byte struct (big-endian fields) followed
 // by the blob buffer, padded up to header_size. decode() applies the checks
 // of Proxmox's reader in Proxmox's order, then ours; encode() writes the
@@ -14,7 +19,7 @@ import {
   VMA_MAGIC,
   VMA_VERSION,
 } from './constants.js'
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 import { formatUuid } from './uuid.js'
 
 // Field offsets in the fixed part.

@@ -1,18 +1,22 @@
+// src/check/: what can be said about an archive from one pass over it:
+// verify/info reports, the scan loop shared by every pass, the optimized-form
+// check and per-device content digests (the basis of every proof).
+//
 // One pass over an archive that gathers what `info` and `verify` report.
 // Damage to the structure (header, extent headers, truncation) throws a
 // VmaError; problems with clusters and names are collected in the report.
 
-import { ClusterTracker, type DeviceStats } from './cluster-tracker.js'
+import { ClusterTracker, type DeviceStats } from '../format/cluster-tracker.js'
 import { ContentDigest } from './content-digest.js'
-import { VmaError } from './errors.js'
+import { VmaError } from '../util/errors.js'
 import { FormCheck } from './form-check.js'
-import { loadHasher } from './hasher.js'
-import { openInput, type ArchiveInput, type OpenOptions } from './input/archive-input.js'
-import { ProblemList, type Problem } from './problem.js'
+import { loadHasher } from '../util/hasher.js'
+import { openInput, type ArchiveInput, type OpenOptions } from '../input/archive-input.js'
+import { ProblemList, type Problem } from '../util/problem.js'
 import { scanHeaders, scanStream, type ProgressFn } from './scan.js'
-import type { VmaSink } from './vma-sink.js'
-import { VmaParser } from './vma-parser.js'
-import type { VmaHeader } from './header.js'
+import type { VmaSink } from '../format/vma-sink.js'
+import { VmaParser } from '../format/vma-parser.js'
+import type { VmaHeader } from '../format/header.js'
 
 export interface InspectOptions extends OpenOptions {
   /** Read every data block even when headers would do (default: only when needed). */

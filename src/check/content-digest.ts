@@ -8,9 +8,9 @@
 // the device end taken as zeros. The sum makes it order independent.
 
 import type { XXHashAPI } from 'xxhash-wasm'
-import { BLOCK_SIZE, CLUSTER_SIZE, ZERO_CLUSTER } from './constants.js'
-import type { VmaHeader } from './header.js'
-import type { ClusterEntry, VmaSink } from './vma-sink.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, ZERO_CLUSTER } from '../format/constants.js'
+import type { VmaHeader } from '../format/header.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 
 const MOD = (1n << 64n) - 1n
 
