@@ -26,4 +26,7 @@ export { writeSampleArchive, type SampleOptions } from './sample/sample-archive.
 export { runCli, buildCli } from './cli/main.js'
 export { compareArchives, type Comparison, type DeviceComparison, type BlockStats } from './compare/compare.js'
 export { runHook, parseHookArgs, VZDUMP_QEMU_ARCHIVE, type HookOptions } from './hook/vzdump-hook.js'
-export { installHook, hookScript, type InstallOptions } from './hook/install-hook.js'
+export { installHook, hookScript, CHECKOUT_WRAPPER, type InstallOptions, type InstallResult } from './hook/install-hook.js'
+export { uninstallHook, type UninstallOptions, type UninstallResult } from './hook/uninstall-hook.js'
+export { wrapperScript, isOurWrapper, WRAPPER_MARKER, type WrapperSpec } from './hook/wrapper-script.js'
+export { PACKAGED_ROOT, PACKAGED_WRAPPER, PACKAGED_OPTIONS } from './hook/packaged.js'

@@ -10,20 +10,15 @@
 // any other trouble leaves the archive as it was and only warns (exit 0),
 // unless --strict.
 
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
 import { installSignalCleanup } from '../util/temp-files.js'
 import { humanBytes } from '../util/human.js'
+import { optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
 
-export interface HookOptions {
-  keepUuid?: boolean
-  zstdThreads?: number
-  tmpdir?: string
-  /** Fail the backup on any error, not only a damaged archive. */
-  strict?: boolean
-}
+export { parseHookArgs, type HookOptions }
 
 /** Names vzdump gives VM backups on file storages (pve-storage's archive_info). */
 export const VZDUMP_QEMU_ARCHIVE = /^vzdump-qemu-.+\.vma(\.(zst|gz|lzo))?$/
@@ -32,20 +27,24 @@ export interface HookIO {
   log: (line: string) => void
 }
 
-/** Parses the options baked into the installed wrapper, then PHASE [MODE VMID]. */
-export function parseHookArgs(argv: string[]): { options: HookOptions; phase?: string; mode?: string; vmid?: string } {
-  const options: HookOptions = {}
-  let i = 0
-  for (; i < argv.length && argv[i]!.startsWith('--'); i++) {
-    const a = argv[i]!
-    if (a === '--keep-uuid') options.keepUuid = true
-    else if (a === '--strict') options.strict = true
-    else if (a === '--zstd-threads') options.zstdThreads = Number(argv[++i])
-    else if (a === '--tmpdir') options.tmpdir = argv[++i]
-    else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
+/**
+ * The options of --options-file (the packaged wrapper's /etc/vma-opt/hook.conf),
+ * then those given on the command line. A missing file means the defaults:
+ * the package's wrapper also runs before `hook install` wrote one.
+ */
+function withOptionsFile(o: HookOptions & { optionsFile?: string }): HookOptions {
+  const { optionsFile, ...given } = o
+  if (optionsFile === undefined) return given
+  let text: string
+  try {
+    text = readFileSync(optionsFile, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return given
+    throw new Error(`cannot read ${optionsFile}: ${(e as Error).message}`)
   }
-  const [phase, mode, vmid] = argv.slice(i)
-  return { options, phase, mode, vmid }
+  const fromFile = parseHookArgs(optionsFileArgs(text))
+  if (fromFile.phase !== undefined || fromFile.options.optionsFile !== undefined) throw new Error(`${optionsFile}: not a hook option: ${fromFile.phase ?? '--options-file'}`)
+  return { ...fromFile.options, ...given }
 }
 
 /** Runs one hook call; returns the exit status for vzdump. */
@@ -57,8 +56,15 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     io.log(`vma-opt: ${(e as Error).message}`)
     return 2
   }
-  const { options, phase } = parsed
+  const { phase } = parsed
   if (phase !== 'backup-end') return 0
+  let options: HookOptions
+  try {
+    options = withOptionsFile(parsed.options)
+  } catch (e) {
+    io.log(`vma-opt: ${(e as Error).message}`)
+    return 2
+  }
   const target = env.TARGET
   if (env.VMTYPE !== 'qemu' || !target || target === '-' || !target.startsWith('/')) return 0 // lxc, stdout, PBS
   if (!VZDUMP_QEMU_ARCHIVE.test(basename(target))) return 0

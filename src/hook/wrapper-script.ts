@@ -10,6 +10,8 @@ export const WRAPPER_MARKER = '# vma-opt vzdump hook wrapper'
 /** The comment line of wrappers written before the marker existed (0.1.0). */
 const OLD_MARKER = '# vzdump hook written by `vma-opt hook install`'
 
+import { closeSync, openSync, readSync } from 'node:fs'
+
 export interface WrapperSpec {
   /** Absolute path of the node binary. */
   node: string
@@ -19,6 +21,8 @@ export interface WrapperSpec {
   args: string[]
   /** A missing node or entry fails the backup (status 3) instead of a warning. */
   strict?: boolean
+  /** Who wrote it, after the marker (default: `hook install`). */
+  origin?: string
 }
 
 /** Single-quotes s for /bin/sh: every byte kept as it is. */
@@ -30,7 +34,7 @@ export function wrapperScript(w: WrapperSpec): string {
   const exec = ['exec "$node" "$entry"', ...w.args.map(shellQuote), '"$@"'].join(' ')
   return [
     '#!/bin/sh',
-    `${WRAPPER_MARKER}: written by vma-opt; \`vma-opt hook uninstall\` removes it.`,
+    `${WRAPPER_MARKER}: ${w.origin ?? 'written by `vma-opt hook install`; `vma-opt hook uninstall` removes it.'}`,
     '# vzdump runs it as `HOOK PHASE [MODE VMID]` with no PATH: every path here is absolute.',
     '# Only backup-end does anything. Every other phase ends here at once, so a moved',
     '# checkout or a removed node never fails a backup job.',
@@ -52,4 +56,18 @@ export function wrapperScript(w: WrapperSpec): string {
 export function isOurWrapper(text: string): boolean {
   const lines = text.split('\n', 3)
   return lines[0] === '#!/bin/sh' && (lines[1]!.startsWith(WRAPPER_MARKER) || lines[1] === `${OLD_MARKER}: optimizes each VM backup as it lands.`)
+}
+
+/** True when the file at `path` is a wrapper vma-opt wrote (false when it cannot be read). */
+export function isOurWrapperFile(path: string): boolean {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const buf = Buffer.alloc(4096)
+    return isOurWrapper(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8'))
+  } catch {
+    return false
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
 }

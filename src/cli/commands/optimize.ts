@@ -5,6 +5,7 @@ import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 
 interface OptimizeArgs {
   src: string
@@ -32,7 +33,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
-        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output (0: one per core)' })
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
