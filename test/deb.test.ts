@@ -12,6 +12,11 @@ import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { ROOT, cliEnv } from './helpers.js'
 
+// lintian, apt and man-db's trigger are slow on a busy machine; being killed
+// halfway through dpkg would leave the package installed, so wait longer
+// than tap's default rather than that.
+t.setTimeout(900_000)
+
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
 const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
 const skip = !has('dpkg-deb') ? 'dpkg-deb is not installed (Debian package dpkg)' : !existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')) ? 'dist/ is not built (npm run build)' : false
