@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream'
 import type { DeviceDigest } from '../check/content-digest.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import type { HeaderFields } from '../format/header.js'
+import type { VmaSink } from '../format/vma-sink.js'
 import { inspectArchive } from '../check/inspect.js'
 import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
 import { OutputFile, tempNameFor, type OutputCompression } from '../output/output-file.js'
@@ -34,6 +35,8 @@ export interface WriteTarget {
   /** What the command is called in messages. */
   what: string
   progress?: (phase: 'writing' | 'checking', done: number) => void
+  /** More for the read-back proof: sinks fed in the same pass, then a check that returns a reason on failure (trim's metadata guard). */
+  proof?: { sinks(): VmaSink[]; check(): string | undefined }
   /** Called when the data has been written, before the check (optimize frees its spool here). */
   written?: () => Promise<void>
 }
@@ -73,7 +76,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
 
 /** The written file, read back by the ordinary reader, must hold exactly what was meant. */
 async function proveOutput(path: string, fields: HeaderFields, expected: DeviceDigest[], t: WriteTarget): Promise<void> {
-  const r = await inspectArchive(path, { failFast: true, digest: true })
+  const r = await inspectArchive(path, { failFast: true, digest: true, extra: t.proof?.sinks() })
   const fail = (what: string) => {
     throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the ${t.what} output failed its check: ${what}; nothing was replaced`)
   }
@@ -90,5 +93,7 @@ async function proveOutput(path: string, fields: HeaderFields, expected: DeviceD
     fail('the configs differ')
   }
   if (r.ctime !== fields.ctime) fail('the creation time differs')
+  const extra = t.proof?.check()
+  if (extra) fail(extra)
   if (r.formReasons.length || (!t.keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
 }

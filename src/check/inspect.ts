@@ -26,6 +26,8 @@ export interface InspectOptions extends OpenOptions {
   /** Throw the first problem instead of collecting them. */
   failFast?: boolean
   progress?: ProgressFn
+  /** More sinks to feed in the same pass (reads the data when given). */
+  extra?: VmaSink[]
 }
 
 export type DeviceReport = Omit<DeviceStats, 'vmstate'> & { digest?: string }
@@ -71,7 +73,8 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
       digest = new ContentDigest(await loadHasher())
       sinks.push(digest)
     }
-    const headersOnly = input.file && !opts.readData && !opts.digest
+    if (opts.extra) sinks.push(...opts.extra)
+    const headersOnly = input.file && !opts.readData && !opts.digest && !opts.extra?.length
     const parser = headersOnly ? await scanHeaders(input.file!, sinks, opts.progress) : await scanStream(input, sinks, opts.progress)
     const h = parser.header!
     const digests = new Map(digest?.result().map(d => [d.id, d.digest]))

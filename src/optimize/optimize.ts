@@ -26,6 +26,9 @@ import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
 import { writeArchive } from '../archive/write-archive.js'
+import { ArchiveDisk } from '../trim/archive-disk.js'
+import { prepareTrim, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
+import type { TrimOptions } from '../trim/volume.js'
 
 export interface OptimizeOptions {
   /** Destination path; "-" for stdout; undefined to replace SRC in place (stdout when SRC is "-"). */
@@ -46,6 +49,8 @@ export interface OptimizeOptions {
   stdout?: Writable
   forceFzstd?: boolean
   progress?: (phase: 'reading' | 'writing' | 'checking', done: number, total: number) => void
+  /** Zero what the guests' filesystems declare free (src/trim/); needs random access, so a compressed input is spooled. */
+  trim?: TrimOptions
 }
 
 export interface OptimizeResult {
@@ -67,6 +72,8 @@ export interface OptimizeResult {
   checked: boolean
   seconds: number
   devices: DeviceDigest[]
+  /** What --trim found and zeroed. */
+  trim?: TrimResult
 }
 
 /**
@@ -116,7 +123,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     // A compressed file can be read again: check it as a stream first, and if
     // each device's clusters come nearly in order, decompress it once more per
     // device while writing instead of spooling it uncompressed to disk.
-    const rereadable = !input.file && !!srcStat?.isFile() && !o.spool // not a pipe or FIFO
+    const rereadable = !input.file && !!srcStat?.isFile() && !o.spool && !o.trim // not a pipe or FIFO; trim reads at random
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
     const meter = new DisorderMeter(holdLimit)
     const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
@@ -130,13 +137,27 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       alreadyOptimized,
       devices: one.digests,
     }
-    if (alreadyOptimized && inPlace && compression === input.compression) {
-      return { ...base, dest: src, outputBytes: total, plainOutputBytes: one.plainBytes, written: false, checked: false, seconds: (Date.now() - t0) / 1000 }
+    const devices: EmitDevice[] = one.header.deviceList.map(d => {
+      const stats = one.tracker.devices[d.id]!
+      return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
+    })
+    let trimmer: PreparedTrim | undefined
+    let reader: ClusterReader | undefined
+    if (o.trim) {
+      reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
+      const targets = one.header.deviceList.map(d => ({ id: d.id, disk: new ArchiveDisk(indexed!.file, indexed!.index, d) }))
+      trimmer = await prepareTrim(targets, devices, reader, o.trim)
+      reader = trimmer.reader
+      trace('trim plan', t0)
+    }
+    if (alreadyOptimized && inPlace && compression === input.compression && (!trimmer || (await nothingToZero(trimmer, indexed!)))) {
+      return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: src, outputBytes: total, plainOutputBytes: one.plainBytes, written: false, checked: false, seconds: (Date.now() - t0) / 1000 }
     }
 
     // Pass 2: write the optimized form next to its destination.
-    let reader: ClusterReader
-    if (!rereadable) reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
+    if (reader) {
+      // trim: already set up over the indexed input
+    } else if (!rereadable) reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
     else if (!meter.exceeded && bigDevices(one) <= MAX_REREADS) reader = stream = new StreamClusterReader(() => openInput(src, { forceFzstd: o.forceFzstd }), holdLimit)
     else {
       // Too far out of order to hold: spool after all.
@@ -145,10 +166,6 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       reader = new ArchiveClusterReader(indexed.file, indexed.index)
     }
     trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'}`, t0)
-    const devices: EmitDevice[] = one.header.deviceList.map(d => {
-      const stats = one.tracker.devices[d.id]!
-      return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
-    })
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
     const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
     const digests = one.digests
@@ -162,7 +179,8 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       stdout: o.stdout,
       noCheck: o.noCheck,
       keepUuid: o.keepUuid,
-      expected: () => digests,
+      expected: () => (trimmer ? trimmer.expected(digests) : digests),
+      proof: trimmer?.proof,
       what: 'optimized',
       progress: (phase, n) => o.progress?.(phase, n, one.plainBytes),
       written: async () => {
@@ -173,7 +191,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       },
     })
     trace('pass 3 (read back, compare)', t0)
-    return { ...base, dest: finalPath ?? '-', outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
+    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: finalPath ?? '-', outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e
@@ -183,4 +201,15 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     await reopened?.close()
     await input.close()
   }
+}
+
+/** An optimized archive whose declared-free bytes are all zero already: trimming it again changes nothing. */
+async function nothingToZero(t: PreparedTrim, indexed: IndexedArchive): Promise<boolean> {
+  for (const d of t.plan.report.disks) {
+    const dev = indexed.header.deviceList.find(x => x.name === d.name)
+    if (!dev || !d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)) continue
+    const disk = new ArchiveDisk(indexed.file, indexed.index, dev)
+    if ((await t.plan.countNonZeroFree(d.name, (buf, off) => disk.read(buf, off))) > 0) return false
+  }
+  return true
 }

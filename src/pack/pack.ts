@@ -19,6 +19,10 @@ import { unsafeNameReason } from '../format/names.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
 import { writeArchive } from '../archive/write-archive.js'
 import { parseUuid } from '../format/uuid.js'
+import type { ClusterReader } from '../archive/emit.js'
+import { ImageDisk } from '../trim/image-disk.js'
+import { prepareTrim, type TrimResult } from '../trim/trim-step.js'
+import type { TrimOptions } from '../trim/volume.js'
 import { ImageClusterReader } from './image-cluster-reader.js'
 
 export interface PackDisk {
@@ -40,6 +44,8 @@ export interface PackOptions {
   /** Called with a note for the user (an image padded to 512 bytes). */
   note?: (msg: string) => void
   progress?: (phase: string, done: number) => void
+  /** Zero what the images' filesystems declare free (src/trim/). */
+  trim?: TrimOptions
 }
 
 export interface PackResult {
@@ -52,6 +58,7 @@ export interface PackResult {
   padded: string[]
   checked: boolean
   seconds: number
+  trim?: TrimResult
 }
 
 const cannot = (msg: string) => new VmaError('VMA_CANNOT_PACK', -1, msg)
@@ -158,14 +165,20 @@ export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
       configs,
       devices: devices.map(d => ({ id: d.id, name: d.name, size: d.size })),
     }
-    const w = await writeArchive(fields, devices, new ImageClusterReader(images, digest), {
+    let reader: ClusterReader = new ImageClusterReader(images, digest)
+    const trimmer = o.trim
+      ? await prepareTrim(devices.map(d => ({ id: d.id, disk: new ImageDisk(d.name, d.size, images.get(d.id)!) })), devices, reader, o.trim)
+      : undefined
+    if (trimmer) reader = trimmer.reader
+    const w = await writeArchive(fields, devices, reader, {
       path: finalPath,
       workDir: o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir()),
       compression,
       zstdThreads: o.zstdThreads,
       stdout: o.stdout,
       noCheck: o.noCheck,
-      expected: () => digest.result(),
+      expected: () => (trimmer ? trimmer.expected(digest.result()) : digest.result()),
+      proof: trimmer?.proof,
       what: 'packed',
       progress: o.progress,
     })
@@ -175,7 +188,8 @@ export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
       outputBytes: w.outputBytes,
       plainBytes: w.plainBytes,
       configs: configs.map(c => ({ name: c.name, size: c.data.length })),
-      devices: digest.result(),
+      devices: trimmer ? trimmer.expected(digest.result()) : digest.result(),
+      ...(trimmer ? { trim: trimmer.result() } : {}),
       padded,
       checked: w.checked,
       seconds: (Date.now() - t0) / 1000,

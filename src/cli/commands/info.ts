@@ -3,10 +3,14 @@ import { inspectArchive, readArchiveHeader, type ArchiveReport } from '../../che
 import { vmaListText } from '../../format/list-format.js'
 import { cTime } from '../../format/ctime.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { bytesWithHuman, thousands } from '../../util/human.js'
+import { bytesWithHuman, humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { inspectFreeSpace, type FreeSpaceReport } from '../../trim/free-space.js'
 
-interface InfoArgs {
+interface InfoArgs extends TrimArgs {
+  freeSpace?: boolean
+  tmpdir?: string
   src: string
   json?: boolean
   list?: boolean
@@ -18,14 +22,18 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
     command: 'info <src>',
     describe: 'Show what an archive holds: uuid, time, configs, devices, order and form',
     builder: (y: Argv) =>
-      y
+      trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
         .option('json', { type: 'boolean', describe: 'print one JSON object' })
         .option('list', { type: 'boolean', describe: "print exactly what Proxmox's `vma list` prints" })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress on stderr' })
+        .option('free-space', { type: 'boolean', describe: 'the dry run of --trim: per volume, what its filesystem declares free and how much of that is non-zero today' })
+        .option('tmpdir', { type: 'string', describe: 'with --free-space: where a compressed or piped input is spooled (default: the system temp dir)' })
         .conflicts('json', 'list')
+        .conflicts('free-space', 'list')
         .example('$0 info backup.vma.zst', '')
-        .example('zstdcat backup.vma.zst | $0 info --list -', '') as Argv<InfoArgs>,
+        .example('zstdcat backup.vma.zst | $0 info --list -', '')
+        .example('$0 info --free-space backup.vma.zst', 'what optimize --trim would zero') as unknown as Argv<InfoArgs>,
     handler: async args => {
       if (args.list) {
         const h = await readArchiveHeader(args.src, { stdin: io.stdin })
@@ -33,6 +41,13 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
         return
       }
       const progress = makeProgress(io.stderr, 'reading', 0, !!args.quiet)
+      if (args.freeSpace) {
+        const f = await inspectFreeSpace(args.src, { stdin: io.stdin, tmpdir: args.tmpdir, trim: trimOptionsFrom(args), progress: n => progress.update(n) })
+        progress.done()
+        io.stdout.write(args.json ? JSON.stringify(f, null, 2) + '\n' : freeSpaceText(f))
+        result.exitCode = 0
+        return
+      }
       const r = await inspectArchive(args.src, { stdin: io.stdin, progress: n => progress.update(n) })
       progress.done()
       if (args.json) io.stdout.write(JSON.stringify(infoJson(r), null, 2) + '\n')
@@ -84,5 +99,25 @@ function infoText(r: ArchiveReport): string {
   lines.push(`${pad('form')}${form}${r.optimized && !r.dataRead ? ' (judged from headers; data not read)' : ''}`)
   if (r.problemCount) lines.push(`${pad('problems')}${r.problemCount} (run vma-opt verify for details)`)
   for (const w of r.warnings) lines.push(`${pad('warning')}${w}`)
+  return lines.join('\n') + '\n'
+}
+
+function freeSpaceText(f: FreeSpaceReport): string {
+  const lines = [`file: ${f.file}${f.spooled ? ' (spooled to a temp file for random access)' : ''}`]
+  if (f.reason) lines.push(`nothing would be trimmed: ${f.reason}`)
+  for (const d of f.disks) {
+    lines.push(`${d.name}: ${humanBytes(d.size)}, partition table: ${d.table}${d.notes.length ? ` (${d.notes.join('; ')})` : ''}`)
+    const w = Math.max(4, ...d.volumes.map(v => v.id.length))
+    const k = Math.max(4, ...d.volumes.map(v => v.kind.length))
+    for (const v of d.volumes) {
+      const what =
+        v.decision === 'trim' ? `trim: ${humanBytes(v.freeBytes)} free, ${humanBytes(v.nonZeroFreeBytes)} of it non-zero`
+        : v.decision === 'skip' ? `skip: ${v.reason ?? ''}`
+        : `${v.decision}${v.reason ? `: ${v.reason}` : ''}`
+      const label = v.label ? ` '${v.label}'` : ''
+      lines.push(`  ${v.id.padEnd(w)}  ${v.kind.padEnd(k)}  ${humanBytes(v.length).padStart(9)}  ${what}${label}`)
+    }
+  }
+  lines.push(`total: ${humanBytes(f.freeBytes)} declared free in trimmable volumes, ${humanBytes(f.nonZeroFreeBytes)} non-zero (what --trim would zero)`)
   return lines.join('\n') + '\n'
 }

@@ -6,8 +6,10 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
+import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
-interface OptimizeArgs {
+interface OptimizeArgs extends TrimArgs {
+  trim?: boolean
   src: string
   dest?: string
   compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
@@ -25,7 +27,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
     command: 'optimize <src> [dest]',
     describe: 'Rewrite an archive deterministically so that backups deduplicate; proves every device unchanged before replacing anything',
     builder: (y: Argv) =>
-      y
+      trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
         .positional('dest', { type: 'string', describe: 'output path, or - for stdout (default: replace SRC in place; stdout if SRC is -)' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
@@ -34,10 +36,12 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
+        .option('trim', { type: 'boolean', describe: "zero what the guests' filesystems declare free (ext2/3/4, swap, LVM, NTFS); see info --free-space" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
+        .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
         .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
     handler: async args => {
       installSignalCleanup()
@@ -55,11 +59,15 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         stdin: io.stdin,
         stdout: io.stdout,
         progress: (phase, done, total) => progress.update(done, phase, total),
+        trim: args.trim ? trimOptionsFrom(args) : undefined,
       })
       progress.done()
       const report = toStdout ? io.stderr : io.stdout
       if (args.json) report.write(JSON.stringify(optimizeJson(r), null, 2) + '\n')
-      else if (!args.quiet) report.write(summaryLine(r) + '\n')
+      else if (!args.quiet) {
+        report.write(summaryLine(r) + '\n')
+        if (r.trim) report.write(trimLines(r.trim.report).map(l => l + '\n').join(''))
+      }
       result.exitCode = 0
     },
   }
@@ -79,6 +87,7 @@ export function optimizeJson(r: OptimizeResult) {
     checked: r.checked,
     seconds: r.seconds,
     devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, digest: d.digest })),
+    ...(r.trim ? { trim: { ...r.trim.report, zeroedBytes: r.trim.zeroed } } : {}),
   }
 }
 
@@ -87,5 +96,5 @@ function summaryLine(r: OptimizeResult): string {
   const before = r.inputBytes >= 0 ? humanBytes(r.inputBytes) : humanBytes(r.plainBytes)
   const to = r.dest === r.src ? 'in place' : `-> ${r.dest === '-' ? 'stdout' : r.dest}`
   const note = r.alreadyOptimized ? ', was already optimized' : ''
-  return `${r.src}: optimized ${to}, ${before} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.checked ? 'proven unchanged' : 'NOT checked (--no-check)'} in ${r.seconds.toFixed(1)} s${note}`
+  return `${r.src}: optimized ${to}, ${before} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.checked ? (r.trim ? 'proven equal to the input outside the free space' : 'proven unchanged') : 'NOT checked (--no-check)'} in ${r.seconds.toFixed(1)} s${note}`
 }

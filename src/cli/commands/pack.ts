@@ -6,8 +6,10 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
+import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
-interface PackArgs {
+interface PackArgs extends TrimArgs {
+  trim?: boolean
   first: string
   second?: string
   config?: string[]
@@ -33,7 +35,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
     command: 'pack <first> [second]',
     describe: 'Build an archive Proxmox can restore from raw images and configs: pack DEST --config F --disk NAME=PATH ..., or pack DIR DEST',
     builder: (y: Argv) =>
-      y
+      trimOptions(y)
         .positional('first', { type: 'string', describe: 'DEST (with --config/--disk), or DIR in the layout unpack writes', demandOption: true })
         .positional('second', { type: 'string', describe: 'DEST when the first argument is a directory; - for stdout' })
         .option('config', { type: 'string', array: true, describe: 'a config file, stored under its base name (repeatable, kept in order)' })
@@ -45,6 +47,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('tmpdir', { type: 'string', describe: 'where the temp output goes when writing to stdout' })
         .option('check', { type: 'boolean', default: true, describe: 'read the archive back and compare with the images (--no-check skips)' })
         .option('force', { type: 'boolean', describe: 'overwrite DEST if it exists' })
+        .option('trim', { type: 'boolean', describe: "zero what the images' filesystems declare free (as optimize --trim)" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
         .example('$0 pack restore/ vzdump-qemu-100-2026_11_21-00_00_00.vma.zst', 'from what unpack wrote')
@@ -78,10 +81,12 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         stdout: io.stdout,
         note: msg => io.stderr.write(`vma-opt: note: ${msg}\n`),
         progress: (phase, n) => progress.update(n, phase),
+        trim: args.trim ? trimOptionsFrom(args) : undefined,
       })
       progress.done()
       if (args.json) report.write(JSON.stringify(packJson(r), null, 2) + '\n')
-      else if (!args.quiet) report.write(`${r.dest === '-' ? 'stdout' : r.dest}: ${r.configs.length} config${r.configs.length === 1 ? '' : 's'}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${humanBytes(r.outputBytes)}${r.checked ? ', checked against the images' : ''} in ${r.seconds.toFixed(1)} s\n`)
+      else if (!args.quiet) report.write(`${r.dest === '-' ? 'stdout' : r.dest}: ${r.configs.length} config${r.configs.length === 1 ? '' : 's'}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${humanBytes(r.outputBytes)}${r.checked ? (r.trim ? ', checked against the images minus their free space' : ', checked against the images') : ''} in ${r.seconds.toFixed(1)} s\n`)
+      if (!args.json && !args.quiet && r.trim) report.write(trimLines(r.trim.report).map(l => l + '\n').join(''))
       result.exitCode = 0
     },
   }
@@ -98,5 +103,6 @@ function packJson(r: PackResult) {
     padded: r.padded,
     checked: r.checked,
     seconds: r.seconds,
+    ...(r.trim ? { trim: { ...r.trim.report, zeroedBytes: r.trim.zeroed } } : {}),
   }
 }

@@ -1,0 +1,113 @@
+// The second half of the trim's proof: every metadata byte the trim decisions
+// rested on (partition tables, superblocks, descriptors, bitmaps, journal,
+// LVM metadata, swap header: the guarded ranges the planner read) must be
+// byte-identical in the output. Planning reads nothing else, so identical
+// guarded bytes also mean the output declares exactly the same free space.
+//
+// One sha256 per device over its guarded ranges in ascending order: computed
+// from the input through random reads (guardDigest), and from the output as
+// it streams past in the read-back pass (GuardSink), which works for any
+// output compression.
+
+import { createHash, type Hash } from 'node:crypto'
+import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
+import type { VmaHeader } from '../format/header.js'
+import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
+import type { TrimDisk } from './disk.js'
+import type { Range } from './ranges.js'
+
+/** sha256 over the merged ranges of a disk, read in bounded steps. */
+export async function guardDigest(disk: TrimDisk, merged: Range[]): Promise<string> {
+  const h = createHash('sha256')
+  const buf = Buffer.alloc(1 << 20)
+  for (const [o, l] of merged) {
+    for (let done = 0; done < l; ) {
+      const n = Math.min(buf.length, l - done)
+      const part = buf.subarray(0, n)
+      await disk.read(part, o + done)
+      h.update(part)
+      done += n
+    }
+  }
+  return h.digest('hex')
+}
+
+/** Hashes the guarded bytes of each named device as the archive streams past (clusters in ascending order). */
+export class GuardSink implements VmaSink {
+  private readonly byId: { ranges: Range[]; hash: Hash; next: number; lastCluster: number }[] = []
+  private readonly assembly = Buffer.alloc(CLUSTER_SIZE)
+  private current: (typeof this.byId)[number] | undefined
+  private mask = 0
+  private got = 0
+  private outOfOrder = ''
+
+  constructor(private readonly guarded: Map<string, Range[]>) {}
+
+  header(h: VmaHeader): void {
+    for (const d of h.deviceList) {
+      const ranges = this.guarded.get(d.name)
+      if (ranges) this.byId[d.id] = { ranges, hash: createHash('sha256'), next: 0, lastCluster: -1 }
+    }
+  }
+
+  cluster(e: ClusterEntry): void {
+    const g = this.byId[e.devId]
+    this.current = undefined
+    if (!g) return
+    if (e.cluster <= g.lastCluster) this.outOfOrder ||= `cluster ${e.cluster} came after ${g.lastCluster}`
+    g.lastCluster = e.cluster
+    const start = e.cluster * CLUSTER_SIZE
+    const r = g.ranges[g.next]
+    if (!r || r[0] >= start + CLUSTER_SIZE) return // no guarded byte here: nothing to assemble
+    this.current = g
+    this.mask = e.mask
+    this.got = 0
+    this.assembly.fill(0)
+  }
+
+  data(chunk: Uint8Array): void {
+    if (!this.current) return
+    for (let pos = 0; pos < chunk.length; ) {
+      const stored = Math.floor(this.got / BLOCK_SIZE)
+      const within = this.got % BLOCK_SIZE
+      const take = Math.min(chunk.length - pos, BLOCK_SIZE - within)
+      this.assembly.set(chunk.subarray(pos, pos + take), nthSetBit(this.mask, stored) * BLOCK_SIZE + within)
+      pos += take
+      this.got += take
+    }
+  }
+
+  clusterEnd(e: ClusterEntry): void {
+    const g = this.current
+    if (!g) return
+    const start = e.cluster * CLUSTER_SIZE
+    const end = start + CLUSTER_SIZE
+    while (g.next < g.ranges.length) {
+      const [o, l] = g.ranges[g.next]!
+      if (o >= end) break
+      const a = Math.max(o, start)
+      const b = Math.min(o + l, end)
+      if (b > a) g.hash.update(this.assembly.subarray(a - start, b - start))
+      if (o + l > end) break
+      g.next++
+    }
+    this.current = undefined
+  }
+
+  /** Per device name, the digest of its guarded bytes (every range must have been passed). */
+  result(names: Map<number, string>): Map<string, string> {
+    if (this.outOfOrder) throw new Error(`guarded metadata could not be checked: ${this.outOfOrder}`)
+    const out = new Map<string, string>()
+    this.byId.forEach((g, id) => {
+      if (g) out.set(names.get(id)!, g.next === g.ranges.length ? g.hash.digest('hex') : 'incomplete')
+    })
+    return out
+  }
+}
+
+function nthSetBit(mask: number, n: number): number {
+  for (let j = 0; j < 16; j++) {
+    if (mask & (1 << j) && n-- === 0) return j
+  }
+  return 15
+}

@@ -1,0 +1,53 @@
+import type { FilesystemReader } from './volume.js'
+import type { SignatureKind } from './signatures.js'
+import { readExt } from './ext4.js'
+import { readSwap } from './swap.js'
+import { readNtfs } from './ntfs.js'
+
+/**
+ * Which reader handles which signature. ext and swap are built in. NTFS is
+ * written separately (src/trim/ntfs.ts): once it exists, register it with
+ *
+ *   import { readNtfs } from './ntfs.js'
+ *   registerFilesystemReader('ntfs', readNtfs)
+ *
+ * (here, or by whoever wires the trim into the commands). Until then an NTFS
+ * volume is skipped with the reason "NTFS: not supported yet".
+ */
+const READERS = new Map<SignatureKind, FilesystemReader>([
+  ['ext', readExt],
+  ['swap', readSwap],
+  ['swap-hibernation', readSwap],
+  ['swap-v0', readSwap],
+  ['ntfs', readNtfs],
+])
+
+export function registerFilesystemReader(kind: SignatureKind, reader: FilesystemReader): void {
+  READERS.set(kind, reader)
+}
+
+export function unregisterFilesystemReader(kind: SignatureKind): void {
+  READERS.delete(kind)
+}
+
+export function readerFor(kind: SignatureKind): FilesystemReader | undefined {
+  return READERS.get(kind)
+}
+
+/** Why a recognised signature without a reader is left alone. */
+export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
+  ntfs: 'NTFS: not supported yet',
+  xfs: 'XFS: not supported yet',
+  btrfs: 'btrfs: never trimmed (copy-on-write, checksums and multi-device)',
+  zfs: 'ZFS: never trimmed',
+  vfat: 'vfat: not trimmed (phase 1)',
+  exfat: 'exFAT: not trimmed',
+  luks: 'LUKS container (encrypted): never trimmed',
+  bitlocker: 'BitLocker volume (-FVE-FS-, encrypted): never trimmed',
+  'md-raid': 'md RAID member: never trimmed',
+  ldm: 'Windows dynamic disk (LDM): never trimmed',
+  'storage-spaces': 'Windows Storage Spaces: never trimmed',
+}
+
+/** Signatures that make a volume untouchable even next to another signature. */
+export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'btrfs']

@@ -1,0 +1,40 @@
+// For the archive-level trim tests: the CLI as a child process, and
+// Proxmox's own `vma extract` with the sha256 of every restored disk.
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { createReadStream, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { BIN, ROOT } from './helpers.js'
+
+export const VMA = process.env.VMA_PROXMOX_BIN ?? join(ROOT, '..', 'shared', 'tools', 'proxmox-vma', 'vma')
+
+/** Why Proxmox's vma cannot be used here, or undefined. */
+export function vmaMissing(): string | undefined {
+  const r = spawnSync(VMA, [], { encoding: 'utf8' })
+  if (r.error) return `Proxmox's vma cannot run here (${r.error.message})`
+  return /usage: vma/.test(r.stdout + r.stderr) ? undefined : `Proxmox's vma did not start: ${r.stderr.slice(0, 200)}`
+}
+
+export function cli(args: string[], o: { input?: Buffer } = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input: o.input, maxBuffer: 64 << 20 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const c of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(c as Buffer)
+  return h.digest('hex')
+}
+
+/** `vma extract` of archive into out (which must not exist); exit status and sha256 per device name. */
+export async function vmaExtract(archive: string, out: string): Promise<{ status: number | null; stderr: string; sums: Map<string, string> }> {
+  const r = spawnSync(VMA, ['extract', archive, out], { encoding: 'utf8' })
+  const sums = new Map<string, string>()
+  if (r.status === 0) {
+    for (const f of readdirSync(out)) {
+      const m = /^disk-(.+)\.raw$/.exec(f)
+      if (m) sums.set(m[1]!, await sha256File(join(out, f)))
+    }
+  }
+  return { status: r.status, stderr: r.stderr, sums }
+}
