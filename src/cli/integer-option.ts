@@ -1,7 +1,7 @@
 // The yargs option for every integer option of every command: read as text
 // and checked at parse time (parseInteger), so `--zstd-threads abc` is a
-// usage error (exit 2) before any file is opened. Commands never declare
-// `type: 'number'` (test/hook-install.test.ts checks).
+// usage error (exit 2) before any file is opened. Commands never declare a
+// yargs number option (test/hook-install.test.ts checks).
 
 import type { Options } from 'yargs'
 import { parseInteger, type IntegerRange } from '../util/integer.js'
