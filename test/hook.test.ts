@@ -146,7 +146,7 @@ t.test('hook install sets vzdump.conf and keeps a backup', async t => {
   t.equal(r.status, 0)
   t.equal(readFileSync(conf, 'utf8'), `# vzdump default settings\n#tmpdir: DIR\nbwlimit: 0\nscript: ${hook}\n`)
   t.equal(readFileSync(`${conf}.vma-opt-backup`, 'utf8'), '# vzdump default settings\n#tmpdir: DIR\nbwlimit: 0\n')
-  t.match(readFileSync(hook, 'utf8'), /^#!\/bin\/sh\n[\s\S]*exec '\/[^']*node[^']*' '[^']*hook-main\.js' '--keep-uuid' "\$@"\n$/)
+  t.match(readFileSync(hook, 'utf8'), /^#!\/bin\/sh\n[\s\S]*\nnode='\/[^']*node[^']*'\nentry='[^']*hook-main\.js'\n[\s\S]*exec "\$node" "\$entry" '--keep-uuid' "\$@"\n$/)
   t.equal(statSync(hook).mode & 0o777, 0o755)
   writeFileSync(conf, 'script: /usr/local/bin/other-hook\n')
   const clash = spawnSync(BIN, ['hook', 'install', '--path', hook, '--vzdump-conf', conf], { env: cliEnv(), encoding: 'utf8' })

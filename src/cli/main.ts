@@ -83,7 +83,9 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     if (helpText) io.stdout.write(helpText + '\n')
     return result.exitCode
   } catch (e) {
-    if (e instanceof UsageError) {
+    // yargs throws its own YError, not through .fail(), for a missing option
+    // value and for an error in a coerce function (integerOption's check).
+    if (e instanceof UsageError || (e instanceof Error && e.name === 'YError')) {
       io.stderr.write(`vma-opt: ${e.message}\nTry 'vma-opt --help'.\n`)
       return EXIT_USAGE
     }

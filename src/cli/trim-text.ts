@@ -1,11 +1,9 @@
-// The trim options shared by optimize, pack and info --free-space, and the
-// trim report for people: one line per device, with the reason for every
-// volume left alone.
+// The trim options shared by optimize, pack and info --free-space (the hook
+// has the same in src/hook/hook-options.ts), and the trim report's lines.
 
 import type { Argv } from 'yargs'
-import { summaryLine, type TrimReport } from '../trim/report.js'
+import { reportLines, type TrimReport } from '../trim/report.js'
 import type { TrimOptions } from '../trim/volume.js'
-import { humanBytes } from '../util/human.js'
 
 export interface TrimArgs {
   trimJournal: 'strict' | 'union'
@@ -26,13 +24,7 @@ export function trimOptionsFrom(a: TrimArgs): TrimOptions {
   return { journal: a.trimJournal ?? 'strict', lvmFree: !!a.trimLvmFree }
 }
 
-/** "drive-scsi0: p1 ext4 trimmed 44.0 MiB; p2 swap trimmed 64.0 MiB; p3 skipped: LUKS", one per device. */
+/** The trim report for people, each line prefixed "trim: ". */
 export function trimLines(r: TrimReport): string[] {
-  if (r.reason) return [`trim: nothing trimmed: ${r.reason}`]
-  const lines = r.disks.map(d => `trim: ${summaryLine(d)}`)
-  if (r.disks.some(d => d.volumes.some(v => v.decision === 'skip' && /journal/.test(v.reason ?? '') && /replay|recovery|transaction/.test(v.reason ?? '')))) {
-    lines.push('trim: a volume was skipped because its journal holds transactions to replay (a live backup without the QEMU guest agent); --trim-journal union trims it safely, or enable the guest agent so vzdump freezes the filesystems')
-  }
-  lines.push(`trim: ${humanBytes(r.freeBytes)} declared free in trimmed volumes`)
-  return lines
+  return reportLines(r).map(l => `trim: ${l}`)
 }

@@ -10,24 +10,17 @@
 // any other trouble leaves the archive as it was and only warns (exit 0),
 // unless --strict.
 
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
 import { installSignalCleanup } from '../util/temp-files.js'
 import { humanBytes } from '../util/human.js'
+import { optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
 import { runReverseDeltas } from './reverse-deltas.js'
+import { reportLines } from '../trim/report.js'
 
-export interface HookOptions {
-  keepUuid?: boolean
-  zstdThreads?: number
-  tmpdir?: string
-  /** Fail the backup on any error, not only a damaged archive. */
-  strict?: boolean
-  /** Turn the previous backup of the guest into a reverse delta (reverse-deltas.ts). */
-  reverseDeltas?: boolean
-  keepDeltas?: number
-}
+export { parseHookArgs, type HookOptions }
 
 /** Names vzdump gives VM backups on file storages (pve-storage's archive_info). */
 export const VZDUMP_QEMU_ARCHIVE = /^vzdump-qemu-.+\.vma(\.(zst|gz|lzo))?$/
@@ -36,22 +29,24 @@ export interface HookIO {
   log: (line: string) => void
 }
 
-/** Parses the options baked into the installed wrapper, then PHASE [MODE VMID]. */
-export function parseHookArgs(argv: string[]): { options: HookOptions; phase?: string; mode?: string; vmid?: string } {
-  const options: HookOptions = {}
-  let i = 0
-  for (; i < argv.length && argv[i]!.startsWith('--'); i++) {
-    const a = argv[i]!
-    if (a === '--keep-uuid') options.keepUuid = true
-    else if (a === '--strict') options.strict = true
-    else if (a === '--zstd-threads') options.zstdThreads = Number(argv[++i])
-    else if (a === '--tmpdir') options.tmpdir = argv[++i]
-    else if (a === '--reverse-deltas') options.reverseDeltas = true
-    else if (a === '--keep-deltas') options.keepDeltas = Number(argv[++i])
-    else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
+/**
+ * The options of --options-file (the packaged wrapper's /etc/vma-opt/hook.conf),
+ * then those given on the command line. A missing file means the defaults:
+ * the package's wrapper also runs before `hook install` wrote one.
+ */
+function withOptionsFile(o: HookOptions & { optionsFile?: string }): HookOptions {
+  const { optionsFile, ...given } = o
+  if (optionsFile === undefined) return given
+  let text: string
+  try {
+    text = readFileSync(optionsFile, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return given
+    throw new Error(`cannot read ${optionsFile}: ${(e as Error).message}`)
   }
-  const [phase, mode, vmid] = argv.slice(i)
-  return { options, phase, mode, vmid }
+  const fromFile = parseHookArgs(optionsFileArgs(text))
+  if (fromFile.phase !== undefined || fromFile.options.optionsFile !== undefined) throw new Error(`${optionsFile}: not a hook option: ${fromFile.phase ?? '--options-file'}`)
+  return { ...fromFile.options, ...given }
 }
 
 /** Runs one hook call; returns the exit status for vzdump. */
@@ -63,8 +58,15 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     io.log(`vma-opt: ${(e as Error).message}`)
     return 2
   }
-  const { options, phase } = parsed
+  const { phase } = parsed
   if (phase !== 'backup-end') return 0
+  let options: HookOptions
+  try {
+    options = withOptionsFile(parsed.options)
+  } catch (e) {
+    io.log(`vma-opt: ${(e as Error).message}`)
+    return 2
+  }
   const target = env.TARGET
   if (env.VMTYPE !== 'qemu' || !target || target === '-' || !target.startsWith('/')) return 0 // lxc, stdout, PBS
   if (!VZDUMP_QEMU_ARCHIVE.test(basename(target))) return 0
@@ -79,9 +81,11 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
   installSignalCleanup()
   io.log(`vma-opt: optimizing ${basename(target)} (${humanBytes(before)})`)
   try {
-    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir })
+    const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
+    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
-    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} proven unchanged`)
+    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim ? 'proven equal to the input outside the free space' : 'proven unchanged'}`)
+    if (r.trim) for (const l of reportLines(r.trim.report)) io.log(`vma-opt: trim: ${l}`)
     return options.reverseDeltas ? await runReverseDeltas(target, options, io.log) : 0
   } catch (e) {
     const err = e instanceof VmaError ? e : undefined

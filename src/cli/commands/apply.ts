@@ -3,6 +3,7 @@ import { apply, type ApplyResult } from '../../delta/apply.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { VmaError } from '../../util/errors.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
+import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
@@ -27,7 +28,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .positional('rest', { type: 'string', array: true, describe: 'DELTA... OUT: deltas in chain order, then the output path or - for stdout' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
         .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
-        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output' })
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 apply monday.vma.zst tuesday.vma-delta.zst tuesday.vma.zst', 'forward')

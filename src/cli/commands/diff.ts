@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs'
 import { diff, type DiffResult } from '../../delta/diff.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
+import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
@@ -28,7 +29,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .positional('delta', { type: 'string', describe: 'the delta to write: NAME.vma-delta, optionally .zst, .gz or .lzo', demandOption: true })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'delta compression (default: from the name)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: next to DELTA)' })
-        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output' })
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 diff monday.vma.zst tuesday.vma.zst tuesday.vma-delta.zst', 'forward: keep monday, store tuesday as a delta')

@@ -1,49 +1,96 @@
 import type { Argv, CommandModule } from 'yargs'
-import { installHook } from '../../hook/install-hook.js'
+import { VmaError } from '../../util/errors.js'
+import { CHECKOUT_WRAPPER, HOOK_ENTRY, installHook } from '../../hook/install-hook.js'
+import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from '../../hook/packaged.js'
+import { uninstallHook } from '../../hook/uninstall-hook.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
+import { integerOption, KEEP_DELTAS, ZSTD_THREADS } from '../integer-option.js'
 
 interface HookArgs {
-  path: string
+  path?: string
   vzdumpConf?: string
   keepUuid?: boolean
   zstdThreads?: number
   tmpdir?: string
   strict?: boolean
   force?: boolean
+  trim?: boolean
+  trimJournal?: 'strict' | 'union'
+  trimLvmFree?: boolean
   reverseDeltas?: boolean
   keepDeltas?: number
 }
 
+const PATH_HELP = `the hook wrapper (default ${CHECKOUT_WRAPPER}; from the Debian package always ${PACKAGED_WRAPPER})`
+
+/** From the Debian package the wrapper is the package's: another --path is a mistake. */
+function wrapperPath(path: string | undefined, packaged: boolean): string | undefined {
+  if (packaged && path !== undefined && path !== PACKAGED_WRAPPER) {
+    throw new VmaError('VMA_USAGE', -1, `vma-opt from the Debian package uses its own hook wrapper ${PACKAGED_WRAPPER}; --path is for source checkouts`)
+  }
+  return path
+}
+
+function installCommand(io: CliIO, result: CommandResult, packaged: boolean): CommandModule<object, HookArgs> {
+  return {
+    command: 'install',
+    describe: `Write the hook (a wrapper with absolute paths, or from the Debian package ${PACKAGED_OPTIONS}) and set or print the vzdump.conf line`,
+    builder: (z: Argv) =>
+      z
+        .option('path', { type: 'string', describe: PATH_HELP })
+        .option('vzdump-conf', { type: 'string', describe: 'also set `script:` in this file (e.g. /etc/vzdump.conf), keeping its first version as FILE.vma-opt-backup' })
+        .option('keep-uuid', { type: 'boolean', describe: "keep each archive's uuid" })
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd threads when recompressing .zst backups (default 1)', ZSTD_THREADS))
+        .option('tmpdir', { type: 'string', describe: 'spool directory (default: the dump directory)' })
+        .option('strict', { type: 'boolean', describe: 'fail the backup on any error, not only on a damaged archive' })
+        .option('force', { type: 'boolean', describe: 'replace a script: line in vzdump.conf that names another hook' })
+        .option('trim', { type: 'boolean', describe: "optimize --trim: zero what the guests' filesystems declare free (README: Free-space trim)" })
+        .option('trim-journal', { choices: ['strict', 'union'] as const, describe: 'with --trim: the ext3/4 journal rule (default strict)' })
+        .option('trim-lvm-free', { type: 'boolean', describe: 'with --trim: also zero unallocated LVM extents' })
+        .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (README: Reverse deltas)" })
+        .option('keep-deltas', { ...integerOption('keep-deltas', 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest', KEEP_DELTAS), implies: 'reverse-deltas' })
+        .example('$0 hook install --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
+    handler: async args => {
+      const r = installHook({ ...args, path: wrapperPath(args.path, packaged), packaged })
+      io.stdout.write(packaged ? `wrote ${r.wrote} (the options of ${r.path})\n` : `wrote ${r.path}\n`)
+      if (r.vzdumpConf) io.stdout.write(`${r.vzdumpConf}: ${r.confLine}${r.backup ? ` (previous version kept as ${r.backup})` : ''}\n`)
+      else io.stdout.write(`add this line to /etc/vzdump.conf (or pass --script ${r.path} to vzdump):\n${r.confLine}\n`)
+      result.exitCode = 0
+    },
+  }
+}
+
+function uninstallCommand(io: CliIO, result: CommandResult, packaged: boolean): CommandModule<object, HookArgs> {
+  return {
+    command: 'uninstall',
+    describe: "Undo hook install: restore vzdump.conf's previous script: line and delete the wrapper vma-opt wrote",
+    builder: (z: Argv) =>
+      z
+        .option('path', { type: 'string', describe: PATH_HELP })
+        .option('vzdump-conf', { type: 'string', describe: 'restore the script: line this file had before hook install (from FILE.vma-opt-backup)' })
+        .example('$0 hook uninstall --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
+    handler: async args => {
+      const r = uninstallHook({ path: wrapperPath(args.path, packaged), vzdumpConf: args.vzdumpConf, packaged })
+      for (const f of r.removed) io.stdout.write(`removed ${f}\n`)
+      if (r.restored !== undefined) io.stdout.write(`${r.vzdumpConf}: ${r.restored === null ? 'script: line removed' : `restored ${r.restored}`}\n`)
+      else if (r.foreign) io.stdout.write(`${r.vzdumpConf} runs the hook ${r.foreign}, not vma-opt's: left as it is\n`)
+      else if (r.vzdumpConf) io.stdout.write(`${r.vzdumpConf} names no hook: left as it is\n`)
+      if (r.removed.length === 0 && !r.restored && r.restored !== null) io.stdout.write('nothing to remove\n')
+      result.exitCode = 0
+    },
+  }
+}
+
 export function hookCommand(io: CliIO, result: CommandResult): CommandModule<object, object> {
+  const packaged = isPackaged(HOOK_ENTRY)
   return {
     command: 'hook',
     describe: 'Use vma-opt as a vzdump hook: every backup optimized as it lands',
     builder: (y: Argv) =>
       y
-        .command({
-          command: 'install',
-          describe: 'Write the hook executable (absolute paths baked in) and print the vzdump.conf line',
-          builder: (z: Argv) =>
-            z
-              .option('path', { type: 'string', default: '/usr/local/bin/vma-opt-hook', describe: 'where to write the hook' })
-              .option('vzdump-conf', { type: 'string', describe: 'also set `script:` in this file (e.g. /etc/vzdump.conf), keeping a backup of it' })
-              .option('keep-uuid', { type: 'boolean', describe: "keep each archive's uuid" })
-              .option('zstd-threads', { type: 'number', describe: 'zstd threads when recompressing .zst backups (default 1)' })
-              .option('tmpdir', { type: 'string', describe: 'spool directory (default: the dump directory)' })
-              .option('strict', { type: 'boolean', describe: 'fail the backup on any error, not only on a damaged archive' })
-              .option('force', { type: 'boolean', describe: 'replace another script: line in vzdump.conf' })
-              .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (README: Reverse deltas)" })
-              .option('keep-deltas', { type: 'number', implies: 'reverse-deltas', describe: 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest' })
-              .example('$0 hook install --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
-          handler: async (args: HookArgs) => {
-            const r = installHook({ ...args, path: args.path })
-            io.stdout.write(`wrote ${r.path}\n`)
-            if (r.vzdumpConf) io.stdout.write(`${r.vzdumpConf}: ${r.confLine}${r.backup ? ` (previous version kept as ${r.backup})` : ''}\n`)
-            else io.stdout.write(`add this line to /etc/vzdump.conf (or pass --script ${r.path} to vzdump):\n${r.confLine}\n`)
-            result.exitCode = 0
-          },
-        })
-        .demandCommand(1, 'Name a hook command: install.'),
+        .command(installCommand(io, result, packaged))
+        .command(uninstallCommand(io, result, packaged))
+        .demandCommand(1, 'Name a hook command: install or uninstall.'),
     handler: () => undefined,
   }
 }

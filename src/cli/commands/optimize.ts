@@ -5,6 +5,7 @@ import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
 interface OptimizeArgs extends TrimArgs {
@@ -34,7 +35,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
-        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output (0: one per core)' })
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('trim', { type: 'boolean', describe: "zero what the guests' filesystems declare free (ext2/3/4, swap, LVM, NTFS); see info --free-space" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })

@@ -5,6 +5,7 @@ import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
 interface PackArgs extends TrimArgs {
@@ -40,8 +41,9 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('config', { type: 'string', array: true, describe: 'a config file, stored under its base name (repeatable, kept in order)' })
         .option('disk', { type: 'string', array: true, describe: 'NAME=PATH of a raw image, e.g. drive-scsi0=disk.raw (repeatable)' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name)' })
-        .option('ctime', { type: 'number', describe: 'creation time, Unix seconds (default: now)' })
-        .option('zstd-threads', { type: 'number', default: 1, describe: 'zstd worker threads for .zst output' })
+        // Up to the last second a JavaScript Date can show (info prints it).
+        .option('ctime', integerOption('ctime', 'creation time, Unix seconds (default: now)', { min: 0, max: 8_640_000_000_000 }))
+        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('tmpdir', { type: 'string', describe: 'where the temp output goes when writing to stdout' })
         .option('check', { type: 'boolean', default: true, describe: 'read the archive back and compare with the images (--no-check skips)' })
         .option('force', { type: 'boolean', describe: 'overwrite DEST if it exists' })

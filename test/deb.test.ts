@@ -1,0 +1,182 @@
+// The Debian package (issue #16), built by packaging/deb/build-deb.mjs from
+// this checkout's dist/ (npm ci built it): its control data, contents,
+// lintian's verdict, and the unpacked tree actually run. With CI=true as
+// root (or VMA_OPT_DEB_INSTALL=1) it is also installed for real with apt,
+// used through /usr/bin/vma-opt and /usr/sbin/vzdump-vma-opt, upgraded, and
+// removed and purged with /etc/vzdump.conf still naming the hook.
+
+import t from 'tap'
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
+import { ROOT, cliEnv } from './helpers.js'
+
+// lintian, apt and man-db's trigger are slow on a busy machine; being killed
+// halfway through dpkg would leave the package installed, so wait longer
+// than tap's default rather than that.
+t.setTimeout(900_000)
+
+const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
+const skip = !has('dpkg-deb') ? 'dpkg-deb is not installed (Debian package dpkg)' : !existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')) ? 'dist/ is not built (npm run build)' : false
+const realInstall = (process.env.CI === 'true' || process.env.VMA_OPT_DEB_INSTALL === '1') && process.getuid?.() === 0
+
+function sh(cmd: string, args: string[], o: SpawnSyncOptions = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cliEnv(), maxBuffer: 64 << 20, ...o })
+  return { status: r.status, out: String(r.stdout ?? ''), err: String(r.stderr ?? ''), error: r.error }
+}
+
+const devices = [
+  { name: 'drive-efidisk0', size: 540672, data: makeContent(540672, 4) },
+  { name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 5) },
+]
+const BASE = 'vzdump-qemu-100-2026_11_21-22_46_19'
+
+function dumpDir(dir: string) {
+  mkdirSync(join(dir, 'dump'), { recursive: true })
+  const target = join(dir, 'dump', `${BASE}.vma`)
+  const v = makeVma({ devices, order: 'interleaved' })
+  writeFileSync(target, v.buf)
+  return { target, uuid: v.uuid, env: ['LC_ALL=C', 'STOREID=local', `DUMPDIR=${join(dir, 'dump')}`, 'VMTYPE=qemu', `TARGET=${target}`] }
+}
+
+/** Runs a hook wrapper as vzdump does: no PATH, only vzdump's variables. */
+const vzdump = (hook: string, env: string[], phase: string[]) => sh('/usr/bin/env', ['-i', ...env, hook, ...phase])
+
+t.test('the Debian package', { skip }, async t => {
+  const out = t.testdir()
+  const b = sh(process.execPath, [join(ROOT, 'packaging', 'deb', 'build-deb.mjs'), '--no-build', '--out', out])
+  t.equal(b.status, 0, `build-deb: ${b.err}`)
+  const deb = join(out, `vma-opt_${version}_all.deb`)
+  t.ok(existsSync(deb), `wrote ${deb}`)
+
+  t.test('control data: dependencies, no maintainer script but postrm', async t => {
+    const field = (f: string) => sh('dpkg-deb', ['-f', deb, f]).out.trim()
+    t.equal(field('Package'), 'vma-opt')
+    t.equal(field('Version'), version)
+    t.equal(field('Architecture'), 'all')
+    t.equal(field('Depends'), 'nodejs (>= 20.19), zstd')
+    t.equal(field('Recommends'), 'lzop')
+    for (const f of ['Pre-Depends', 'Suggests', 'Conflicts', 'Provides']) t.equal(field(f), '', `no ${f}`)
+    const ctrl = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -t`, 'sh', deb]).out.split('\n').filter(Boolean).sort()
+    t.same(ctrl, ['./', './control', './md5sums', './postrm'])
+    const postrm = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xO ./postrm`, 'sh', deb]).out
+    t.notMatch(postrm, /\b(wget|curl|apt-get|apt|npm|git)\b/, 'postrm downloads nothing')
+    t.notMatch(postrm.replace(/<<MSG[\s\S]*?\nMSG\n/, ''), /^\s*(rm|mv|sed|cp|ln)\b/m, 'and runs nothing that edits or deletes a file (the removal itself is tested below)')
+  })
+
+  t.test('contents: the program, production modules only, launcher, wrapper, manuals, docs', async t => {
+    const list = sh('dpkg-deb', ['-c', deb]).out
+    for (const p of ['./usr/bin/vma-opt', './usr/sbin/vzdump-vma-opt', './usr/lib/vma-opt/package.json', './usr/lib/vma-opt/bin/vma-opt', './usr/lib/vma-opt/dist/src/cli/main.js', './usr/lib/vma-opt/dist/src/hook/hook-main.js', './usr/share/man/man1/vma-opt.1.gz', './usr/share/man/man8/vzdump-vma-opt.8.gz', './usr/share/doc/vma-opt/changelog.gz', './usr/share/doc/vma-opt/copyright', './usr/share/doc/vma-opt/README.md']) {
+      t.match(list, new RegExp(` ${p.replace(/[.]/g, '\\.')}(\\n| )`), p)
+    }
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean }>
+    const prod = Object.entries(lock).filter(([k, v]) => k && !v.dev).map(([k]) => k).sort()
+    const shipped = [...list.matchAll(/ \.\/usr\/lib\/vma-opt\/((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)package\.json\n/g)].map(m => m[1]!.replace(/\/$/, '')).sort()
+    t.same(shipped, prod, 'exactly the production packages package-lock.json pins')
+    t.notMatch(list, /node_modules\/(typescript|tap|@types)\//, 'no dev dependency')
+    t.notMatch(list, /\.d\.ts\n|\.ts\n/, 'no TypeScript sources or declarations')
+  })
+
+  t.test('lintian reports no error and no warning', { skip: has('lintian') ? false : 'lintian is not installed (Debian package lintian)' }, async t => {
+    const r = sh('lintian', ['--no-cfg', '--display-level', '>=warning', deb])
+    const tags = r.out.split('\n').filter(l => /^[EW]: /.test(l))
+    t.same(tags, [], 'no E: or W: tags')
+    t.comment(`lintian: ${r.out.trim() || 'clean'}`)
+  })
+
+  t.test('unpacked with dpkg -x: the CLI runs, the wrapper exits 0 early, the manuals render', async t => {
+    const root = join(out, 'root')
+    t.equal(sh('dpkg-deb', ['-x', deb, root]).status, 0)
+    const lib = join(root, 'usr', 'lib', 'vma-opt')
+    t.equal(sh(process.execPath, [join(lib, 'bin', 'vma-opt'), '--version']).out.trim(), version)
+    const { target } = dumpDir(out)
+    const v = sh(process.execPath, [join(lib, 'bin', 'vma-opt'), 'verify', target])
+    t.equal(v.status, 0, v.err)
+    t.match(v.out, /: ok: 2 devices/)
+    const w = vzdump(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), ['LC_ALL=C', 'STOREID=local'], ['job-init'])
+    t.same([w.status, w.out, w.err], [0, '', ''], 'job-init: exit 0, nothing printed')
+    t.match(readFileSync(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), 'utf8'), /\nexec "\$node" "\$entry" '--options-file' '\/etc\/vma-opt\/hook\.conf' "\$@"\n$/)
+    if (!has('groff')) return t.skip('groff is not installed: the manuals are not rendered')
+    for (const page of [join('man1', 'vma-opt.1.gz'), join('man8', 'vzdump-vma-opt.8.gz')]) {
+      const r = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tutf8 -ww -z', 'sh', join(root, 'usr', 'share', 'man', page)])
+      t.same([r.status, r.err], [0, ''], `${page}: groff renders it without a warning`)
+    }
+    const text = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tascii -P-cbou 2>/dev/null', 'sh', join(root, 'usr', 'share', 'man', 'man1', 'vma-opt.1.gz')]).out
+    for (const cmd of ['info', 'optimize', 'verify', 'unpack', 'cat', 'pack', 'compare', 'hook install', 'hook uninstall']) t.match(text, `vma-opt ${cmd}`, `vma-opt(1) has ${cmd}`)
+    t.match(text, /EXIT STATUS[\s\S]*141/, 'vma-opt(1) has the exit status table of spec/cli.md')
+    t.match(text, '--zstd-threads', 'and the options of --help')
+  })
+
+  t.test('installed with apt, used, upgraded, removed, purged', { skip: realInstall ? false : 'only with CI=true as root (or VMA_OPT_DEB_INSTALL=1): installs into this system' }, async t => {
+    if (sh('dpkg-query', ['-W', '-f', '${Status}', 'vma-opt']).out.includes('installed')) return t.skip('a vma-opt package is installed here already: left alone')
+    t.teardown(() => void sh('dpkg', ['-P', 'vma-opt']))
+    await installed(t, deb, out)
+  })
+})
+
+async function installed(t: Tap.Test, deb: string, out: string) {
+  const node = sh('dpkg-query', ['-W', '-f', '${Version}', 'nodejs']).out
+  const ok = node !== '' && sh('dpkg', ['--compare-versions', node, 'ge', '20.19']).status === 0
+  if (ok) {
+    const r = sh('apt-get', ['install', '-y', '-q', deb], { env: { ...cliEnv(), DEBIAN_FRONTEND: 'noninteractive' } })
+    t.equal(r.status, 0, `apt-get install ${deb}: ${r.err}`)
+  } else {
+    // Depends: nodejs (>= 20.19) cannot be met by apt here: say so rather than pretend.
+    t.comment(`nodejs from dpkg is ${node || 'not installed'}, not >= 20.19 (node here: ${process.version} from outside dpkg): installing with dpkg -i --force-depends`)
+    t.equal(sh('dpkg', ['-i', '--force-depends', deb]).status, 0)
+  }
+  t.equal(sh('/usr/bin/vma-opt', ['--version']).out.trim(), version, '/usr/bin/vma-opt --version')
+  const { target, uuid, env } = dumpDir(out)
+  const v = sh('/usr/bin/vma-opt', ['verify', target])
+  t.equal(v.status, 0, `/usr/bin/vma-opt verify: ${v.err}`)
+  const init = vzdump('/usr/sbin/vzdump-vma-opt', ['LC_ALL=C', 'STOREID=local'], ['job-init'])
+  t.same([init.status, init.out, init.err], [0, '', ''], '/usr/sbin/vzdump-vma-opt job-init: exit 0, nothing printed')
+
+  // Packaged hook install: only /etc/vma-opt/hook.conf and the conf line (never over a hook.conf we did not make).
+  const conf = join(out, 'vzdump.conf')
+  writeFileSync(conf, 'bwlimit: 0\n')
+  const ownEtc = !existsSync('/etc/vma-opt')
+  if (ownEtc) {
+    t.teardown(() => rmSync('/etc/vma-opt', { recursive: true, force: true }))
+    const i = sh('/usr/bin/vma-opt', ['hook', 'install', '--vzdump-conf', conf, '--keep-uuid'])
+    t.equal(i.status, 0, i.err)
+    t.equal(readFileSync(conf, 'utf8'), 'bwlimit: 0\nscript: /usr/sbin/vzdump-vma-opt\n')
+    t.match(readFileSync('/etc/vma-opt/hook.conf', 'utf8'), /\n--keep-uuid\n$/)
+    t.equal(sh('/usr/bin/vma-opt', ['hook', 'install', '--path', join(out, 'elsewhere')]).status, 2, '--path is refused in packaged mode')
+    const end = vzdump('/usr/sbin/vzdump-vma-opt', env, ['backup-end', 'snapshot', '100'])
+    t.equal(end.status, 0, end.out)
+    t.ok(readFileSync(target).equals(expectedOptimized({ devices }, uuid)), 'backup-end optimized it, keeping the uuid as hook.conf says')
+  } else t.comment('/etc/vma-opt exists here: the packaged hook install is not tried')
+
+  // An upgrade keeps the wrapper path, so vzdump.conf stays valid.
+  const tree = join(out, 'newer')
+  t.equal(sh('dpkg-deb', ['-R', deb, tree]).status, 0)
+  const control = join(tree, 'DEBIAN', 'control')
+  writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}+upgrade1`))
+  const newer = join(out, 'newer.deb')
+  t.equal(sh('dpkg-deb', ['--root-owner-group', '-b', tree, newer]).status, 0)
+  t.equal(sh('dpkg', ['-i', ...(sh('dpkg', ['--compare-versions', node || '0', 'ge', '20.19']).status === 0 ? [] : ['--force-depends']), newer]).status, 0, 'dpkg -i of a newer version')
+  const again = dumpDir(join(out, 'again'))
+  const end2 = vzdump('/usr/sbin/vzdump-vma-opt', again.env, ['backup-end', 'snapshot', '100'])
+  t.equal(end2.status, 0, end2.out)
+  t.match(end2.out, /optimized in/, 'the hook still works after the upgrade')
+  if (ownEtc) t.ok(existsSync('/etc/vma-opt/hook.conf'), 'hook.conf survives the upgrade')
+
+  // Removal with /etc/vzdump.conf still naming the hook: left alone, and the user is told.
+  if (existsSync('/etc/vzdump.conf')) return t.comment('/etc/vzdump.conf exists here: removal is not tried against it')
+  const text = 'bwlimit: 0\nscript: /usr/sbin/vzdump-vma-opt\n'
+  writeFileSync('/etc/vzdump.conf', text)
+  t.teardown(() => rmSync('/etc/vzdump.conf', { force: true }))
+  const r = sh('dpkg', ['-r', 'vma-opt'])
+  t.equal(r.status, 0)
+  t.match(r.err, /\/etc\/vzdump\.conf still says 'script: \/usr\/sbin\/vzdump-vma-opt'/, 'the user is told')
+  t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, 'vzdump.conf left as it is')
+  t.notOk(existsSync('/usr/sbin/vzdump-vma-opt'))
+  const p = sh('dpkg', ['-P', 'vma-opt'])
+  t.equal(p.status, 0)
+  t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, 'purge leaves vzdump.conf too')
+  if (ownEtc) t.ok(existsSync('/etc/vma-opt/hook.conf'), 'and the hook options')
+  t.same(readdirSync('/usr/lib').filter(f => f === 'vma-opt'), [], '/usr/lib/vma-opt is gone')
+}
