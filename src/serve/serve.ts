@@ -63,7 +63,7 @@ function exportSet(devices: ExportedDevice[]): ExportSet {
 
 function chooseDevices(idx: IndexedArchive, names: string[] | undefined): ExportedDevice[] {
   const disks = idx.header.deviceList.filter(d => d.name !== 'vmstate')
-  const chosen = names?.length ? names.map(n => {
+  const chosen = names?.length ? [...new Set(names)].map(n => {
     const d = disks.find(x => x.name === n)
     if (!d) throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(n)} in the archive (it has: ${disks.map(x => x.name).join(', ') || 'none'})`)
     return d
@@ -122,6 +122,8 @@ export async function serveDevices(
   })
   server.maxConnections = MAX_CLIENTS
   const address = await bind(server, want)
+  // After binding, an error (EMFILE on accept, say) concerns one connection, not the server.
+  server.on('error', e => log(`accept failed: ${e.message}`))
   let closed = false
   return {
     exports: devices,
