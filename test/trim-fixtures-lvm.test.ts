@@ -34,6 +34,7 @@ else {
     t.notOk(plan.report.disks[0]!.volumes.some(v => v.decision === 'trim'), 'no volume trimmed')
     const buf = Buffer.alloc(65536, 0x55)
     t.equal(plan.zeroer(DISK).apply(1 << 20, buf), 0, 'zeroer zeroes nothing')
+    t.equal(await plan.guarded.recheck([disk]), undefined, 'recheck of the untouched disk is clean, even without the vmstate device')
     await disk.close()
   })
 }
