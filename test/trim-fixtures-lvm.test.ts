@@ -6,7 +6,7 @@ import { fixturesMissing, manifest } from './trim-helpers.js'
 import { checkImage, DISK } from './trim-fixture-check.js'
 
 const missing = fixturesMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   const im = manifest().find(i => i.name === 'gpt-ext4-swap-lvm')!
   t.test('strict, without lvmFree', async t => {

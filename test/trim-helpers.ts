@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TrimPlan } from '../src/trim/plan.js'
+import type { Test } from 'tap'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** ../shared/fixtures/trim, or $VMA_FIXTURES/trim. */
@@ -230,4 +231,9 @@ export function diffRanges(a: string, b: string, max = 64): [number, number][] {
   closeSync(fa)
   closeSync(fb)
   return out
+}
+
+/** Marks the rest of a test as skipped, with the reason shown in the output. */
+export function skipHere(t: Test, reason: string): void {
+  t.test(reason, { skip: reason }, async () => {})
 }
