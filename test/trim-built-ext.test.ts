@@ -11,7 +11,7 @@ const VARIANTS: { name: string; kind: string; args: string[] }[] = [
   { name: 'ext3, 1 KiB blocks, block maps', kind: 'ext3', args: ['-t', 'ext3', '-b', '1024'] },
 ]
 
-if (TOOLS_MISSING.length) t.skip(`missing tools: ${TOOLS_MISSING.join(', ')} (Debian packages e2fsprogs, zerofree)`)
+if (TOOLS_MISSING.length) t.plan(0, `missing tools: ${TOOLS_MISSING.join(', ')} (Debian packages e2fsprogs, zerofree)`)
 else {
   for (const v of VARIANTS) {
     t.test(v.name, async t => {

@@ -11,7 +11,7 @@ const VARIANTS: { name: string; kind: string; args: string[] }[] = [
   { name: '64 KiB blocks', kind: 'ext4', args: ['-t', 'ext4', '-b', '65536'] },
 ]
 
-if (TOOLS_MISSING.length) t.skip(`missing tools: ${TOOLS_MISSING.join(', ')} (Debian packages e2fsprogs, zerofree)`)
+if (TOOLS_MISSING.length) t.plan(0, `missing tools: ${TOOLS_MISSING.join(', ')} (Debian packages e2fsprogs, zerofree)`)
 else {
   for (const v of VARIANTS) {
     t.test(v.name, async t => {

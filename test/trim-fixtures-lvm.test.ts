@@ -6,7 +6,7 @@ import { fixturesMissing, manifest } from './trim-helpers.js'
 import { checkImage, DISK } from './trim-fixture-check.js'
 
 const missing = fixturesMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   const im = manifest().find(i => i.name === 'gpt-ext4-swap-lvm')!
   t.test('strict, without lvmFree', async t => {
@@ -34,6 +34,7 @@ else {
     t.notOk(plan.report.disks[0]!.volumes.some(v => v.decision === 'trim'), 'no volume trimmed')
     const buf = Buffer.alloc(65536, 0x55)
     t.equal(plan.zeroer(DISK).apply(1 << 20, buf), 0, 'zeroer zeroes nothing')
+    t.equal(await plan.guarded.recheck([disk]), undefined, 'recheck of the untouched disk is clean, even without the vmstate device')
     await disk.close()
   })
 }

@@ -7,7 +7,7 @@ import { fixturesMissing, manifest } from './trim-helpers.js'
 import { checkImage } from './trim-fixture-check.js'
 
 const missing = fixturesMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   const im = manifest().find(i => i.name === 'mbr-mixed')!
   t.test(im.name, async t => {

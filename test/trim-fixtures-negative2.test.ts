@@ -5,7 +5,7 @@ import { fixturesMissing, manifest } from './trim-helpers.js'
 import { checkImage } from './trim-fixture-check.js'
 
 const missing = fixturesMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   const negatives = manifest().filter(i => i.name.startsWith('neg-')).sort((a, b) => a.name.localeCompare(b.name))
   for (const im of [...negatives.slice(6), ...manifest().filter(i => i.name === "pos-whole-disk-ext4")]) {

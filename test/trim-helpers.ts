@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TrimPlan } from '../src/trim/plan.js'
+import type { Test } from 'tap'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** ../shared/fixtures/trim, or $VMA_FIXTURES/trim. */
@@ -82,34 +83,49 @@ const CLUSTER = 65536
 
 /**
  * Streams `src` through the plan's zeroer 64 KiB at a time into `dst` (sparse:
- * all-zero clusters are not written) and returns the sha256 of the result and
- * how many bytes changed.
+ * all-zero clusters are not written). Returns the sha256 of the input and of
+ * the result, how many bytes changed, and, when `expectRanges` (sorted) is
+ * given, the sha256 of the input with exactly those ranges zeroed: an
+ * expectation computed independently of the zeroer, in the same pass.
  */
-export async function applyZeroer(plan: TrimPlan, diskName: string, src: string, dst: string): Promise<{ sha256: string; changed: number; zeroed: number }> {
+export async function applyZeroer(plan: TrimPlan, diskName: string, src: string, dst: string, expectRanges?: [number, number][]):
+    Promise<{ sha256: string; inputSha256: string; expectedSha256?: string; changed: number; zeroed: number }> {
   const zeroer = plan.zeroer(diskName)
   const inp = openSync(src, 'r')
   const out = openSync(dst, 'w')
   const size = fstatSync(inp).size
   const h = createHash('sha256')
+  const hIn = createHash('sha256')
+  const hExp = createHash('sha256')
   const buf = Buffer.alloc(CLUSTER)
   const before = Buffer.alloc(CLUSTER)
   const zero = Buffer.alloc(CLUSTER)
   let changed = 0
   let zeroed = 0
+  let ri = 0
   for (let off = 0; off < size; off += CLUSTER) {
     const n = Math.min(CLUSTER, size - off)
     const b = buf.subarray(0, n)
     readSync(inp, b, 0, n, off)
     b.copy(before)
+    hIn.update(b)
     zeroed += zeroer.apply(off, b)
     if (!b.equals(before.subarray(0, n))) for (let i = 0; i < n; i++) if (b[i] !== before[i]) changed++
     h.update(b)
+    if (expectRanges) {
+      while (ri < expectRanges.length && expectRanges[ri]![0] + expectRanges[ri]![1] <= off) ri++
+      for (let k = ri; k < expectRanges.length && expectRanges[k]![0] < off + n; k++) {
+        const [o, l] = expectRanges[k]!
+        before.fill(0, Math.max(0, o - off), Math.min(n, o + l - off))
+      }
+      hExp.update(before.subarray(0, n))
+    }
     if (!b.equals(zero.subarray(0, n))) writeSync(out, b, 0, n, off)
   }
   ftruncateSync(out, size)
   closeSync(inp)
   closeSync(out)
-  return { sha256: h.digest('hex'), changed, zeroed }
+  return { sha256: h.digest('hex'), inputSha256: hIn.digest('hex'), ...(expectRanges ? { expectedSha256: hExp.digest('hex') } : {}), changed, zeroed }
 }
 
 /** sha256 of bytes [offset, offset+length) of a file, or of the concatenated segments. */
@@ -230,4 +246,9 @@ export function diffRanges(a: string, b: string, max = 64): [number, number][] {
   closeSync(fa)
   closeSync(fb)
   return out
+}
+
+/** Marks the rest of a test as skipped, with the reason shown in the output. */
+export function skipHere(t: Test, reason: string): void {
+  t.test(reason, { skip: reason }, async () => {})
 }

@@ -36,7 +36,7 @@ t.test('LVM text parser: hostile text is a TrimSkip, nothing else', async t => {
   t.same(parseLvmText('vg { seqno = 3 # c\n pvs = ["a", 1] }'), { vg: { seqno: 3, pvs: ['a', 1] } }, 'a normal text parses')
 })
 
-if (!haveTool('mke2fs')) t.skip('mke2fs missing (Debian package e2fsprogs)')
+if (!haveTool('mke2fs')) t.test('corrupted ext images', { skip: 'mke2fs missing (Debian package e2fsprogs)' }, async () => {})
 else {
   const dir = t.testdir()
   const build = (name: string, args: string[]): Buffer => {
@@ -115,14 +115,14 @@ else {
       return seed % n
     }
     let skipped = 0
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 60; i++) {
       const img = Buffer.from(i % 2 ? ext2 : ext4)
       for (let k = 0; k < 4; k++) img[rnd(64 * 1024)] ^= 1 << rnd(8)
       const p = await plan(img)
       if (only(p).decision === 'skip') skipped++
       for (const [o, n] of p.freeRanges('d')) if (o < 0 || o + n > img.length) t.fail('free range outside the disk')
     }
-    t.pass(`150 damaged images planned without an exception (${skipped} skipped)`)
+    t.pass(`60 damaged images planned without an exception (${skipped} skipped)`)
   })
 }
 
