@@ -36,7 +36,7 @@ function attrOffset(rec: Buffer, type: number): number {
 }
 
 /** A $LogFile restart page as Windows writes it, with its update sequence array applied. */
-function restartPage(pageSize: number, lsn: bigint, clientInUse: number, flags: number, usn = 7): Buffer {
+function restartPage(pageSize: number, lsn: bigint, clientInUse: number, flags: number, version: [number, number] = [1, 1], usn = 7): Buffer {
   const p = Buffer.alloc(pageSize)
   p.write('RSTR', 0, 'latin1')
   const strides = pageSize / 512
@@ -46,8 +46,8 @@ function restartPage(pageSize: number, lsn: bigint, clientInUse: number, flags: 
   p.writeUInt32LE(pageSize, 0x14) // log page size
   const ra = (0x1e + 2 * (strides + 1) + 7) & ~7
   p.writeUInt16LE(ra, 0x18) // restart area offset
-  p.writeInt16LE(1, 0x1a) // minor version
-  p.writeInt16LE(1, 0x1c) // major version
+  p.writeInt16LE(version[1], 0x1a) // minor version
+  p.writeInt16LE(version[0], 0x1c) // major version
   p.writeBigUInt64LE(lsn, ra) // current LSN
   p.writeUInt16LE(1, ra + 0x08) // log clients
   p.writeUInt16LE(0xffff, ra + 0x0a) // client free list
@@ -65,7 +65,7 @@ if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   const dir = t.testdir()
   const good = join(dir, 'good.img')
-  buildNtfs(good, { sizeMiB: 16, files: 40, label: 'NEG' })
+  buildNtfs(good, { sizeMiB: 8, files: 40, label: 'NEG' })
   const facts = bootFacts(good)
   let n = 0
   /** A copy of the good image changed by `patch`. */
@@ -126,6 +126,10 @@ else {
     t.match((await expectTrim(t, withPages([restartPage(4096, 100n, 0, 2), restartPage(4096, 90n, 0, 0)])))?.details?.logFile, /flags 0x2/, 'clean flag')
     t.match((await expectTrim(t, withPages([restartPage(4096, 100n, 0xffff, 0), restartPage(4096, 90n, 0xffff, 0)])))?.details?.logFile, /client in use 0xffff/, 'no client')
     await expectTrim(t, withPages([restartPage(4096, 50n, 0, 0), restartPage(4096, 90n, 0, 2)]))
+    await expectTrim(t, withPages([restartPage(4096, 50n, 0, 2, [2, 0]), restartPage(4096, 40n, 0, 2, [2, 0])])) // Windows 8+ log version
+    await expectSkip(t, withPages([restartPage(4096, 50n, 0, 0, [2, 0]), restartPage(4096, 40n, 0, 2, [2, 0])]), /not clean/)
+    await expectSkip(t, withPages([restartPage(4096, 50n, 0xffff, 2, [3, 0]), restartPage(4096, 40n, 0xffff, 2, [3, 0])]), /log version 3.0 not supported/)
+    await expectSkip(t, withPages([restartPage(8192, 50n, 0, 0), restartPage(8192, 40n, 0, 2)]), /not clean/) // 8 KiB system pages
   })
 
   t.test('hiberfil.sys', async (t) => {
