@@ -18,7 +18,7 @@ const CHKDSK_UNDERWAY = 0x4000
 async function readVolumeInfo(ntfs: NtfsVolume) {
   const attrs = ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.volume, '$Volume'))
   const nameAttr = attrs.find((a) => a.type === ATTR.volumeName)
-  const label = nameAttr?.resident ? nameAttr.value.toString('utf16le') : undefined
+  const label = nameAttr?.resident && nameAttr.value.length > 0 ? nameAttr.value.toString('utf16le') : undefined
   const info = attrs.find((a) => a.type === ATTR.volumeInformation)
   if (info === undefined || !info.resident || info.value.length < 12) return { label }
   const major = info.value[0x08]! // 0x08 major version
@@ -36,14 +36,20 @@ function checkVolumeInfo(v: Awaited<ReturnType<typeof readVolumeInfo>>, facts: R
   ensure((v.flags & CHKDSK_UNDERWAY) === 0, 'NTFS $Volume has CHKDSK_UNDERWAY')
 }
 
-async function analyse(vol: VolumeReader, sector: Buffer, facts: Record<string, unknown>, named: (l?: string) => void): Promise<VolumeVerdict> {
+/** What is known so far, for the skip verdict when a later check fails. */
+interface Findings {
+  label?: string
+  details: Record<string, unknown>
+}
+
+async function analyse(vol: VolumeReader, sector: Buffer, found: Findings): Promise<VolumeVerdict> {
+  const facts = found.details
   const boot = readNtfsBoot(sector, vol.size)
   Object.assign(facts, { clusterSize: boot.clusterSize, clusters: boot.clusters, mftRecordSize: boot.mftRecordSize })
   const ntfs = await NtfsVolume.open(vol, boot)
   facts.mftFragments = ntfs.mft.runs.length
   const volumeInfo = await readVolumeInfo(ntfs)
-  const label = volumeInfo.label
-  named(label)
+  const label = (found.label = volumeInfo.label)
   checkVolumeInfo(volumeInfo, facts)
   const mirr = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.mftMirr, '$MFTMirr')), '$MFTMirr')
   ensure(!mirr.resident && mirr.runs[0]?.lcn === boot.mftMirrLcn, '$MFTMirr does not start at the cluster the boot sector names')
@@ -76,12 +82,11 @@ export const readNtfs: FilesystemReader = async (vol) => {
   await vol.read(sector, 0)
   if (isBitLocker(sector)) return { decision: 'skip', kind: 'bitlocker', reason: 'BitLocker-encrypted volume (-FVE-FS-): contents unreadable' }
   if (!isNtfsBoot(sector)) return undefined
-  const facts: Record<string, unknown> = {}
-  let label: string | undefined
+  const found: Findings = { details: {} }
   try {
-    return await analyse(vol, sector, facts, (l) => (label = l))
+    return await analyse(vol, sector, found)
   } catch (e) {
     if (!(e instanceof NtfsSkip)) throw e
-    return { decision: 'skip', kind: 'ntfs', ...(label !== undefined && { label }), reason: e.reason, details: facts }
+    return { decision: 'skip', kind: 'ntfs', ...(found.label !== undefined && { label: found.label }), reason: e.reason, details: found.details }
   }
 }
