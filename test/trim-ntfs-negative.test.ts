@@ -4,15 +4,15 @@
 // BitLocker, torn MFT record or index block, attribute lists, metadata marked
 // free, bitmap size disagreeing with the cluster count. Each gives a skip with
 // its reason; the controls next to them (clean log page, zeroed hiberfil.sys)
-// are trimmed. A fragmented $MFT (FUSE only) is trimmed correctly.
+// are trimmed.
 
 import t from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isBitLocker, isNtfsBoot, readNtfs } from '../src/trim/ntfs.js'
 import type { VolumeVerdict } from '../src/trim/volume.js'
-import { bootFacts, buildFragmentedMft, buildNtfs, bytes, fuseWorks, readAt, recordOffset, runlistOf, streamOffset, writeAt } from './fixtures/ntfs-image.js'
-import { fileVolume, freeRanges, missing, run, sha256, status, zeroRanges } from './fixtures/ntfs-tools.js'
+import { bootFacts, buildNtfs, bytes, readAt, recordOffset, runlistOf, streamOffset, writeAt } from './fixtures/ntfs-image.js'
+import { fileVolume, missing, run, sha256 } from './fixtures/ntfs-tools.js'
 
 const opts = { journal: 'strict', lvmFree: false } as const
 const noTool = missing('mkntfs', 'ntfscp', 'ntfscat', 'ntfsfix', 'ntfswipe', 'ntfsinfo', 'ntfsls', 'ntfstruncate')
@@ -210,24 +210,4 @@ else {
     t.equal(await verdictOf(variant((p) => writeAt(p, 3, Buffer.from('MSDOS5.0')))), undefined)
   })
 
-  t.test('fragmented $MFT', { skip: fuseWorks(dir) ? false : 'ntfs-3g cannot mount here (no FUSE)' }, async (t) => {
-    const path = join(dir, 'frag.img')
-    const frag = buildFragmentedMft(path)
-    const mftRuns = runlistOf(path, 0)
-    t.ok(mftRuns.length >= 2, `ntfsinfo shows $MFT in ${mftRuns.length} fragments`)
-    const v = await expectTrim(t, path)
-    if (v?.decision !== 'trim') return
-    t.equal(v.details?.mftFragments, mftRuns.length, 'the reader followed every fragment')
-    const wiped = `${path}.wiped`
-    copyFileSync(path, wiped)
-    run('ntfswipe', ['-f', '-q', '-u', wiped])
-    zeroRanges(path, 0, freeRanges(v.map))
-    t.ok(readFileSync(path).equals(readFileSync(wiped)), 'byte-identical to ntfswipe --unused')
-    t.equal(status('ntfsfix', ['-n', path]).rc, 0, 'ntfsfix -n')
-    t.same([...frag.files].filter(([p, h]) => sha256(run('ntfscat', ['-f', path, p])) !== h), [], 'files unchanged')
-    // hiberfil.sys found through a deep root index (1,500 entries).
-    writeFileSync(`${path}.h`, Buffer.from('HIBRxxxx'))
-    run('ntfscp', ['-f', '-q', path, `${path}.h`, 'hiberfil.sys'])
-    await expectSkip(t, path, /hibernation image/)
-  })
 }
