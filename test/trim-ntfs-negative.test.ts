@@ -1,10 +1,10 @@
 // Volumes readNtfs must not trim, each made from one good mkntfs + ntfs-3g
 // image by changing what the case is about (located with ntfsinfo, not with
 // the reader's own code): dirty, chkdsk, unclean $LogFile, hibernation image,
-// BitLocker, torn MFT record or index block, attribute lists, metadata marked
-// free, bitmap size disagreeing with the cluster count. Each gives a skip with
-// its reason; the controls next to them (clean log page, zeroed hiberfil.sys)
-// are trimmed.
+// shadow copies, BitLocker, torn MFT record or index block, attribute lists,
+// metadata marked free, bitmap size disagreeing with the cluster count. Each
+// gives a skip with its reason; the controls next to them (clean log page,
+// zeroed hiberfil.sys, VSS header without a catalog) are trimmed.
 
 import t from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
@@ -145,6 +145,23 @@ else {
     t.match((await expectTrim(t, withHiberfil(Buffer.alloc(65536))))?.details?.hiberfil, /present, header 00000000/)
     t.match((await expectTrim(t, withHiberfil(image('wake'))))?.details?.hiberfil, /present/)
     await expectSkip(t, withHiberfil(Buffer.from('hibr')), /hibernation image/) // a resident $DATA
+  })
+
+  t.test('Volume Shadow Copies', async (t) => {
+    // The VSS volume header at 0x1E00 (libvshadow's documentation): identifier, version 1, type 1, catalog offset.
+    const vss = (catalog: bigint) =>
+      variant((p) => {
+        const h = Buffer.alloc(0x40)
+        Buffer.from('6b87083876c1484eb7ae04046e6cc752', 'hex').copy(h, 0)
+        h.writeUInt32LE(1, 0x10)
+        h.writeUInt32LE(1, 0x14)
+        h.writeBigUInt64LE(0x1e00n, 0x18)
+        h.writeBigUInt64LE(catalog, 0x30)
+        writeAt(p, 0x1e00, h)
+      })
+    await expectSkip(t, vss(0x280000n), /Volume Shadow Copies/)
+    t.match((await expectTrim(t, vss(0n)))?.details?.shadowCopies, /without a catalog/)
+    t.equal((await expectTrim(t, good))?.details?.shadowCopies, 'none')
   })
 
   t.test('BitLocker signature', async (t) => {

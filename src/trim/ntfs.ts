@@ -3,6 +3,7 @@ import { checkMarkedUsed, countFree, readClusterBitmap, streamClusters } from '.
 import { isBitLocker, isNtfsBoot, readNtfsBoot } from './ntfs-boot.js'
 import { checkHiberfil } from './ntfs-hiberfil.js'
 import { checkLogFile } from './ntfs-logfile.js'
+import { checkShadowCopies } from './ntfs-shadow.js'
 import { MFT_RECORD } from './ntfs-record.js'
 import { NtfsSkip, ensure } from './ntfs-skip.js'
 import { NtfsVolume } from './ntfs-volume.js'
@@ -56,6 +57,7 @@ async function analyse(vol: VolumeReader, sector: Buffer, found: Findings): Prom
   const log = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.logFile, '$LogFile')), '$LogFile')
   facts.logFile = await checkLogFile(ntfs, log)
   facts.hiberfil = await checkHiberfil(ntfs)
+  facts.shadowCopies = await checkShadowCopies(vol)
   const bitmapAttr = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.bitmap, '$Bitmap')), '$Bitmap')
   const used = await readClusterBitmap(ntfs, bitmapAttr)
   checkMarkedUsed(ntfs, used, [
@@ -73,8 +75,8 @@ async function analyse(vol: VolumeReader, sector: Buffer, found: Findings): Prom
 /**
  * The NTFS reader: `undefined` when the volume's first sector is not NTFS (or
  * BitLocker), else a verdict. Free clusters come from $Bitmap; the volume is
- * trimmed only when it is clean ($Volume flags, $LogFile, no hibernation image)
- * and every structure on the way checks out. Any doubt is a skip with its reason.
+ * trimmed only when it is clean ($Volume flags, $LogFile, no hibernation image,
+ * no shadow copies) and every structure on the way checks out. Any doubt is a skip with its reason.
  */
 export const readNtfs: FilesystemReader = async (vol) => {
   if (vol.size < 1024) return undefined
