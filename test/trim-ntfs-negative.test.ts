@@ -9,7 +9,7 @@
 import t from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { isBitLocker, isNtfsBoot, readNtfs } from '../src/trim/ntfs.js'
+import { isBitLocker, isExFat, isNtfsBoot, isReFS, readNtfs } from '../src/trim/ntfs.js'
 import type { VolumeVerdict } from '../src/trim/volume.js'
 import { bootFacts, buildNtfs, bytes, readAt, recordOffset, runlistOf, streamOffset, writeAt } from './fixtures/ntfs-image.js'
 import { fileVolume, missing, run, sha256 } from './fixtures/ntfs-tools.js'
@@ -225,6 +225,9 @@ else {
 
   t.test('not NTFS', async (t) => {
     t.equal(await verdictOf(variant((p) => writeAt(p, 3, Buffer.from('MSDOS5.0')))), undefined)
+    const oem = (id: string) => Buffer.concat([Buffer.from([0xeb, 0x76, 0x90]), Buffer.from(id, 'latin1'), Buffer.alloc(501)])
+    t.ok(isExFat(oem('EXFAT   ')) && !isNtfsBoot(oem('EXFAT   ')), 'exFAT probe')
+    t.ok(isReFS(oem('ReFS\0\0\0\0')) && !isReFS(oem('NTFS    ')), 'ReFS probe')
   })
 
 }

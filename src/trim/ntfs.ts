@@ -9,7 +9,7 @@ import { NtfsSkip, ensure } from './ntfs-skip.js'
 import { NtfsVolume } from './ntfs-volume.js'
 import type { FilesystemReader, VolumeReader, VolumeVerdict } from './volume.js'
 
-export { isBitLocker, isNtfsBoot } from './ntfs-boot.js'
+export { isBitLocker, isExFat, isNtfsBoot, isReFS } from './ntfs-boot.js'
 
 /** $VOLUME_INFORMATION flags that mean the volume must be checked before it is trusted. */
 const VOLUME_IS_DIRTY = 0x0001
