@@ -17,14 +17,14 @@ else {
   for (const clusterSize of [512, 1024, 2048, 4096]) {
     t.test(`cluster size ${clusterSize}`, async (t) => {
       const path = join(t.testdir(), 'ntfs.img')
-      const img = buildNtfs(path, { sizeMiB: 16, clusterSize, label: `C${clusterSize}`, seed: clusterSize })
+      const img = buildNtfs(path, { sizeMiB: 8, clusterSize, label: `C${clusterSize}`, seed: clusterSize })
       t.comment(`files written with ${img.method}`)
       await trimAndCheck(t, path, img.label, img.files)
     })
   }
   t.test('files written with ntfscp, freed with ntfstruncate (no FUSE)', async (t) => {
     const path = join(t.testdir(), 'ntfs.img')
-    const img = buildNtfs(path, { sizeMiB: 12, fuse: false, files: 18, label: 'NoFuse' })
+    const img = buildNtfs(path, { sizeMiB: 8, fuse: false, files: 18, label: 'NoFuse' })
     await trimAndCheck(t, path, img.label, img.files)
   })
 }

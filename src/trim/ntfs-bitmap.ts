@@ -18,7 +18,7 @@ export async function readClusterBitmap(ntfs: NtfsVolume, bitmap: Attribute): Pr
   // mkntfs and Windows size $Bitmap to the cluster count rounded up to 8 bytes.
   ensure(size >= need && size <= Math.ceil(need / 8) * 8, `$Bitmap is ${size} bytes, the ${ntfs.boot.clusters} clusters need ${need}`)
   if (!bitmap.resident) ensure(bitmap.initializedSize >= need, `$Bitmap initialized size ${bitmap.initializedSize} is below ${need}`)
-  const used = new Uint8Array(await ntfs.readStream(bitmap, 0, need))
+  const used: Uint8Array = await ntfs.readStream(bitmap, 0, need) // the only per-cluster allocation
   const tail = ntfs.boot.clusters & 7
   if (tail) used[need - 1]! |= 0xff << tail
   return used

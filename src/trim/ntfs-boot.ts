@@ -3,6 +3,8 @@ import { NtfsSkip, ensure } from './ntfs-skip.js'
 /** Signatures at offset 3 of a volume's first sector (the OEM id of a Windows boot sector). */
 const OEM_NTFS = 'NTFS    '
 const OEM_BITLOCKER = '-FVE-FS-'
+const OEM_EXFAT = 'EXFAT   '
+const OEM_REFS = 'ReFS\0\0\0\0'
 
 const oem = (sector: Uint8Array) => Buffer.from(sector.buffer, sector.byteOffset, sector.byteLength).toString('latin1', 3, 11)
 
@@ -11,6 +13,12 @@ export const isNtfsBoot = (sector: Uint8Array): boolean => sector.length >= 512 
 
 /** A BitLocker-encrypted volume (Vista and later): the boot sector's OEM id is `-FVE-FS-`. */
 export const isBitLocker = (sector: Uint8Array): boolean => sector.length >= 512 && oem(sector) === OEM_BITLOCKER
+
+/** exFAT (not handled by the trim: report it by name). */
+export const isExFat = (sector: Uint8Array): boolean => sector.length >= 512 && oem(sector) === OEM_EXFAT
+
+/** ReFS (not handled by the trim: report it by name). */
+export const isReFS = (sector: Uint8Array): boolean => sector.length >= 512 && oem(sector) === OEM_REFS
 
 /** What the reader needs from the NTFS boot sector ($Boot, sector 0 of the volume). */
 export interface NtfsBoot {

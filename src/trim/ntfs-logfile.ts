@@ -31,7 +31,12 @@ function readRestartPage(page: Buffer, offset: number): RestartPage {
   const what = `$LogFile restart page at ${offset}`
   applyFixups(page, what)
   const raOffset = page.readUInt16LE(0x18) // 0x18 restart area offset
-  ensure(raOffset % 8 === 0 && raOffset >= 0x1e && raOffset + 0x10 <= page.length, `${what}: restart area offset ${raOffset} out of range`)
+  const minor = page.readInt16LE(0x1a) // 0x1A log version, minor
+  const major = page.readInt16LE(0x1c) // 0x1C log version, major
+  // 1.1 up to Windows 7, 2.0 since Windows 8; the restart area fields used here are the same in both.
+  ensure((major === 1 && minor === 1) || (major === 2 && minor === 0), `${what}: log version ${major}.${minor} not supported`)
+  const usaEnd = page.readUInt16LE(0x04) + 2 * page.readUInt16LE(0x06)
+  ensure(raOffset % 8 === 0 && raOffset >= usaEnd && raOffset + 0x10 <= page.length, `${what}: restart area offset ${raOffset} out of range`)
   const currentLsn = page.readBigUInt64LE(raOffset + 0x00) // +0x00 current LSN
   const clientInUse = page.readUInt16LE(raOffset + 0x0c) // +0x0C client in-use list head
   const flags = page.readUInt16LE(raOffset + 0x0e) // +0x0E restart flags

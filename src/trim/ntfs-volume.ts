@@ -34,6 +34,7 @@ export class NtfsVolume {
     readonly boot: NtfsBoot,
     mftRecord0: MftRecord,
   ) {
+    ensure(mftRecord0.inUse && mftRecord0.baseRecord === 0n, '$MFT record 0 is not an in-use base record')
     const data = plainData(this.attributes(mftRecord0), '$MFT')
     ensure(!data.resident, '$MFT $DATA is resident')
     ensure(data.runs[0]?.lcn === boot.mftLcn, '$MFT runlist does not start at the cluster the boot sector names')

@@ -3,12 +3,13 @@ import { checkMarkedUsed, countFree, readClusterBitmap, streamClusters } from '.
 import { isBitLocker, isNtfsBoot, readNtfsBoot } from './ntfs-boot.js'
 import { checkHiberfil } from './ntfs-hiberfil.js'
 import { checkLogFile } from './ntfs-logfile.js'
+import { checkShadowCopies } from './ntfs-shadow.js'
 import { MFT_RECORD } from './ntfs-record.js'
 import { NtfsSkip, ensure } from './ntfs-skip.js'
 import { NtfsVolume } from './ntfs-volume.js'
 import type { FilesystemReader, VolumeReader, VolumeVerdict } from './volume.js'
 
-export { isBitLocker, isNtfsBoot } from './ntfs-boot.js'
+export { isBitLocker, isExFat, isNtfsBoot, isReFS } from './ntfs-boot.js'
 
 /** $VOLUME_INFORMATION flags that mean the volume must be checked before it is trusted. */
 const VOLUME_IS_DIRTY = 0x0001
@@ -18,7 +19,7 @@ const CHKDSK_UNDERWAY = 0x4000
 async function readVolumeInfo(ntfs: NtfsVolume) {
   const attrs = ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.volume, '$Volume'))
   const nameAttr = attrs.find((a) => a.type === ATTR.volumeName)
-  const label = nameAttr?.resident ? nameAttr.value.toString('utf16le') : undefined
+  const label = nameAttr?.resident && nameAttr.value.length > 0 ? nameAttr.value.toString('utf16le') : undefined
   const info = attrs.find((a) => a.type === ATTR.volumeInformation)
   if (info === undefined || !info.resident || info.value.length < 12) return { label }
   const major = info.value[0x08]! // 0x08 major version
@@ -36,20 +37,27 @@ function checkVolumeInfo(v: Awaited<ReturnType<typeof readVolumeInfo>>, facts: R
   ensure((v.flags & CHKDSK_UNDERWAY) === 0, 'NTFS $Volume has CHKDSK_UNDERWAY')
 }
 
-async function analyse(vol: VolumeReader, sector: Buffer, facts: Record<string, unknown>, named: (l?: string) => void): Promise<VolumeVerdict> {
+/** What is known so far, for the skip verdict when a later check fails. */
+interface Findings {
+  label?: string
+  details: Record<string, unknown>
+}
+
+async function analyse(vol: VolumeReader, sector: Buffer, found: Findings): Promise<VolumeVerdict> {
+  const facts = found.details
   const boot = readNtfsBoot(sector, vol.size)
   Object.assign(facts, { clusterSize: boot.clusterSize, clusters: boot.clusters, mftRecordSize: boot.mftRecordSize })
   const ntfs = await NtfsVolume.open(vol, boot)
   facts.mftFragments = ntfs.mft.runs.length
   const volumeInfo = await readVolumeInfo(ntfs)
-  const label = volumeInfo.label
-  named(label)
+  const label = (found.label = volumeInfo.label)
   checkVolumeInfo(volumeInfo, facts)
   const mirr = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.mftMirr, '$MFTMirr')), '$MFTMirr')
   ensure(!mirr.resident && mirr.runs[0]?.lcn === boot.mftMirrLcn, '$MFTMirr does not start at the cluster the boot sector names')
   const log = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.logFile, '$LogFile')), '$LogFile')
   facts.logFile = await checkLogFile(ntfs, log)
   facts.hiberfil = await checkHiberfil(ntfs)
+  facts.shadowCopies = await checkShadowCopies(vol)
   const bitmapAttr = plainData(ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.bitmap, '$Bitmap')), '$Bitmap')
   const used = await readClusterBitmap(ntfs, bitmapAttr)
   checkMarkedUsed(ntfs, used, [
@@ -67,8 +75,8 @@ async function analyse(vol: VolumeReader, sector: Buffer, facts: Record<string, 
 /**
  * The NTFS reader: `undefined` when the volume's first sector is not NTFS (or
  * BitLocker), else a verdict. Free clusters come from $Bitmap; the volume is
- * trimmed only when it is clean ($Volume flags, $LogFile, no hibernation image)
- * and every structure on the way checks out. Any doubt is a skip with its reason.
+ * trimmed only when it is clean ($Volume flags, $LogFile, no hibernation image,
+ * no shadow copies) and every structure on the way checks out. Any doubt is a skip with its reason.
  */
 export const readNtfs: FilesystemReader = async (vol) => {
   if (vol.size < 1024) return undefined
@@ -76,12 +84,11 @@ export const readNtfs: FilesystemReader = async (vol) => {
   await vol.read(sector, 0)
   if (isBitLocker(sector)) return { decision: 'skip', kind: 'bitlocker', reason: 'BitLocker-encrypted volume (-FVE-FS-): contents unreadable' }
   if (!isNtfsBoot(sector)) return undefined
-  const facts: Record<string, unknown> = {}
-  let label: string | undefined
+  const found: Findings = { details: {} }
   try {
-    return await analyse(vol, sector, facts, (l) => (label = l))
+    return await analyse(vol, sector, found)
   } catch (e) {
     if (!(e instanceof NtfsSkip)) throw e
-    return { decision: 'skip', kind: 'ntfs', ...(label !== undefined && { label }), reason: e.reason, details: facts }
+    return { decision: 'skip', kind: 'ntfs', ...(found.label !== undefined && { label: found.label }), reason: e.reason, details: found.details }
   }
 }
