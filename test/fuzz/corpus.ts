@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createWithProxmox, type ProxmoxVma } from '../proxmox-vma.js'
-import { rng } from './mutate.js'
+import { fixHeaderMd5, rng } from './mutate.js'
 
 export type Packing = 'none' | 'zst' | 'gz' | 'lzo'
 
@@ -93,6 +93,21 @@ export function buildCorpus(dir: string, bin: string, shared: string, vma: Proxm
   cli(bin, ['pack', 'pack-src', 'packed.vma', '--ctime', '1700000000', '-q'], dir)
   cli(bin, ['pack', 'pack-src', 'packed.vma.zst', '--ctime', '1700000000', '-q'], dir)
   files.push('packed.vma', 'packed.vma.zst')
+  // A legacy vmstate stream: pack refuses the name, so a packed device of the same name length is renamed.
+  const st = join(dir, 'state-src')
+  mkdirSync(st, { recursive: true })
+  writeFileSync(join(st, 'qemu-server.conf'), 'memory: 512\n')
+  writeFileSync(join(st, 'disk-drive-scsi0.raw'), content(128 * 1024, 4))
+  writeFileSync(join(st, 'disk-state00.raw'), content(5 * 65536 + 4096, 5))
+  cli(bin, ['pack', 'state-src', 'state.vma', '--ctime', '1700000000', '-q'], dir)
+  const state = readFileSync(join(dir, 'state.vma'))
+  const at = state.indexOf('state00\0', 12288, 'latin1')
+  if (at > 0) {
+    state.write('vmstate', at, 'latin1')
+    fixHeaderMd5(state)
+    writeFileSync(join(dir, 'vmstate.vma'), state)
+    files.push('vmstate.vma')
+  }
   if (files.includes('two-disks.vma')) {
     cli(bin, ['optimize', 'two-disks.vma', 'opt-two-disks.vma', '-q'], dir)
     files.push('opt-two-disks.vma')
