@@ -17,6 +17,11 @@ import { openInput } from '../input/archive-input.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { removeFile, trackFile } from '../util/temp-files.js'
 import { ByteBudget } from './byte-budget.js'
+import { ArchiveDisk } from '../trim/archive-disk.js'
+import { planTrim } from '../trim/plan.js'
+import { reportLines } from '../trim/report.js'
+import type { TrimOptions } from '../trim/volume.js'
+import { TrimmedDeviceExport } from './trimmed-export.js'
 import { ArchiveDeviceExport, type ExportedDevice } from './device-export.js'
 import { negotiate, type ExportSet } from './nbd-handshake.js'
 import { NbdSession } from './nbd-session.js'
@@ -41,6 +46,8 @@ export interface ServeOptions {
   /** Told about spooling and about clients that were dropped. */
   log?: (msg: string) => void
   progress?: (bytes: number) => void
+  /** Serve the disks as optimize --trim would store them (free space reads as zeros). */
+  trim?: TrimOptions
 }
 
 export interface RunningServer {
@@ -72,6 +79,14 @@ function chooseDevices(idx: IndexedArchive, names: string[] | undefined): Export
   return chosen.map(d => new ArchiveDeviceExport(d, idx.file, idx.index))
 }
 
+/** The chosen exports with free space zeroed, planned over every disk of the archive (LVs may span disks). */
+async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], opts: TrimOptions, log: (m: string) => void): Promise<ExportedDevice[]> {
+  const plan = await planTrim(idx.header.deviceList.map(d => new ArchiveDisk(idx.file, idx.index, d)), opts)
+  for (const line of reportLines(plan.report)) log(`trim: ${line}`)
+  const trimmed = new Set(plan.report.disks.filter(d => d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)).map(d => d.name))
+  return devices.map(d => (trimmed.has(d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))
+}
+
 export function uriFor(a: ServeAddress, name: string): string {
   if ('socket' in a) return `nbd+unix:///${encodeURIComponent(name)}?socket=${a.socket}`
   const host = a.host.includes(':') ? `[${a.host}]` : a.host
@@ -86,7 +101,8 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
     const spoolDir = o.tmpdir ?? tmpdir()
     if (!input.file) log(`${input.label}: ${input.compression !== 'none' ? `${input.compression}-compressed` : 'not a plain file'}, spooling it uncompressed to ${spoolDir} once`)
     idx = await indexArchive(input, { spoolDir, progress: o.progress })
-    const devices = chooseDevices(idx, o.devices)
+    let devices = chooseDevices(idx, o.devices)
+    if (o.trim) devices = await trimmedDevices(idx, devices, o.trim, log)
     const index = idx
     const server = await serveDevices(devices, o.address ?? { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }, log, async () => {
       await index.release()

@@ -94,7 +94,7 @@ export async function readJournal(vol: VolumeReader, sb: ExtSuper, mode: 'strict
   if (mode === 'strict') {
     throw new TrimSkip(
       `needs_recovery set and the journal holds ${st.committed} committed transaction(s): on-disk bitmaps are stale ` +
-        '(strict rule; use journal mode union, or freeze the guest with the QEMU guest agent)',
+        '(strict rule; --trim-journal union trims it safely, or freeze the guest with the QEMU guest agent)',
     )
   }
   st.state = `needs_recovery set, ${st.committed} committed transaction(s): union of on-disk and journaled bitmaps`

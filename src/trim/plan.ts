@@ -177,7 +177,7 @@ function planFreeExtents(vg: VgPlan, f: VgPlan['free'][number], opts: TrimOption
   const entry: VolumeReport = {
     id: `${vg.name}/<free>`, kind: 'lvm-free', offset: pv.devStart + span[0], length: span[1],
     decision: opts.lvmFree ? 'trim' : 'untouched',
-    reason: opts.lvmFree ? 'unallocated physical extents' : 'unallocated physical extents (zeroed only with the lvmFree option)',
+    reason: opts.lvmFree ? 'unallocated physical extents' : 'unallocated physical extents (zeroed only with --trim-lvm-free)',
     freeBytes, details: { pv: pv.containerId, extentSize: vg.extentSize },
   }
   states.get(pv.disk)!.report.volumes.push(entry)

@@ -51,14 +51,10 @@ export function summaryLine(d: DiskReport): string {
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
 }
 
-/** The report for people: a line per device, then a hint when a journal kept a volume out, then the total. */
+/** The report for people: a line per device (a skip says why and what would help), then the total. */
 export function reportLines(r: TrimReport): string[] {
   if (r.reason) return [`nothing trimmed: ${r.reason}`]
   const lines = r.disks.map(summaryLine)
-  const journalSkip = r.disks.some(d => d.volumes.some(v => v.decision === 'skip' && /journal/.test(v.reason ?? '') && /replay|recovery|transaction/.test(v.reason ?? '')))
-  if (journalSkip) {
-    lines.push('a volume was skipped because its journal holds transactions to replay (a live backup without the QEMU guest agent); --trim-journal union trims it safely, or enable the guest agent so vzdump freezes the filesystems')
-  }
   lines.push(`${humanBytes(r.freeBytes)} declared free in trimmed volumes`)
   return lines
 }

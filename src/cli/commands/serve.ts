@@ -5,8 +5,10 @@ import { humanBytes } from '../../util/human.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { makeProgress } from '../progress.js'
+import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
-interface ServeArgs {
+interface ServeArgs extends TrimArgs {
+  trim?: boolean
   src: string
   socket?: string
   listen?: string
@@ -28,12 +30,13 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
     command: 'serve <src>',
     describe: "Serve the archive's disks read only over NBD (for qemu-img, qemu-nbd, nbd-client, guestfish): restore one file without extracting",
     builder: (y: Argv) =>
-      y
+      trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
         .option('socket', { type: 'string', describe: 'Unix socket to listen on, mode 0600 (default: vma-opt-serve-PID.sock in the temp dir)' })
         .option('listen', { type: 'string', describe: 'listen on TCP instead: HOST:PORT, or PORT for 127.0.0.1 (no authentication, no encryption)' })
         .option('device', { type: 'string', array: true, describe: 'export only this device (repeatable; default: every disk)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
+        .option('trim', { type: 'boolean', describe: "serve the disks as optimize --trim would store them: what the guests' filesystems declare free reads as zeros" })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
@@ -54,6 +57,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
           tmpdir: args.tmpdir,
           log,
           progress: n => progress.update(n),
+          trim: args.trim ? trimOptionsFrom(args) : undefined,
         })
       } finally {
         progress.done()
