@@ -17,6 +17,7 @@ import { SocketReader } from '../src/serve/socket-reader.js'
 import { serveArchive } from '../src/serve/serve.js'
 import { parseListen } from '../src/cli/commands/serve.js'
 import { runCli } from '../src/cli/main.js'
+import { decompress, fixturesMissing, manifest } from './trim-helpers.js'
 
 const have = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0
 const noQemu = !have('qemu-img') && 'qemu-img not installed (Debian: qemu-utils)'
@@ -377,4 +378,43 @@ t.test('structured replies: all-zero ranges go out as OFFSET_HOLE chunks', async
   c.request(0, d.size - 512, 512, 4)
   t.ok(rebuild(await chunks(), d.size - 512, 512).equals(d.data!.subarray(d.size - 512)), 'still usable: the last 512 bytes')
   c.sock.destroy()
+})
+
+t.test('serve BASE DELTA: every disk of the newest archive of the chain', { skip: noQemu }, async t => {
+  const root = t.testdir()
+  const day1 = devices.map((d, i) => ({ ...d, data: makeContent(d.size, 100 + i) }))
+  // Day 2: one disk changed in two places, one grown.
+  const day2 = day1.map(d => ({ ...d, data: Buffer.from(d.data) }))
+  day2[0]!.data.fill(7, 70000, 200000)
+  day2[1]!.data.fill(9, 0, 4096)
+  day2[2] = { ...day2[2]!, size: day2[2]!.size + 131072, data: Buffer.concat([day2[2]!.data, Buffer.alloc(131072, 3)]) }
+  writeFileSync(join(root, 'a.vma'), makeVma({ devices: day1, order: 'shuffled' }).buf)
+  writeFileSync(join(root, 'b.vma'), makeVma({ devices: day2, order: 'interleaved', seed: 3 }).buf)
+  const delta = join(root, 'b.vma-delta')
+  t.equal(spawnSync(BIN, ['diff', join(root, 'a.vma'), join(root, 'b.vma'), delta], { env: cliEnv() }).status, 0, 'diff')
+  const sock = newSock()
+  const s = await serve([join(root, 'a.vma'), delta, '--socket', sock])
+  for (const d of day2) {
+    const out = join(root, `${d.name}.raw`)
+    t.equal(await qemuCopy(uri(sock, d.name), out), 0, `qemu-img reads ${d.name}`)
+    t.equal(sha256(readFileSync(out)), sha256(d.data), `${d.name} is the newest archive's disk`)
+  }
+  t.equal(await s.stop(), 143)
+  const wrong = spawnSync(BIN, ['serve', join(root, 'b.vma'), delta, '--socket', newSock()], { env: cliEnv(), encoding: 'utf8' })
+  t.equal(wrong.status, 1, 'a delta on the wrong base is refused before serving')
+  t.match(wrong.stderr, /VMA_DELTA/)
+})
+
+t.test('serve --trim: the disks as optimize --trim would store them', { skip: noQemu || fixturesMissing() }, async t => {
+  const root = t.testdir()
+  const img = manifest().find(i => i.name === 'pos-whole-disk-ext4')!
+  const archive = join(root, 'a.vma')
+  t.equal(spawnSync(BIN, ['pack', '-q', archive, '--disk', `drive-scsi0=${decompress(img.name, root)}`], { env: cliEnv() }).status, 0, 'pack')
+  const sock = newSock()
+  const s = await serve([archive, '--trim', '--socket', sock])
+  t.match(s.err(), /trim: drive-scsi0: disk ext4 .*trimmed/, 'says what it trims')
+  const out = join(root, 'trimmed.raw')
+  t.equal(await qemuCopy(uri(sock, 'drive-scsi0'), out), 0)
+  t.equal(sha256(readFileSync(out)), img.sha256_after_trim, 'the disk reads exactly as a correct trim leaves it')
+  t.equal(await s.stop(), 143)
 })

@@ -25,8 +25,8 @@ class UsageError extends Error {}
 // and swapped back in a middleware before any handler runs.
 const DASH = '\u0001-'
 
-/** Options that take one value: given twice, the last one wins, as in most Unix tools. */
-const REPEATABLE = new Set(['_', 'device', 'config', 'disk', 'rest', 'more'])
+/** Options and array positionals that keep every value; any other option given twice keeps the last, as in most Unix tools. */
+const REPEATABLE = new Set(['_', 'device', 'config', 'disk', 'rest', 'more', 'deltas'])
 
 function restoreDash(argv: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(argv)) {

@@ -22,6 +22,7 @@ import { planTrim } from '../trim/plan.js'
 import { reportLines } from '../trim/report.js'
 import type { TrimOptions } from '../trim/volume.js'
 import { TrimmedDeviceExport } from './trimmed-export.js'
+import type { VmaDevice } from '../format/header.js'
 import { ArchiveDeviceExport, type ExportedDevice } from './device-export.js'
 import { negotiate, type ExportSet } from './nbd-handshake.js'
 import { NbdSession } from './nbd-session.js'
@@ -68,15 +69,20 @@ function exportSet(devices: ExportedDevice[]): ExportSet {
   return { devices, find: name => (name === '' ? devices[0] : devices.find(d => d.name === name)) }
 }
 
-function chooseDevices(idx: IndexedArchive, names: string[] | undefined): ExportedDevice[] {
-  const disks = idx.header.deviceList.filter(d => d.name !== 'vmstate')
+/** The disks to export (vmstate is RAM, not a disk), all or those named, in the archive's order. */
+export function chooseDisks(list: readonly VmaDevice[], names: string[] | undefined): VmaDevice[] {
+  const disks = list.filter(d => d.name !== 'vmstate')
   const chosen = names?.length ? [...new Set(names)].map(n => {
     const d = disks.find(x => x.name === n)
     if (!d) throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(n)} in the archive (it has: ${disks.map(x => x.name).join(', ') || 'none'})`)
     return d
   }) : disks
   if (chosen.length === 0) throw new VmaError('VMA_USAGE', -1, 'the archive has no disk to serve')
-  return chosen.map(d => new ArchiveDeviceExport(d, idx.file, idx.index))
+  return chosen
+}
+
+function chooseDevices(idx: IndexedArchive, names: string[] | undefined): ExportedDevice[] {
+  return chooseDisks(idx.header.deviceList, names).map(d => new ArchiveDeviceExport(d, idx.file, idx.index))
 }
 
 /** The chosen exports with free space zeroed, planned over every disk of the archive (LVs may span disks). */
@@ -85,6 +91,11 @@ async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], op
   for (const line of reportLines(plan.report)) log(`trim: ${line}`)
   const trimmed = new Set(plan.report.disks.filter(d => d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)).map(d => d.name))
   return devices.map(d => (trimmed.has(d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))
+}
+
+/** A Unix socket in the temp dir, named after the pid. */
+export function defaultAddress(): ServeAddress {
+  return { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }
 }
 
 export function uriFor(a: ServeAddress, name: string): string {
@@ -104,7 +115,7 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
     let devices = chooseDevices(idx, o.devices)
     if (o.trim) devices = await trimmedDevices(idx, devices, o.trim, log)
     const index = idx
-    const server = await serveDevices(devices, o.address ?? { socket: `${tmpdir()}/vma-opt-serve-${process.pid}.sock` }, log, async () => {
+    const server = await serveDevices(devices, o.address ?? defaultAddress(), log, async () => {
       await index.release()
       await input.close()
     })

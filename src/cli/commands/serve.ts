@@ -1,5 +1,8 @@
 import type { Argv, CommandModule } from 'yargs'
-import { serveArchive, type ServeAddress } from '../../serve/serve.js'
+import { chooseDisks, defaultAddress, serveArchive, serveDevices, type RunningServer, type ServeAddress } from '../../serve/serve.js'
+import { openChain } from '../../delta/open-chain.js'
+import { ChainDeviceExport } from '../../delta/chain-export.js'
+import { tmpdir } from 'node:os'
 import { VmaError } from '../../util/errors.js'
 import { humanBytes } from '../../util/human.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -9,6 +12,7 @@ import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
 
 interface ServeArgs extends TrimArgs {
   trim?: boolean
+  deltas?: string[]
   src: string
   socket?: string
   listen?: string
@@ -27,11 +31,12 @@ export function parseListen(s: string): ServeAddress {
 
 export function serveCommand(io: CliIO, result: CommandResult): CommandModule<object, ServeArgs> {
   return {
-    command: 'serve <src>',
+    command: 'serve <src> [deltas..]',
     describe: "Serve the archive's disks read only over NBD (for qemu-img, qemu-nbd, nbd-client, guestfish): restore one file without extracting",
     builder: (y: Argv) =>
       trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
+        .positional('deltas', { type: 'string', array: true, describe: 'deltas in chain order (as for apply): serve the newest archive of the chain' })
         .option('socket', { type: 'string', describe: 'Unix socket to listen on, mode 0600 (default: vma-opt-serve-PID.sock in the temp dir)' })
         .option('listen', { type: 'string', describe: 'listen on TCP instead: HOST:PORT, or PORT for 127.0.0.1 (no authentication, no encryption)' })
         .option('device', { type: 'string', array: true, describe: 'export only this device (repeatable; default: every disk)' })
@@ -48,10 +53,14 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       const log = (m: string) => {
         if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
       }
-      let server
+      let server: RunningServer
+      const address: ServeAddress | undefined = args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined
       try {
-        server = await serveArchive(args.src, {
-          address: args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined,
+        if (args.deltas?.length) {
+          if (args.trim) throw new VmaError('VMA_USAGE', -1, '--trim serves one archive; apply the chain first (vma-opt apply) to serve it trimmed')
+          server = await serveChain(args.src, args.deltas, address, args, io, log, n => progress.update(n))
+        } else server = await serveArchive(args.src, {
+          address,
           devices: args.device,
           stdin: io.stdin,
           tmpdir: args.tmpdir,
@@ -70,5 +79,19 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       await new Promise<never>(() => undefined)
       result.exitCode = 0
     },
+  }
+}
+
+/** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */
+async function serveChain(base: string, deltas: string[], address: ServeAddress | undefined, args: ServeArgs, io: CliIO, log: (m: string) => void, progress: (n: number) => void): Promise<RunningServer> {
+  const spoolDir = args.tmpdir ?? tmpdir()
+  const chain = await openChain(base, deltas, { stdin: io.stdin, spoolDir, progress })
+  try {
+    const newest = chain.newestFirst[0]!.indexed.header.deviceList
+    const devices = chooseDisks(newest, args.device).map(d => new ChainDeviceExport(chain.newestFirst, d))
+    return { ...(await serveDevices(devices, address ?? defaultAddress(), log, chain.release)), spooled: false }
+  } catch (e) {
+    await chain.release()
+    throw e
   }
 }
