@@ -59,6 +59,7 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
  * passed on before the next piece goes in.
  */
 export const FZSTD_PIECE = 128
+const TURN_BYTES = 16 << 20
 
 export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   // Each frame gets its own decoder, and its output is hashed to check the
@@ -69,6 +70,7 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
   let hash: ReturnType<typeof xx.create64> | undefined
   // What the splitter found in the last chunk, worked off piece by piece below.
   const todo: ({ bytes: Uint8Array } | { end: number | undefined })[] = []
+  let sinceTurn = 0
   // A frame's bytes come block by block: they are joined into one copy per
   // chunk (fzstd may keep what it is given, and both the splitter's and the
   // reader's buffers are reused), not one small buffer per block.
@@ -114,7 +116,17 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
         dec ??= startFrame()
         for (let i = 0; i < job.bytes.length; i += FZSTD_PIECE) {
           dec.push(job.bytes.subarray(i, i + FZSTD_PIECE))
-          while (out.length) yield out.shift()!
+          while (out.length) {
+            const o = out.shift()!
+            sinceTurn += o.length
+            yield o
+          }
+          // GiBs can come out of one read without the event loop ever turning,
+          // and V8 runs its garbage collection tasks there: give it a turn.
+          if (sinceTurn >= TURN_BYTES) {
+            sinceTurn = 0
+            await new Promise(resolve => setImmediate(resolve))
+          }
         }
       }
     }
