@@ -175,7 +175,7 @@ t.test('a header that claims far more than the archive holds is refused before t
   t.match(r.stderr.toString(), /VMA_MISSING_CLUSTER/)
 })
 
-t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not the input's) and replaces nothing', async t => {
+t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not the input) and replaces nothing', async t => {
   const dir = t.testdir()
   const devices = withData([{ name: 'drive-scsi0', size: 1 << 20 }])
   const src = join(dir, 'a.vma')
