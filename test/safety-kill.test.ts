@@ -7,7 +7,7 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma, rng } from './fixtures/make-vma.js'
@@ -150,7 +150,7 @@ t.test("the sweep removes only files of processes that are gone, never a live ru
   writeFileSync(join(dir, 'a.vma'), makeVma({ devices: [{ name: 'drive-scsi0', size: 65536, data: makeContent(65536, 1) }] }).buf)
   const hex8 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 8)
   const boot = hex8(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim())
-  const host = hex8(hostname())
+  const host = hex8(`${hostname()} ${readlinkSync('/proc/self/ns/pid')}`) // this host, this PID namespace
   const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!
   const dead = spawnSync('true').pid!
   const me = process.pid

@@ -7,16 +7,17 @@
 //          field 22), so a recycled PID is not taken for the owner
 //   BOOT   8 hex digits of the kernel's boot id: a file from an earlier boot
 //          cannot belong to a live process
-//   HOST   8 hex digits of a hash of the host name: on storage shared by
-//          several hosts (NFS dump directories of a cluster), another
-//          host's files are never touched, its PIDs mean nothing here
+//   HOST   8 hex digits of a hash of the host name and the PID namespace:
+//          on storage shared by several hosts (NFS dump directories of a
+//          cluster) or containers, another host's files are never touched,
+//          its PIDs mean nothing here
 //   TAG    tmp (an output being written) or spool (a plain copy of an input)
 // A file is stale, and removed, only if its name has this form, it is a
 // regular file, HOST is ours, and BOOT is not the current boot or no process
 // PID with that start time runs. Everything else is left alone.
 
 import { createHash, randomBytes } from 'node:crypto'
-import { lstatSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
+import { lstatSync, readFileSync, readdirSync, readlinkSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 
@@ -38,6 +39,14 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
+function readLinkOr(path: string, fallback: string): string {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return fallback
+  }
+}
+
 /** Start time of a process in clock ticks after boot, or undefined if it does not run (or /proc is not there). */
 export function processStartTime(pid: number | 'self'): string | undefined {
   const stat = readOr(`/proc/${pid}/stat`, '')
@@ -53,7 +62,7 @@ function owner() {
     pid: process.pid,
     start: processStartTime('self') ?? '0',
     boot: hex8(readOr('/proc/sys/kernel/random/boot_id', 'unknown').trim()),
-    host: hex8(hostname()),
+    host: hex8(`${hostname()} ${readLinkOr('/proc/self/ns/pid', '')}`),
   }
   return self
 }
