@@ -8,7 +8,7 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { optimize } from '../src/optimize/optimize.js'
@@ -120,6 +120,17 @@ t.test('an existing DEST is refused without --force (exit 3)', async t => {
   t.equal(f.status, 0, f.stderr)
   t.ok(readFileSync(mon).equals(optimized))
   t.same(files(dir), ['monday.vma', 'tuesday.vma'])
+  // A DEST that appears while optimize runs (another run finishing first) is not replaced either.
+  const wed = join(dir, 'wednesday.vma')
+  const race = optimize(tue, {
+    dest: wed,
+    progress: phase => {
+      if (phase === 'checking' && !existsSync(wed)) writeFileSync(wed, 'the other run')
+    },
+  })
+  await t.rejects(race, { code: 'VMA_EXISTS', message: /wednesday\.vma exists now \(created while this ran\); use --force/ })
+  t.equal(readFileSync(wed, 'utf8'), 'the other run', 'the other run\'s file kept')
+  t.same(files(dir), ['monday.vma', 'tuesday.vma', 'wednesday.vma'], 'no temp file left')
   // A directory as DEST: the file of SRC's name in it must not exist either.
   mkdirSync(join(dir, 'out'))
   writeFileSync(join(dir, 'out', 'tuesday.vma'), 'old')

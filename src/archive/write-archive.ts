@@ -26,6 +26,8 @@ export interface WriteTarget {
   zstdThreads?: number
   /** Mode a new file is created with (the umask applies); default 0600. */
   createMode?: number
+  /** DEST was checked not to exist: never replace one that appeared meanwhile. */
+  noClobber?: boolean
   /** In place: the new file takes this file's owner, group, xattrs, ACLs and mode before it replaces it. */
   keepMetadataOf?: KeepFrom
   stdout?: Writable
@@ -60,7 +62,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     }
     const outputBytes = (await stat(tempPath)).size
     if (t.keepMetadataOf) await keepMetadata(tempPath, t.keepMetadataOf) // a failure is an error, never swallowed
-    if (t.path) await out.commit(t.path)
+    if (t.path) await out.commit(t.path, t.noClobber)
     else {
       await pipeline(createReadStream(tempPath), t.stdout ?? process.stdout, { end: false }).catch(e => {
         throw fromSystemError(e, 'cannot write to stdout')

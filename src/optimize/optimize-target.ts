@@ -21,6 +21,8 @@ export interface OptimizeTarget {
   finalPath?: string
   /** The result's name as the user gave it (SRC in place, DEST in a directory...), "-" for stdout; for messages. */
   name: string
+  /** DEST did not exist when checked: publishing must not replace one that appears meanwhile. */
+  isNew?: boolean
   /** SRC's status (links followed), or undefined for stdin. */
   srcStat?: Stats
 }
@@ -72,7 +74,7 @@ export async function resolveTarget(src: string, dest: string | undefined, force
     dest = join(dest, basename(src))
   }
   const link = await statOrUndefined(dest, false)
-  if (!link) return { toStdout, inPlace: false, name: dest, finalPath: dest, srcStat }
+  if (!link) return { toStdout, inPlace: false, name: dest, finalPath: dest, srcStat, isNew: !force }
   const st = await statOrUndefined(dest, true)
   if (!st) throw usage(`${dest} is a symbolic link to nothing; name the file to write instead`)
   if (srcStat && st.dev === srcStat.dev && st.ino === srcStat.ino) {

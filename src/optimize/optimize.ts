@@ -91,7 +91,7 @@ const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => proce
 
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const t0 = Date.now()
-  const { inPlace, finalPath, srcStat, name } = await resolveTarget(src, o.dest, o.force)
+  const { inPlace, finalPath, srcStat, name, isNew } = await resolveTarget(src, o.dest, o.force)
   const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
   // Every run clears what killed runs left behind in the directories it uses.
@@ -152,6 +152,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       // place, the new file takes everything the old one had before replacing it.
       createMode: srcStat && !inPlace ? srcStat.mode & 0o777 : undefined,
       keepMetadataOf: inPlace ? { path: finalPath!, uid: srcStat!.uid, gid: srcStat!.gid, mode: srcStat!.mode } : undefined,
+      noClobber: isNew,
       stdout: o.stdout,
       noCheck: o.noCheck,
       keepUuid: o.keepUuid,

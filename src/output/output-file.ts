@@ -7,7 +7,7 @@
 // commit(); abort() and signals remove the temp file.
 
 import type { ChildProcess } from 'node:child_process'
-import { open, rename, type FileHandle } from 'node:fs/promises'
+import { link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { requireTool, findTool } from '../util/find-tool.js'
@@ -150,11 +150,16 @@ export class OutputFile {
     this.done = true
   }
 
-  /** Renames the finished file over `finalPath` and syncs the directory. */
-  async commit(finalPath: string): Promise<void> {
+  /**
+   * Renames the finished file over `finalPath` and syncs the directory. With
+   * `noClobber`, a `finalPath` that appeared meanwhile (another run, minutes
+   * after it was checked) is not replaced: link(2) publishes only a new name.
+   */
+  async commit(finalPath: string, noClobber = false): Promise<void> {
     if (!this.done) throw new Error('commit before finish')
     try {
-      await rename(this.path, finalPath)
+      if (noClobber) await publishNew(this.path, finalPath)
+      else await rename(this.path, finalPath)
     } catch (e) {
       throw fromSystemError(e, `cannot rename ${this.path} to ${finalPath}`)
     }
@@ -168,6 +173,22 @@ export class OutputFile {
     if (!this.done) await this.fh.close().catch(() => undefined)
     removeFile(this.path)
   }
+}
+
+/** Gives `temp` the new name `finalPath`, failing with EEXIST if that exists by now. */
+async function publishNew(temp: string, finalPath: string): Promise<void> {
+  try {
+    await link(temp, finalPath)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
+    // A file system without hard links: check once more and rename (a small window, not the whole run).
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw e
+    if (await lstat(finalPath).then(() => true, () => false)) throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
+    await rename(temp, finalPath)
+    return
+  }
+  await unlink(temp)
 }
 
 export async function syncDir(dir: string): Promise<void> {

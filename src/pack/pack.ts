@@ -160,6 +160,7 @@ export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
       workDir: o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir()),
       compression,
       zstdThreads: o.zstdThreads,
+      noClobber: !existing, // a DEST created while this ran is not replaced either
       stdout: o.stdout,
       noCheck: o.noCheck,
       expected: () => digest.result(),
