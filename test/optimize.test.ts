@@ -42,7 +42,7 @@ t.test('output equals the spec-built optimized form, whatever the input order', 
     const src = join(dir, 'in.vma')
     const dest = join(dir, 'out.vma')
     writeFileSync(src, makeVma({ devices, configs, ...o }).buf)
-    const r = await optimize(src, { dest })
+    const r = await optimize(src, { dest, force: true }) // the same DEST each round
     t.ok(readFileSync(dest).equals(want), `${label}: byte-identical to the spec's optimized form`)
     t.equal(r.written, true)
     t.equal(r.checked, true)
@@ -62,7 +62,7 @@ t.test('edge shapes: one cluster, odd sizes, many devices, diskless, pre-2020 fu
   for (const [label, devices, extra] of shapes) {
     const src = join(dir, 'in.vma')
     writeFileSync(src, makeVma({ devices, order: 'interleaved', ...extra }).buf)
-    await optimize(src, { dest: join(dir, 'out.vma') })
+    await optimize(src, { dest: join(dir, 'out.vma'), force: true })
     t.ok(readFileSync(join(dir, 'out.vma')).equals(expectedOptimized({ devices })), label)
   }
   // An archive from before Proxmox's 2020 fix: mask 0xffff on the short last cluster.
@@ -175,7 +175,7 @@ t.test('a header that claims far more than the archive holds is refused before t
   t.match(r.stderr.toString(), /VMA_MISSING_CLUSTER/)
 })
 
-t.test('a digest mismatch (injected into the writer) is exit 1 and replaces nothing', async t => {
+t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not the input) and replaces nothing', async t => {
   const dir = t.testdir()
   const devices = withData([{ name: 'drive-scsi0', size: 1 << 20 }])
   const src = join(dir, 'a.vma')
@@ -202,7 +202,7 @@ t.test('a digest mismatch (injected into the writer) is exit 1 and replaces noth
     '../src/archive/write-archive.js': brokenWriter,
   })
   // The mocked module has its own copy of VmaError, so match on the code.
-  await t.rejects(broken(src), { code: 'VMA_DIGEST_MISMATCH', message: /content digest .* differs/ })
+  await t.rejects(broken(src), { code: 'VMA_DIGEST_MISMATCH', exitCode: 4, message: /internal error: .*read-back check: .*content digest .* differs.*the input is not damaged/ })
   t.ok(readFileSync(src).equals(orig), 'source untouched')
   t.same(files(dir), ['a.vma'], 'temp file removed')
 })
@@ -323,7 +323,7 @@ t.test('a legacy vmstate stream is carried through in sequence', async t => {
       { name: 'vmstate', size: state.length, data: state },
     ]
     writeFileSync(join(dir, 'a.vma'), makeVma({ devices, order: 'interleaved' }).buf)
-    const r = await optimize(join(dir, 'a.vma'), { dest: join(dir, 'b.vma') })
+    const r = await optimize(join(dir, 'a.vma'), { dest: join(dir, 'b.vma'), force: true })
     t.ok(r.written && r.checked, `${clusters} vmstate clusters: optimized and proven`)
     t.ok(readFileSync(join(dir, 'b.vma')).equals(expectedOptimized({ devices })), 'in the spec form')
     t.equal((await optimize(join(dir, 'b.vma'))).written, false, 'and recognised as optimized')
@@ -394,7 +394,7 @@ t.test('compressed input: read again per device, or spooled when too far out of 
     ['spooled (--spool)', { spool: true }],
     ['spooled (too far out of order for the hold limit)', { holdLimit: 64 * 1024 }],
   ] as const) {
-    const r = await optimize(join(dir, 'a.vma.zst'), { dest: join(dir, 'out.vma'), tmpdir: dir, ...o })
+    const r = await optimize(join(dir, 'a.vma.zst'), { dest: join(dir, 'out.vma'), tmpdir: dir, force: true, ...o })
     t.ok(r.checked, `${label}: proven`)
     t.ok(readFileSync(join(dir, 'out.vma')).equals(want), `${label}: the optimized form`)
     t.same(files(dir), ['a.vma', 'a.vma.zst', 'out.vma'], `${label}: no spool left`)

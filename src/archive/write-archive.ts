@@ -5,7 +5,7 @@
 // Shared by optimize and pack.
 
 import { createReadStream } from 'node:fs'
-import { chown, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { Writable } from 'node:stream'
@@ -16,6 +16,7 @@ import type { VmaSink } from '../format/vma-sink.js'
 import { inspectArchive } from '../check/inspect.js'
 import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
 import { OutputFile, tempNameFor, type OutputCompression } from '../output/output-file.js'
+import { keepMetadata, type KeepFrom } from '../output/keep-metadata.js'
 
 export interface WriteTarget {
   /** Final path, or undefined for stdout. */
@@ -24,8 +25,12 @@ export interface WriteTarget {
   workDir: string
   compression: OutputCompression
   zstdThreads?: number
-  mode?: number
-  owner?: { uid: number; gid: number }
+  /** Mode a new file is created with (the umask applies); default 0600. */
+  createMode?: number
+  /** DEST was checked not to exist: never replace one that appeared meanwhile. */
+  noClobber?: boolean
+  /** In place: the new file takes this file's owner, group, xattrs, ACLs and mode before it replaces it. */
+  keepMetadataOf?: KeepFrom
   stdout?: Writable
   noCheck?: boolean
   /** The uuid is not the fixed one on purpose (--keep-uuid). */
@@ -49,7 +54,7 @@ export interface WriteResult {
 
 export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], reader: ClusterReader, t: WriteTarget): Promise<WriteResult> {
   const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
-  const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, mode: t.mode })
+  const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode })
   try {
     const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))
     await out.finish()
@@ -59,8 +64,8 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
       await proveOutput(tempPath, fields, t.expected(), t)
     }
     const outputBytes = (await stat(tempPath)).size
-    if (t.owner) await chown(tempPath, t.owner.uid, t.owner.gid).catch(() => undefined)
-    if (t.path) await out.commit(t.path)
+    if (t.keepMetadataOf) await keepMetadata(tempPath, t.keepMetadataOf) // a failure is an error, never swallowed
+    if (t.path) await out.commit(t.path, t.noClobber)
     else {
       await pipeline(createReadStream(tempPath), t.stdout ?? process.stdout, { end: false }).catch(e => {
         throw fromSystemError(e, 'cannot write to stdout')
@@ -78,7 +83,8 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
 async function proveOutput(path: string, fields: HeaderFields, expected: DeviceDigest[], t: WriteTarget): Promise<void> {
   const r = await inspectArchive(path, { failFast: true, digest: true, extra: t.proof?.sinks() })
   const fail = (what: string) => {
-    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the ${t.what} output failed its check: ${what}; nothing was replaced`)
+    // The input passed every check: the fault is vma-opt's own (exit 4), not the archive's.
+    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `internal error: vma-opt's ${t.what} output failed its read-back check: ${what}; nothing was replaced, the input is not damaged (please report this)`)
   }
   const want = new Map(expected.map(d => [d.id, d]))
   if (r.devices.length !== want.size) fail(`it has ${r.devices.length} devices instead of ${want.size}`)

@@ -19,7 +19,8 @@ export function reportError(io: CliIO, err: unknown): number {
     if (process.env.VMA_OPT_DEBUG) io.stderr.write(`${(err as Error)?.stack}\n`)
     return EXIT_INTERNAL
   }
-  const file = e.file ? `${e.file}: ` : ''
+  // The file once: some messages already start with it.
+  const file = e.file && !e.message.startsWith(`${e.file}: `) ? `${e.file}: ` : ''
   io.stderr.write(`vma-opt: ${file}${e.message} (${e.code})\n`)
   if (process.env.VMA_OPT_DEBUG) io.stderr.write(`${e.stack}\n`)
   return e.exitCode

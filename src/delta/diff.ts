@@ -93,7 +93,7 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
     }
     const h = inew.header
     const uuid = parseUuid(OPTIMIZED_UUID)
-    body = await DeltaBody.create(tempNameFor(deltaPath, 'body'))
+    body = await DeltaBody.create(tempNameFor(deltaPath)) // a temp like any other: the stale-file sweep knows it
     const writer = new DeltaExtentWriter(body, uuid)
     const mix = new ClusterMix(await loadHasher())
     const total = h.deviceList.reduce((a, d) => a + clusterCount(d.size), 0)

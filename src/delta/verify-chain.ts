@@ -39,7 +39,7 @@ export async function verifyChain(base: string, deltas: string[], o: { stdin?: R
       const d = got.get(w.id)
       if (!d || d.digest !== w.digest || d.size !== w.size || d.name !== w.name) {
         const what = d ? `${w.name} comes out with digest ${d.digest}, the delta recorded ${w.digest}` : `${w.name} is missing`
-        throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the chain does not reproduce its newest archive: ${what} (is a delta damaged?)`)
+        throw new VmaError('VMA_DELTA_CHAIN', -1, `the chain does not reproduce its newest archive: ${what} (is a delta damaged?)`)
       }
     }
     return { base: chain.base.label, deltas: chain.deltas.map(d => d.label), target: chain.target }

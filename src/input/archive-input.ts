@@ -14,6 +14,7 @@ import { VmaError, fromSystemError } from '../util/errors.js'
 import { fzstd, gunzip, runDecoder, runDecoderTo } from './decoders.js'
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js'
 import { findTool, requireTool } from '../util/find-tool.js'
+import { childrenDieWithUs } from '../util/spawn-guarded.js'
 import { PositionalFile } from './positional-file.js'
 import { readFd, readFile, readPipe } from './sequential-readers.js'
 
@@ -182,7 +183,9 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
   const detected = detectCompression(head)
   if (detected === 'bzip2' || detected === 'xz') {
     await src.file?.close()
-    throw new VmaError('VMA_UNSUPPORTED_COMPRESSION', 0, `${detected}-compressed input is not supported; decompress it first (for example: ${detected === 'bzip2' ? 'bzcat' : 'xzcat'} FILE | vma-opt ... -)`, label)
+    const e = new VmaError('VMA_UNSUPPORTED_COMPRESSION', 0, `${detected}-compressed input is not supported; decompress it first (for example: ${detected === 'bzip2' ? 'bzcat' : 'xzcat'} FILE | vma-opt ... -)`, 'input')
+    e.file = label // named once, by whoever reports it
+    throw e
   }
   const compression: Compression = detected === 'unknown' ? 'none' : detected
   const raw = () => rawBytes(src, head, rest, label)
@@ -214,7 +217,9 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     async writePlainTo(fd: number) {
       // A decompressor writes straight into the file: no pipe to cross,
       // which on some machines costs more than the decompression itself.
-      if (tool) await runDecoderTo(tool.path, tool.args, fileFd, fileFd === undefined ? raw() : undefined, fd, label)
+      // Only where it dies with us (setpriv): otherwise a SIGKILLed vma-opt
+      // would leave it filling the spool; through a pipe it dies of SIGPIPE.
+      if (tool && childrenDieWithUs()) await runDecoderTo(tool.path, tool.args, fileFd, fileFd === undefined ? raw() : undefined, fd, label)
       else await copyChunksTo(chunks(), fd)
     },
     close: async () => {

@@ -4,12 +4,12 @@
 // or goes straight into a file. Every one of them turns corruption or
 // truncation into VMA_COMPRESSION_CORRUPT.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createGunzip } from 'node:zlib'
 import { Decompress } from 'fzstd'
 import { VmaError } from '../util/errors.js'
 import { loadHasher } from '../util/hasher.js'
-import { trackChild } from '../util/temp-files.js'
+import { spawnGuarded } from '../util/spawn-guarded.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
 
 export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
@@ -47,7 +47,7 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
   }
   if (failure) {
     if (failure instanceof VmaError) throw failure
-    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `gzip data is corrupt: ${failure.message}`, label)
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `gzip data is corrupt: ${failure.message}`), label)
   }
 }
 
@@ -102,7 +102,7 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
     const actual = Number(hash!.digest() & 0xffffffffn)
     dec = undefined
     if (checksum !== undefined && checksum !== actual) {
-      throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`, label)
+      throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`), label)
     }
   }
   try {
@@ -140,8 +140,31 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
     yield* work()
   } catch (e) {
     if (e instanceof VmaError) throw e
-    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: ${(e as Error).message}`, label)
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: ${(e as Error).message}`), label)
   }
+}
+
+/**
+ * The error names its file through `file`, never in the message as well:
+ * every command adds the input's name in front once.
+ */
+function inFile(e: VmaError, label: string): VmaError {
+  e.file = label
+  return e
+}
+
+/** A decompressor's last stderr line in our words, without the name of its input (it only sees <stdin>). */
+export function decoderFailure(tool: string, why: string): string {
+  const detail = why
+    .replace(/^(zstd|lzop): /, '')
+    .replace(/^\/\*stdin\*\\ ?: |<stdin>: |: <stdin>$/g, '')
+    .trim()
+  if (tool === 'lzop') {
+    // lzop words a truncated pipe as the errno of its last ioctl ("Inappropriate ioctl for device").
+    const useful = detail && !/inappropriate ioctl/i.test(detail)
+    return `truncated or damaged lzop stream${useful ? ` (lzop: ${detail})` : ''}`
+  }
+  return `${tool} failed: ${detail}`
 }
 
 /**
@@ -164,8 +187,7 @@ class Decoder {
     private readonly feed: AsyncGenerator<Uint8Array> | undefined,
     private readonly label: string,
   ) {
-    this.child = spawn(tool, args, { stdio: [inFd ?? 'pipe', out, 'pipe'] })
-    trackChild(this.child)
+    this.child = spawnGuarded(tool, args, { stdio: [inFd ?? 'pipe', out, 'pipe'] })
     this.child.stderr!.on('data', (d: Buffer) => {
       if (this.stderr.length < 4096) this.stderr += d.toString()
     })
@@ -206,9 +228,9 @@ class Decoder {
     if (this.feedError) throw this.feedError
     if (code !== 0) {
       const why = this.stderr.trim().split('\n').pop() || `exit status ${code}`
-      const name = this.tool.split('/').pop()
+      const name = this.tool.split('/').pop()!
       const nospace = /no space/i.test(why)
-      throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, `${name} failed: ${why.replace(/^zstd: |^lzop: /, '')}`, this.label)
+      throw inFile(new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_COMPRESSION_CORRUPT', -1, nospace ? `${name} failed: ${why}` : decoderFailure(name, why)), this.label)
     }
   }
 }

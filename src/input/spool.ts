@@ -4,8 +4,10 @@
 // equal to the uncompressed archive in the spool directory.
 
 import { open, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { fromSystemError } from '../util/errors.js'
 import { removeFile, trackFile } from '../util/temp-files.js'
+import { sweepStaleTemps } from '../util/temp-names.js'
 
 export class Spool {
   private constructor(
@@ -14,6 +16,7 @@ export class Spool {
   ) {}
 
   static async create(path: string): Promise<Spool> {
+    sweepStaleTemps(dirname(path)) // what killed runs left here
     trackFile(path)
     try {
       return new Spool(path, await open(path, 'wx+', 0o600))

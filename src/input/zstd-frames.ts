@@ -40,7 +40,9 @@ export class ZstdFrameSplitter {
   ) {}
 
   private fail(what: string): never {
-    throw new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${this.position}: ${what}`, this.label)
+    const e = new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${this.position}: ${what}`)
+    e.file = this.label // named once, by whoever reports it
+    throw e
   }
 
   write(chunk: Uint8Array): void {

@@ -9,14 +9,15 @@
 //   3. read that temp file back through the ordinary reader and compare
 //      digests, configs and form; only then fsync, rename, fsync the dir.
 
-import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { clusterCount } from '../format/cluster-tracker.js'
 import { OPTIMIZED_UUID } from '../format/constants.js'
 import type { DeviceDigest } from '../check/content-digest.js'
-import { VmaError, fromSystemError } from '../util/errors.js'
+import { VmaError } from '../util/errors.js'
+import { sweepStaleTemps } from '../util/temp-names.js'
+import { resolveTarget } from './optimize-target.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { parseUuid } from '../format/uuid.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
@@ -40,6 +41,8 @@ export interface OptimizeOptions {
   tmpdir?: string
   /** Skip the final read-back proof (not recommended). */
   noCheck?: boolean
+  /** Replace an existing DEST, or a SRC with other hard links in place. */
+  force?: boolean
   /** Always spool a compressed input instead of reading it again per device. */
   spool?: boolean
   /** Bytes of one device that may wait in memory for reordering (tests lower it). */
@@ -95,24 +98,12 @@ const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => proce
 
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const t0 = Date.now()
-  const toStdout = o.dest === '-' || (o.dest === undefined && src === '-')
-  let inPlace = o.dest === undefined && src !== '-'
-  let dest = o.dest
-  // Like cp: a directory as DEST means a file of SRC's name in it.
-  if (dest && dest !== '-' && (await stat(dest).then(st => st.isDirectory(), () => false))) {
-    if (src === '-') throw new VmaError('VMA_USAGE', -1, `${dest} is a directory; name the output file`)
-    dest = join(dest, basename(src))
-  }
-  const finalPath = toStdout ? undefined : (dest ?? src)
-  const srcStat = src === '-' ? undefined : await stat(src).catch(e => {
-    throw fromSystemError(e, `cannot open ${src}`)
-  })
-  if (!inPlace && finalPath && srcStat) {
-    const d = await stat(finalPath).catch(() => undefined)
-    if (d && d.dev === srcStat.dev && d.ino === srcStat.ino) inPlace = true
-  }
+  const { inPlace, finalPath, srcStat, name, isNew } = await resolveTarget(src, o.dest, o.force)
   const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
+  // Every run clears what killed runs left behind in the directories it uses.
+  if (finalPath) sweepStaleTemps(dirname(finalPath))
+  sweepStaleTemps(workDir)
   const input = await openInput(src, { stdin: o.stdin, forceFzstd: o.forceFzstd })
   const total = srcStat?.isFile() ? srcStat.size : -1
   let indexed: IndexedArchive | undefined
@@ -174,8 +165,11 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       workDir,
       compression,
       zstdThreads: o.zstdThreads,
-      mode: inPlace ? srcStat!.mode & 0o7777 : undefined,
-      owner: inPlace ? { uid: srcStat!.uid, gid: srcStat!.gid } : undefined,
+      // A new file gets SRC's permission bits (the umask may narrow them); in
+      // place, the new file takes everything the old one had before replacing it.
+      createMode: srcStat && !inPlace ? srcStat.mode & 0o777 : undefined,
+      keepMetadataOf: inPlace ? { path: finalPath!, uid: srcStat!.uid, gid: srcStat!.gid, mode: srcStat!.mode } : undefined,
+      noClobber: isNew,
       stdout: o.stdout,
       noCheck: o.noCheck,
       keepUuid: o.keepUuid,
@@ -191,7 +185,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       },
     })
     trace('pass 3 (read back, compare)', t0)
-    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: finalPath ?? '-', outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
+    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: inPlace ? input.label : name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e

@@ -6,13 +6,14 @@
 // optionally fed through a compressor. Nothing is published until
 // commit(); abort() and signals remove the temp file.
 
-import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { open, rename, type FileHandle } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { requireTool, findTool } from '../util/find-tool.js'
-import { removeFile, trackChild, trackFile, untrackFile } from '../util/temp-files.js'
+import { removeFile, trackFile, untrackFile } from '../util/temp-files.js'
+import { spawnGuarded } from '../util/spawn-guarded.js'
+import { sweepStaleTemps } from '../util/temp-names.js'
 import { zeroLzopTime } from './lzop-header.js'
 
 export type OutputCompression = 'none' | 'zstd' | 'gzip' | 'lzop'
@@ -21,8 +22,12 @@ export interface OutputOptions {
   compression: OutputCompression
   /** zstd worker threads (zstd -T); 0 means one per core. Default 1, as vzdump. */
   zstdThreads?: number
-  /** File mode of the result. */
-  mode?: number
+  /**
+   * Mode the file is created with; the umask still applies, so a stricter
+   * umask wins. Default 0600: callers that keep a source's mode set it
+   * (exactly) just before publishing.
+   */
+  createMode?: number
 }
 
 /** The compressor command for each output compression, in its rsync-friendly mode. */
@@ -51,10 +56,8 @@ export function compressionFromName(path: string): OutputCompression {
   return 'none'
 }
 
-/** A name that neither Proxmox nor a glob for backups takes for a backup. */
-export function tempNameFor(finalPath: string, tag = 'tmp'): string {
-  return join(dirname(finalPath), `.${basename(finalPath)}.vma-opt-${process.pid}-${randomBytes(4).toString('hex')}.${tag}`)
-}
+/** A hidden name that neither Proxmox nor a glob for backups takes for a backup (util/temp-names). */
+export { tempNameFor } from '../util/temp-names.js'
 
 export class OutputFile {
   bytesIn = 0
@@ -71,19 +74,19 @@ export class OutputFile {
 
   static async create(path: string, o: OutputOptions): Promise<OutputFile> {
     const cmd = compressorCommand(o.compression, o.zstdThreads) // a missing tool fails before any file exists
+    sweepStaleTemps(dirname(path)) // what killed runs left here
     trackFile(path)
     let fh: FileHandle
     try {
-      fh = await open(path, 'wx+', o.mode ?? 0o644) // + : lzop's header is patched after writing
+      fh = await open(path, 'wx+', o.createMode ?? 0o600) // + : lzop's header is patched after writing
     } catch (e) {
       untrackFile(path)
       throw fromSystemError(e, `cannot create ${path}`)
     }
-    if (o.mode !== undefined) await fh.chmod(o.mode).catch(() => undefined) // umask must not narrow the source's mode
     const out = new OutputFile(path, fh, cmd ? basename(cmd.tool) : '', o.compression)
     if (cmd) {
-      const child = spawn(cmd.tool, cmd.args, { stdio: ['pipe', fh.fd, 'pipe'] })
-      trackChild(child)
+      // Its stdin is a pipe from us: it ends with us, by EOF or (setpriv) at once.
+      const child = spawnGuarded(cmd.tool, cmd.args, { stdio: ['pipe', fh.fd, 'pipe'] })
       out.child = child
       let stderr = ''
       child.stderr!.on('data', (d: Buffer) => {
@@ -147,11 +150,16 @@ export class OutputFile {
     this.done = true
   }
 
-  /** Renames the finished file over `finalPath` and syncs the directory. */
-  async commit(finalPath: string): Promise<void> {
+  /**
+   * Renames the finished file over `finalPath` and syncs the directory. With
+   * `noClobber`, a `finalPath` that appeared meanwhile (another run, minutes
+   * after it was checked) is not replaced: link(2) publishes only a new name.
+   */
+  async commit(finalPath: string, noClobber = false): Promise<void> {
     if (!this.done) throw new Error('commit before finish')
     try {
-      await rename(this.path, finalPath)
+      if (noClobber) await publishNew(this.path, finalPath)
+      else await rename(this.path, finalPath)
     } catch (e) {
       throw fromSystemError(e, `cannot rename ${this.path} to ${finalPath}`)
     }
@@ -165,6 +173,22 @@ export class OutputFile {
     if (!this.done) await this.fh.close().catch(() => undefined)
     removeFile(this.path)
   }
+}
+
+/** Gives `temp` the new name `finalPath`, failing with EEXIST if that exists by now. */
+async function publishNew(temp: string, finalPath: string): Promise<void> {
+  try {
+    await link(temp, finalPath)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
+    // A file system without hard links: check once more and rename (a small window, not the whole run).
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw e
+    if (await lstat(finalPath).then(() => true, () => false)) throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
+    await rename(temp, finalPath)
+    return
+  }
+  await unlink(temp)
 }
 
 export async function syncDir(dir: string): Promise<void> {

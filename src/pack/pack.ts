@@ -149,13 +149,10 @@ export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
     }
 
     const finalPath = dest === '-' ? undefined : dest
-    if (finalPath && !o.force) {
-      const exists = await stat(finalPath).then(
-        () => true,
-        () => false,
-      )
-      if (exists) throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists (use --force to overwrite)`)
-    }
+    const existing = finalPath ? await stat(finalPath).catch(() => undefined) : undefined
+    if (existing && !o.force) throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists (use --force to overwrite)`)
+    // Even with --force, a device or FIFO is never replaced by a regular file of its name.
+    if (existing && !existing.isFile()) throw new VmaError('VMA_USAGE', -1, `${finalPath} is not a regular file; pack replaces only regular files (use - to write to stdout)`)
     const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
     const digest = new ContentDigest(await loadHasher())
     for (const d of devices) digest.addDevice(d.id, d.name, d.size)
@@ -175,6 +172,7 @@ export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
       workDir: o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir()),
       compression,
       zstdThreads: o.zstdThreads,
+      noClobber: !existing, // a DEST created while this ran is not replaced either
       stdout: o.stdout,
       noCheck: o.noCheck,
       expected: () => (trimmer ? trimmer.expected(digest.result()) : digest.result()),

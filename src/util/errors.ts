@@ -49,7 +49,6 @@ export const ARCHIVE_CODES = [
   'VMA_VMSTATE_ORDER',
   'VMA_COMPRESSION_CORRUPT',
   'VMA_UNSUPPORTED_COMPRESSION',
-  'VMA_DIGEST_MISMATCH',
   // deltas (spec/delta-format.md)
   'VMA_IS_DELTA',
   'VMA_NOT_DELTA',
@@ -60,12 +59,21 @@ export const ARCHIVE_CODES = [
 /** Codes for problems outside the archive: exit 3. */
 export const ENV_CODES = ['VMA_IO', 'VMA_NO_SPACE', 'VMA_TOOL_MISSING', 'VMA_EXISTS'] as const
 
+/**
+ * Codes for vma-opt's own failures: exit 4. VMA_DIGEST_MISMATCH is the
+ * read-back proof of what vma-opt itself wrote failing: the input is fine
+ * (it passed every check), so this is a bug to report, not a damaged backup.
+ */
+export const INTERNAL_CODES = ['VMA_DIGEST_MISMATCH'] as const
+
 export type ArchiveErrorCode = (typeof ARCHIVE_CODES)[number]
 export type EnvErrorCode = (typeof ENV_CODES)[number]
 /** What was asked cannot be done as asked (exit 2): bad pack inputs, unknown device names. */
 export type UsageErrorCode = 'VMA_USAGE' | 'VMA_CANNOT_PACK'
 
-export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode
+export type InternalErrorCode = (typeof INTERNAL_CODES)[number]
+
+export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode
 
 /**
  * A problem with a location. `offset` is a byte offset in the plain
@@ -102,6 +110,7 @@ export class VmaError extends Error {
 export function exitCodeFor(code: VmaErrorCode): number {
   if (code === 'VMA_USAGE' || code === 'VMA_CANNOT_PACK') return EXIT_USAGE
   if ((ENV_CODES as readonly string[]).includes(code)) return EXIT_IO
+  if ((INTERNAL_CODES as readonly string[]).includes(code)) return EXIT_INTERNAL
   return EXIT_INVALID
 }
 

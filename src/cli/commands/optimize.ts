@@ -16,6 +16,7 @@ interface OptimizeArgs extends TrimArgs {
   keepUuid?: boolean
   tmpdir?: string
   spool?: boolean
+  force?: boolean
   check: boolean
   zstdThreads: number
   json?: boolean
@@ -34,6 +35,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
+        .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('trim', { type: 'boolean', describe: "zero what the guests' filesystems declare free (ext2/3/4, swap, LVM, NTFS); see info --free-space" })
@@ -54,6 +56,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         keepUuid: args.keepUuid,
         tmpdir: args.tmpdir,
         spool: args.spool,
+        force: args.force,
         noCheck: !args.check,
         zstdThreads: args.zstdThreads,
         stdin: io.stdin,
