@@ -84,7 +84,12 @@ function bigDevices(a: CheckedArchive): number {
 }
 
 /** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
-const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s\n`) : () => undefined
+const trace = process.env.VMA_OPT_TRACE
+  ? (what: string, since: number) => {
+      const cpu = process.cpuUsage()
+      process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s (cpu ${(cpu.user / 1e6).toFixed(2)} user ${(cpu.system / 1e6).toFixed(2)} sys)\n`)
+    }
+  : () => undefined
 
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const t0 = Date.now()

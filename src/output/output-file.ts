@@ -98,8 +98,12 @@ export class OutputFile {
     return out
   }
 
-  /** Writes `buf`; the caller may reuse it once this resolves. */
+  /**
+   * Writes `buf` after everything written before; the caller may reuse it
+   * once this resolves. Several writes may be outstanding at a time.
+   */
   async write(buf: Uint8Array): Promise<void> {
+    const at = this.bytesIn // each write has its place, whatever order they finish in
     this.bytesIn += buf.length
     if (this.child) {
       const sin = this.child.stdin!
@@ -111,7 +115,7 @@ export class OutputFile {
     }
     try {
       let off = 0
-      while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off)).bytesWritten
+      while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off, at + off)).bytesWritten
     } catch (e) {
       throw fromSystemError(e, `cannot write ${this.path}`)
     }
