@@ -21,6 +21,8 @@ import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { parseUuid } from '../format/uuid.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DisorderMeter } from './disorder-meter.js'
+import { RereadCost, rereadAfterCheck, spoolFromTheStart } from './read-strategy.js'
+import { peekHeader } from '../archive/peek-header.js'
 import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
@@ -75,14 +77,6 @@ export interface OptimizeResult {
  */
 const STREAM_HOLD_LIMIT = 48 << 20
 
-/** Reading the input again per device pays off for a few large devices; beyond that, spool. */
-const MAX_REREADS = 3
-
-/** Devices holding more than 5% of the archive's data: each costs a full reading. */
-function bigDevices(a: CheckedArchive): number {
-  return a.tracker.devices.filter(d => d && d.storedBlocks * 4096 > a.plainBytes / 20).length
-}
-
 /** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
 const trace = process.env.VMA_OPT_TRACE
   ? (what: string, since: number) => {
@@ -118,13 +112,20 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   let reopened: ArchiveInput | undefined
   try {
     const progress = (n: number) => o.progress?.('reading', n, input.compression === 'none' ? total : -1)
-    // A compressed file can be read again: check it as a stream first, and if
-    // each device's clusters come nearly in order, decompress it once more per
-    // device while writing instead of spooling it uncompressed to disk.
-    const rereadable = !input.file && !!srcStat?.isFile() && !o.spool // not a pipe or FIFO
+    // A compressed file can be read again: unless its devices make that
+    // clearly dearer than spooling (read-strategy), check it as a stream
+    // first, and if rereading per device then costs little and each device's
+    // clusters come nearly in order, decompress it once more per device while
+    // writing instead of spooling it uncompressed to disk.
+    const reopen = () => openInput(src, { forceFzstd: o.forceFzstd })
+    const compressedFile = !input.file && !!srcStat?.isFile() && !o.spool // not a pipe or FIFO
+    const peeked = compressedFile ? await peekHeader(reopen) : undefined
+    const rereadable = compressedFile && !(peeked && spoolFromTheStart(peeked))
+    if (compressedFile && !rereadable) trace('pass 1 spools: rereading per device would cost more', t0)
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
     const meter = new DisorderMeter(holdLimit)
-    const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
+    const cost = new RereadCost()
+    const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter, cost] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
@@ -142,14 +143,14 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     // Pass 2: write the optimized form next to its destination.
     let reader: ClusterReader
     if (!rereadable) reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
-    else if (!meter.exceeded && bigDevices(one) <= MAX_REREADS) reader = stream = new StreamClusterReader(() => openInput(src, { forceFzstd: o.forceFzstd }), holdLimit)
+    else if (rereadAfterCheck(cost.passes(), meter.exceeded)) reader = stream = new StreamClusterReader(reopen, holdLimit)
     else {
-      // Too far out of order to hold: spool after all.
-      reopened = await openInput(src, { forceFzstd: o.forceFzstd })
+      // Too far out of order to hold, or too many passes: spool after all.
+      reopened = await reopen()
       indexed = await indexArchive(reopened, { spoolDir: workDir })
       reader = new ArchiveClusterReader(indexed.file, indexed.index)
     }
-    trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'}`, t0)
+    trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'} (rereading would take ${cost.passes().toFixed(1)} passes)`, t0)
     const devices: EmitDevice[] = one.header.deviceList.map(d => {
       const stats = one.tracker.devices[d.id]!
       return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
