@@ -55,8 +55,8 @@ const EXTENT_MAX = EXTENT_HEADER_SIZE + SLOTS_PER_EXTENT * CLUSTER_SIZE
  * one read and one write in flight those waits add up over the ~600 extents
  * of a 2 GiB archive. A few of each keep the threads busy meanwhile.
  */
-const READ_AHEAD = 3
-const WRITE_BEHIND = 3
+const READ_AHEAD = 2
+const WRITE_BEHIND = 2
 
 /** One extent's worth of input: the reader's buffer, masks and positions. */
 interface InSlot {

@@ -172,13 +172,13 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       what: 'optimized',
       progress: (phase, n) => o.progress?.(phase, n, one.plainBytes),
       written: async () => {
-        trace('pass 2 (write, fsync)', t0)
+        trace('pass 2 (write)', t0)
         // Neither the spool nor the second reading is needed for the check.
         await indexed?.release()
         await stream?.close()
       },
     })
-    trace('pass 3 (read back, compare)', t0)
+    trace('pass 3 (read back, compare; fsync meanwhile)', t0)
     return { ...base, dest: finalPath ?? '-', outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label

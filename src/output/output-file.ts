@@ -61,6 +61,7 @@ export class OutputFile {
   private child?: ChildProcess
   private childExit?: Promise<{ code: number | null; stderr: string }>
   private done = false
+  private ended = false
 
   private constructor(
     readonly path: string,
@@ -128,8 +129,10 @@ export class OutputFile {
     throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_IO', -1, `${this.toolName} failed writing ${this.path}: ${why}`)
   }
 
-  /** Ends the stream, waits for the compressor, and makes the bytes durable. */
-  async finish(): Promise<void> {
+  /** Ends the stream and waits for the compressor: the file then holds every byte (not yet durably). */
+  async end(): Promise<void> {
+    if (this.ended) return
+    this.ended = true
     if (this.child) {
       this.child.stdin!.end()
       const r = await this.childExit!
@@ -143,6 +146,15 @@ export class OutputFile {
         const h = head.subarray(0, bytesRead)
         if (zeroLzopTime(h)) await this.fh.write(h, 0, h.length, 0)
       }
+    } catch (e) {
+      throw fromSystemError(e, `cannot write ${this.path}`)
+    }
+  }
+
+  /** Ends the stream (see end) and makes the bytes durable. */
+  async finish(): Promise<void> {
+    await this.end()
+    try {
       await this.fh.sync()
       await this.fh.close()
     } catch (e) {
