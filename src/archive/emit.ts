@@ -108,7 +108,9 @@ export async function emitOptimized(
     pos: new Float64Array(SLOTS_PER_EXTENT),
     done: Promise.resolve(),
   }))
-  const outBufs = Array.from({ length: WRITE_BEHIND + 1 }, () => Buffer.allocUnsafe(EXTENT_MAX))
+  // A reader that holds data of its own (rereading a compressed input) gets no extra buffers.
+  const behind = reader.concurrent ? WRITE_BEHIND : 1
+  const outBufs = Array.from({ length: behind + 1 }, () => Buffer.allocUnsafe(EXTENT_MAX))
   const writes: Promise<void>[] = []
   const jobs = extentJobs(devices)
   const queued: Job[] = []
@@ -125,8 +127,8 @@ export async function emitOptimized(
       const job = queued.shift()!
       const slot = slots[k % ahead]!
       await slot.done
-      // The buffer about to be filled was handed to the writer WRITE_BEHIND + 1 extents ago.
-      if (writes.length > WRITE_BEHIND) await writes.shift()
+      // The buffer about to be filled was handed to the writer behind + 1 extents ago.
+      if (writes.length > behind) await writes.shift()
       const outBuf = outBufs[k % outBufs.length]!
       const len = extent.build(job.d, job.first, job.n, slot, outBuf)
       startRead(slot) // its data has been copied out
