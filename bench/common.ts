@@ -44,8 +44,8 @@ export function sh(cmd: string): number {
   return Number(process.hrtime.bigint() - t) / 1e9
 }
 
-/** Runs per contender (VMA_BENCH_RUNS, default 3): the best is reported. */
-export const RUNS = Number(process.env.VMA_BENCH_RUNS ?? 3)
+/** Runs per contender (VMA_BENCH_RUNS, default 5): the median is reported. */
+export const RUNS = Number(process.env.VMA_BENCH_RUNS ?? 5)
 
 export interface Contender {
   label: string
@@ -60,31 +60,58 @@ export interface Contender {
 
 export interface Timing {
   label: string
+  /** Median over the runs. */
   seconds: number
-  /** Peak RSS of the vma-opt process in MB (vma-opt contenders only). */
+  /** Every run's time, to show how noisy the machine was. */
+  runs: number[]
+  /** Peak RSS of the vma-opt process in MB (vma-opt contenders only; the most of any run). */
   rssMB?: number
+  /** Median seconds of each of optimize's passes (read/check, write, read back), from VMA_OPT_TRACE. */
+  passes?: number[]
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+/** Ends of the passes VMA_OPT_TRACE printed, as durations of each. */
+function passTimes(stderr: string): number[] {
+  const ends = [/trace: pass 1 \(.*?([\d.]+) s/, /trace: pass 2 \(write.*?([\d.]+) s/, /trace: pass 3 \(.*?([\d.]+) s/].map(re => Number(re.exec(stderr)?.[1] ?? NaN))
+  return ends.map((e, i) => e - (i ? ends[i - 1]! : 0))
 }
 
 /**
  * Runs every contender RUNS times, round-robin (so a slow spell on this
- * shared machine hits all of them alike), and keeps each one's best time.
+ * shared machine hits all of them alike), and reports each one's median.
  * `before` runs untimed ahead of every run: `sync` by default, so dirty pages
  * left by one run do not slow the next.
  */
 export function race(contenders: Contender[], before = 'sync'): Timing[] {
-  const out: Timing[] = contenders.map(c => ({ label: c.label, seconds: Infinity, ...(c.vmaOpt ? { rssMB: 0 } : {}) }))
+  const samples = contenders.map(() => ({ runs: [] as number[], rss: 0, passes: [] as number[][] }))
   const rss = join(DATA, 'rss.txt')
   for (let r = 0; r < RUNS; r++) {
     contenders.forEach((c, i) => {
-      const cmd = c.vmaOpt ? `${c.stdinFrom ? `cat '${c.stdinFrom}' | ` : ''}node '${RUN_CLI}' '${rss}' ${c.cmd}` : c.cmd
+      const cmd = c.vmaOpt ? `${c.stdinFrom ? `cat '${c.stdinFrom}' | ` : ''}VMA_OPT_TRACE=1 node '${RUN_CLI}' '${rss}' ${c.cmd}` : c.cmd
       if (c.setup) sh(c.setup)
       sh(before)
-      const t = out[i]!
-      t.seconds = Math.min(t.seconds, sh(cmd))
-      if (c.vmaOpt) t.rssMB = Math.max(t.rssMB!, Number(spawnSync('cat', [rss]).stdout.toString()) / 1024)
+      const t = process.hrtime.bigint()
+      const run = spawnSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 })
+      const seconds = Number(process.hrtime.bigint() - t) / 1e9
+      if (run.status !== 0) throw new Error(`failed (${run.status}): ${cmd}\n${run.stderr}`)
+      const s = samples[i]!
+      s.runs.push(seconds)
+      if (c.vmaOpt) {
+        s.rss = Math.max(s.rss, Number(spawnSync('cat', [rss]).stdout.toString()) / 1024)
+        s.passes.push(passTimes(run.stderr.toString()))
+      }
     })
   }
-  return out
+  return contenders.map((c, i) => {
+    const s = samples[i]!
+    const passes = s.passes.length && s.passes.every(p => p.every(x => !Number.isNaN(x))) ? [0, 1, 2].map(k => median(s.passes.map(p => p[k]!))) : undefined
+    return { label: c.label, seconds: median(s.runs), runs: s.runs, ...(c.vmaOpt ? { rssMB: s.rss } : {}), ...(passes ? { passes } : {}) }
+  })
 }
 
 /** Prints timings as ratios to the first one. */

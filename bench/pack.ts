@@ -11,7 +11,7 @@ const out = join(DATA, 'packed.vma')
 rmSync(images, { recursive: true, force: true })
 sh(`'${BIN}' unpack -q '${file}' '${images}'`)
 sh(`cat '${file}' '${images}'/* > /dev/null`) // warm the page cache for every contender alike
-console.log(`pack, images of a ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), warm page cache, best of ${RUNS}, round-robin`)
+console.log(`pack, images of a ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), warm page cache, median of ${RUNS}, round-robin`)
 table(
   race([
     { label: 'cp ARCHIVE COPY && sync (baseline)', cmd: `cp '${file}' '${out}' && sync '${out}'`, setup: `rm -f '${out}'` },

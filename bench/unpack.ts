@@ -8,7 +8,7 @@ const file = await benchArchive()
 const out = join(DATA, 'copy.vma')
 const dir = join(DATA, 'unpacked-again')
 sh(`cat '${file}' > /dev/null`) // warm the page cache for every contender alike
-console.log(`unpack, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), warm page cache, best of ${RUNS}, round-robin`)
+console.log(`unpack, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), warm page cache, median of ${RUNS}, round-robin`)
 table(
   race([
     { label: 'cp FILE COPY && sync (baseline)', cmd: `cp '${file}' '${out}' && sync '${out}'`, setup: `rm -f '${out}'` },

@@ -16,7 +16,7 @@ const canDrop = (() => {
 })()
 const modes: [string, string][] = [['warm page cache', `cat '${file}' > /dev/null`]]
 if (canDrop) modes.push(['cold page cache', 'sync && echo 3 > /proc/sys/vm/drop_caches'])
-console.log(`verify, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), best of ${RUNS}, round-robin`)
+console.log(`verify, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive (VMA_BENCH_GIB=${GIB}), median of ${RUNS}, round-robin`)
 for (const [label, before] of modes) {
   sh(before)
   console.log(`\n${label}:`)

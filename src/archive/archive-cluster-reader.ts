@@ -15,6 +15,8 @@ const MAX_GAP = 1 << 20
 export class ArchiveClusterReader implements ClusterReader {
   /** One extent's data plus room for gaps. */
   readonly bufferSize = SLOTS_PER_EXTENT * CLUSTER_SIZE + 4 * MAX_GAP
+  /** Positional reads only: calls may overlap. */
+  readonly concurrent = true
 
   constructor(
     private readonly file: PositionalFile,

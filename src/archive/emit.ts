@@ -7,8 +7,8 @@
 //
 // Where the clusters come from is a ClusterReader: an indexed archive
 // (optimize, cat) or raw images (pack). Buffers are reused for every extent:
-// no allocation per cluster or block. Two output buffers take turns, so the
-// next extent is read and built while the last one is being written.
+// no allocation per cluster or block. Reads run ahead (when the reader allows
+// it) and writes behind, so reading, building and writing overlap.
 
 import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
 import { ExtentHeader, popcount16 } from '../format/extent-header.js'
@@ -32,14 +32,53 @@ export interface EmitDevice {
  */
 export interface ClusterReader {
   readonly bufferSize: number
+  /**
+   * Calls may overlap (each with its own buffers): the writer then keeps
+   * several reads in flight. Only for readers without state between calls.
+   */
+  readonly concurrent?: boolean
   read(d: EmitDevice, first: number, n: number, buf: Buffer, masks: Uint16Array, pos: Float64Array): Promise<void>
 }
 
+/**
+ * Where the archive's bytes go. Writes may be outstanding several at a time;
+ * the sink must put them out in the order of the calls.
+ */
 export interface ByteSink {
   write(buf: Uint8Array): Promise<void>
 }
 
 const EXTENT_MAX = EXTENT_HEADER_SIZE + SLOTS_PER_EXTENT * CLUSTER_SIZE
+
+/**
+ * Extents read ahead and written behind. On a busy machine every hand-off
+ * between the event loop and the I/O threads waits its turn for a core; with
+ * one read and one write in flight those waits add up over the ~600 extents
+ * of a 2 GiB archive. A few of each keep the threads busy meanwhile.
+ */
+const READ_AHEAD = 2
+const WRITE_BEHIND = 2
+
+/** One extent's worth of input: the reader's buffer, masks and positions. */
+interface InSlot {
+  buf: Buffer
+  masks: Uint16Array
+  pos: Float64Array
+  done: Promise<void>
+}
+
+interface Job {
+  d: EmitDevice
+  first: number
+  n: number
+}
+
+/** Every extent of the optimized form, in order: per device, 59 clusters each. */
+function* extentJobs(devices: EmitDevice[]): Generator<Job> {
+  for (const d of devices) {
+    for (let first = 0; first < d.clusters; first += SLOTS_PER_EXTENT) yield { d, first, n: Math.min(SLOTS_PER_EXTENT, d.clusters - first) }
+  }
+}
 
 /** Writes the whole optimized archive to `out`; returns the bytes written. */
 export async function emitOptimized(
@@ -53,81 +92,115 @@ export async function emitOptimized(
   const header = VmaHeader.encode(fields)
   await out.write(header)
   let written = header.length
-  const inBuf = Buffer.allocUnsafe(reader.bufferSize)
-  const outBufs = [Buffer.allocUnsafe(EXTENT_MAX), Buffer.allocUnsafe(EXTENT_MAX)]
-  let turn = 0
-  let pending: Promise<void> = Promise.resolve()
-  const inMasks = new Uint16Array(SLOTS_PER_EXTENT)
-  const inPos = new Float64Array(SLOTS_PER_EXTENT)
-  const masks = new Uint16Array(SLOTS_PER_EXTENT)
-  const devIds = new Uint8Array(SLOTS_PER_EXTENT)
-  const clusters = new Uint32Array(SLOTS_PER_EXTENT)
+  const extent = new ExtentBuilder(uuid)
 
   if (devices.every(d => d.clusters === 0)) {
     // A diskless archive is the header plus one empty extent, as Proxmox writes it
     // (also one whose only devices are empty vmstate streams).
-    ExtentHeader.encode(outBufs[0]!, 0, uuid, 0, masks, devIds, clusters)
-    await out.write(outBufs[0]!.subarray(0, EXTENT_HEADER_SIZE))
+    const buf = Buffer.allocUnsafe(EXTENT_HEADER_SIZE)
+    ExtentHeader.encode(buf, 0, uuid, 0, extent.masks, extent.devIds, extent.clusters)
+    await out.write(buf)
     return written + EXTENT_HEADER_SIZE
   }
 
-  for (const d of devices) {
-    for (let first = 0; first < d.clusters; first += SLOTS_PER_EXTENT) {
-      const n = Math.min(SLOTS_PER_EXTENT, d.clusters - first)
-      await reader.read(d, first, n, inBuf, inMasks, inPos)
+  const ahead = reader.concurrent ? READ_AHEAD : 1
+  const slots: InSlot[] = Array.from({ length: ahead }, () => ({
+    buf: Buffer.allocUnsafe(reader.bufferSize),
+    masks: new Uint16Array(SLOTS_PER_EXTENT),
+    pos: new Float64Array(SLOTS_PER_EXTENT),
+    done: Promise.resolve(),
+  }))
+  // A reader that holds data of its own (rereading a compressed input) gets no extra buffers.
+  const behind = reader.concurrent ? WRITE_BEHIND : 1
+  const outBufs = Array.from({ length: behind + 1 }, () => Buffer.allocUnsafe(EXTENT_MAX))
+  const writes: Promise<void>[] = []
+  const jobs = extentJobs(devices)
+  const queued: Job[] = []
+  const startRead = (slot: InSlot) => {
+    const j = jobs.next()
+    if (j.done) return
+    queued.push(j.value)
+    slot.done = reader.read(j.value.d, j.value.first, j.value.n, slot.buf, slot.masks, slot.pos)
+    slot.done.catch(() => undefined) // awaited in turn; avoids an unhandled rejection meanwhile
+  }
+  try {
+    for (const s of slots) startRead(s)
+    for (let k = 0; queued.length; k++) {
+      const job = queued.shift()!
+      const slot = slots[k % ahead]!
+      await slot.done
+      // The buffer about to be filled was handed to the writer behind + 1 extents ago.
+      if (writes.length > behind) await writes.shift()
+      const outBuf = outBufs[k % outBufs.length]!
+      const len = extent.build(job.d, job.first, job.n, slot, outBuf)
+      startRead(slot) // its data has been copied out
+      const w = out.write(outBuf.subarray(0, len))
+      w.catch(() => undefined) // awaited below
+      writes.push(w)
+      written += len
+      progress?.(written)
+    }
+    for (const w of writes) await w
+  } finally {
+    // Nothing may still be reading into or writing from these buffers when the caller moves on.
+    await Promise.allSettled([...slots.map(s => s.done), ...writes])
+  }
+  return written
+}
 
-      // Keep the non-zero blocks that lie inside the device.
-      const outBuf = outBufs[turn]!
-      let o = EXTENT_HEADER_SIZE
-      for (let i = 0; i < n; i++) {
-        const c = first + i
-        const mask = inMasks[i]!
-        masks[i] = mask
-        devIds[i] = d.id
-        clusters[i] = c
-        if (d.vmstate) {
-          o = copyStored(inBuf, inPos[i]!, mask, outBuf, o)
-          continue
-        }
-        const valid = validMask(d.size, c)
-        const end = d.size - c * CLUSTER_SIZE // bytes of this cluster inside the device
-        let p = inPos[i]!
-        let outMask = 0
-        for (let j = 0; j < 16; j++) {
-          if (!(mask & (1 << j))) continue
-          const blockStart = j * BLOCK_SIZE
-          if (valid & (1 << j)) {
-            if (end < blockStart + BLOCK_SIZE) {
-              // The block straddles the device end: keep only what lies inside.
-              const keep = end - blockStart
-              inBuf.copy(outBuf, o, p, p + keep)
-              outBuf.fill(0, o + keep, o + BLOCK_SIZE)
-              if (!isZero(outBuf, o, o + keep)) {
-                outMask |= 1 << j
-                o += BLOCK_SIZE
-              }
-            } else if (!isZero(inBuf, p, p + BLOCK_SIZE)) {
-              inBuf.copy(outBuf, o, p, p + BLOCK_SIZE)
+/** Builds one extent of the optimized form from one extent's worth of input. */
+class ExtentBuilder {
+  readonly masks = new Uint16Array(SLOTS_PER_EXTENT)
+  readonly devIds = new Uint8Array(SLOTS_PER_EXTENT)
+  readonly clusters = new Uint32Array(SLOTS_PER_EXTENT)
+
+  constructor(private readonly uuid: Uint8Array) {}
+
+  /** Fills `outBuf` with the extent for clusters first .. first + n - 1; returns its length. */
+  build(d: EmitDevice, first: number, n: number, input: InSlot, outBuf: Buffer): number {
+    const inBuf = input.buf
+    let o = EXTENT_HEADER_SIZE
+    // Keep the non-zero blocks that lie inside the device.
+    for (let i = 0; i < n; i++) {
+      const c = first + i
+      const mask = input.masks[i]!
+      this.devIds[i] = d.id
+      this.clusters[i] = c
+      if (d.vmstate) {
+        this.masks[i] = mask
+        o = copyStored(inBuf, input.pos[i]!, mask, outBuf, o)
+        continue
+      }
+      const valid = validMask(d.size, c)
+      const end = d.size - c * CLUSTER_SIZE // bytes of this cluster inside the device
+      let p = input.pos[i]!
+      let outMask = 0
+      for (let j = 0; j < 16; j++) {
+        if (!(mask & (1 << j))) continue
+        const blockStart = j * BLOCK_SIZE
+        if (valid & (1 << j)) {
+          if (end < blockStart + BLOCK_SIZE) {
+            // The block straddles the device end: keep only what lies inside.
+            const keep = end - blockStart
+            inBuf.copy(outBuf, o, p, p + keep)
+            outBuf.fill(0, o + keep, o + BLOCK_SIZE)
+            if (!isZero(outBuf, o, o + keep)) {
               outMask |= 1 << j
               o += BLOCK_SIZE
             }
+          } else if (!isZero(inBuf, p, p + BLOCK_SIZE)) {
+            inBuf.copy(outBuf, o, p, p + BLOCK_SIZE)
+            outMask |= 1 << j
+            o += BLOCK_SIZE
           }
-          p += BLOCK_SIZE
         }
-        masks[i] = outMask
+        p += BLOCK_SIZE
       }
-      ExtentHeader.encode(outBuf, 0, uuid, n, masks, devIds, clusters)
-      // Hand it to the writer once the previous write (of the other buffer) is done.
-      await pending
-      pending = out.write(outBuf.subarray(0, o))
-      pending.catch(() => undefined) // awaited below; avoids an unhandled rejection meanwhile
-      turn ^= 1
-      written += o
-      progress?.(written)
+      this.masks[i] = outMask
     }
+    ExtentHeader.encode(outBuf, 0, this.uuid, n, this.masks, this.devIds, this.clusters)
+    return o
   }
-  await pending
-  return written
 }
 
 /**

@@ -55,14 +55,21 @@ export interface WriteResult {
 export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], reader: ClusterReader, t: WriteTarget): Promise<WriteResult> {
   const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
   const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode })
+  let durable: Promise<void> | undefined
   try {
     const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))
-    await out.finish()
+    await out.end()
+    // The disk writes the file back while the check reads it from the page
+    // cache: the proof covers the bytes the fsync makes durable, and nothing
+    // is published before both are done.
+    durable = out.finish()
+    durable.catch(() => undefined) // awaited below
     await t.written?.()
     if (!t.noCheck) {
       t.progress?.('checking', 0)
       await proveOutput(tempPath, fields, t.expected(), t)
     }
+    await durable
     const outputBytes = (await stat(tempPath)).size
     if (t.keepMetadataOf) await keepMetadata(tempPath, t.keepMetadataOf) // a failure is an error, never swallowed
     if (t.path) await out.commit(t.path, t.noClobber)
@@ -74,6 +81,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     }
     return { plainBytes, outputBytes, checked: !t.noCheck }
   } catch (e) {
+    await durable?.catch(() => undefined) // the file is closed before it is removed
     await out.abort()
     throw e
   }

@@ -22,6 +22,8 @@ import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { parseUuid } from '../format/uuid.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DisorderMeter } from './disorder-meter.js'
+import { RereadCost, rereadAfterCheck, spoolFromTheStart } from './read-strategy.js'
+import { peekHeader } from '../archive/peek-header.js'
 import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
@@ -85,16 +87,13 @@ export interface OptimizeResult {
  */
 const STREAM_HOLD_LIMIT = 48 << 20
 
-/** Reading the input again per device pays off for a few large devices; beyond that, spool. */
-const MAX_REREADS = 3
-
-/** Devices holding more than 5% of the archive's data: each costs a full reading. */
-function bigDevices(a: CheckedArchive): number {
-  return a.tracker.devices.filter(d => d && d.storedBlocks * 4096 > a.plainBytes / 20).length
-}
-
 /** VMA_OPT_TRACE=1 prints how long each pass took, for tuning. */
-const trace = process.env.VMA_OPT_TRACE ? (what: string, since: number) => process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s\n`) : () => undefined
+const trace = process.env.VMA_OPT_TRACE
+  ? (what: string, since: number) => {
+      const cpu = process.cpuUsage()
+      process.stderr.write(`trace: ${what} ${((Date.now() - since) / 1000).toFixed(2)} s (cpu ${(cpu.user / 1e6).toFixed(2)} user ${(cpu.system / 1e6).toFixed(2)} sys)\n`)
+    }
+  : () => undefined
 
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const t0 = Date.now()
@@ -111,13 +110,20 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
   let reopened: ArchiveInput | undefined
   try {
     const progress = (n: number) => o.progress?.('reading', n, input.compression === 'none' ? total : -1)
-    // A compressed file can be read again: check it as a stream first, and if
-    // each device's clusters come nearly in order, decompress it once more per
-    // device while writing instead of spooling it uncompressed to disk.
-    const rereadable = !input.file && !!srcStat?.isFile() && !o.spool && !o.trim // not a pipe or FIFO; trim reads at random
+    // A compressed file can be read again: unless its devices make that
+    // clearly dearer than spooling (read-strategy), check it as a stream
+    // first, and if rereading per device then costs little and each device's
+    // clusters come nearly in order, decompress it once more per device while
+    // writing instead of spooling it uncompressed to disk.
+    const reopen = () => openInput(src, { forceFzstd: o.forceFzstd })
+    const compressedFile = !input.file && !!srcStat?.isFile() && !o.spool && !o.trim // not a pipe or FIFO; trim reads at random
+    const peeked = compressedFile ? await peekHeader(reopen) : undefined
+    const rereadable = compressedFile && !(peeked && spoolFromTheStart(peeked))
+    if (compressedFile && !rereadable) trace('pass 1 spools: rereading per device would cost more', t0)
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
     const meter = new DisorderMeter(holdLimit)
-    const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
+    const cost = new RereadCost()
+    const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter, cost] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
     const alreadyOptimized = one.form.optimized(!!o.keepUuid)
     const base = {
@@ -149,14 +155,14 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     if (reader) {
       // trim: already set up over the indexed input
     } else if (!rereadable) reader = new ArchiveClusterReader(indexed!.file, indexed!.index)
-    else if (!meter.exceeded && bigDevices(one) <= MAX_REREADS) reader = stream = new StreamClusterReader(() => openInput(src, { forceFzstd: o.forceFzstd }), holdLimit)
+    else if (rereadAfterCheck(cost.passes(), meter.exceeded)) reader = stream = new StreamClusterReader(reopen, holdLimit)
     else {
-      // Too far out of order to hold: spool after all.
-      reopened = await openInput(src, { forceFzstd: o.forceFzstd })
+      // Too far out of order to hold, or too many passes: spool after all.
+      reopened = await reopen()
       indexed = await indexArchive(reopened, { spoolDir: workDir })
       reader = new ArchiveClusterReader(indexed.file, indexed.index)
     }
-    trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'}`, t0)
+    trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'} (rereading would take ${cost.passes().toFixed(1)} passes)`, t0)
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
     const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
     const digests = one.digests
@@ -178,13 +184,13 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       what: 'optimized',
       progress: (phase, n) => o.progress?.(phase, n, one.plainBytes),
       written: async () => {
-        trace('pass 2 (write, fsync)', t0)
+        trace('pass 2 (write)', t0)
         // Neither the spool nor the second reading is needed for the check.
         await indexed?.release()
         await stream?.close()
       },
     })
-    trace('pass 3 (read back, compare)', t0)
+    trace('pass 3 (read back, compare; fsync meanwhile)', t0)
     return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: inPlace ? input.label : name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label

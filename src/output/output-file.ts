@@ -16,6 +16,9 @@ import { spawnGuarded } from '../util/spawn-guarded.js'
 import { sweepStaleTemps } from '../util/temp-names.js'
 import { zeroLzopTime } from './lzop-header.js'
 
+/** Bytes written between two early fdatasyncs of a plain output (see startWriteback). */
+const WRITEBACK_STEP = 256 << 20
+
 export type OutputCompression = 'none' | 'zstd' | 'gzip' | 'lzop'
 
 export interface OutputOptions {
@@ -64,6 +67,10 @@ export class OutputFile {
   private child?: ChildProcess
   private childExit?: Promise<{ code: number | null; stderr: string }>
   private done = false
+  private ended = false
+  private synced = 0
+  private writeback?: Promise<void>
+  private writebackError?: unknown
 
   private constructor(
     readonly path: string,
@@ -101,8 +108,12 @@ export class OutputFile {
     return out
   }
 
-  /** Writes `buf`; the caller may reuse it once this resolves. */
+  /**
+   * Writes `buf` after everything written before; the caller may reuse it
+   * once this resolves. Several writes may be outstanding at a time.
+   */
   async write(buf: Uint8Array): Promise<void> {
+    const at = this.bytesIn // each write has its place, whatever order they finish in
     this.bytesIn += buf.length
     if (this.child) {
       const sin = this.child.stdin!
@@ -114,10 +125,31 @@ export class OutputFile {
     }
     try {
       let off = 0
-      while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off)).bytesWritten
+      while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off, at + off)).bytesWritten
     } catch (e) {
       throw fromSystemError(e, `cannot write ${this.path}`)
     }
+    this.startWriteback()
+  }
+
+  /**
+   * Every WRITEBACK_STEP bytes, an fdatasync that nobody waits for: the disk
+   * starts writing while the rest is produced and read back, instead of the
+   * whole archive waiting in the page cache for the final fsync (which then
+   * has little left to do). Its errors surface in finish().
+   */
+  private startWriteback(): void {
+    if (this.writeback || this.bytesIn < this.synced + WRITEBACK_STEP) return
+    this.synced = this.bytesIn
+    this.writeback = this.fh.datasync().then(
+      () => {
+        this.writeback = undefined
+      },
+      e => {
+        this.writebackError ??= e
+        this.writeback = undefined
+      },
+    )
   }
 
   private async failCompressor(): Promise<never> {
@@ -127,8 +159,10 @@ export class OutputFile {
     throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_IO', -1, `${this.toolName} failed writing ${this.path}: ${why}`)
   }
 
-  /** Ends the stream, waits for the compressor, and makes the bytes durable. */
-  async finish(): Promise<void> {
+  /** Ends the stream and waits for the compressor: the file then holds every byte (not yet durably). */
+  async end(): Promise<void> {
+    if (this.ended) return
+    this.ended = true
     if (this.child) {
       this.child.stdin!.end()
       const r = await this.childExit!
@@ -142,6 +176,17 @@ export class OutputFile {
         const h = head.subarray(0, bytesRead)
         if (zeroLzopTime(h)) await this.fh.write(h, 0, h.length, 0)
       }
+    } catch (e) {
+      throw fromSystemError(e, `cannot write ${this.path}`)
+    }
+  }
+
+  /** Ends the stream (see end) and makes the bytes durable. */
+  async finish(): Promise<void> {
+    await this.end()
+    try {
+      await this.writeback
+      if (this.writebackError) throw this.writebackError
       await this.fh.sync()
       await this.fh.close()
     } catch (e) {
@@ -170,6 +215,7 @@ export class OutputFile {
   /** Removes the temp file (after an error). */
   async abort(): Promise<void> {
     this.child?.kill('SIGTERM')
+    await this.writeback
     if (!this.done) await this.fh.close().catch(() => undefined)
     removeFile(this.path)
   }
