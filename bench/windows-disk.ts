@@ -95,13 +95,13 @@ function copyRange(src: string, from: number, dst: string, to: number, length: n
 }
 
 /** Runs `change` on the "Windows" volume: copied out of the disk, changed, copied back. */
-function onWindowsVolume(disk: WindowsDisk, work: string, change: (files: NtfsFiles) => void): void {
+function onWindowsVolume(disk: WindowsDisk, work: string, fuse: boolean | undefined, change: (files: NtfsFiles) => void): void {
   const p = windowsPartition(disk)
   mkdirSync(work, { recursive: true })
   const img = join(work, 'windows.img')
   copyRange(disk.path, p.offset, img, 0, p.length, true)
   const mnt = join(work, 'mnt')
-  if (fuseWorks(work)) {
+  if (fuse ?? fuseWorks(work)) {
     mkdirSync(mnt, { recursive: true })
     run('ntfs-3g', [img, mnt])
     try {
@@ -118,12 +118,19 @@ export function windowsPartition(disk: WindowsDisk): WindowsPartition {
   return disk.partitions.find((p) => p.content === 'windows')!
 }
 
+export interface WindowsDayOptions {
+  /** Change the volume through an ntfs-3g (FUSE) mount; default: when one works here. false forces ntfscp. */
+  fuse?: boolean
+  /** evolveWindows: temp files written and deleted, as a multiple of the size of the files changed (default 4). */
+  churn?: number
+}
+
 /** Builds day 1 of a disk of `sizeMiB` (>= 128). */
-export function buildBenchWindowsDisk(path: string, sizeMiB: number, work: string): WindowsDisk {
+export function buildBenchWindowsDisk(path: string, sizeMiB: number, work: string, options: WindowsDayOptions = {}): WindowsDisk {
   const recoveryMiB = Math.max(8, Math.round(sizeMiB * 0.04))
   const disk = buildWindowsDisk(path, { espMiB: 34, msrMiB: 16, recoveryMiB, windowsMiB: sizeMiB - 2 - 34 - 16 - recoveryMiB })
   const volume = windowsPartition(disk).length
-  onWindowsVolume(disk, work, (files) => {
+  onWindowsVolume(disk, work, options.fuse, (files) => {
     for (let i = 0, used = 0; used < volume * 0.4; i++) {
       const n = (1 + (i % 8)) * MiB
       files.put(`${PROGRAMS}/app${i % 6}-file${i}.bin`, fileContent(n, i + 1))
@@ -139,9 +146,10 @@ export function buildBenchWindowsDisk(path: string, sizeMiB: number, work: strin
  * by new documents, temp files of `churn` x the changed size written and
  * deleted, 5% of the pagefile's pages rewritten.
  */
-export function evolveWindows(disk: WindowsDisk, work: string, day: number, churn = 4): void {
+export function evolveWindows(disk: WindowsDisk, work: string, day: number, options: WindowsDayOptions = {}): void {
+  const churn = options.churn ?? 4
   const pagefile = Math.floor((windowsPartition(disk).length * 0.08) / MiB) * MiB
-  onWindowsVolume(disk, work, (files) => {
+  onWindowsVolume(disk, work, options.fuse, (files) => {
     const gone = files.list(PROGRAMS).filter((_, i) => (i * 7 + day) % 50 === 0)
     let changed = 0
     for (const [k, name] of gone.entries()) {
