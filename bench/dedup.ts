@@ -5,20 +5,23 @@
 // cluster order, a new random uuid each, and ~1% of the data changed in a
 // dozen places. VMA_BENCH_GIB sets the size (default 1).
 //
-// A second table asks the same for a guest disk with real filesystems
-// (bench/linux-disk.ts: GPT, ext4, swap; a day of use deletes and writes
-// files and churns temp files), as vzdump wrote it (Proxmox's own `vma
-// create`, when ../shared has it), after optimize, and after optimize --trim.
-import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+// Two more tables ask the same for guest disks with real filesystems
+// (bench/linux-disk.ts: GPT, ext4, swap; bench/windows-disk.ts: GPT, ESP,
+// MSR, NTFS "Windows" and "Recovery"; a day of use deletes and writes files
+// and churns temp files), as vzdump wrote them (Proxmox's own `vma create`,
+// when ../shared has it), after optimize, and after optimize --trim
+// (bench/dedup-disk.ts).
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { DATA, ROOT } from './common.js'
+import { DATA } from './common.js'
 import { borgAdded, rdiffDelta, resticAdded } from './dedup-clients.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
 import { diff } from '../src/delta/diff.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
+import { diskDedupTable } from './dedup-disk.js'
 import { buildLinuxDisk, evolve } from './linux-disk.js'
+import { buildBenchWindowsDisk, evolveWindows } from './windows-disk.js'
 
 const gib = Number(process.env.VMA_BENCH_GIB ?? 1)
 const dir = join(DATA, 'dedup')
@@ -64,39 +67,18 @@ const d = await diff(A, B, delta)
 const held = d.heldClusters * 65536
 console.log(`| vma-opt diff A B (a delta of B; ${d.heldClusters} clusters held, ${mb(held)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(ideal)} (${pct(ideal)}) |`)
 
-// The same with filesystems inside: what --trim adds.
-const VMA = join(ROOT, '..', 'shared', 'tools', 'proxmox-vma', 'vma')
-const imgs = [join(dir, 'day1.img'), join(dir, 'day2.img')]
-const disk1 = buildLinuxDisk(imgs[0]!, Math.round(gib * 1024), join(dir, 'work'))
-copyFileSync(imgs[0]!, imgs[1]!)
-evolve({ ...disk1, path: imgs[1]! }, join(dir, 'work'), 2)
-const raw = [join(dir, 'vzdump-qemu-101-2026_11_20-01_00_00.vma'), join(dir, 'vzdump-qemu-101-2026_11_21-01_00_00.vma')]
-const byProxmox = existsSync(VMA) && spawnSync(VMA, ['create', raw[0]!, `drive-scsi0=${imgs[0]}`]).status === 0 && spawnSync(VMA, ['create', raw[1]!, `drive-scsi0=${imgs[1]}`]).status === 0
-if (!byProxmox) {
-  const { pack } = await import('../src/pack/pack.js')
-  for (const i of [0, 1]) await pack(raw[i]!, { disks: [{ name: 'drive-scsi0', path: imgs[i]! }], force: true })
-}
-const opt = [join(dir, 'o1.vma'), join(dir, 'o2.vma')]
-const trimmed = [join(dir, 't1.vma'), join(dir, 't2.vma')]
-for (const i of [0, 1]) {
-  await optimize(raw[i]!, { dest: opt[i] })
-  await optimize(raw[i]!, { dest: trimmed[i], trim: { journal: 'strict', lvmFree: false } })
-}
-for (const f of imgs) rmSync(f)
-const idealT = (await compareArchives(trimmed[0]!, trimmed[1]!)).total.added4k
-const sizeL = statSync(raw[1]!).size
-const pctL = (n: number) => `${((100 * n) / sizeL).toFixed(1)}%`
-const rowsL: [string, number, number, number][] = [
-  ['restic (v2, --compression off)', resticAdded(dir, raw), resticAdded(dir, opt), resticAdded(dir, trimmed)],
-  ['borg (default chunker, --compression none)', borgAdded(dir, raw), borgAdded(dir, opt), borgAdded(dir, trimmed)],
-  ['rdiff (signature of A, delta of B)', rdiffDelta(dir, raw[0]!, raw[1]!), rdiffDelta(dir, opt[0]!, opt[1]!), rdiffDelta(dir, trimmed[0]!, trimmed[1]!)],
-]
-const zst = (f: string) => Number(spawnSync('sh', ['-c', `zstd -q -c '${f}' | wc -c`]).stdout.toString())
-console.log('')
-console.log(`dedup with filesystems: a ${mb(disk1.size)} Linux disk (GPT, ext4 with files, swap), a day of use apart; B = ${mb(sizeL)} as ${byProxmox ? "Proxmox's vma create" : 'vma-opt pack'} wrote it`)
-console.log('')
-console.log(`| tool | as vzdump wrote them | after vma-opt optimize | after optimize --trim | live data changed |`)
-console.log(`|---|---:|---:|---:|---:|`)
-for (const [tool, r, o, t] of rowsL) console.log(`| ${tool} | ${mb(r)} (${pctL(r)}) | ${mb(o)} (${pctL(o)}) | ${mb(t)} (${pctL(t)}) | ${mb(idealT)} (${pctL(idealT)}) |`)
-console.log(`| size of B (plain / zstd) | ${mb(sizeL)} / ${mb(zst(raw[1]!))} | ${mb(statSync(opt[1]!).size)} / ${mb(zst(opt[1]!))} | ${mb(statSync(trimmed[1]!).size)} / ${mb(zst(trimmed[1]!))} | |`)
+// The same with filesystems inside: what --trim adds, for a Linux and a Windows disk.
+const mib = Math.round(gib * 1024)
+const linux: [string, string] = [join(dir, 'linux1.img'), join(dir, 'linux2.img')]
+const linuxDisk = buildLinuxDisk(linux[0], mib, join(dir, 'work'))
+copyFileSync(linux[0], linux[1])
+evolve({ ...linuxDisk, path: linux[1] }, join(dir, 'work'), 2)
+const fsTitle = 'dedup with filesystems: a'
+await diskDedupTable(dir, { title: `${fsTitle} ${mb(linuxDisk.size)} Linux disk (GPT, ext4 with files, swap), a day of use apart`, vmid: 101, drive: 'drive-scsi0', images: linux })
+const windows: [string, string] = [join(dir, 'windows1.img'), join(dir, 'windows2.img')]
+const windowsDisk = buildBenchWindowsDisk(windows[0], mib, join(dir, 'work'))
+copyFileSync(windows[0], windows[1])
+evolveWindows({ ...windowsDisk, path: windows[1] }, join(dir, 'work'), 2)
+const windowsTitle = `${fsTitle} ${mb(windowsDisk.size)} Windows-like disk (GPT, ESP FAT32, MSR, NTFS with files and deleted files, NTFS recovery), a day of use apart`
+await diskDedupTable(dir, { title: windowsTitle, vmid: 102, drive: 'drive-sata0', images: windows })
 rmSync(dir, { recursive: true, force: true })

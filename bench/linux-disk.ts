@@ -34,7 +34,7 @@ function fillGarbage(fd: number, offset: number, length: number, tag: string): v
 }
 
 /** Pseudo-random file content that compresses about 2:1, from a seed. */
-function fileContent(size: number, seed: number): Buffer {
+export function fileContent(size: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(size)
   let x = seed >>> 0 || 1
   for (let i = 0; i < size; i += 4) {
