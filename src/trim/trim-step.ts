@@ -39,12 +39,20 @@ export interface PreparedTrim {
   result(): TrimResult
 }
 
+/**
+ * Whether the plan zeroes anything on this disk. Asked of the free ranges,
+ * not of the report: an LV is reported on the disk of its first leg, but a
+ * striped or multi-segment LV has free space on its other disks too.
+ */
+export function zeroesOn(plan: TrimPlan, diskName: string): boolean {
+  return !plan.freeRanges(diskName)[Symbol.iterator]().next().done
+}
+
 export async function prepareTrim(targets: TrimTarget[], devices: EmitDevice[], base: ClusterReader, opts: TrimOptions): Promise<PreparedTrim> {
   const plan = await planTrim(targets.map(t => t.disk), opts)
-  const trimmed = new Set(plan.report.disks.filter(d => d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)).map(d => d.name))
   const trims = new Map<number, DeviceTrim>()
   for (const t of targets) {
-    if (trimmed.has(t.disk.name)) trims.set(t.id, { zeroer: plan.zeroer(t.disk.name), freeRanges: () => plan.freeRanges(t.disk.name) })
+    if (zeroesOn(plan, t.disk.name)) trims.set(t.id, { zeroer: plan.zeroer(t.disk.name), freeRanges: () => plan.freeRanges(t.disk.name) })
   }
   const reader = new TrimmingClusterReader(base, trims, devices, await loadHasher())
 
