@@ -7,6 +7,10 @@
 //  (b) a plan that is consistent with itself (free ranges and zeroer both
 //      cover it) but declares one guarded metadata byte free: the content
 //      digests agree, so only the metadata guard can catch it.
+//  (c) the input read in the writing pass differs from the input checked
+//      and digested in the first pass (a spool or index fault, or a source
+//      changed between the passes): without --trim the proof compares with
+//      the first pass's digests and fails; with --trim it must fail as well.
 // A control run with the real planner shows the archive itself is fine.
 import { readFileSync, readdirSync, existsSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -19,6 +23,7 @@ import { mergeRanges, type Range } from '../src/trim/ranges.js'
 import { openFileDisk } from '../src/trim/file-disk.js'
 import { runCli } from '../src/cli/main.js'
 import { buildExt, TOOLS_MISSING } from './trim-built-check.js'
+import * as realReader from '../src/archive/archive-cluster-reader.js'
 
 const NAME = 'drive-scsi0'
 const OPTS = { journal: 'strict', lvmFree: false } as const
@@ -100,6 +105,8 @@ else {
     await t.test('control: the real planner passes its own proof', async t => {
       const r = await inProcess(runCli, ['optimize', '--trim', '-q', raw, join(dir, 'control.out')])
       t.equal(r.code, 0, r.stderr)
+      const p = await inProcess(runCli, ['pack', join(dir, 'control.pack'), '--disk', `${NAME}=${img}`, '--ctime', '1764000000', '--trim', '-q'])
+      t.equal(p.code, 0, p.stderr)
     })
 
     await t.test('(a) a zeroer clearing one used byte more: digest mismatch, nothing written', async t => {
@@ -142,6 +149,28 @@ else {
       const r3 = await inProcess(run, ['pack', packed, '--disk', `${NAME}=${img}`, '--ctime', '1764000000', '--trim'])
       t.match(r3.stderr, /metadata of drive-scsi0 that the trim decisions rested on differs/, r3.stderr)
       t.notOk(existsSync(packed), 'pack wrote nothing')
+    })
+
+    await t.test('(c) the writing pass reads other bytes than the first pass checked: the proof fails', async t => {
+      // One used byte of the device reads differently in pass 2 (a changed source, a bad spool).
+      class FlippingReader extends realReader.ArchiveClusterReader {
+        override async read(...a: Parameters<realReader.ArchiveClusterReader['read']>): Promise<void> {
+          await super.read(...a)
+          const [, first, n, buf, masks, pos] = a
+          const c = Math.floor(used / 65536)
+          if (c < first || c >= first + n || masks[c - first] !== 0xffff) return
+          buf[pos[c - first]! + (used % 65536)] ^= 0x5a
+        }
+      }
+      const { optimize } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
+        '../src/archive/archive-cluster-reader.js': { ...realReader, ArchiveClusterReader: FlippingReader },
+      })
+      const plain = join(dir, 'c-plain.vma')
+      await t.rejects(optimize(raw, { dest: plain, spool: true }), { code: 'VMA_DIGEST_MISMATCH' }, 'without --trim: caught')
+      t.notOk(existsSync(plain), 'nothing written without --trim')
+      const trimmed = join(dir, 'c-trim.vma')
+      await t.rejects(optimize(raw, { dest: trimmed, trim: OPTS }), { code: 'VMA_DIGEST_MISMATCH', message: /read while writing differs/ }, 'with --trim: caught too')
+      t.notOk(existsSync(trimmed), 'nothing written with --trim')
     })
   })
 }

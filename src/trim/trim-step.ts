@@ -67,17 +67,24 @@ export async function prepareTrim(targets: TrimTarget[], devices: EmitDevice[], 
   }
   const names = new Map(targets.map(t => [t.id, t.disk.name]))
   let sink: GuardSink | undefined
+  let firstPass: DeviceDigest[] | undefined
 
   return {
     plan,
     reader,
     expected(baseDigests) {
+      firstPass = baseDigests
       const mine = new Map(reader.expected().map(d => [d.id, d]))
       return baseDigests.map(d => mine.get(d.id) ?? d)
     },
     proof: {
       sinks: () => [(sink = new GuardSink(guarded))],
       check: () => {
+        // The trimmed devices' expected digests came from what the writing pass read: it must be what the first pass checked.
+        const first = new Map((firstPass ?? []).map(d => [d.id, d.digest]))
+        for (const d of reader.inputDigests()) {
+          if (first.get(d.id) !== d.digest) return `the input of ${d.name} read while writing differs from the input checked before (did it change while being read?)`
+        }
         if (!sink) return 'the guarded metadata was not read back'
         let got: Map<string, string>
         try {
