@@ -30,7 +30,7 @@ import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
 import { writeArchive } from '../archive/write-archive.js'
 import { ArchiveDisk } from '../trim/archive-disk.js'
-import { prepareTrim, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
+import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
 
 export interface OptimizeOptions {
@@ -205,11 +205,11 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
 
 /** An optimized archive whose declared-free bytes are all zero already: trimming it again changes nothing. */
 async function nothingToZero(t: PreparedTrim, indexed: IndexedArchive): Promise<boolean> {
-  for (const d of t.plan.report.disks) {
-    const dev = indexed.header.deviceList.find(x => x.name === d.name)
-    if (!dev || !d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)) continue
+  // Every disk with free ranges, not only those the report lists a trimmed volume on (an LV spans disks).
+  for (const dev of indexed.header.deviceList) {
+    if (!zeroesOn(t.plan, dev.name)) continue
     const disk = new ArchiveDisk(indexed.file, indexed.index, dev)
-    if ((await t.plan.countNonZeroFree(d.name, (buf, off) => disk.read(buf, off))) > 0) return false
+    if ((await t.plan.countNonZeroFree(dev.name, (buf, off) => disk.read(buf, off))) > 0) return false
   }
   return true
 }

@@ -19,6 +19,7 @@ import { removeFile, trackFile } from '../util/temp-files.js'
 import { ByteBudget } from './byte-budget.js'
 import { ArchiveDisk } from '../trim/archive-disk.js'
 import { planTrim } from '../trim/plan.js'
+import { zeroesOn } from '../trim/trim-step.js'
 import { reportLines } from '../trim/report.js'
 import type { TrimOptions } from '../trim/volume.js'
 import { TrimmedDeviceExport } from './trimmed-export.js'
@@ -89,8 +90,7 @@ function chooseDevices(idx: IndexedArchive, names: string[] | undefined): Export
 async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], opts: TrimOptions, log: (m: string) => void): Promise<ExportedDevice[]> {
   const plan = await planTrim(idx.header.deviceList.map(d => new ArchiveDisk(idx.file, idx.index, d)), opts)
   for (const line of reportLines(plan.report)) log(`trim: ${line}`)
-  const trimmed = new Set(plan.report.disks.filter(d => d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)).map(d => d.name))
-  return devices.map(d => (trimmed.has(d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))
+  return devices.map(d => (zeroesOn(plan, d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))
 }
 
 /** A Unix socket in the temp dir, named after the pid. */

@@ -217,7 +217,12 @@ function finalPieces(trims: Trimmed[]): Map<string, MappedPiece[]> {
     const byDisk = new Map<string, { p: MappedPiece; t: Trimmed }[]>()
     for (const t of trims) {
       if (t.entry.decision !== 'trim') continue
-      for (const p of t.pieces) byDisk.set(p.disk, [...(byDisk.get(p.disk) ?? []), { p, t }])
+      for (const p of t.pieces) {
+        // push, not a copy per piece: a hostile LV can have many thousands of segments
+        const list = byDisk.get(p.disk)
+        if (list) list.push({ p, t })
+        else byDisk.set(p.disk, [{ p, t }])
+      }
     }
     let clash = false
     for (const list of byDisk.values()) {

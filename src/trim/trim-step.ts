@@ -39,12 +39,20 @@ export interface PreparedTrim {
   result(): TrimResult
 }
 
+/**
+ * Whether the plan zeroes anything on this disk. Asked of the free ranges,
+ * not of the report: an LV is reported on the disk of its first leg, but a
+ * striped or multi-segment LV has free space on its other disks too.
+ */
+export function zeroesOn(plan: TrimPlan, diskName: string): boolean {
+  return !plan.freeRanges(diskName)[Symbol.iterator]().next().done
+}
+
 export async function prepareTrim(targets: TrimTarget[], devices: EmitDevice[], base: ClusterReader, opts: TrimOptions): Promise<PreparedTrim> {
   const plan = await planTrim(targets.map(t => t.disk), opts)
-  const trimmed = new Set(plan.report.disks.filter(d => d.volumes.some(v => v.decision === 'trim' && v.freeBytes > 0)).map(d => d.name))
   const trims = new Map<number, DeviceTrim>()
   for (const t of targets) {
-    if (trimmed.has(t.disk.name)) trims.set(t.id, { zeroer: plan.zeroer(t.disk.name), freeRanges: () => plan.freeRanges(t.disk.name) })
+    if (zeroesOn(plan, t.disk.name)) trims.set(t.id, { zeroer: plan.zeroer(t.disk.name), freeRanges: () => plan.freeRanges(t.disk.name) })
   }
   const reader = new TrimmingClusterReader(base, trims, devices, await loadHasher())
 
@@ -59,17 +67,24 @@ export async function prepareTrim(targets: TrimTarget[], devices: EmitDevice[], 
   }
   const names = new Map(targets.map(t => [t.id, t.disk.name]))
   let sink: GuardSink | undefined
+  let firstPass: DeviceDigest[] | undefined
 
   return {
     plan,
     reader,
     expected(baseDigests) {
+      firstPass = baseDigests
       const mine = new Map(reader.expected().map(d => [d.id, d]))
       return baseDigests.map(d => mine.get(d.id) ?? d)
     },
     proof: {
       sinks: () => [(sink = new GuardSink(guarded))],
       check: () => {
+        // The trimmed devices' expected digests came from what the writing pass read: it must be what the first pass checked.
+        const first = new Map((firstPass ?? []).map(d => [d.id, d.digest]))
+        for (const d of reader.inputDigests()) {
+          if (first.get(d.id) !== d.digest) return `the input of ${d.name} read while writing differs from the input checked before (did it change while being read?)`
+        }
         if (!sink) return 'the guarded metadata was not read back'
         let got: Map<string, string>
         try {

@@ -6,7 +6,10 @@
 // It also computes the digests the read-back proof expects, independently of
 // the zeroing: from the input's bytes and the plan's list of free ranges (not
 // from the zeroer, not from what the writer emits), so a fault in either the
-// zeroer or the writer shows up as a digest mismatch.
+// zeroer or the writer shows up as a digest mismatch. And it digests the
+// input bytes as read here, untrimmed, for comparison with the first pass's
+// digests: the expected digests replace those, so without this a spool or
+// index fault, or a source changed between the passes, would go unnoticed.
 
 import type { XXHashAPI } from 'xxhash-wasm'
 import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
@@ -26,6 +29,7 @@ export class TrimmingClusterReader implements ClusterReader {
   private readonly scratch = Buffer.alloc(CLUSTER_SIZE)
   private readonly check = Buffer.alloc(CLUSTER_SIZE)
   private readonly digest: ContentDigest
+  private readonly seen: ContentDigest
   private readonly entry: ClusterEntry = { devId: 0, cluster: 0, mask: 0xffff, dataOffset: 0, extentOffset: 0, slot: 0 }
   private ranges: Iterator<Range> | undefined
   private range: Range | undefined
@@ -40,7 +44,12 @@ export class TrimmingClusterReader implements ClusterReader {
     xx: XXHashAPI,
   ) {
     this.digest = new ContentDigest(xx)
-    for (const d of devices) if (trims.has(d.id)) this.digest.addDevice(d.id, d.name, d.size)
+    this.seen = new ContentDigest(xx)
+    for (const d of devices) {
+      if (!trims.has(d.id)) continue
+      this.digest.addDevice(d.id, d.name, d.size)
+      this.seen.addDevice(d.id, d.name, d.size)
+    }
   }
 
   get bufferSize(): number {
@@ -50,6 +59,11 @@ export class TrimmingClusterReader implements ClusterReader {
   /** Expected content digests of the trimmed devices (complete once every cluster was read). */
   expected(): DeviceDigest[] {
     return this.digest.result()
+  }
+
+  /** Content digests of the trimmed devices' input as this pass read it, before any zeroing. */
+  inputDigests(): DeviceDigest[] {
+    return this.seen.result()
   }
 
   async read(d: EmitDevice, first: number, n: number, buf: Buffer, masks: Uint16Array, pos: Float64Array): Promise<void> {
@@ -65,9 +79,10 @@ export class TrimmingClusterReader implements ClusterReader {
       const c = first + i
       const mask = masks[i]!
       this.expand(buf, mask, pos[i]!)
+      this.feedDigest(this.seen, d.id, c, this.scratch)
       this.check.set(this.scratch)
       this.zeroFromRanges(c * CLUSTER_SIZE)
-      this.feedDigest(d.id, c)
+      this.feedDigest(this.digest, d.id, c, this.check)
       if (mask === 0) continue
       this.zeroed[d.id] = (this.zeroed[d.id] ?? 0) + t.zeroer.apply(c * CLUSTER_SIZE, this.scratch)
       // Back into the stored blocks' places; blocks now all zero are dropped by the writer.
@@ -111,11 +126,11 @@ export class TrimmingClusterReader implements ClusterReader {
     }
   }
 
-  private feedDigest(devId: number, c: number): void {
+  private feedDigest(digest: ContentDigest, devId: number, c: number, content: Buffer): void {
     this.entry.devId = devId
     this.entry.cluster = c
-    this.digest.cluster(this.entry)
-    this.digest.data(this.check)
-    this.digest.clusterEnd(this.entry)
+    digest.cluster(this.entry)
+    digest.data(content)
+    digest.clusterEnd(this.entry)
   }
 }
