@@ -84,7 +84,7 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
     const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
-    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim ? 'proven equal to the input outside the free space' : 'proven unchanged'}`)
+    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged'}`)
     if (r.trim) for (const l of reportLines(r.trim.report)) io.log(`vma-opt: trim: ${l}`)
     return options.reverseDeltas ? await runReverseDeltas(target, options, io.log) : 0
   } catch (e) {

@@ -99,5 +99,5 @@ function summaryLine(r: OptimizeResult): string {
   const before = r.inputBytes >= 0 ? humanBytes(r.inputBytes) : humanBytes(r.plainBytes)
   const to = r.dest === r.src ? 'in place' : `-> ${r.dest === '-' ? 'stdout' : r.dest}`
   const note = r.alreadyOptimized ? ', was already optimized' : ''
-  return `${r.src}: optimized ${to}, ${before} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.checked ? (r.trim ? 'proven equal to the input outside the free space' : 'proven unchanged') : 'NOT checked (--no-check)'} in ${r.seconds.toFixed(1)} s${note}`
+  return `${r.src}: optimized ${to}, ${before} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.checked ? (r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged') : 'NOT checked (--no-check)'} in ${r.seconds.toFixed(1)} s${note}`
 }
