@@ -101,6 +101,7 @@ t.test('through the hook: --reverse-deltas --keep-deltas as vzdump calls it', as
   t.same(readdirSync(dir).sort(), [name(100, 1, '.vma-delta'), name(100, 2, '.vma-delta'), name(100, 3)])
   t.match(logs.join('\n'), /is now the reverse delta/)
   const bad = await runHook(['--reverse-deltas', '--keep-deltas', 'x', 'backup-end', 'snapshot', '100'], { VMTYPE: 'qemu', TARGET: backup(dir, 101, 1) }, { log: l => logs.push(l) })
-  t.equal(bad, 0, 'a bad --keep-deltas only warns')
-  t.match(logs[logs.length - 1], /WARNING.*keep-deltas/)
+  // A wrong hook option fails the job at backup-end with status 2, as for every hook option (spec/cli.md).
+  t.equal(bad, 2, 'a bad --keep-deltas is a usage error')
+  t.match(logs[logs.length - 1], /--keep-deltas takes a whole number/)
 })

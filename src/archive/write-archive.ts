@@ -40,6 +40,12 @@ export interface WriteTarget {
   /** What the command is called in messages. */
   what: string
   progress?: (phase: 'writing' | 'checking', done: number) => void
+  /**
+   * The error when the output does not hold what `expected` says. By default
+   * vma-opt's own fault (exit 4: the input passed every check); apply, whose
+   * expectation is a delta's record, says the chain is damaged instead.
+   */
+  mismatch?: (what: string) => VmaError
   /** More for the read-back proof: sinks fed in the same pass, then a check that returns a reason on failure (trim's metadata guard). */
   proof?: { sinks(): VmaSink[]; check(): string | undefined }
   /** Called when the data has been written, before the check (optimize frees its spool here). */
@@ -91,6 +97,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
 async function proveOutput(path: string, fields: HeaderFields, expected: DeviceDigest[], t: WriteTarget): Promise<void> {
   const r = await inspectArchive(path, { failFast: true, digest: true, extra: t.proof?.sinks() })
   const fail = (what: string) => {
+    if (t.mismatch) throw t.mismatch(what)
     // The input passed every check: the fault is vma-opt's own (exit 4), not the archive's.
     throw new VmaError('VMA_DIGEST_MISMATCH', -1, `internal error: vma-opt's ${t.what} output failed its read-back check: ${what}; nothing was replaced, the input is not damaged (please report this)`)
   }

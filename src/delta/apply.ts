@@ -48,6 +48,9 @@ export async function apply(base: string, deltas: string[], out: string, o: Appl
   try {
     const { fields, devices, expected } = chainOutput(chain)
     const reader = new ChainClusterReader(chain.newestFirst)
+    // What the output is proven against is the identity the newest delta
+    // recorded, not a digest of data read before: a mismatch means the chain's
+    // data does not hold what its deltas say (a damaged delta or base), exit 1.
     const w = await writeArchive(fields, devices, reader, {
       path: toStdout ? undefined : out,
       workDir,
@@ -58,6 +61,7 @@ export async function apply(base: string, deltas: string[], out: string, o: Appl
       what: 'applied',
       progress: o.progress,
       written: () => chain.release(),
+      mismatch: what => new VmaError('VMA_DELTA_CHAIN', -1, `the chain does not reproduce its newest archive: ${what} (is a delta or the base damaged?); nothing was written`),
     })
     return {
       base: chain.base.label,

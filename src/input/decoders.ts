@@ -58,8 +58,8 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
  * so this bounds the output of one push to about 4 MiB; the output is
  * passed on before the next piece goes in.
  */
-export const FZSTD_PIECE = 128
-const TURN_BYTES = 16 << 20
+export const FZSTD_PIECE = 32
+const TURN_BYTES = 1 << 20
 
 export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   // Each frame gets its own decoder, and its output is hashed to check the
