@@ -38,3 +38,10 @@ export async function vmaExtract(archive: string, out: string): Promise<{ status
   }
   return { status: r.status, stderr: r.stderr, sums }
 }
+
+/** vma extract of `archive` into a fresh dir under `dir`, asserting exit 0; sha256 per device name. */
+export async function extractSums(t: Tap.Test, archive: string, dir: string): Promise<Map<string, string>> {
+  const r = await vmaExtract(archive, join(dir, `extract-${Math.random().toString(36).slice(2)}`))
+  t.equal(r.status, 0, `vma extract ${archive} exits 0 ${r.stderr.slice(0, 300)}`)
+  return r.sums
+}

@@ -10,17 +10,10 @@ import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { cli, vmaExtract, vmaMissing, VMA } from './trim-archive-helpers.js'
+import { cli, extractSums as extract, vmaMissing, VMA } from './trim-archive-helpers.js'
 import { decompress, fixturesMissing, manifest, type ManifestImage } from './trim-helpers.js'
 
 const skip = fixturesMissing() ?? vmaMissing()
-
-/** Proxmox's vma extract of `archive`; sha256 per device name. */
-async function extract(t: Tap.Test, archive: string, dir: string): Promise<Map<string, string>> {
-  const r = await vmaExtract(archive, join(dir, `extract-${Math.random().toString(36).slice(2)}`))
-  t.equal(r.status, 0, `vma extract ${archive} exits 0 ${r.stderr.slice(0, 300)}`)
-  return r.sums
-}
 
 t.test('--trim-lvm-free also zeroes unallocated physical extents', { skip }, async t => {
   const dir = t.testdir()

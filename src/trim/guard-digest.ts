@@ -14,21 +14,13 @@ import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 import type { TrimDisk } from './disk.js'
+import { hashRange } from './guard.js'
 import type { Range } from './ranges.js'
 
 /** sha256 over the merged ranges of a disk, read in bounded steps. */
 export async function guardDigest(disk: TrimDisk, merged: Range[]): Promise<string> {
   const h = createHash('sha256')
-  const buf = Buffer.alloc(1 << 20)
-  for (const [o, l] of merged) {
-    for (let done = 0; done < l; ) {
-      const n = Math.min(buf.length, l - done)
-      const part = buf.subarray(0, n)
-      await disk.read(part, o + done)
-      h.update(part)
-      done += n
-    }
-  }
+  for (const [o, l] of merged) await hashRange(disk, o, l, h)
   return h.digest('hex')
 }
 

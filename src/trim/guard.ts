@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import type { TrimDisk } from './disk.js'
 import type { Range } from './ranges.js'
 
@@ -11,9 +11,8 @@ export interface GuardedRange {
 
 const STEP = 4 << 20
 
-/** sha256 of device bytes [offset, offset+length), read in bounded steps. */
-export async function digestRange(disk: TrimDisk, offset: number, length: number): Promise<string> {
-  const h = createHash('sha256')
+/** Feeds device bytes [offset, offset+length) to `h`, read in bounded steps. */
+export async function hashRange(disk: TrimDisk, offset: number, length: number, h: Hash): Promise<void> {
   const buf = Buffer.alloc(Math.min(STEP, length))
   for (let done = 0; done < length; ) {
     const n = Math.min(buf.length, length - done)
@@ -22,6 +21,12 @@ export async function digestRange(disk: TrimDisk, offset: number, length: number
     h.update(part)
     done += n
   }
+}
+
+/** sha256 of device bytes [offset, offset+length). */
+export async function digestRange(disk: TrimDisk, offset: number, length: number): Promise<string> {
+  const h = createHash('sha256')
+  await hashRange(disk, offset, length, h)
   return h.digest('hex')
 }
 
