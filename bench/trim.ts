@@ -19,7 +19,7 @@ if (!existsSync(file)) {
 const out = join(DATA, 'out.vma')
 const copy = join(DATA, 'copy.vma')
 sh(`cat '${file}' > /dev/null`)
-console.log(`optimize --trim, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive of one Linux disk (VMA_BENCH_GIB=${GIB}), warm page cache, best of ${RUNS}, round-robin`)
+console.log(`optimize --trim, ${(size(file) / 2 ** 30).toFixed(2)} GiB archive of one Linux disk (VMA_BENCH_GIB=${GIB}), warm page cache, median of ${RUNS} round-robin runs`)
 table(
   race([
     { label: 'cp FILE COPY && sync COPY (baseline)', cmd: `cp '${file}' '${copy}' && sync '${copy}'`, setup: `rm -f '${copy}'` },
@@ -28,7 +28,7 @@ table(
     { label: 'vma-opt info --free-space FILE (dry run)', cmd: `info --free-space '${file}'`, vmaOpt: true },
   ]),
 )
-sh(`'${BIN}' optimize -q --trim '${file}' '${out}'`)
+sh(`rm -f '${out}' && '${BIN}' optimize -q --trim '${file}' '${out}'`)
 console.log(`size: ${(size(file) / 2 ** 20).toFixed(0)} MiB -> ${(size(out) / 2 ** 20).toFixed(0)} MiB after --trim`)
 rmSync(out, { force: true })
 rmSync(copy, { force: true })
