@@ -26,7 +26,7 @@ interface OptimizeArgs extends TrimArgs {
 export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
   return {
     command: 'optimize <src> [dest]',
-    describe: 'Rewrite an archive deterministically so that backups deduplicate; proves every device unchanged before replacing anything',
+    describe: 'Rewrite an archive deterministically so that backups deduplicate (--trim: and zero the free space inside its disks); proves the result before replacing anything',
     builder: (y: Argv) =>
       trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
