@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { apply, type ApplyResult } from '../../delta/apply.js'
+import type { ApplyResult } from '../../delta/apply.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { VmaError } from '../../util/errors.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -40,6 +40,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
       const out = rest[rest.length - 1]!
       const progress = makeProgress(io.stderr, 'apply', 0, !!args.quiet)
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const { apply } = await import('../../delta/apply.js') // loaded when used: start-up stays short
       const r = await apply(args.base, rest.slice(0, -1), out, {
         stdin: io.stdin,
         stdout: io.stdout,

@@ -1,5 +1,4 @@
 import type { Argv, CommandModule } from 'yargs'
-import { catDevice } from '../../unpack/cat-device.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 
@@ -21,6 +20,7 @@ export function catCommand(io: CliIO, result: CommandResult): CommandModule<obje
         .example('$0 cat backup.vma.zst drive-scsi0 | dd of=/dev/sdX bs=4M', '') as unknown as Argv<CatArgs>,
     handler: async args => {
       installSignalCleanup()
+      const { catDevice } = await import('../../unpack/cat-device.js') // loaded when used: start-up stays short
       await catDevice(args.src, args.device, io.stdout, { stdin: io.stdin, tmpdir: args.tmpdir })
       result.exitCode = 0
     },

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { compareArchives, type Comparison } from '../../compare/compare.js'
+import type { Comparison } from '../../compare/compare.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes, thousands } from '../../util/human.js'
@@ -24,6 +24,7 @@ export function compareCommand(io: CliIO, result: CommandResult): CommandModule<
         .example('$0 compare monday.vma.zst tuesday.vma.zst', '') as unknown as Argv<CompareArgs>,
     handler: async args => {
       installSignalCleanup()
+      const { compareArchives } = await import('../../compare/compare.js') // loaded when used: start-up stays short
       const r = await compareArchives(args.a, args.b, { stdin: io.stdin, tmpdir: args.tmpdir })
       io.stdout.write(args.json ? JSON.stringify(r, null, 2) + '\n' : compareText(r))
       result.exitCode = 0

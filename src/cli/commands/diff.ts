@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { diff, type DiffResult } from '../../delta/diff.js'
+import type { DiffResult } from '../../delta/diff.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
@@ -38,6 +38,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
       installSignalCleanup()
       const progress = makeProgress(io.stderr, 'diff', 0, !!args.quiet)
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const { diff } = await import('../../delta/diff.js') // loaded when used: start-up stays short
       const r = await diff(args.base, args.new, args.delta, {
         stdin: io.stdin,
         tmpdir: args.tmpdir,

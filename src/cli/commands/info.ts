@@ -6,7 +6,7 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { bytesWithHuman, humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
-import { inspectFreeSpace, type FreeSpaceReport } from '../../trim/free-space.js'
+import type { FreeSpaceReport } from '../../trim/free-space.js'
 import { VmaError } from '../../util/errors.js'
 import { deltaIdentities } from '../../archive/archive-identity.js'
 import { describeIdentity } from '../../format/delta-identity.js'
@@ -51,6 +51,7 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
       }
       const progress = makeProgress(io.stderr, 'reading', 0, !!args.quiet)
       if (args.freeSpace) {
+        const { inspectFreeSpace } = await import('../../trim/free-space.js') // loaded when used: start-up stays short
         const f = await inspectFreeSpace(args.src, { stdin: io.stdin, tmpdir: args.tmpdir, trim: trimOptionsFrom(args), progress: n => progress.update(n) })
         progress.done()
         io.stdout.write(args.json ? JSON.stringify(f, null, 2) + '\n' : freeSpaceText(f))

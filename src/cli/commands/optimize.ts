@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { optimize, type OptimizeResult } from '../../optimize/optimize.js'
+import type { OptimizeResult } from '../../optimize/optimize.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
@@ -50,6 +50,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
       const progress = makeProgress(io.stderr, 'optimize', 0, !!args.quiet)
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const { optimize } = await import('../../optimize/optimize.js') // loaded when used: start-up stays short
       const r = await optimize(args.src, {
         dest: args.dest,
         compress,

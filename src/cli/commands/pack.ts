@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs'
 import { VmaError } from '../../util/errors.js'
-import { pack, readPackDir, type PackDisk, type PackResult } from '../../pack/pack.js'
+import type { PackDisk, PackResult } from '../../pack/pack.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
@@ -54,6 +54,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .example('$0 pack out.vma --config qemu-server.conf --disk drive-scsi0=disk0.raw', '') as unknown as Argv<PackArgs>,
     handler: async args => {
       installSignalCleanup()
+      const { pack, readPackDir } = await import('../../pack/pack.js') // loaded when used: start-up stays short
       let dest: string
       let configs: string[]
       let disks: PackDisk[]

@@ -1,7 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { chooseDisks, defaultAddress, serveArchive, serveDevices, type RunningServer, type ServeAddress } from '../../serve/serve.js'
-import { openChain } from '../../delta/open-chain.js'
-import { ChainDeviceExport } from '../../delta/chain-export.js'
+import type { RunningServer, ServeAddress } from '../../serve/serve.js'
 import { tmpdir } from 'node:os'
 import { VmaError } from '../../util/errors.js'
 import { humanBytes } from '../../util/human.js'
@@ -59,7 +57,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
         if (args.deltas?.length) {
           if (args.trim) throw new VmaError('VMA_USAGE', -1, '--trim serves one archive; apply the chain first (vma-opt apply) to serve it trimmed')
           server = await serveChain(args.src, args.deltas, address, args, io, log, n => progress.update(n))
-        } else server = await serveArchive(args.src, {
+        } else server = await (await import('../../serve/serve.js')).serveArchive(args.src, {
           address,
           devices: args.device,
           stdin: io.stdin,
@@ -85,6 +83,10 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
 /** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */
 async function serveChain(base: string, deltas: string[], address: ServeAddress | undefined, args: ServeArgs, io: CliIO, log: (m: string) => void, progress: (n: number) => void): Promise<RunningServer> {
   const spoolDir = args.tmpdir ?? tmpdir()
+  // Loaded when used: start-up stays short.
+  const { chooseDisks, defaultAddress, serveDevices } = await import('../../serve/serve.js')
+  const { openChain } = await import('../../delta/open-chain.js')
+  const { ChainDeviceExport } = await import('../../delta/chain-export.js')
   const chain = await openChain(base, deltas, { stdin: io.stdin, spoolDir, progress })
   try {
     const newest = chain.newestFirst[0]!.indexed.header.deviceList

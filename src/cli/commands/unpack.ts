@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs'
-import { unpack, type UnpackResult } from '../../unpack/unpack.js'
+import type { UnpackResult } from '../../unpack/unpack.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
@@ -32,6 +32,7 @@ export function unpackCommand(io: CliIO, result: CommandResult): CommandModule<o
     handler: async args => {
       installSignalCleanup()
       const progress = makeProgress(io.stderr, 'unpacking', 0, !!args.quiet)
+      const { unpack } = await import('../../unpack/unpack.js') // loaded when used: start-up stays short
       const r = await unpack(args.src, args.dir, { devices: args.device, force: args.force, stdin: io.stdin, progress: n => progress.update(n) })
       progress.done()
       if (args.json) io.stdout.write(JSON.stringify(unpackJson(r), null, 2) + '\n')

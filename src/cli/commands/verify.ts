@@ -5,7 +5,6 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { VmaError } from '../../util/errors.js'
-import { verifyChain } from '../../delta/verify-chain.js'
 import { describeIdentity } from '../../format/delta-identity.js'
 
 interface VerifyArgs {
@@ -76,6 +75,7 @@ export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<o
 }
 
 async function verifyChainCommand(io: CliIO, result: CommandResult, args: VerifyArgs): Promise<void> {
+  const { verifyChain } = await import('../../delta/verify-chain.js') // loaded when used: start-up stays short
   const r = await verifyChain(args.base!, [args.src, ...(args.more ?? [])], { stdin: io.stdin, tmpdir: args.tmpdir })
   if (args.json) io.stdout.write(JSON.stringify({ ok: true, ...r }, null, 2) + '\n')
   else if (!args.quiet) {
