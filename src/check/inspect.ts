@@ -130,22 +130,27 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
 export async function readArchiveHeader(src: string, opts: OpenOptions = {}): Promise<VmaHeader> {
   const input = await openInput(src, opts)
   try {
-    const parser = new VmaParser([])
-    for await (const chunk of input.chunks()) {
-      let pos = 0
-      while (pos < chunk.length && parser.headerBytesNeeded > 0) {
-        const take = Math.min(parser.headerBytesNeeded, chunk.length - pos)
-        parser.write(chunk.subarray(pos, pos + take))
-        pos += take
-      }
-      if (parser.header) return parser.header
-    }
-    parser.end()
-    throw new VmaError('VMA_HEADER_TRUNCATED', parser.position, 'the input ends inside the header', 'header')
+    return await readHeaderOf(input)
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e
   } finally {
     await input.close()
   }
+}
+
+/** The header of an opened input, feeding the parser no byte past it. The caller closes the input. */
+export async function readHeaderOf(input: ArchiveInput): Promise<VmaHeader> {
+  const parser = new VmaParser([])
+  for await (const chunk of input.chunks()) {
+    let pos = 0
+    while (pos < chunk.length && parser.headerBytesNeeded > 0) {
+      const take = Math.min(parser.headerBytesNeeded, chunk.length - pos)
+      parser.write(chunk.subarray(pos, pos + take))
+      pos += take
+    }
+    if (parser.header) return parser.header
+  }
+  parser.end()
+  throw new VmaError('VMA_HEADER_TRUNCATED', parser.position, 'the input ends inside the header', 'header')
 }
