@@ -48,6 +48,20 @@ function childrenOf(pid: number, comm: string): number[] {
   return out
 }
 
+/** Running `sleep` processes started by the stand-in lzop of `dir`. */
+function sleepers(dir: string): number[] {
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || !alive(Number(d))) continue
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith('sleep\u00001000') && readlinkSync(`/proc/${d}/cwd`) === dir) out.push(Number(d))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
 const exited = (c: ChildProcess) => new Promise<number | null>(r => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.on('close', code => r(code))))
 
 // Content zstd squeezes well, so the plain stream is much larger than the file.
@@ -178,4 +192,39 @@ t.test("the sweep removes only files of processes that are gone, never a live ru
   for (const n of stale) t.notOk(existsSync(join(dir, n)), `removed: ${n}`)
   for (const n of kept) t.ok(existsSync(join(dir, n)), `kept: ${n}`)
   t.ok(existsSync(join(dir, name(dead, '1'))), 'a symlink is not a temp file of ours, whatever its name')
+})
+
+// A decompressor we have lost interest in must not keep vma-opt alive: the
+// fuzzer once saw `info --json` on a damaged .lzo print its error and then not
+// exit (test/fuzz/known/info-json-lzo-hang). A stand-in lzop that shrugs off
+// SIGTERM (and then writes nothing more, so no SIGPIPE ends it either) makes
+// that deterministic.
+t.test('a decompressor that will not stop cannot keep vma-opt from exiting', async t => {
+  const dir = t.testdir({ bin: {} })
+  const fake = join(dir, 'bin', 'lzop')
+  writeFileSync(fake, "#!/bin/sh\ntrap '' TERM\nprintf 'not a vma archive, and then silence'\nexec sleep 1000\n", { mode: 0o755 })
+  const src = join(dir, 'x.vma.lzo')
+  writeFileSync(src, Buffer.concat([Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(4096, 7)]))
+  const env = cliEnv({ PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` })
+  for (const args of [['info', '--json', src], ['verify', '--data', src], ['optimize', src, join(dir, 'out.vma')]]) {
+    const run = spawn(BIN, args, { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    run.stderr!.on('data', d => (stderr += d))
+    const t0 = Date.now()
+    const timer = setTimeout(() => run.kill('SIGKILL'), 20_000)
+    const code = await exited(run)
+    clearTimeout(timer)
+    t.equal(code, 1, `${args[0]}: exits 1 (not killed after 20 s), in ${Date.now() - t0} ms`)
+    t.match(stderr, /x\.vma\.lzo/, `${args[0]}: says what is wrong: ${stderr.trim()}`)
+  }
+  // setpriv's --pdeathsig, or the pipe, ends the stand-in once vma-opt is gone.
+  let left: number[] = []
+  for (let i = 0; i < 40; i++) {
+    left = sleepers(dir)
+    if (!left.length) break
+    await sleep(50)
+  }
+  t.same(left, [], 'the stand-in decompressors are gone')
+  for (const k of left) process.kill(k, 'SIGKILL')
+  t.same(readdirSync(dir).sort(), ['bin', 'x.vma.lzo'], 'no temp file left')
 })

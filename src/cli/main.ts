@@ -4,6 +4,7 @@
 import yargs, { type Argv } from 'yargs'
 import { EXIT_SIGPIPE, EXIT_USAGE } from '../util/errors.js'
 import { cleanupNow } from '../util/temp-files.js'
+import { exitWhenDone } from '../util/exit-when-done.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { applyCommand } from './commands/apply.js'
 import { catCommand } from './commands/cat.js'
@@ -101,6 +102,5 @@ export async function main(): Promise<void> {
     cleanupNow()
     process.exit(EXIT_SIGPIPE)
   })
-  const code = await runCli(process.argv.slice(2))
-  process.exitCode = code
+  await exitWhenDone(await runCli(process.argv.slice(2)))
 }

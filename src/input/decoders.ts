@@ -215,9 +215,13 @@ class Decoder {
     sin.end()
   }
 
-  /** Stops it early (the reader lost interest). */
+  /**
+   * Stops it early (the reader lost interest). SIGKILL, not SIGTERM: its
+   * output goes only to us, so it has nothing to clean up, and a decompressor
+   * that handles or ignores SIGTERM must not outlive our interest.
+   */
   async stop(): Promise<void> {
-    this.child.kill('SIGTERM')
+    this.child.kill('SIGKILL')
     this.feed?.return(undefined).catch(() => undefined)
     await this.pump
   }
