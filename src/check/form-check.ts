@@ -5,7 +5,7 @@
 // byte past a device end is set.
 
 import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
-import { ExtentHeader } from '../format/extent-header.js'
+import { EXTENT_MD5_OFFSET, ExtentHeader } from '../format/extent-header.js'
 import { VmaHeader, type VmaDevice } from '../format/header.js'
 import { clusterCount } from '../format/cluster-tracker.js'
 import { parseUuid } from '../format/uuid.js'
@@ -100,7 +100,9 @@ export class FormCheck implements VmaSink {
       this.clusterNums[i] = this.chunkStart + i
       this.devIds[i] = dev
     }
-    ExtentHeader.encode(this.scratch, 0, raw.subarray(8, 24), n, e.masks, this.devIds, this.clusterNums)
+    // Without the md5: decode has checked raw's, so equal bytes have equal md5s.
+    ExtentHeader.encode(this.scratch, 0, raw.subarray(8, 24), n, e.masks, this.devIds, this.clusterNums, false)
+    this.scratch.set(raw.subarray(EXTENT_MD5_OFFSET, EXTENT_MD5_OFFSET + 16), EXTENT_MD5_OFFSET)
     if (!this.scratch.equals(raw)) return this.badLayout()
     if (!this.sawEmpty) {
       this.chunkStart += n

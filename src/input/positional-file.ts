@@ -1,4 +1,4 @@
-import { close, fstat, open, read, type Stats } from 'node:fs'
+import { close, fstat, open, read, readSync, type Stats } from 'node:fs'
 import { promisify } from 'node:util'
 import { fromSystemError } from '../util/errors.js'
 
@@ -49,6 +49,25 @@ export class PositionalFile {
       let n: number
       try {
         n = (await readP(this.fd, buf, off + done, len - done, pos + done)).bytesRead
+      } catch (e) {
+        throw fromSystemError(e, `cannot read ${this.label}`)
+      }
+      if (n === 0) break
+      done += n
+    }
+    return done
+  }
+
+  /**
+   * The same, synchronously: for chains of small reads where each depends on
+   * the last (extent headers), a thread-pool round trip costs more than the read.
+   */
+  readSync(buf: Uint8Array, off: number, len: number, pos: number): number {
+    let done = 0
+    while (done < len) {
+      let n: number
+      try {
+        n = readSync(this.fd, buf, off + done, len - done, pos + done)
       } catch (e) {
         throw fromSystemError(e, `cannot read ${this.label}`)
       }

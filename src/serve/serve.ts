@@ -17,12 +17,7 @@ import { openInput } from '../input/archive-input.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { removeFile, trackFile } from '../util/temp-files.js'
 import { ByteBudget } from './byte-budget.js'
-import { ArchiveDisk } from '../trim/archive-disk.js'
-import { planTrim } from '../trim/plan.js'
-import { zeroesOn } from '../trim/trim-step.js'
-import { reportLines } from '../trim/report.js'
 import type { TrimOptions } from '../trim/volume.js'
-import { TrimmedDeviceExport } from './trimmed-export.js'
 import type { VmaDevice } from '../format/header.js'
 import { ArchiveDeviceExport, type ExportedDevice } from './device-export.js'
 import { negotiate, type ExportSet } from './nbd-handshake.js'
@@ -88,6 +83,15 @@ function chooseDevices(idx: IndexedArchive, names: string[] | undefined): Export
 
 /** The chosen exports with free space zeroed, planned over every disk of the archive (LVs may span disks). */
 async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], opts: TrimOptions, log: (m: string) => void): Promise<ExportedDevice[]> {
+  // Loaded only with --trim: the filesystem readers are a quarter of the
+  // program, and start-up is what a plain serve waits for.
+  const [{ ArchiveDisk }, { planTrim }, { zeroesOn }, { reportLines }, { TrimmedDeviceExport }] = await Promise.all([
+    import('../trim/archive-disk.js'),
+    import('../trim/plan.js'),
+    import('../trim/trim-step.js'),
+    import('../trim/report.js'),
+    import('./trimmed-export.js'),
+  ])
   const plan = await planTrim(idx.header.deviceList.map(d => new ArchiveDisk(idx.file, idx.index, d)), opts)
   for (const line of reportLines(plan.report)) log(`trim: ${line}`)
   return devices.map(d => (zeroesOn(plan, d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))

@@ -10,6 +10,8 @@ const PAGE_BITS = 1 << 12
 export class SparseBitset {
   private readonly pages = new Map<number, Uint8Array>()
   count = 0
+  private lastKey = -1
+  private last: Uint8Array | undefined
 
   constructor(readonly size: number) {}
 
@@ -23,11 +25,14 @@ export class SparseBitset {
   /** Sets bit i; returns false if it was already set. */
   set(i: number): boolean {
     const key = Math.floor(i / PAGE_BITS)
-    let p = this.pages.get(key)
+    // Bits come mostly in order: the page used last skips the Map.
+    let p = key === this.lastKey ? this.last : this.pages.get(key)
     if (!p) {
       p = new Uint8Array(PAGE_BITS / 8)
       this.pages.set(key, p)
     }
+    this.lastKey = key
+    this.last = p
     const o = i % PAGE_BITS
     const bit = 1 << (o & 7)
     if (p[o >>> 3]! & bit) return false
