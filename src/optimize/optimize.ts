@@ -8,7 +8,12 @@
 //      temp file next to the destination (through a compressor if asked);
 //   3. read that temp file back through the ordinary reader and compare
 //      digests, configs and form; only then fsync, rename, fsync the dir.
+// For a plain file that is not optimized yet (the hook's usual case), pass 1
+// indexes the headers alone and its full check runs while pass 2 writes:
+// the two read the same page cache, on two cores, instead of one after the
+// other; pass 3 still compares with the full check's digests.
 
+import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -28,7 +33,7 @@ import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
-import { writeArchive } from '../archive/write-archive.js'
+import { writeArchive, type WriteTarget } from '../archive/write-archive.js'
 import { ArchiveDisk } from '../trim/archive-disk.js'
 import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
@@ -56,6 +61,8 @@ export interface OptimizeOptions {
   progress?: (phase: 'reading' | 'writing' | 'checking', done: number, total: number) => void
   /** Zero what the guests' filesystems declare free (src/trim/); needs random access, so a compressed input is spooled. */
   trim?: TrimOptions
+  /** Run pass 1 to its end before pass 2 even where they could overlap (tests compare both ways). */
+  noOverlap?: boolean
 }
 
 export interface OptimizeResult {
@@ -121,6 +128,18 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const rereadable = compressedFile && !(peeked && spoolFromTheStart(peeked))
     if (compressedFile && !rereadable) trace('pass 1 spools: rereading per device would cost more', t0)
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
+    // A plain file whose headers already show it is not in the optimized
+    // form (every fresh vzdump backup): the full check of pass 1 runs while
+    // pass 2 writes, from an index of the headers alone.
+    if (input.file && !o.trim && !o.noOverlap) {
+      const headers = await indexArchive(input, { spoolDir: workDir })
+      if (!headers.form.optimized(!!o.keepUuid)) {
+        indexed = headers
+        trace('pass 1 (headers indexed; the full check runs alongside pass 2)', t0)
+        return await optimizeOverlapped(input, headers, { ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew })
+      }
+      await headers.release()
+    }
     const meter = new DisorderMeter(holdLimit)
     const cost = new RereadCost()
     const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter, cost] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
@@ -134,10 +153,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       alreadyOptimized,
       devices: one.digests,
     }
-    const devices: EmitDevice[] = one.header.deviceList.map(d => {
-      const stats = one.tracker.devices[d.id]!
-      return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
-    })
+    const devices = emitDevices(one)
     let trimmer: PreparedTrim | undefined
     let reader: ClusterReader | undefined
     if (o.trim) {
@@ -167,21 +183,9 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
     const digests = one.digests
     const w = await writeArchive(fields, devices, reader, {
-      path: finalPath,
-      workDir,
-      compression,
-      zstdThreads: o.zstdThreads,
-      // A new file gets SRC's permission bits (the umask may narrow them); in
-      // place, the new file takes everything the old one had before replacing it.
-      createMode: srcStat && !inPlace ? srcStat.mode & 0o777 : undefined,
-      keepMetadataOf: inPlace ? { path: finalPath!, uid: srcStat!.uid, gid: srcStat!.gid, mode: srcStat!.mode } : undefined,
-      noClobber: isNew,
-      stdout: o.stdout,
-      noCheck: o.noCheck,
-      keepUuid: o.keepUuid,
+      ...writeTargetOf({ ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew }),
       expected: () => (trimmer ? trimmer.expected(digests) : digests),
       proof: trimmer?.proof,
-      what: 'optimized',
       progress: (phase, n) => o.progress?.(phase, n, one.plainBytes),
       written: async () => {
         trace('pass 2 (write)', t0)
@@ -200,6 +204,84 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     await stream?.close()
     await reopened?.close()
     await input.close()
+  }
+}
+
+interface Resolved extends OptimizeOptions {
+  t0: number
+  total: number
+  compression: OutputCompression
+  workDir: string
+  inPlace: boolean
+  finalPath?: string
+  srcStat?: Stats
+  name: string
+  isNew?: boolean
+}
+
+/**
+ * Pass 1 and pass 2 at once, for a plain file whose headers are indexed:
+ * the writer reads clusters by the index while the full check reads the
+ * file front to back (both with positional reads, from the page cache or
+ * the disk). The check's digests are what the proof compares with, and they
+ * are awaited before it; if the check fails, the next read of the writer
+ * fails with the same error and the temp file goes.
+ */
+async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, o: Resolved): Promise<OptimizeResult> {
+  let failure: unknown
+  const checking = checkArchive(input, {})
+  checking.catch(e => (failure = e))
+  const devices = emitDevices(headers)
+  const index = new ArchiveClusterReader(headers.file, headers.index)
+  const reader: ClusterReader = {
+    bufferSize: index.bufferSize,
+    concurrent: index.concurrent,
+    read: (...a) => (failure ? Promise.reject(failure) : index.read(...a)),
+  }
+  let one: CheckedArchive | undefined
+  try {
+    const h = headers.header
+    const w = await writeArchive({ uuid: o.keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctime, configs: h.configs, devices: h.deviceList }, devices, reader, {
+      ...writeTargetOf(o),
+      expected: () => one!.digests,
+      progress: (phase, n) => o.progress?.(phase, n, headers.plainBytes),
+      written: async () => {
+        trace('pass 2 (write)', o.t0)
+        one = await checking
+        trace('the full check (alongside pass 2) done', o.t0)
+      },
+    })
+    trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
+    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+  } finally {
+    await checking.catch(() => undefined) // nothing reads the input once we return
+  }
+}
+
+/** What pass 2 writes per device: every cluster of a disk; of a vmstate stream, those the archive has. */
+function emitDevices(a: CheckedArchive): EmitDevice[] {
+  return a.header.deviceList.map(d => {
+    const stats = a.tracker.devices[d.id]!
+    return { id: d.id, name: d.name, size: d.size, vmstate: stats.vmstate, clusters: stats.vmstate ? stats.clustersSeen : clusterCount(d.size) }
+  })
+}
+
+/** Where and how the optimized archive is written (writeArchive's target, less what the caller knows). */
+function writeTargetOf(o: Resolved): Omit<WriteTarget, 'expected'> {
+  return {
+    path: o.finalPath,
+    workDir: o.workDir,
+    compression: o.compression,
+    zstdThreads: o.zstdThreads,
+    // A new file gets SRC's permission bits (the umask may narrow them); in
+    // place, the new file takes everything the old one had before replacing it.
+    createMode: o.srcStat && !o.inPlace ? o.srcStat.mode & 0o777 : undefined,
+    keepMetadataOf: o.inPlace ? { path: o.finalPath!, uid: o.srcStat!.uid, gid: o.srcStat!.gid, mode: o.srcStat!.mode } : undefined,
+    noClobber: o.isNew,
+    stdout: o.stdout,
+    noCheck: o.noCheck,
+    keepUuid: o.keepUuid,
+    what: 'optimized',
   }
 }
 
