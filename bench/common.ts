@@ -44,6 +44,9 @@ export function sh(cmd: string): number {
   return Number(process.hrtime.bigint() - t) / 1e9
 }
 
+/** Seconds every run waits after its setup (VMA_BENCH_SETTLE, default 3; see race). */
+export const SETTLE = Number(process.env.VMA_BENCH_SETTLE ?? 3)
+
 /** Runs per contender (VMA_BENCH_RUNS, default 5): the median is reported. */
 export const RUNS = Number(process.env.VMA_BENCH_RUNS ?? 5)
 
@@ -85,7 +88,14 @@ function passTimes(stderr: string): number[] {
  * Runs every contender RUNS times, round-robin (so a slow spell on this
  * shared machine hits all of them alike), and reports each one's median.
  * `before` runs untimed ahead of every run: `sync` by default, so dirty pages
- * left by one run do not slow the next.
+ * left by one run do not slow the next. Then every run waits SETTLE seconds:
+ * on a VM whose balloon reports free pages to the host (this one does), memory
+ * freed by a setup's `rm` is handed back about two seconds later, and writing
+ * into it again costs a host fault per page. A `cp` started at once reuses
+ * the pages its own `rm` just freed (0.45 s for 2.3 GB here) while anything
+ * that starts writing a second later pays the faults (3.9-4.4 s for the same
+ * cp after a pause): without the pause the baseline gets a head start no
+ * other contender can have.
  */
 export function race(contenders: Contender[], before = 'sync'): Timing[] {
   const samples = contenders.map(() => ({ runs: [] as number[], rss: 0, passes: [] as number[][] }))
@@ -95,6 +105,7 @@ export function race(contenders: Contender[], before = 'sync'): Timing[] {
       const cmd = c.vmaOpt ? `${c.stdinFrom ? `cat '${c.stdinFrom}' | ` : ''}VMA_OPT_TRACE=1 node '${RUN_CLI}' '${rss}' ${c.cmd}` : c.cmd
       if (c.setup) sh(c.setup)
       sh(before)
+      if (SETTLE > 0) sh(`sleep ${SETTLE}`)
       const t = process.hrtime.bigint()
       const run = spawnSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 })
       const seconds = Number(process.hrtime.bigint() - t) / 1e9
