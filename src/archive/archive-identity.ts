@@ -12,6 +12,8 @@ import type { VmaHeader } from '../format/header.js'
 import { VmaError } from '../util/errors.js'
 
 export function identityOf(h: VmaHeader, digests: DeviceDigest[]): ArchiveIdentity {
+  // The record is JSON, whose numbers are exact only up to 2^53.
+  if (!Number.isSafeInteger(h.ctime)) throw new VmaError('VMA_DELTA_IDENTITY', 24, `the creation time ${h.ctimeRaw} is beyond what a delta can record (2^53 seconds)`, 'header')
   const byId = new Map(digests.map(d => [d.id, d.digest]))
   return {
     ctime: h.ctime,

@@ -113,7 +113,7 @@ async function proveOutput(path: string, fields: HeaderFields, expected: DeviceD
   if (fields.configs.length !== outCfg.length || fields.configs.some((c, i) => c.name !== outCfg[i]!.name || !Buffer.from(c.data).equals(outCfg[i]!.data))) {
     fail('the configs differ')
   }
-  if (r.ctime !== fields.ctime) fail('the creation time differs')
+  if (r.header.ctimeRaw !== BigInt(fields.ctime)) fail('the creation time differs')
   const extra = t.proof?.check()
   if (extra) fail(extra)
   if (r.formReasons.length || (!t.keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)

@@ -67,7 +67,7 @@ export class FormCheck implements VmaSink {
     this.streamsOnly = this.devs.every(d => d.name === 'vmstate')
     let canonical: Buffer | undefined
     try {
-      canonical = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctime, configs: h.configs, devices: this.devs })
+      canonical = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctimeRaw, configs: h.configs, devices: this.devs })
     } catch {
       canonical = undefined
     }

@@ -19,7 +19,7 @@ export function chainOutput(chain: Chain): ChainOutput {
   const h = chain.newestFirst[0]!.indexed.header
   const list = h.deviceList
   return {
-    fields: { uuid: parseUuid(OPTIMIZED_UUID), ctime: h.ctime, configs: h.configs, devices: list },
+    fields: { uuid: parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: list },
     devices: list.map(d => ({ id: d.id, name: d.name, size: d.size, clusters: clusterCount(d.size), vmstate: false })),
     expected: chain.target.devices.map(d => ({ ...d, clusters: clusterCount(d.size) })),
   }

@@ -117,7 +117,7 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
     const targetIdentity = identityOf(h, h.deviceList.map(d => digestOf(d, outcomes.get(d.id)!.newSum)))
     const header = VmaHeader.encode({
       uuid,
-      ctime: h.ctime,
+      ctime: h.ctimeRaw,
       configs: h.configs,
       devices: h.deviceList,
       delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity) },

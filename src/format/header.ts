@@ -64,7 +64,8 @@ export interface DeltaBlobs {
 
 export interface HeaderFields {
   uuid: Buffer
-  ctime: number
+  /** Seconds since 1970; a bigint carries a header's value exactly, whatever its size. */
+  ctime: number | bigint
   configs: { name: string; data: Uint8Array }[]
   devices: { id: number; name: string; size: number }[]
   /** Makes it a delta header (spec/delta-format.md). */
@@ -73,7 +74,10 @@ export interface HeaderFields {
 
 export class VmaHeader {
   uuid!: Buffer
+  /** Seconds since 1970 (time_t, signed); approximate beyond 2^53, where ctimeRaw is exact. */
   ctime!: number
+  /** The field exactly: what a rewrite copies and what `vma list` prints. */
+  ctimeRaw!: bigint
   version!: number
   md5!: Buffer
   blobBufferOffset!: number
@@ -140,7 +144,8 @@ export class VmaHeader {
       throw new VmaError('VMA_BAD_VERSION', OFF_VERSION, `version ${h.version} is not supported (only ${VMA_VERSION})`, 'header')
     }
     h.uuid = Buffer.from(buf.subarray(OFF_UUID, OFF_UUID + 16))
-    h.ctime = Number(buf.readBigInt64BE(OFF_CTIME))
+    h.ctimeRaw = buf.readBigInt64BE(OFF_CTIME)
+    h.ctime = Number(h.ctimeRaw)
     h.blobBufferOffset = buf.readUInt32BE(OFF_BLOB_OFFSET)
     h.blobBufferSize = buf.readUInt32BE(OFF_BLOB_SIZE)
     if (h.blobBufferOffset < HEADER_FIXED_SIZE) {

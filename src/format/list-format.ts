@@ -1,7 +1,7 @@
 // The exact text of Proxmox's `vma list`: qmrestore and scripts parse it.
 
 import { MAX_DEV_ID } from './constants.js'
-import { cTime } from './ctime.js'
+import { cTimeOrNull } from './ctime.js'
 import type { VmaHeader } from './header.js'
 
 export function vmaListText(h: VmaHeader): string {
@@ -11,6 +11,8 @@ export function vmaListText(h: VmaHeader): string {
     if (d.id > MAX_DEV_ID) continue
     out += d.name === 'vmstate' ? `VMSTATE: dev_id=${d.id} memory: ${d.size}\n` : `DEV: dev_id=${d.id} size: ${d.size} devname: ${d.name}\n`
   }
-  out += `CTIME: ${cTime(h.ctime)}\n`
+  // ctime()'s newline ends the line; when it returns NULL, printf prints "(null)" and no newline.
+  const when = cTimeOrNull(h.ctimeRaw)
+  out += when === undefined ? 'CTIME: (null)' : `CTIME: ${when}\n`
   return out
 }

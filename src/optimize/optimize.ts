@@ -180,7 +180,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     }
     trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'} (rereading would take ${cost.passes().toFixed(1)} passes)`, t0)
     const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
-    const fields = { uuid, ctime: one.header.ctime, configs: one.header.configs, devices: one.header.deviceList }
+    const fields = { uuid, ctime: one.header.ctimeRaw, configs: one.header.configs, devices: one.header.deviceList }
     const digests = one.digests
     const w = await writeArchive(fields, devices, reader, {
       ...writeTargetOf({ ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew }),
@@ -241,7 +241,7 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
   let one: CheckedArchive | undefined
   try {
     const h = headers.header
-    const w = await writeArchive({ uuid: o.keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctime, configs: h.configs, devices: h.deviceList }, devices, reader, {
+    const w = await writeArchive({ uuid: o.keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }, devices, reader, {
       ...writeTargetOf(o),
       expected: () => one!.digests,
       progress: (phase, n) => o.progress?.(phase, n, headers.plainBytes),

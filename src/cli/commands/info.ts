@@ -79,8 +79,10 @@ export function infoJson(r: ArchiveReport) {
     ...(r.delta ? { delta: deltaInfo(r) } : {}),
     compression: r.compression,
     uuid: r.uuid,
-    ctime: r.ctime,
-    ctimeIso: new Date(r.ctime * 1000).toISOString(),
+    // Exact as a number up to 2^53 seconds, as a decimal string beyond (a damaged header);
+    // the ISO form only where a date can show it.
+    ctime: Number.isSafeInteger(r.ctime) ? r.ctime : String(r.header.ctimeRaw),
+    ctimeIso: Math.abs(r.ctime) <= 8.64e12 ? new Date(r.ctime * 1000).toISOString() : null,
     headerSize: r.headerSize,
     size: r.size,
     extents: r.extents,
@@ -107,7 +109,7 @@ function infoText(r: ArchiveReport): string {
     lines.push(`${pad('target')}${describeIdentity(delta.target)}`)
   }
   lines.push(`${pad('uuid')}${r.uuid}`)
-  lines.push(`${pad('created')}${cTime(r.ctime)} (${r.ctime})`)
+  lines.push(`${pad('created')}${cTime(r.header.ctimeRaw)} (${r.header.ctimeRaw})`)
   lines.push(`${pad('size')}${bytesWithHuman(r.size)}${r.compression === 'none' ? '' : ' uncompressed'}, header ${thousands(r.headerSize)} bytes, ${r.extents} extent${r.extents === 1 ? '' : 's'}`)
   lines.push(`configs:${r.configs.length ? '' : '   none'}`)
   const cw = Math.max(0, ...r.configs.map(c => c.name.length))
