@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
-import { BIN, cliEnv } from './helpers.js'
+import { PassThrough } from 'node:stream'
+import { runCli } from '../src/cli/main.js'
 import { proxmoxVma } from './proxmox-vma.js'
 
 const CTIMES: bigint[] = [
@@ -30,7 +31,28 @@ const CTIMES: bigint[] = [
 ]
 
 const vma = proxmoxVma()
-const cli = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, [BIN, ...args], { env: cliEnv(env), encoding: 'utf8' })
+
+/**
+ * The CLI in this process (a process per run made this test take minutes):
+ * Node re-reads the time zone when TZ is assigned.
+ */
+async function cli(args: string[], tz = 'UTC') {
+  const was = process.env.TZ
+  process.env.TZ = tz
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', c => (stdout += c))
+  err.on('data', c => (stderr += c))
+  try {
+    const status = await runCli(args, { stdout: out, stderr: err })
+    return { status, stdout, stderr }
+  } finally {
+    if (was === undefined) delete process.env.TZ
+    else process.env.TZ = was
+  }
+}
 
 t.test('info --list prints the creation time as vma list does, in any time zone', { skip: !vma.ok && vma.reason }, async t => {
   if (!vma.ok) return
@@ -40,7 +62,7 @@ t.test('info --list prints the creation time as vma list does, in any time zone'
     writeFileSync(file, makeVma({ ctime, devices: [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 1) }] }).buf)
     for (const TZ of ['UTC', 'Europe/Berlin', 'America/New_York']) {
       const want = spawnSync(vma.path, ['list', file], { env: { ...process.env, TZ }, encoding: 'utf8' })
-      const got = cli(['info', '--list', file], { TZ })
+      const got = await cli(['info', '--list', file], TZ)
       t.equal(got.stdout, want.stdout, `ctime ${ctime}, TZ=${TZ}: ${JSON.stringify(want.stdout.split('CTIME: ')[1])}`)
     }
   }
@@ -52,17 +74,17 @@ t.test('every creation time survives optimize exactly, and info --json reports i
     const src = join(dir, `c${ctime}.vma`)
     writeFileSync(src, makeVma({ ctime, order: 'shuffled', devices: [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 2) }] }).buf)
     const out = join(dir, `o${ctime}.vma`)
-    const o = cli(['optimize', '-q', src, out], {})
+    const o = await cli(['optimize', '-q', src, out])
     t.equal(o.status, 0, `optimize ctime ${ctime}: ${o.stderr.trim()}`)
     t.equal(readFileSync(out).readBigInt64BE(24), ctime, `ctime ${ctime}: the same 8 bytes in the output`)
-    const j = cli(['info', '--json', out], { TZ: 'UTC' })
+    const j = await cli(['info', '--json', out])
     t.equal(j.status, 0, `info --json: ${j.stderr.trim()}`)
     const report = JSON.parse(j.stdout || '{}') as { ctime?: number | string; ctimeIso?: string | null }
     t.equal(BigInt(report.ctime ?? 'NaN'), ctime, 'the JSON ctime is exact (a string beyond 2^53)')
     t.equal(typeof report.ctime, Number.isSafeInteger(Number(ctime)) ? 'number' : 'string')
     if (report.ctimeIso !== null) t.equal(BigInt(Date.parse(report.ctimeIso!) / 1000), ctime, 'the ISO time is the same instant')
     else t.ok(ctime > 8640000000000n || ctime < -8640000000000n, 'no ISO time only past what a date can show')
-    const text = cli(['info', out], { TZ: 'UTC' })
+    const text = await cli(['info', out])
     t.equal(text.status, 0, `info: ${text.stderr.trim()}`)
   }
 })
@@ -73,7 +95,7 @@ t.test('a delta cannot record a creation time past 2^53 and says so', async t =>
   const devices = [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 3) }]
   writeFileSync(join(dir, 'a.vma'), makeVma({ ctime, devices }).buf)
   writeFileSync(join(dir, 'b.vma'), makeVma({ ctime, devices }).buf)
-  const r = cli(['diff', join(dir, 'a.vma'), join(dir, 'b.vma'), join(dir, 'd.vma-delta')], {})
+  const r = await cli(['diff', join(dir, 'a.vma'), join(dir, 'b.vma'), join(dir, 'd.vma-delta')])
   t.equal(r.status, 1, 'exit 1')
   t.match(r.stderr, /^vma-opt: .*creation time 9007199254740993 is beyond what a delta can record.*\(VMA_DELTA_IDENTITY\)\n$/, r.stderr.trim())
 })
