@@ -46,6 +46,13 @@ export class FormCheck implements VmaSink {
   private sawTail = false
 
   /** Optimized form with the fixed uuid, or with any uuid when `keepUuid`. */
+  /** A check that was not run: never says optimized, and says why. */
+  static notJudged(): FormCheck {
+    const f = new FormCheck()
+    f.reasons.push('the form was not judged')
+    return f
+  }
+
   optimized(keepUuid = false): boolean {
     return this.reasons.length === 0 && (keepUuid || this.fixedUuid)
   }

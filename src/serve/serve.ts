@@ -115,7 +115,7 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
   try {
     const spoolDir = o.tmpdir ?? tmpdir()
     if (!input.file) log(`${input.label}: ${input.compression !== 'none' ? `${input.compression}-compressed` : 'not a plain file'}, spooling it uncompressed to ${spoolDir} once`)
-    idx = await indexArchive(input, { spoolDir, progress: o.progress })
+    idx = await indexArchive(input, { spoolDir, progress: o.progress, form: false })
     let devices = chooseDevices(idx, o.devices)
     if (o.trim) devices = await trimmedDevices(idx, devices, o.trim, log)
     const index = idx

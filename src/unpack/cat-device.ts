@@ -36,7 +36,7 @@ export async function catDevice(src: string, device: string, out: Writable, o: C
   const input = await openInput(src, { stdin: o.stdin })
   let idx: IndexedArchive | undefined
   try {
-    idx = await indexArchive(input, { spoolDir: o.tmpdir ?? tmpdir(), progress: o.progress })
+    idx = await indexArchive(input, { spoolDir: o.tmpdir ?? tmpdir(), progress: o.progress, form: false })
     const d = idx.header.deviceList.find(x => x.name === device)
     if (!d) {
       const names = idx.header.deviceList.map(x => x.name).join(', ') || 'none'
