@@ -21,6 +21,8 @@ const CTIMES: bigint[] = [
   1711846800n, // the hour the clocks go forward in Berlin, 2024
   8640000000001n, // one second past JavaScript's last date (year 275760)
   -8640000000001n, // and one second before its first (year -271821)
+  8836120008000n, // a July past Date's range: summer time in Berlin by the zone's last rule
+  8836074043200n, // the same for New York (a review found these an hour off)
   2n ** 53n + 1n, // no longer exact as a double
   67767976233532799n, // 31 Dec of year 2147483647, 23:59:59 UTC: the last that glibc prints
   67767976233532800n, // one second later: NULL
@@ -87,6 +89,20 @@ t.test('every creation time survives optimize exactly, and info --json reports i
     const text = await cli(['info', out])
     t.equal(text.status, 0, `info: ${text.stderr.trim()}`)
   }
+})
+
+t.test('a delta of an archive made past the last date is shown and checked', async t => {
+  const dir = t.testdir()
+  const ctime = 8640000000001n
+  const devices = [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 4) }]
+  writeFileSync(join(dir, 'a.vma'), makeVma({ ctime, devices }).buf)
+  const delta = join(dir, 'd.vma-delta')
+  t.equal((await cli(['diff', join(dir, 'a.vma'), join(dir, 'a.vma'), delta])).status, 0, 'diff')
+  const info = await cli(['info', delta])
+  t.equal(info.status, 0, `info of the delta: ${info.stderr.trim()}`)
+  t.match(info.stdout, /8640000000001 seconds after 1970/, 'its time in seconds')
+  const v = await cli(['verify', '--base', join(dir, 'a.vma'), delta])
+  t.equal(v.status, 0, `verify --base: ${v.stderr.trim()}`)
 })
 
 t.test('a delta cannot record a creation time past 2^53 and says so', async t => {

@@ -15,15 +15,19 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const CYCLE = 146097n * 86400n // seconds in 400 Gregorian years
 const JS_LAST = 8640000000000n // seconds: the last time a Date holds, either side of 1970
 const YEAR_1000 = -30610224000n // 1 Jan 1000 00:00:00 UTC
+const YEAR_2400 = 13569465600n // 1 Jan 2400 00:00:00 UTC
 const INT_MAX = 2147483647
 const INT_MIN = -2147483648
 
 /** What C's ctime() gives for `seconds` (without its newline), or undefined where it returns NULL. */
 export function cTimeOrNull(seconds: number | bigint): string | undefined {
-  const t = BigInt(seconds)
-  // Within Date's range as it is; beyond, into 1970-2369 (the zone's last
-  // rules) or, before the past end, 1000-1399 (its local mean time).
-  const base = t > JS_LAST ? 0n : t < -JS_LAST ? YEAR_1000 : t
+  if (typeof seconds === 'number' && !Number.isFinite(seconds)) return undefined
+  const t = typeof seconds === 'number' ? BigInt(Math.trunc(seconds)) : seconds
+  // Within Date's range as it is; beyond, into 2400-2799 (after every zone's
+  // last transition: glibc extrapolates its final rule, as Date does; 1970-
+  // 2369 would meet past rules, such as no summer time in 1970s Germany) or,
+  // before the past end, 1000-1399 (the zone's local mean time).
+  const base = t > JS_LAST ? YEAR_2400 : t < -JS_LAST ? YEAR_1000 : t
   let cycles = (t - base) / CYCLE
   let rest = t - cycles * CYCLE
   if (rest < base) {

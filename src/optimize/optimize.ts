@@ -229,8 +229,6 @@ interface Resolved extends OptimizeOptions {
  */
 async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, o: Resolved): Promise<OptimizeResult> {
   let failure: unknown
-  const checking = checkArchive(input, {})
-  checking.catch(e => (failure = e))
   const devices = emitDevices(headers)
   const index = new ArchiveClusterReader(headers.file, headers.index)
   const reader: ClusterReader = {
@@ -239,6 +237,8 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
     read: (...a) => (failure ? Promise.reject(failure) : index.read(...a)),
   }
   let one: CheckedArchive | undefined
+  const checking = checkArchive(input, {})
+  checking.catch(e => (failure = e))
   try {
     const h = headers.header
     const w = await writeArchive({ uuid: o.keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }, devices, reader, {

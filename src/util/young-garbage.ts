@@ -35,6 +35,12 @@ export class YoungGarbage {
     this.since += bytes
     if (this.since < this.every) return
     this.since = 0
-    collector()?.({ type: 'minor' })
+    const gc = collector()
+    if (!gc) return
+    try {
+      gc({ type: 'minor' })
+    } catch {
+      collect = null // a V8 that refuses the option: let it collect on its own
+    }
   }
 }
