@@ -132,7 +132,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     // form (every fresh vzdump backup): the full check of pass 1 runs while
     // pass 2 writes, from an index of the headers alone.
     if (input.file && !o.trim && !o.noOverlap) {
-      const headers = await indexArchive(input, { spoolDir: workDir })
+      const headers = await indexArchive(input, { spoolDir: workDir, progress })
       if (!headers.form.optimized(!!o.keepUuid)) {
         indexed = headers
         trace('pass 1 (headers indexed; the full check runs alongside pass 2)', t0)
