@@ -3,7 +3,10 @@
 // .ci/run (60 s, fixed seed); this keeps its judge honest.
 
 import t from 'tap'
-import { judge, type CommandResult } from './fuzz/run-case.js'
+import { createHash } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { judge, sameDisk, type CommandResult } from './fuzz/run-case.js'
 import { mutatePlain, rng, extentOffsets } from './fuzz/mutate.js'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
 
@@ -34,4 +37,18 @@ t.test('mutations are reproducible and keep extents findable', async t => {
     const b = mutatePlain(v.buf, v.buf, rng(k))
     t.ok(a.bytes.equals(b.bytes) && a.what.join() === b.what.join(), `case ${k}: ${a.what.join('; ')}`)
   }
+})
+
+t.test("a disk Proxmox pads to whole sectors is the same disk, and nothing else is", async t => {
+  const dir = t.testdir()
+  const disk = Buffer.from(makeContent(307713, 5))
+  writeFileSync(join(dir, 'disk.raw'), disk)
+  const padded = createHash('sha256').update(disk).update(Buffer.alloc(308224 - 307713)).digest('hex')
+  t.ok(sameDisk(join(dir, 'disk.raw'), padded, 308224), 'zeros up to the next 512 bytes: the same disk')
+  const otherTail = createHash('sha256').update(disk).update(Buffer.alloc(308224 - 307713, 1)).digest('hex')
+  t.notOk(sameDisk(join(dir, 'disk.raw'), otherTail, 308224), 'a non-zero tail is not')
+  const exact = createHash('sha256').update(disk).digest('hex')
+  t.ok(sameDisk(join(dir, 'disk.raw'), exact, 307713), 'the same size and bytes')
+  t.notOk(sameDisk(join(dir, 'disk.raw'), exact, 307713 + 512), 'a whole sector more is not padding')
+  t.notOk(sameDisk(join(dir, 'disk.raw'), exact, 307712), 'shorter is not')
 })
