@@ -10,8 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
-import { PassThrough } from 'node:stream'
-import { runCli } from '../src/cli/main.js'
+import { cliInProcess } from './helpers.js'
 import { proxmoxVma } from './proxmox-vma.js'
 
 const CTIMES: bigint[] = [
@@ -41,15 +40,8 @@ const vma = proxmoxVma()
 async function cli(args: string[], tz = 'UTC') {
   const was = process.env.TZ
   process.env.TZ = tz
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let stdout = ''
-  let stderr = ''
-  out.on('data', c => (stdout += c))
-  err.on('data', c => (stderr += c))
   try {
-    const status = await runCli(args, { stdout: out, stderr: err })
-    return { status, stdout, stderr }
+    return await cliInProcess(args)
   } finally {
     if (was === undefined) delete process.env.TZ
     else process.env.TZ = was

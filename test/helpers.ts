@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { PassThrough } from 'node:stream'
+import { runCli } from '../src/cli/main.js'
 import { createHash } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -96,4 +98,19 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   delete env.NODE_OPTIONS
   for (const k of Object.keys(env)) if (k.startsWith('TAP')) delete env[k]
   return env
+}
+
+/**
+ * The CLI in this process, its output captured: for cases that need no
+ * process of their own (node is slow to start on this machine).
+ */
+export async function cliInProcess(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', c => (stdout += c))
+  err.on('data', c => (stderr += c))
+  const status = await runCli(args, { stdout: out, stderr: err })
+  return { status, stdout, stderr }
 }

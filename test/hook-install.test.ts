@@ -6,13 +6,11 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { PassThrough } from 'node:stream'
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
-import { ROOT, cliEnv } from './helpers.js'
+import { ROOT, cliEnv, cliInProcess } from './helpers.js'
 import { installHook } from '../src/hook/install-hook.js'
-import { runCli } from '../src/cli/main.js'
 import { uninstallHook } from '../src/hook/uninstall-hook.js'
 import { optionsFileArgs } from '../src/hook/hook-options.js'
 import { wrapperScript } from '../src/hook/wrapper-script.js'
@@ -25,17 +23,7 @@ const WEIRD = `two  spa'ces $HOME "q"`
 /** The built hook entry (in-process, the source's would be a .ts file). */
 const ENTRY = join(ROOT, 'dist', 'src', 'hook', 'hook-main.js')
 
-/** The CLI in-process: this machine is slow to start node, and these cases need no process of their own. */
-async function cli(...args: string[]) {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let stdout = ''
-  let stderr = ''
-  out.on('data', c => (stdout += c))
-  err.on('data', c => (stderr += c))
-  const status = await runCli(args, { stdout: out, stderr: err })
-  return { status, stdout, stderr }
-}
+const cli = (...args: string[]) => cliInProcess(args)
 
 /** Runs a hook wrapper the way vzdump does. */
 function vzdump(hook: string, phase: string[], vars: Record<string, string> = {}) {
