@@ -42,6 +42,11 @@ export function cTimeOrNull(seconds: number | bigint): string | undefined {
   return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${year}`
 }
 
+/** The time in ISO 8601 (UTC), or undefined past what a Date holds (a damaged header's time). */
+export function isoTime(seconds: number): string | undefined {
+  return Math.abs(seconds) <= Number(JS_LAST) ? new Date(seconds * 1000).toISOString() : undefined
+}
+
 /** ctime()'s text, or "(null)" as printf shows a NULL string. */
 export function cTime(seconds: number | bigint): string {
   return cTimeOrNull(seconds) ?? '(null)'

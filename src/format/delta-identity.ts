@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto'
 import { VmaError } from '../util/errors.js'
+import { isoTime } from './ctime.js'
 
 export interface IdentityDevice {
   id: number
@@ -86,6 +87,6 @@ export function identityDifference(a: ArchiveIdentity, b: ArchiveIdentity): stri
 /** One line for people: when it was made and what it holds. */
 export function describeIdentity(i: ArchiveIdentity): string {
   // A date only where one exists (year 275760); the seconds beyond (a damaged header's time).
-  const when = Math.abs(i.ctime) <= 8.64e12 ? new Date(i.ctime * 1000).toISOString().replace('.000Z', 'Z') : `${i.ctime} seconds after 1970`
+  const when = isoTime(i.ctime)?.replace('.000Z', 'Z') ?? `${i.ctime} seconds after 1970`
   return `${when}, ${i.devices.map(d => `${d.name} ${d.size} bytes digest ${d.digest}`).join(', ') || 'no devices'}`
 }

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs'
 import { inspectArchive, readArchiveHeader, type ArchiveReport } from '../../check/inspect.js'
 import { vmaListText } from '../../format/list-format.js'
-import { cTime } from '../../format/ctime.js'
+import { cTime, isoTime } from '../../format/ctime.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { bytesWithHuman, humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
@@ -82,7 +82,7 @@ export function infoJson(r: ArchiveReport) {
     // Exact as a number up to 2^53 seconds, as a decimal string beyond (a damaged header);
     // the ISO form only where a date can show it.
     ctime: Number.isSafeInteger(r.ctime) ? r.ctime : String(r.header.ctimeRaw),
-    ctimeIso: Math.abs(r.ctime) <= 8.64e12 ? new Date(r.ctime * 1000).toISOString() : null,
+    ctimeIso: isoTime(r.ctime) ?? null,
     headerSize: r.headerSize,
     size: r.size,
     extents: r.extents,
