@@ -12,6 +12,7 @@ import { Readable } from 'node:stream'
 import { optimize } from '../src/optimize/optimize.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { BIN, SHARED, cliEnv, expected, haveShared, parseBuffer, sha256 } from './helpers.js'
+import { optimizeWithBrokenWriter } from './broken-writer.js'
 
 const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] =>
   devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
@@ -181,26 +182,7 @@ t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not t
   const src = join(dir, 'a.vma')
   const orig = makeVma({ devices, order: 'shuffled' }).buf
   writeFileSync(src, orig)
-  const real = await import('../src/archive/emit.js')
-  const brokenWriter = await t.mockImport<typeof import('../src/archive/write-archive.js')>('../src/archive/write-archive.js', {
-    '../src/archive/emit.js': {
-      ...real,
-      emitOptimized: (...args: Parameters<typeof real.emitOptimized>) => {
-        const out = args[3]
-        // Flip one bit in the last data block of every extent: plausible, silent damage.
-        args[3] = {
-          write: (b: Uint8Array) => {
-            if (b.length > 4096 && b[0] === 0x56 && b[3] === 0x45) b[b.length - 100] ^= 1
-            return out.write(b)
-          },
-        }
-        return real.emitOptimized(...args)
-      },
-    },
-  })
-  const { optimize: broken } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
-    '../src/archive/write-archive.js': brokenWriter,
-  })
+  const { optimize: broken } = await optimizeWithBrokenWriter(t)
   // The mocked module has its own copy of VmaError, so match on the code.
   await t.rejects(broken(src), { code: 'VMA_DIGEST_MISMATCH', exitCode: 4, message: /internal error: .*read-back check: .*content digest .* differs.*the input is not damaged/ })
   t.ok(readFileSync(src).equals(orig), 'source untouched')

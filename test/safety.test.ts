@@ -15,6 +15,7 @@ import { optimize } from '../src/optimize/optimize.js'
 import { findTool } from '../src/util/find-tool.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
+import { optimizeWithBrokenWriter } from './broken-writer.js'
 
 const devices = [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 7) }]
 const archive = makeVma({ devices, order: 'shuffled', seed: 2 }).buf
@@ -217,20 +218,7 @@ t.test('a failed self-check is exit 4, and the hook warns instead of failing the
   const dir = t.testdir()
   const target = join(dir, 'vzdump-qemu-100-2026_11_21-22_46_19.vma')
   writeFileSync(target, archive)
-  const real = await import('../src/archive/emit.js')
-  const brokenWriter = await t.mockImport<typeof import('../src/archive/write-archive.js')>('../src/archive/write-archive.js', {
-    '../src/archive/emit.js': {
-      ...real,
-      emitOptimized: (...args: Parameters<typeof real.emitOptimized>) => {
-        const out = args[3]
-        args[3] = { write: (b: Uint8Array) => (b.length > 4096 && b[0] === 0x56 && b[3] === 0x45 && (b[b.length - 100] ^= 1), out.write(b)) }
-        return real.emitOptimized(...args)
-      },
-    },
-  })
-  const brokenOptimize = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {
-    '../src/archive/write-archive.js': brokenWriter,
-  })
+  const brokenOptimize = await optimizeWithBrokenWriter(t)
   const { runHook } = await t.mockImport<typeof import('../src/hook/vzdump-hook.js')>('../src/hook/vzdump-hook.js', {
     '../src/optimize/optimize.js': brokenOptimize,
   })
