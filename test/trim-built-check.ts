@@ -10,6 +10,8 @@ import type { Test } from 'tap'
 import { planTrim } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/file-disk.js'
 import { applyZeroer, changedOutside, diffRanges, extFileSha, run, writeGarbage, haveTool } from './trim-helpers.js'
+import { E, UUIDS, writePv, scatter } from './trim-lvm-build.js'
+import { readFileSync } from 'node:fs'
 
 export const TOOLS_MISSING = ['mke2fs', 'e2fsck', 'debugfs', 'zerofree'].filter(x => !haveTool(x))
 
@@ -82,4 +84,27 @@ export async function checkBuiltExt(t: Test, dir: string, img: string, shas: Rec
   t.equal(await plan.guarded.recheck([outDisk]), undefined, 'guard recheck clean')
   await outDisk.close()
   await disk.close()
+}
+
+/**
+ * An ext4 of 8 extents built by buildExt, striped over two garbage-filled
+ * 64 MiB PVs (sda.img, sdb.img) of one VG, and the same ext4 trimmed as a
+ * plain image (fs.trimmed.img, and its plan): what a striped LV must equal
+ * once trimmed.
+ */
+export async function buildStripedExt4(t: Test, dir: string) {
+  const fsImg = join(dir, 'fs.img')
+  buildExt(t, dir, fsImg, 8 * E, ['-t', 'ext4'])
+  const disks = [join(dir, 'sda.img'), join(dir, 'sdb.img')]
+  disks.forEach((d, i) => {
+    writeGarbage(d, 64 << 20)
+    writePv(d, UUIDS[i]!)
+  })
+  scatter(readFileSync(fsImg), disks)
+  const ref = await openFileDisk(fsImg, 'fs')
+  const refPlan = await planTrim([ref], { journal: 'strict', lvmFree: false })
+  const trimmed = join(dir, 'fs.trimmed.img')
+  await applyZeroer(refPlan, 'fs', fsImg, trimmed)
+  await ref.close()
+  return { fsImg, disks, refPlan, trimmed }
 }

@@ -4,31 +4,18 @@
 // LV, a raw linear LV. The striped LV must give exactly the free space and the
 // zeroed bytes of the same ext4 trimmed as a plain image.
 import t from 'tap'
-import { join } from 'node:path'
-import { openSync, readSync, writeSync, closeSync, readFileSync } from 'node:fs'
+import { openSync, readSync, closeSync, readFileSync } from 'node:fs'
 import { planTrim } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/file-disk.js'
-import { MiB, E, PE_START, UUIDS, writePv, scatter, gather } from './trim-lvm-build.js'
-import { applyZeroer, haveTool, writeGarbage } from './trim-helpers.js'
-import { buildExt } from './trim-built-check.js'
+import { E, PE_START, gather } from './trim-lvm-build.js'
+import { applyZeroer, haveTool } from './trim-helpers.js'
+import { buildStripedExt4 } from './trim-built-check.js'
 
 if (!haveTool('mke2fs') || !haveTool('debugfs') || !haveTool('e2fsck')) t.plan(0, 'e2fsprogs missing')
 else {
   t.test('striped LV over two disks', async t => {
     const dir = t.testdir()
-    const fsImg = join(dir, 'fs.img')
-    buildExt(t, dir, fsImg, 8 * E / 1, ['-t', 'ext4'])
-    const disks = [join(dir, 'sda.img'), join(dir, 'sdb.img')]
-    disks.forEach((d, i) => {
-      writeGarbage(d, 64 * MiB)
-      writePv(d, UUIDS[i]!)
-    })
-    scatter(readFileSync(fsImg), disks)
-
-    const ref = await openFileDisk(fsImg, 'fs')
-    const refPlan = await planTrim([ref], { journal: 'strict', lvmFree: false })
-    await applyZeroer(refPlan, 'fs', fsImg, join(dir, 'fs.trimmed.img'))
-    await ref.close()
+    const { disks, refPlan, trimmed } = await buildStripedExt4(t, dir)
 
     const handles = await Promise.all(disks.map((d, i) => openFileDisk(d, ['sda', 'sdb'][i]!)))
     const plan = await planTrim(handles, { journal: 'strict', lvmFree: false })
@@ -42,7 +29,7 @@ else {
     t.equal(vols['vgs/<free>']?.decision, 'untouched', 'unallocated extents untouched without lvmFree')
     const outs = disks.map(d => d.replace('.img', '.out.img'))
     for (let i = 0; i < 2; i++) await applyZeroer(plan, ['sda', 'sdb'][i]!, disks[i]!, outs[i]!)
-    t.ok(gather(outs, 8 * E).equals(readFileSync(join(dir, 'fs.trimmed.img'))), 'the LV read back through the stripes equals the plainly trimmed ext4')
+    t.ok(gather(outs, 8 * E).equals(readFileSync(trimmed)), 'the LV read back through the stripes equals the plainly trimmed ext4')
     for (let i = 0; i < 2; i++) {
       const a = Buffer.alloc(PE_START)
       const b = Buffer.alloc(PE_START)

@@ -7,35 +7,19 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { planTrim } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
-import { E, UUIDS, writePv, scatter, gather } from './trim-lvm-build.js'
-import { applyZeroer, haveTool, writeGarbage } from './trim-helpers.js'
-import { buildExt } from './trim-built-check.js'
+import { E, gather } from './trim-lvm-build.js'
+import { haveTool } from './trim-helpers.js'
+import { buildStripedExt4 } from './trim-built-check.js'
 import { cli } from './trim-archive-helpers.js'
 
-const MiB = 1 << 20
-const OPTS = { journal: 'strict', lvmFree: false } as const
 
 if (!haveTool('mke2fs') || !haveTool('debugfs') || !haveTool('e2fsck')) t.plan(0, 'e2fsprogs missing (Debian package e2fsprogs)')
 else {
   t.test('optimize --trim zeroes a striped LV on both of its disks', async t => {
     const dir = t.testdir()
-    const fsImg = join(dir, 'fs.img')
-    buildExt(t, dir, fsImg, 8 * E, ['-t', 'ext4'])
-    const disks = [join(dir, 'sda.img'), join(dir, 'sdb.img')]
-    disks.forEach((d, i) => {
-      writeGarbage(d, 64 * MiB)
-      writePv(d, UUIDS[i]!)
-    })
-    scatter(readFileSync(fsImg), disks)
-
     // The reference: the same ext4 trimmed as a plain image.
-    const ref = await openFileDisk(fsImg, 'fs')
-    const refPlan = await planTrim([ref], OPTS)
-    await applyZeroer(refPlan, 'fs', fsImg, join(dir, 'fs.trimmed.img'))
-    await ref.close()
-    const want = readFileSync(join(dir, 'fs.trimmed.img'))
+    const { disks, trimmed } = await buildStripedExt4(t, dir)
+    const want = readFileSync(trimmed)
 
     const raw = join(dir, 'raw.vma')
     let r = cli(['pack', raw, '--disk', `drive-scsi0=${disks[0]}`, '--disk', `drive-scsi1=${disks[1]}`, '--ctime', '1764000000', '-q'])
