@@ -59,7 +59,8 @@ export interface IndexOptions {
 export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promise<IndexedArchive> {
   const tracker = new ClusterTracker(new ProblemList(true), o.allowDelta)
   const digest = o.digest ? new ContentDigest(await loadHasher()) : undefined
-  const form = o.form === false ? FormCheck.notJudged() : new FormCheck()
+  const judgeForm = o.form !== false
+  const form = judgeForm ? new FormCheck() : FormCheck.notJudged()
   let spool: Spool | undefined
   let file = input.file
   let parser: VmaParser
@@ -71,7 +72,7 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
       file = await PositionalFile.open(spool.path)
     }
     index = new ClusterIndex(file.size)
-    const sinks: VmaSink[] = [tracker, ...(o.form === false ? [] : [form]), ...(digest ? [digest] : []), index]
+    const sinks: VmaSink[] = [tracker, ...(judgeForm ? [form] : []), ...(digest ? [digest] : []), index]
     parser = digest ? await scanChunks(readFile(file), sinks, o.progress) : await scanHeaders(file, sinks, o.progress)
   } catch (e) {
     if (spool) await file?.close()

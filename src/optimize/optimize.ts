@@ -25,6 +25,7 @@ import { sweepStaleTemps } from '../util/temp-names.js'
 import { resolveTarget } from './optimize-target.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { parseUuid } from '../format/uuid.js'
+import type { HeaderFields, VmaHeader } from '../format/header.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DisorderMeter } from './disorder-meter.js'
 import { RereadCost, rereadAfterCheck, spoolFromTheStart } from './read-strategy.js'
@@ -179,8 +180,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
       reader = new ArchiveClusterReader(indexed.file, indexed.index)
     }
     trace(`pass 2 reads ${stream ? 'the input again per device' : 'a spool or the plain input'} (rereading would take ${cost.passes().toFixed(1)} passes)`, t0)
-    const uuid = o.keepUuid ? one.header.uuid : parseUuid(OPTIMIZED_UUID)
-    const fields = { uuid, ctime: one.header.ctimeRaw, configs: one.header.configs, devices: one.header.deviceList }
+    const fields = optimizedFields(one.header, o.keepUuid)
     const digests = one.digests
     const w = await writeArchive(fields, devices, reader, {
       ...writeTargetOf({ ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew }),
@@ -240,8 +240,7 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
   const checking = checkArchive(input, {})
   checking.catch(e => (failure = e))
   try {
-    const h = headers.header
-    const w = await writeArchive({ uuid: o.keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }, devices, reader, {
+    const w = await writeArchive(optimizedFields(headers.header, o.keepUuid), devices, reader, {
       ...writeTargetOf(o),
       expected: () => one!.digests,
       progress: (phase, n) => o.progress?.(phase, n, headers.plainBytes),
@@ -256,6 +255,11 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
   } finally {
     await checking.catch(() => undefined) // nothing reads the input once we return
   }
+}
+
+/** The header of the optimized form: the input's, with the fixed uuid unless --keep-uuid, the creation time exact. */
+function optimizedFields(h: VmaHeader, keepUuid?: boolean): HeaderFields {
+  return { uuid: keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }
 }
 
 /** What pass 2 writes per device: every cluster of a disk; of a vmstate stream, those the archive has. */
