@@ -12,6 +12,7 @@ import { loadHasher } from '../util/hasher.js'
 import { spawnGuarded } from '../util/spawn-guarded.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
 import { YoungGarbage } from '../util/young-garbage.js'
+import { childOutput } from './child-output.js'
 
 export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   const z = createGunzip({ chunkSize: 1 << 20 })
@@ -64,9 +65,6 @@ const TURN_BYTES = 1 << 20
 
 /** fzstd's output between two minor collections (see util/young-garbage). */
 const FZSTD_COLLECT_BYTES = 4 << 20
-/** A decompressor's output through its pipe (64 KiB per read) between two: 8 MiB took the
- * 2.3 GB bench .zst optimize from 143 to 117 MB peak RSS, 4 MiB to 114 MB for more CPU. */
-const PIPE_COLLECT_BYTES = 8 << 20
 
 export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   // Each frame gets its own decoder, and its output is hashed to check the
@@ -254,12 +252,7 @@ export async function* runDecoder(tool: string, args: string[], fd: number | und
   const d = new Decoder(tool, args, fd, 'pipe', feed, label)
   let finished = false
   try {
-    // Node allocates a new buffer for every read from the pipe.
-    const garbage = new YoungGarbage(PIPE_COLLECT_BYTES)
-    for await (const out of d.child.stdout!) {
-      garbage.add((out as Uint8Array).length)
-      yield out as Uint8Array
-    }
+    yield* childOutput(d.child.stdout!)
     finished = true
   } finally {
     if (!finished) await d.stop()
