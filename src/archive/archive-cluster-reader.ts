@@ -13,7 +13,7 @@ import type { ClusterReader, EmitDevice } from './emit.js'
 const MAX_GAP = 1 << 20
 
 export class ArchiveClusterReader implements ClusterReader {
-  /** One extent's data plus room for gaps. */
+  /** One extent's data plus room for gaps (a smaller buffer works: gaps are then read less often). */
   readonly bufferSize = SLOTS_PER_EXTENT * CLUSTER_SIZE + 4 * MAX_GAP
   /** Positional reads only: calls may overlap. */
   readonly concurrent = true

@@ -11,7 +11,10 @@
 // For a plain file that is not optimized yet (the hook's usual case), pass 1
 // indexes the headers alone and its full check runs while pass 2 writes:
 // the two read the same page cache, on two cores, instead of one after the
-// other; pass 3 still compares with the full check's digests.
+// other; pass 3 still compares with the full check's digests. For a
+// compressed file that is not optimized yet, the check's own reading feeds
+// the writer (checking-reader), so the input is decompressed about once
+// instead of once to check and again to write.
 
 import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,6 +31,7 @@ import { parseUuid } from '../format/uuid.js'
 import type { HeaderFields, VmaHeader } from '../format/header.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DisorderMeter } from './disorder-meter.js'
+import { CheckingReader } from './checking-reader.js'
 import { RereadCost, rereadAfterCheck, spoolFromTheStart } from './read-strategy.js'
 import { peekHeader } from '../archive/peek-header.js'
 import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
@@ -129,6 +133,12 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const rereadable = compressedFile && !(peeked && spoolFromTheStart(peeked))
     if (compressedFile && !rereadable) trace('pass 1 spools: rereading per device would cost more', t0)
     const holdLimit = o.holdLimit ?? STREAM_HOLD_LIMIT
+    // A compressed file that is not optimized yet (its uuid is not the fixed
+    // one): one reading checks it and feeds the writer (checking-reader).
+    if (rereadable && peeked && onePass(peeked, o)) {
+      trace('pass 1 (header read; the check\'s reading feeds pass 2)', t0)
+      return await optimizeOnePass(input, reopen, holdLimit, { ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew })
+    }
     // A plain file whose headers already show it is not in the optimized
     // form (every fresh vzdump backup): the full check of pass 1 runs while
     // pass 2 writes, from an index of the headers alone.
@@ -256,6 +266,44 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
     await checking.catch(() => undefined) // nothing reads the input once we return
   }
 }
+
+/** Whether a compressed file's check and write can share one reading: it is not optimized already, and has no vmstate stream (whose length only the whole reading tells). */
+function onePass(h: VmaHeader, o: OptimizeOptions): boolean {
+  return !o.noOverlap && !o.keepUuid && !h.uuid.equals(FIXED_UUID) && !h.deviceList.some(d => d.name === 'vmstate')
+}
+
+/**
+ * Pass 1 and pass 2 in one reading of a compressed file: the check's pass
+ * hands the writer the clusters of the device being written and holds those
+ * of the next ones (CheckingReader); devices it cannot hold are read again
+ * or spooled once it has ended. The proof compares with the check's digests.
+ */
+async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<ArchiveInput>, holdLimit: number, o: Resolved): Promise<OptimizeResult> {
+  const reader = await CheckingReader.create(input, { reopen, holdLimit, spoolDir: o.workDir, trace: what => trace(what, o.t0) })
+  let one: CheckedArchive | undefined
+  try {
+    const header = await reader.header()
+    const devices = header.deviceList.map(d => ({ id: d.id, name: d.name, size: d.size, vmstate: false, clusters: clusterCount(d.size) }))
+    const w = await writeArchive(optimizedFields(header, o.keepUuid), devices, reader, {
+      ...writeTargetOf(o),
+      expected: () => one!.digests,
+      // The plain size is known only at the end of a compressed input.
+      progress: (phase, n) => o.progress?.(phase, n, -1),
+      written: async () => {
+        trace('pass 2 (write)', o.t0)
+        one = await reader.checked()
+        trace('the check (feeding pass 2) done', o.t0)
+        await reader.close() // a spool of dropped devices is not needed for the proof
+      },
+    })
+    trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
+    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+  } finally {
+    await reader.close()
+  }
+}
+
+const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
 
 /** The header of the optimized form: the input's, with the fixed uuid unless --keep-uuid, the creation time exact. */
 function optimizedFields(h: VmaHeader, keepUuid?: boolean): HeaderFields {

@@ -79,9 +79,14 @@ export class RereadCost implements VmaSink {
 
   /** Passes over the whole archive that rereading per device takes. */
   passes(): number {
+    return this.passesOf([...this.lastEnd.keys()])
+  }
+
+  /** The same for some of the devices only. */
+  passesOf(ids: number[]): number {
     if (this.size <= 0) return 0
     let sum = 0
-    for (const end of this.lastEnd.values()) sum += Math.min(1, end / this.size)
+    for (const id of ids) sum += Math.min(1, (this.lastEnd.get(id) ?? 0) / this.size)
     return sum
   }
 }
