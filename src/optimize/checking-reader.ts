@@ -53,6 +53,8 @@ const ENTRY_COST = 64
 const POOL_KEEP = 64
 /** Bytes held of the devices after the one being written (see arrive). */
 const AHEAD_LIMIT = 8 << 20
+/** Bytes of the device being written read before the writer asks (see readAhead). */
+const READ_AHEAD = 8 << 20
 
 export interface CheckingReaderOptions {
   /** Opens the input afresh (for rereading or spooling the dropped devices). */
@@ -94,6 +96,9 @@ export class CheckingReader implements ClusterReader {
   private restSpool?: { input: ArchiveInput; indexed?: IndexedArchive }
   private failure: unknown
   private closed = false
+  /** The pump in flight (settled), which the next one waits for. */
+  private inflight: Promise<void> = Promise.resolve()
+  private prefetching = false
 
   private constructor(
     input: ArchiveInput,
@@ -163,6 +168,7 @@ export class CheckingReader implements ClusterReader {
       fill += h.len
       if (h.buf !== NO_DATA) this.pool.push(h.buf) // never more than were held at once
     }
+    this.readAhead()
   }
 
   /** Reads the check's pass until the archive header is known. */
@@ -181,6 +187,7 @@ export class CheckingReader implements ClusterReader {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.inflight // a read ahead in flight ends first
     await this.chunks.return(undefined)
     await this.restStream?.close()
     await this.restSpool?.indexed?.release()
@@ -189,8 +196,36 @@ export class CheckingReader implements ClusterReader {
     this.pool.length = 0
   }
 
-  private async pump(): Promise<void> {
+  /** One chunk more into the parser; calls queue behind each other (a chunk is valid only until the next is asked for). */
+  private pump(): Promise<void> {
+    const p = this.inflight.then(() => this.pumpOne())
+    this.inflight = p.catch(() => undefined)
+    return p
+  }
+
+  /**
+   * Reads on while the writer builds and writes an extent, up to READ_AHEAD
+   * bytes of the device being written: otherwise the decompressor, the
+   * writer and the compressor wait for each other through pipes of a few
+   * hundred KiB, and the compressor, which sets the pace, goes hungry.
+   */
+  private readAhead(): void {
+    if (this.prefetching) return
+    this.prefetching = true
+    void (async () => {
+      try {
+        while (!this.ended && !this.failure && !this.closed && this.live.has(this.current) && (this.heldOf.get(this.current) ?? 0) < READ_AHEAD) await this.pump()
+      } catch {
+        // kept in this.failure: the writer's next read reports it
+      } finally {
+        this.prefetching = false
+      }
+    })()
+  }
+
+  private async pumpOne(): Promise<void> {
     if (this.failure) throw this.failure
+    if (this.closed) return
     try {
       const r = await this.chunks.next()
       if (r.done) {
