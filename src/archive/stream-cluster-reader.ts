@@ -14,6 +14,16 @@ import type { ClusterReader, EmitDevice } from './emit.js'
 
 const NO_DATA = Buffer.alloc(0)
 
+/**
+ * What holding a cluster in memory costs: a whole 64 KiB buffer when it has
+ * any data (one 4 KiB block pins as much as sixteen), and a map entry even
+ * when it has none. The hold limits, and the disorder meter that decides
+ * whether they will be kept, count this, not the stored bytes.
+ */
+export function heldCost(mask: number): number {
+  return 64 + (mask === 0 ? 0 : CLUSTER_SIZE)
+}
+
 interface Arrived {
   cluster: number
   mask: number
@@ -46,12 +56,12 @@ export class StreamClusterReader implements ClusterReader {
         const r = await this.stream!.next()
         if (r.done) throw new VmaError('VMA_MISSING_CLUSTER', -1, `cluster ${c} of ${d.name} did not come on the second reading (did the file change?)`, 'archive')
         this.held.set(r.value.cluster, r.value)
-        this.heldBytes += r.value.len
+        this.heldBytes += heldCost(r.value.mask)
         if (this.heldBytes > this.limit) throw new VmaError('VMA_IO', -1, `more than ${this.limit} bytes of ${d.name} arrived out of order on the second reading (did the file change?)`)
         a = this.held.get(c)
       }
       this.held.delete(c)
-      this.heldBytes -= a.len
+      this.heldBytes -= heldCost(a.mask)
       a.buf.copy(buf, fill, 0, a.len)
       masks[i] = a.mask
       pos[i] = fill

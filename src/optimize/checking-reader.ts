@@ -17,8 +17,7 @@
 // Every check of pass 1 still runs on every byte (the sinks are the same as
 // checkArchive's); an error in it fails the next read and so the write.
 
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
-import { popcount16 } from '../format/extent-header.js'
+import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
 import { ClusterTracker } from '../format/cluster-tracker.js'
 import { VmaParser } from '../format/vma-parser.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
@@ -30,7 +29,7 @@ import { ProblemList } from '../util/problem.js'
 import { loadHasher } from '../util/hasher.js'
 import { VmaError } from '../util/errors.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
-import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
+import { StreamClusterReader, heldCost } from '../archive/stream-cluster-reader.js'
 import { indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { DisorderMeter } from './disorder-meter.js'
@@ -44,8 +43,6 @@ interface Held {
 }
 
 const NO_DATA = Buffer.alloc(0)
-/** What holding a cluster costs besides its data: an all-zero one has none, but a map entry all the same. */
-const ENTRY_COST = 64
 /**
  * Free cluster buffers kept when a device is dropped: it can free the whole
  * ahead limit at once, which, kept, would sit beside what the rereading holds.
@@ -55,6 +52,8 @@ const POOL_KEEP = 64
 const AHEAD_LIMIT = 8 << 20
 /** Bytes of the device being written read before the writer asks (see readAhead). */
 const READ_AHEAD = 8 << 20
+/** Room for one more chunk of the input (a decoder's read is at most 1 MiB; fzstd's output piece about 4 MiB is rare). */
+const CHUNK_ROOM = 1 << 20
 
 export interface CheckingReaderOptions {
   /** Opens the input afresh (for rereading or spooling the dropped devices). */
@@ -171,6 +170,11 @@ export class CheckingReader implements ClusterReader {
     this.readAhead()
   }
 
+  /** The check's reading failed (the root cause, when writing failed meanwhile too). */
+  get failed(): unknown {
+    return this.failure
+  }
+
   /** Reads the check's pass until the archive header is known. */
   async header(): Promise<VmaHeader> {
     while (!this.parser.header && !this.ended) await this.pump()
@@ -214,7 +218,7 @@ export class CheckingReader implements ClusterReader {
     this.prefetching = true
     void (async () => {
       try {
-        while (!this.ended && !this.failure && !this.closed && this.live.has(this.current) && (this.heldOf.get(this.current) ?? 0) < READ_AHEAD) await this.pump()
+        while (this.worthReadingAhead()) await this.pump()
       } catch {
         // kept in this.failure: the writer's next read reports it
       } finally {
@@ -223,9 +227,23 @@ export class CheckingReader implements ClusterReader {
     })()
   }
 
+  /**
+   * Only while the device being written has clusters still to come, and only
+   * as long as reading on cannot itself push the devices after it over their
+   * limit (one chunk's worth of room): it must never cost them a reading.
+   */
+  private worthReadingAhead(): boolean {
+    if (this.ended || this.failure || this.closed || !this.live.has(this.current)) return false
+    const dev = this.tracker.devices[this.current]
+    if (!dev || dev.clustersSeen >= dev.clusters) return false
+    const ahead = this.heldBytes - (this.heldOf.get(this.current) ?? 0)
+    return (this.heldOf.get(this.current) ?? 0) < READ_AHEAD && ahead + CHUNK_ROOM < Math.min(AHEAD_LIMIT, this.o.holdLimit)
+  }
+
   private async pumpOne(): Promise<void> {
     if (this.failure) throw this.failure
-    if (this.closed) return
+    // Nothing calls it then; were it to, a loop waiting for the end would spin forever.
+    if (this.closed) throw new Error('CheckingReader read after close')
     try {
       const r = await this.chunks.next()
       if (r.done) {
@@ -248,7 +266,7 @@ export class CheckingReader implements ClusterReader {
   private arrive(e: ClusterEntry): void {
     this.cur = undefined
     if (!this.live.has(e.devId) || e.devId < this.current) return
-    const cost = ENTRY_COST + popcount16(e.mask) * BLOCK_SIZE
+    const cost = heldCost(e.mask)
     const h: Held = { mask: e.mask, buf: e.mask === 0 ? NO_DATA : (this.pool.pop() ?? Buffer.allocUnsafe(CLUSTER_SIZE)), len: 0 }
     this.heldOf.set(e.devId, this.heldOf.get(e.devId)! + cost)
     this.heldBytes += cost
@@ -265,7 +283,7 @@ export class CheckingReader implements ClusterReader {
   }
 
   private release(id: number, h: Held): void {
-    const cost = ENTRY_COST + popcount16(h.mask) * BLOCK_SIZE
+    const cost = heldCost(h.mask)
     this.heldOf.set(id, this.heldOf.get(id)! - cost)
     this.heldBytes -= cost
   }

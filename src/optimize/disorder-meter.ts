@@ -1,12 +1,11 @@
 // How much of a device would have to be held in memory to emit its clusters
-// in order while reading the archive front to back: at each point, the
-// stored bytes of clusters that arrived before every lower cluster did.
+// in order while reading the archive front to back: at each point, what the
+// clusters that arrived before every lower cluster did cost to hold (heldCost).
 // optimize measures this while checking a compressed file, and when it is
 // small, writes the output by decompressing the input again once per device
 // instead of spooling the whole uncompressed archive to disk.
 
-import { BLOCK_SIZE } from '../format/constants.js'
-import { popcount16 } from '../format/extent-header.js'
+import { heldCost } from '../archive/stream-cluster-reader.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 
@@ -33,8 +32,8 @@ export class DisorderMeter implements VmaSink {
     if (this.exceeded) return
     const d = this.devs[e.devId]
     if (!d) return
-    // Every cluster costs a little to hold, even an all-zero one.
-    const size = popcount16(e.mask) * BLOCK_SIZE + 64
+    // As the readers hold it: a 64 KiB buffer if it has data, a map entry if not.
+    const size = heldCost(e.mask)
     d.held.set(e.cluster, size)
     d.heldBytes += size
     if (d.heldBytes > this.maxHeldBytes) this.maxHeldBytes = d.heldBytes

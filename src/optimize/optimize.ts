@@ -283,6 +283,8 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
   let one: CheckedArchive | undefined
   try {
     const header = await reader.header()
+    // The choice was made on a header read by another opening of the file.
+    if (!onePass(header, o)) throw new VmaError('VMA_IO', -1, 'the file changed while it was being read (its header differs from the one read first)')
     const devices = header.deviceList.map(d => ({ id: d.id, name: d.name, size: d.size, vmstate: false, clusters: clusterCount(d.size) }))
     const w = await writeArchive(optimizedFields(header, o.keepUuid), devices, reader, {
       ...writeTargetOf(o),
@@ -298,6 +300,9 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
     return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+  } catch (e) {
+    // A damaged input is the cause to report, even when writing failed after it.
+    throw reader.failed ?? e
   } finally {
     await reader.close()
   }
