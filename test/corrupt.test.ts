@@ -141,3 +141,27 @@ t.test('without the zstd program (fzstd), a wrong content checksum is still caug
   const sys = await inspectArchive('-', { stdin: Readable.from([zz]) })
   t.equal(sys.size, v.buf.length, 'concatenated frames, zstd program')
 })
+
+t.test("an odd-sized device: a block that starts in its partial last sector is refused, as Proxmox's vma refuses it", async t => {
+  const { proxmoxVma, verifyWithProxmox } = await import('./proxmox-vma.js')
+  const vma = proxmoxVma()
+  const dir = t.testdir()
+  // 69,732 bytes: Proxmox's reader writes whole sectors up to 69,632; the block at 69,632 starts in the partial one.
+  // With 70,244 bytes the same block starts before the last whole sector ends (69,632 < 70,144) and is restorable.
+  for (const [size, restorable] of [
+    [65536 + 4096 + 100, false],
+    [70244, true],
+  ] as const) {
+    const v = makeVma({ devices: [{ name: 'drive-scsi0', size }], order: [{ dev: 1, cluster: 0 }, { dev: 1, cluster: 1, mask: 0x0003 }] })
+    const file = join(dir, `odd-${size}.vma`)
+    writeFileSync(file, v.buf)
+    const ours = spawnSync(BIN, ['verify', '--data', file], { env: cliEnv(), encoding: 'utf8' })
+    t.equal(ours.status, restorable ? 0 : 1, `${size} bytes: vma-opt verify ${restorable ? 'passes' : 'refuses'} (${ours.stderr.trim()})`)
+    if (!vma.ok) {
+      t.skip(`Proxmox's vma: ${vma.reason}`)
+      continue
+    }
+    const theirs = verifyWithProxmox(vma.path, file)
+    t.equal(theirs.status === 0, restorable, `${size} bytes: Proxmox's vma verify agrees (${theirs.stderr.trim().split('\n')[0] ?? ''})`)
+  }
+})

@@ -39,6 +39,17 @@ export function validMask(size: number, cluster: number): number {
   return blocks >= 16 ? 0xffff : (1 << blocks) - 1
 }
 
+/**
+ * Mask of the blocks of `cluster` that Proxmox's reader can restore: it
+ * writes whole 512-byte sectors up to floor(size / 512), so a block (or a
+ * full-mask cluster) that starts in a size's last, partial sector is "written
+ * beyond end" for it. Equal to validMask when the size is a multiple of 512,
+ * as every QEMU disk's is.
+ */
+export function restorableMask(size: number, cluster: number): number {
+  return validMask(Math.floor(size / 512) * 512, cluster)
+}
+
 export class ClusterTracker implements VmaSink {
   readonly devices: (DeviceStats | undefined)[] = []
   private readonly seen: (SparseBitset | undefined)[] = []
@@ -125,6 +136,9 @@ export class ClusterTracker implements VmaSink {
       this.fullTail = true
     } else if (extra !== 0) {
       this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores blocks beyond the device end (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
+    } else if (e.mask !== 0 && (e.mask === 0xffff ? restorableMask(d.size, e.cluster) === 0 : (e.mask & ~restorableMask(d.size, e.cluster)) !== 0)) {
+      // Only a size that is not a multiple of 512 (no QEMU disk has one) gets here.
+      this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores a block that starts in the last, partial 512-byte sector of its ${d.size}-byte device, which Proxmox's vma cannot restore (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
     }
     if (!this.seen[e.devId]!.set(e.cluster)) {
       this.problems.add(new VmaError('VMA_DUPLICATE_CLUSTER', at, `cluster ${e.cluster} of ${d.name} appears twice`, 'blockinfo'))
