@@ -11,18 +11,7 @@ import type { ArchiveInput } from '../input/archive-input.js'
 import { VmaParser } from '../format/vma-parser.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 import type { ClusterReader, EmitDevice } from './emit.js'
-
-const NO_DATA = Buffer.alloc(0)
-
-/**
- * What holding a cluster in memory costs: a whole 64 KiB buffer when it has
- * any data (one 4 KiB block pins as much as sixteen), and a map entry even
- * when it has none. The hold limits, and the disorder meter that decides
- * whether they will be kept, count this, not the stored bytes.
- */
-export function heldCost(mask: number): number {
-  return 64 + (mask === 0 ? 0 : CLUSTER_SIZE)
-}
+import { ClusterBuffers, heldCost } from './cluster-buffers.js'
 
 interface Arrived {
   cluster: number
@@ -38,7 +27,7 @@ export class StreamClusterReader implements ClusterReader {
   private stream?: AsyncGenerator<Arrived>
   private readonly held = new Map<number, Arrived>()
   private heldBytes = 0
-  private readonly pool: Buffer[] = []
+  private readonly buffers = new ClusterBuffers()
 
   /** `open` opens the archive afresh for each pass; `limit` bounds what may be held. */
   constructor(
@@ -66,7 +55,7 @@ export class StreamClusterReader implements ClusterReader {
       masks[i] = a.mask
       pos[i] = fill
       fill += a.len
-      if (a.buf !== NO_DATA) this.pool.push(a.buf)
+      this.buffers.give(a.buf)
     }
   }
 
@@ -85,9 +74,7 @@ export class StreamClusterReader implements ClusterReader {
       cluster: (e: ClusterEntry) => {
         cur = undefined
         if (e.devId !== devId) return
-        // An all-zero cluster has no data: it must not tie up a 64 KiB buffer while it waits.
-        const buf = e.mask === 0 ? NO_DATA : (this.pool.pop() ?? Buffer.allocUnsafe(CLUSTER_SIZE))
-        cur = { cluster: e.cluster, mask: e.mask, buf, len: 0 }
+        cur = { cluster: e.cluster, mask: e.mask, buf: this.buffers.take(e.mask), len: 0 }
       },
       data: chunk => {
         if (!cur) return
@@ -115,7 +102,7 @@ export class StreamClusterReader implements ClusterReader {
     await this.input?.close()
     this.stream = undefined
     this.input = undefined
-    for (const a of this.held.values()) if (a.buf !== NO_DATA) this.pool.push(a.buf)
+    for (const a of this.held.values()) this.buffers.give(a.buf)
     this.held.clear()
     this.heldBytes = 0
   }

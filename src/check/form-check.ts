@@ -13,7 +13,8 @@ import { OPTIMIZED_UUID } from '../format/constants.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 import { asBuffer, isZero } from '../util/zero.js'
 
-const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
+/** The uuid of the optimized form. */
+export const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
 
 export class FormCheck implements VmaSink {
   /** Why the archive is not in the optimized form (empty when it is). */

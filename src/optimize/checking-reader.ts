@@ -29,7 +29,8 @@ import { ProblemList } from '../util/problem.js'
 import { loadHasher } from '../util/hasher.js'
 import { VmaError } from '../util/errors.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
-import { StreamClusterReader, heldCost } from '../archive/stream-cluster-reader.js'
+import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
+import { ClusterBuffers, heldCost } from '../archive/cluster-buffers.js'
 import { indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { DisorderMeter } from './disorder-meter.js'
@@ -42,7 +43,6 @@ interface Held {
   len: number
 }
 
-const NO_DATA = Buffer.alloc(0)
 /**
  * Free cluster buffers kept when a device is dropped: it can free the whole
  * ahead limit at once, which, kept, would sit beside what the rereading holds.
@@ -78,13 +78,18 @@ export class CheckingReader implements ClusterReader {
   private readonly form = new FormCheck()
   private readonly cost = new RereadCost()
   private readonly meter: DisorderMeter
+  /**
+   * Devices still to come are held only up to this: enough for the small
+   * disks (EFI, TPM state) that end early; a large one would be read again anyway.
+   */
+  private readonly aheadLimit: number
   private ended = false
   /** Device ids the check's pass still feeds. */
   private readonly live = new Set<number>()
   private readonly held = new Map<number, Map<number, Held>>()
   private readonly heldOf = new Map<number, number>()
   private heldBytes = 0
-  private readonly pool: Buffer[] = []
+  private readonly buffers = new ClusterBuffers()
   /** The device being written. */
   private current = -1
   /** The cluster whose data the parser is delivering, if it is to be held. */
@@ -105,6 +110,7 @@ export class CheckingReader implements ClusterReader {
     private readonly o: CheckingReaderOptions,
   ) {
     this.meter = new DisorderMeter(o.holdLimit)
+    this.aheadLimit = Math.min(AHEAD_LIMIT, o.holdLimit)
     const router: VmaSink = {
       header: h => {
         for (const d of h.deviceList) {
@@ -165,7 +171,7 @@ export class CheckingReader implements ClusterReader {
       masks[i] = h.mask
       pos[i] = fill
       fill += h.len
-      if (h.buf !== NO_DATA) this.pool.push(h.buf) // never more than were held at once
+      this.buffers.give(h.buf) // never more than were held at once
     }
     this.readAhead()
   }
@@ -197,7 +203,7 @@ export class CheckingReader implements ClusterReader {
     await this.restSpool?.indexed?.release()
     await this.restSpool?.input.close()
     this.drop([...this.live])
-    this.pool.length = 0
+    this.buffers.clear()
   }
 
   /** One chunk more into the parser; calls queue behind each other (a chunk is valid only until the next is asked for). */
@@ -236,8 +242,7 @@ export class CheckingReader implements ClusterReader {
     if (this.ended || this.failure || this.closed || !this.live.has(this.current)) return false
     const dev = this.tracker.devices[this.current]
     if (!dev || dev.clustersSeen >= dev.clusters) return false
-    const ahead = this.heldBytes - (this.heldOf.get(this.current) ?? 0)
-    return (this.heldOf.get(this.current) ?? 0) < READ_AHEAD && ahead + CHUNK_ROOM < Math.min(AHEAD_LIMIT, this.o.holdLimit)
+    return (this.heldOf.get(this.current) ?? 0) < READ_AHEAD && this.heldAhead() + CHUNK_ROOM < this.aheadLimit
   }
 
   private async pumpOne(): Promise<void> {
@@ -267,19 +272,21 @@ export class CheckingReader implements ClusterReader {
     this.cur = undefined
     if (!this.live.has(e.devId) || e.devId < this.current) return
     const cost = heldCost(e.mask)
-    const h: Held = { mask: e.mask, buf: e.mask === 0 ? NO_DATA : (this.pool.pop() ?? Buffer.allocUnsafe(CLUSTER_SIZE)), len: 0 }
+    const h: Held = { mask: e.mask, buf: this.buffers.take(e.mask), len: 0 }
     this.heldOf.set(e.devId, this.heldOf.get(e.devId)! + cost)
     this.heldBytes += cost
     this.cur = { dev: e.devId, cluster: e.cluster, h }
-    // Devices still to come are held only up to AHEAD_LIMIT: enough for the small
-    // disks (EFI, TPM state) that end early; a large one would be read again anyway.
-    const ahead = Math.min(AHEAD_LIMIT, this.o.holdLimit)
     // (The device being written is bounded in read(), where its order is known.)
-    while (this.heldBytes - (this.heldOf.get(this.current) ?? 0) > ahead) {
+    while (this.heldAhead() > this.aheadLimit) {
       let victim = -1
       for (const [id, bytes] of this.heldOf) if (bytes > 0 && id !== this.current && id > victim) victim = id
       this.drop([victim])
     }
+  }
+
+  /** What the devices after the one being written hold. */
+  private heldAhead(): number {
+    return this.heldBytes - (this.heldOf.get(this.current) ?? 0)
   }
 
   private release(id: number, h: Held): void {
@@ -288,18 +295,14 @@ export class CheckingReader implements ClusterReader {
     this.heldBytes -= cost
   }
 
-  private recycle(buf: Buffer): void {
-    if (buf !== NO_DATA && this.pool.length < POOL_KEEP) this.pool.push(buf)
-  }
-
   /** Stops feeding these devices and frees what they held. */
   private drop(ids: number[]): void {
     for (const id of ids) {
       const m = this.held.get(id)
       if (!m) continue
-      for (const h of m.values()) this.recycle(h.buf)
+      for (const h of m.values()) this.buffers.give(h.buf, POOL_KEEP)
       if (this.cur?.dev === id) {
-        this.recycle(this.cur.h.buf)
+        this.buffers.give(this.cur.h.buf, POOL_KEEP)
         this.cur = undefined
       }
       this.heldBytes -= this.heldOf.get(id)!
@@ -318,7 +321,7 @@ export class CheckingReader implements ClusterReader {
   private async restReader(partWay: boolean): Promise<ClusterReader> {
     if (this.rest) return this.rest
     await this.checked()
-    this.pool.length = 0 // what the rest's reader holds is its own
+    this.buffers.clear() // what the rest's reader holds is its own
     const header = this.parser.header!
     const todo = header.deviceList.filter(d => d.id >= this.current && !this.live.has(d.id))
     const passes = this.cost.passesOf(todo.map(d => d.id))

@@ -5,7 +5,7 @@
 // small, writes the output by decompressing the input again once per device
 // instead of spooling the whole uncompressed archive to disk.
 
-import { heldCost } from '../archive/stream-cluster-reader.js'
+import { heldCost } from '../archive/cluster-buffers.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 

@@ -21,13 +21,12 @@ import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { clusterCount } from '../format/cluster-tracker.js'
-import { OPTIMIZED_UUID } from '../format/constants.js'
 import type { DeviceDigest } from '../check/content-digest.js'
 import { VmaError } from '../util/errors.js'
 import { sweepStaleTemps } from '../util/temp-names.js'
 import { resolveTarget } from './optimize-target.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
-import { parseUuid } from '../format/uuid.js'
+import { FIXED_UUID } from '../check/form-check.js'
 import type { HeaderFields, VmaHeader } from '../format/header.js'
 import { checkArchive, indexArchive, type CheckedArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DisorderMeter } from './disorder-meter.js'
@@ -308,11 +307,9 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
   }
 }
 
-const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
-
 /** The header of the optimized form: the input's, with the fixed uuid unless --keep-uuid, the creation time exact. */
 function optimizedFields(h: VmaHeader, keepUuid?: boolean): HeaderFields {
-  return { uuid: keepUuid ? h.uuid : parseUuid(OPTIMIZED_UUID), ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }
+  return { uuid: keepUuid ? h.uuid : FIXED_UUID, ctime: h.ctimeRaw, configs: h.configs, devices: h.deviceList }
 }
 
 /** What pass 2 writes per device: every cluster of a disk; of a vmstate stream, those the archive has. */
