@@ -18,7 +18,7 @@ t.test("a decompressor's output comes in one reused buffer, not a new one per re
   const size = 24 * MiB
   writeFileSync(src, makeContent(size, 5))
   t.equal(spawnSync('zstd', ['-q', '--rm', src]).status, 0)
-  const input = await openInput(`${src}.zst`)
+  const input = await openInput(`${src}.zst`, { zstdDecoder: 'program' })
   const buffers = new Set<ArrayBufferLike>()
   let bytes = 0
   let chunks = 0
@@ -38,7 +38,7 @@ t.test('a decompressor stopped early is not waited for, and its failure still re
   const src = join(dir, 'big.vma')
   writeFileSync(src, makeContent(16 * MiB, 6))
   t.equal(spawnSync('zstd', ['-q', '--rm', src]).status, 0)
-  const input = await openInput(`${src}.zst`)
+  const input = await openInput(`${src}.zst`, { zstdDecoder: 'program' })
   let n = 0
   for await (const c of input.chunks()) {
     n += c.length
@@ -49,7 +49,7 @@ t.test('a decompressor stopped early is not waited for, and its failure still re
   // Cut short: zstd's complaint comes back as a corrupt-compression error naming the file.
   const whole = spawnSync('cat', [`${src}.zst`]).stdout
   writeFileSync(`${src}.zst`, whole.subarray(0, whole.length >> 1))
-  const cut = await openInput(`${src}.zst`)
+  const cut = await openInput(`${src}.zst`, { zstdDecoder: 'program' })
   await t.rejects(
     (async () => {
       for await (const c of cut.chunks()) void c

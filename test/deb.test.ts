@@ -71,8 +71,10 @@ t.test('the Debian package', { skip }, async t => {
     for (const p of ['./usr/bin/vma-opt', './usr/sbin/vzdump-vma-opt', './usr/lib/vma-opt/package.json', './usr/lib/vma-opt/bin/vma-opt', './usr/lib/vma-opt/dist/src/cli/main.js', './usr/lib/vma-opt/dist/src/hook/hook-main.js', './usr/share/man/man1/vma-opt.1.gz', './usr/share/man/man8/vzdump-vma-opt.8.gz', './usr/share/doc/vma-opt/changelog.gz', './usr/share/doc/vma-opt/copyright', './usr/share/doc/vma-opt/README.md']) {
       t.match(list, new RegExp(` ${p.replace(/[.]/g, '\\.')}(\\n| )`), p)
     }
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean }>
-    const prod = Object.entries(lock).filter(([k, v]) => k && !v.dev).map(([k]) => k).sort()
+    // Production: neither dev nor optional (the optional zstd-napi binding is native code; the package is for all architectures).
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>
+    const prod = Object.entries(lock).filter(([k, v]) => k && !v.dev && !v.optional && !v.devOptional).map(([k]) => k).sort()
+    t.notMatch(list, /node_modules\/zstd-napi\//, 'no native binding')
     const shipped = [...list.matchAll(/ \.\/usr\/lib\/vma-opt\/((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)package\.json\n/g)].map(m => m[1]!.replace(/\/$/, '')).sort()
     t.same(shipped, prod, 'exactly the production packages package-lock.json pins')
     t.notMatch(list, /node_modules\/(typescript|tap|@types)\//, 'no dev dependency')

@@ -53,7 +53,7 @@ async function writeConstantArchive(path: string, size: number): Promise<void> {
 function runWithoutZstd(dir: string, args: string[]): { status: number | null; rssKb: number; stderr: string; stdout: string } {
   const rss = join(dir, 'rss')
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, BIN, ...args], {
-    env: { ...cliEnv(), PATH: dir, VMA_OPT_SYSTEM_DIRS: '' },
+    env: { ...cliEnv(), PATH: dir, VMA_OPT_SYSTEM_DIRS: '', VMA_OPT_ZSTD_DECODER: 'fzstd' },
     encoding: 'utf8',
     timeout: 120_000,
   })

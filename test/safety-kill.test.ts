@@ -74,10 +74,10 @@ t.test('children die with vma-opt on SIGKILL', { skip: !findTool('zstd') && 'nee
   t.equal(spawnSync('zstd', ['-q', '-k', '-1', plain]).status, 0)
   const cases = [
     // zstd -d reads the file itself and writes the spool file itself: nothing of ours it would notice.
-    { what: 'zstd -d filling the spool', args: ['optimize', '--spool', `${plain}.zst`, join(dir, 'a.vma')], env: {} },
+    { what: 'zstd -d filling the spool', args: ['optimize', '--spool', `${plain}.zst`, join(dir, 'a.vma')], env: { VMA_OPT_ZSTD_DECODER: 'program' } },
     { what: 'zstd compressing the output', args: ['optimize', plain, join(dir, 'b.vma.zst')], env: {} },
     // Without setpriv the decompressor writes through a pipe to us instead, and dies of SIGPIPE.
-    { what: 'zstd -d, no setpriv', args: ['optimize', '--spool', `${plain}.zst`, join(dir, 'c.vma')], env: { VMA_OPT_NO_SETPRIV: '1' }, cont: true },
+    { what: 'zstd -d, no setpriv', args: ['optimize', '--spool', `${plain}.zst`, join(dir, 'c.vma')], env: { VMA_OPT_NO_SETPRIV: '1', VMA_OPT_ZSTD_DECODER: 'program' }, cont: true },
     { what: 'zstd compressing, no setpriv', args: ['optimize', plain, join(dir, 'd.vma.zst')], env: { VMA_OPT_NO_SETPRIV: '1' }, cont: true },
   ]
   for (const c of cases) {

@@ -15,6 +15,7 @@ import { optimize } from '../src/optimize/optimize.js'
 import { findTool } from '../src/util/find-tool.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
+import { libzstd, libzstdMissing } from '../src/input/libzstd.js'
 import { optimizeWithBrokenWriter } from './broken-writer.js'
 
 const devices = [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 7) }]
@@ -242,10 +243,19 @@ t.test('decompressor messages: our words, the file named once', async t => {
   const cut = (f: string) => writeFileSync(join(dir, f), readFileSync(join(dir, f)).subarray(0, 30000))
   cut('t.vma.zst')
   cut('t.vma.lzo')
-  const z = cli(['optimize', 't.vma.zst', 'o.vma'], { cwd: dir })
-  t.equal(z.status, 1)
-  t.equal(z.stderr.split('t.vma.zst').length - 1, 1, `t.vma.zst named once: ${z.stderr}`)
-  t.match(z.stderr, /^vma-opt: t\.vma\.zst: zstd failed: .*\(VMA_COMPRESSION_CORRUPT\)\n$/)
+  // Each zstd decoder: the program through a pipe, libzstd in process (where its binding loaded), fzstd.
+  const decoders: [string, RegExp][] = [
+    ['program', /^vma-opt: t\.vma\.zst: zstd failed: .*\(VMA_COMPRESSION_CORRUPT\)\n$/],
+    ['fzstd', /^vma-opt: t\.vma\.zst: zstd data is corrupt at compressed offset 30000: the stream ends inside a frame \(VMA_COMPRESSION_CORRUPT\)\n$/],
+  ]
+  if (libzstd()) decoders.push(['library', /^vma-opt: t\.vma\.zst: zstd data is corrupt at compressed offset 30000: the stream ends inside a frame \(VMA_COMPRESSION_CORRUPT\)\n$/])
+  else t.comment(`libzstd not loaded, its message is not checked: ${libzstdMissing()}`)
+  for (const [decoder, message] of decoders) {
+    const z = cli(['optimize', 't.vma.zst', 'o.vma'], { cwd: dir, env: { VMA_OPT_ZSTD_DECODER: decoder } })
+    t.equal(z.status, 1, decoder)
+    t.equal(z.stderr.split('t.vma.zst').length - 1, 1, `${decoder}: t.vma.zst named once: ${z.stderr}`)
+    t.match(z.stderr, message, decoder)
+  }
   for (const args of [['verify', '--data', '-'], ['optimize', '-', join(dir, 'o.vma')]]) {
     const l = cli(args, { input: readFileSync(join(dir, 't.vma.lzo')) })
     t.equal(l.status, 1)

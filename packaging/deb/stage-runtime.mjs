@@ -17,7 +17,11 @@ export function productionPackages(root) {
   const out = []
   for (const [path, p] of Object.entries(lock.packages)) {
     if (!path || p.dev || p.link) continue
-    if (p.optional && !existsSync(join(root, path))) continue
+    // Optional packages are the zstd-napi binding and what builds it: native
+    // code, built per machine, where this package is for every architecture.
+    // Without it vma-opt decodes zstd with the zstd program (Depends).
+    // devOptional: wanted only by those and by dev dependencies.
+    if (p.optional || p.devOptional) continue
     if (!existsSync(join(root, path, 'package.json'))) throw new Error(`${path} is missing: run npm ci first`)
     const installed = JSON.parse(readFileSync(join(root, path, 'package.json'), 'utf8'))
     if (installed.version !== p.version) throw new Error(`${path} is ${installed.version}, package-lock.json wants ${p.version}: run npm ci first`)

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { fzstd, gunzip, runDecoder, runDecoderTo } from './decoders.js'
+import { libzstd, libzstdDecode, libzstdMissing } from './libzstd.js'
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js'
 import { findTool, requireTool } from '../util/find-tool.js'
 import { childrenDieWithUs } from '../util/spawn-guarded.js'
@@ -22,9 +23,17 @@ export { READ_CHUNK, readFile } from './sequential-readers.js'
 
 const writeP = promisify(write)
 
+/** Who decodes zstd: libzstd in this process, the zstd program through a pipe, or fzstd (JavaScript). */
+export type ZstdDecoder = 'library' | 'program' | 'fzstd'
+
 export interface OpenOptions {
   /** Use fzstd even when the zstd program is installed (tests, odd systems). */
   forceFzstd?: boolean
+  /**
+   * Who decodes zstd. Default: VMA_OPT_ZSTD_DECODER if set, else libzstd
+   * when its binding loads, else the zstd program, else fzstd.
+   */
+  zstdDecoder?: ZstdDecoder
   /** Read stdin from this stream instead of process.stdin (tests). */
   stdin?: Readable
 }
@@ -122,14 +131,33 @@ async function* rawBytes(src: Source, head: Uint8Array, rest: AsyncIterator<Uint
     yield* readPipe(src.pipeFd, label)
     return
   }
-  yield* readFile(src.file!)
+  yield* readFile(src.file!, RAW_CHUNK)
+}
+
+/** Bytes per read of a file that is decoded here (libzstd, zlib, fzstd): 2 buffers, for every reading at once. */
+const RAW_CHUNK = 1 << 20
+
+/**
+ * Who decodes zstd here. Asking for libzstd where its binding did not load
+ * is a usage error rather than a silent change of decoder (tests and users
+ * who ask for it want to know).
+ */
+export function zstdDecoder(opts: OpenOptions = {}): ZstdDecoder {
+  if (opts.forceFzstd) return 'fzstd'
+  const asked = opts.zstdDecoder ?? (process.env.VMA_OPT_ZSTD_DECODER || undefined)
+  if (asked !== undefined && asked !== 'library' && asked !== 'program' && asked !== 'fzstd') {
+    throw new VmaError('VMA_USAGE', -1, `VMA_OPT_ZSTD_DECODER must be library, program or fzstd, not ${JSON.stringify(asked)}`)
+  }
+  if (asked) return asked
+  if (libzstd()) return 'library'
+  return findTool('zstd') ? 'program' : 'fzstd'
 }
 
 /** An external program that decompresses, if one is used for this compression. */
 function decoderTool(compression: Compression, opts: OpenOptions, label: string): { path: string; args: string[] } | undefined {
-  if (compression === 'zstd' && !opts.forceFzstd) {
-    const zstd = findTool('zstd')
-    return zstd ? { path: zstd, args: ['-d', '-c', '-q'] } : undefined
+  if (compression === 'zstd') {
+    if (zstdDecoder(opts) !== 'program') return undefined
+    return { path: requireTool('zstd', `reading the zstd-compressed ${label}`), args: ['-d', '-c', '-q'] }
   }
   if (compression === 'lzop') return { path: requireTool('lzop', `reading the lzop-compressed ${label}`), args: ['-d', '-c', '-q'] }
   return undefined
@@ -191,8 +219,17 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
   const raw = () => rawBytes(src, head, rest, label)
 
   // How the plain stream is made: an external program (reading the file
-  // itself when it can), zlib, fzstd, or nothing.
-  const tool = decoderTool(compression, opts, label)
+  // itself when it can), zlib, libzstd, fzstd, or nothing.
+  let tool: ReturnType<typeof decoderTool>
+  let zstd: ZstdDecoder | undefined
+  try {
+    tool = decoderTool(compression, opts, label)
+    zstd = compression === 'zstd' ? zstdDecoder(opts) : undefined
+    if (zstd === 'library' && !libzstd()) throw new VmaError('VMA_USAGE', -1, `the zstd decoder "library" was asked for, but the zstd-napi binding did not load: ${libzstdMissing()}`)
+  } catch (e) {
+    await src.file?.close()
+    throw e
+  }
   const fileFd = src.file && !rest && src.pipeFd === undefined ? src.file.fd : undefined
   let decoder = 'none'
   let chunks: () => AsyncGenerator<Uint8Array>
@@ -202,6 +239,9 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
   } else if (compression === 'gzip') {
     decoder = 'zlib'
     chunks = () => gunzip(raw(), label)
+  } else if (zstd === 'library') {
+    decoder = 'libzstd'
+    chunks = () => libzstdDecode(raw(), label)
   } else if (compression === 'zstd') {
     decoder = 'fzstd'
     chunks = () => fzstd(raw(), label)

@@ -32,30 +32,47 @@ export async function* readPipe(fd: number, label: string): AsyncGenerator<Uint8
   const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)]
   let which = 0
   let pending = readFd(fd, bufs[0]!, 0, bufs[0]!.length, label)
-  for (;;) {
-    const n = await pending
-    if (n === 0) return
-    const buf = bufs[which]!
-    which ^= 1
-    pending = readFd(fd, bufs[which]!, 0, bufs[which]!.length, label)
-    yield buf.subarray(0, n)
+  try {
+    for (;;) {
+      const n = await pending
+      if (n === 0) return
+      const buf = bufs[which]!
+      which ^= 1
+      pending = readFd(fd, bufs[which]!, 0, bufs[which]!.length, label)
+      yield buf.subarray(0, n)
+    }
+  } finally {
+    // Left early: the read in flight may wait for a writer that never comes,
+    // so it is not waited for; its failure (the pipe closed) is nobody's.
+    pending.catch(() => undefined)
   }
 }
 
-/** Sequential reads with two buffers, so the next read runs while the caller works. */
-export async function* readFile(file: PositionalFile): AsyncGenerator<Uint8Array> {
-  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
+/**
+ * Sequential reads with two buffers, so the next read runs while the caller
+ * works. `chunk`: bytes per read (compressed input needs less: each of its
+ * bytes stands for several).
+ */
+export async function* readFile(file: PositionalFile, chunk = READ_CHUNK): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)]
   let pos = 0
   let which = 0
-  let pending = file.read(bufs[0]!, 0, READ_CHUNK, 0)
-  for (;;) {
-    const n = await pending
-    if (n === 0) return
-    const buf = bufs[which]!
-    pos += n
-    which ^= 1
-    pending = n < READ_CHUNK ? Promise.resolve(0) : file.read(bufs[which]!, 0, READ_CHUNK, pos)
-    yield n === READ_CHUNK ? buf : buf.subarray(0, n)
+  let pending = file.read(bufs[0]!, 0, chunk, 0)
+  try {
+    for (;;) {
+      const n = await pending
+      if (n === 0) return
+      const buf = bufs[which]!
+      pos += n
+      which ^= 1
+      pending = n < chunk ? Promise.resolve(0) : file.read(bufs[which]!, 0, chunk, pos)
+      yield n === chunk ? buf : buf.subarray(0, n)
+    }
+  } finally {
+    // Left early (a reader that wanted only the start): the read in flight
+    // ends before anyone may close the file, or it would fail unheard
+    // (EBADF) or, with the descriptor reused, read another file.
+    await pending.catch(() => undefined)
   }
 }
 
