@@ -15,7 +15,7 @@ import { optimize } from '../src/optimize/optimize.js'
 import { findTool } from '../src/util/find-tool.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
-import { libzstd, libzstdMissing } from '../src/input/libzstd.js'
+import { libzstd, libzstdMissing } from '../src/util/libzstd.js'
 import { optimizeWithBrokenWriter } from './broken-writer.js'
 
 const devices = [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 7) }]

@@ -1,30 +1,12 @@
-// zstd decoded in this process by libzstd, through the zstd-napi binding
-// (an optional dependency: npm builds it from the zstd sources it bundles),
-// so the plain bytes cross no pipe. On the 2-core VM bench/optimize runs on,
-// moving 2.3 GB through a pipe costs 1-2 s of system time, three times what
+// zstd decoded in this process by libzstd (util/libzstd), so the plain
+// bytes cross no pipe. On the 2-core VM bench/optimize runs on, moving 2.3 GB through a pipe costs 1-2 s of system time, three times what
 // decoding it costs, and a .zst optimize moved the plain stream through up to
 // three pipes (the check, a reread, the read-back proof). libzstd checks each
 // frame's content checksum, skips skippable frames and decodes concatenated
 // frames, as the zstd program does; without the binding, the program is used.
 
-import { createRequire } from 'node:module'
+import { libzstd, libzstdMissing, type StreamResult } from '../util/libzstd.js'
 import { VmaError } from '../util/errors.js'
-
-/** What we use of zstd-napi's binding (declared here: the package is optional, its types may be absent). */
-interface StreamResult {
-  0: number // ZSTD_decompressStream's hint: 0 once a frame is complete
-  1: number // bytes written to the output buffer
-  2: number // bytes taken from the input
-}
-interface DCtx {
-  decompressStream(dst: Uint8Array, src: Uint8Array): StreamResult
-  setParameter(param: number, value: number): void
-}
-interface Binding {
-  DCtx: new () => DCtx
-  DParameter: { windowLogMax: number }
-  versionString(): string
-}
 
 /**
  * The largest window a frame may ask for: 2^27 (128 MiB), the limit the zstd
@@ -45,27 +27,6 @@ const OUT_BYTES = 256 << 10
 /** Give the event loop a turn (signals, progress, collections) after this much output from one input chunk. */
 const TURN_BYTES = 64 << 20
 
-let binding: Binding | null | undefined
-let whyNot = ''
-
-/** The binding, or undefined with the reason in libzstdMissing(). Loaded once. */
-export function libzstd(): Binding | undefined {
-  if (binding === undefined) {
-    try {
-      binding = createRequire(import.meta.url)('zstd-napi/binding') as Binding
-    } catch (e) {
-      binding = null
-      whyNot = (e as Error).message.split('\n')[0]!
-    }
-  }
-  return binding ?? undefined
-}
-
-/** Why libzstd() is undefined. */
-export function libzstdMissing(): string {
-  return whyNot
-}
-
 /**
  * The plain stream of the zstd stream `src`. Each chunk is valid only until
  * the next is asked for (one output buffer is reused). Corruption, a bad
@@ -74,7 +35,7 @@ export function libzstdMissing(): string {
  */
 export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   const z = libzstd()
-  if (!z) throw new Error(`libzstd is not available: ${whyNot}`)
+  if (!z) throw new Error(`libzstd is not available: ${libzstdMissing()}`)
   const dctx = new z.DCtx()
   dctx.setParameter(z.DParameter.windowLogMax, WINDOW_LOG_MAX)
   const out = Buffer.allocUnsafe(OUT_BYTES)
