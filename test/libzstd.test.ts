@@ -1,18 +1,19 @@
 // zstd decoded in process by libzstd (src/input/libzstd.ts): the same bytes
 // as the zstd program for whatever frames it wrote, fed at any chunk
 // boundary; one reused output buffer; every kind of damage refused as the
-// program refuses it; a window over the bound refused before it is
-// allocated; and a few KiB that stand for GiBs of zeros do not stall the
+// program refuses it; a window over the bound left to the program or
+// refused before it is allocated; and a few KiB that stand for GiBs of zeros do not stall the
 // event loop.
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
 import { openInput } from '../src/input/archive-input.js'
 import { WINDOW_LOG_MAX, libzstdDecode } from '../src/input/libzstd.js'
+import { firstFrameWindow } from '../src/input/zstd-frames.js'
 import { libzstd, libzstdMissing } from '../src/util/libzstd.js'
 import { VmaError } from '../src/util/errors.js'
 import { BIN, cliEnv } from './helpers.js'
@@ -124,15 +125,71 @@ t.test('damage is refused, with the offset, wherever the program refuses it', { 
   }
 })
 
-t.test(`a window over 2^${WINDOW_LOG_MAX} is refused before anything is allocated, as the program refuses it`, { skip }, async t => {
+t.test(`a window over 2^${WINDOW_LOG_MAX} is not allocated here: the program decodes it, or libzstd refuses it with a hint`, { skip }, async t => {
+  const dir = t.testdir()
+  const plain = makeContent(1 * MiB, 4)
   // From stdin zstd cannot know the size, so the frame asks for the whole --long window.
-  const big = zstd(['--long=28'], makeContent(1 * MiB, 4))
-  t.equal(programDecodes(big), undefined, 'the program refuses it without --memory')
-  const e = await failure(decodeAll(pieces(big, [big.length])))
-  t.equal(e.code, 'VMA_COMPRESSION_CORRUPT')
-  t.match(e.message, /compressed offset 0: .*(window|memory)/i)
-  const fits = zstd(['--long=27'], makeContent(1 * MiB, 4))
-  t.ok((await decodeAll(pieces(fits, [fits.length]))).equals(makeContent(1 * MiB, 4)), '2^27 itself is decoded')
+  for (const log of [WINDOW_LOG_MAX, WINDOW_LOG_MAX + 1, 27]) {
+    const z = zstd([`--long=${log}`], plain)
+    t.equal(firstFrameWindow(z), 2 ** log, `2^${log}: the header's window is read`)
+    writeFileSync(join(dir, 'w.zst'), z)
+    const input = await openInput(join(dir, 'w.zst'))
+    const got: Buffer[] = []
+    for await (const c of input.chunks()) got.push(Buffer.from(c))
+    await input.close()
+    t.ok(Buffer.concat(got).equals(plain), `2^${log}: decoded`)
+    if (log <= WINDOW_LOG_MAX) t.equal(input.decoder, 'libzstd', `2^${log}: by libzstd`)
+    else t.match(input.decoder, /zstd$/, `2^${log}: by the zstd program, in its own memory`)
+    if (log > WINDOW_LOG_MAX) {
+      // Asked for libzstd all the same (or a later frame with such a window): refused, not allocated.
+      const e = await failure(decodeAll(pieces(z, [z.length])))
+      t.equal(e.code, 'VMA_UNSUPPORTED_COMPRESSION', `2^${log}: libzstd refuses it`)
+      t.match(e.message, /needs a window over 8 MiB.*VMA_OPT_ZSTD_DECODER=program/)
+    }
+  }
+  // A window the zstd program refuses too (over its own 2^27): corrupt or unsupported, never decoded.
+  const huge = zstd(['--long=28'], plain)
+  t.equal(programDecodes(huge), undefined, 'the program refuses 2^28 without --memory')
+  writeFileSync(join(dir, 'h.zst'), huge)
+  const r = spawnSync(BIN, ['verify', '--data', join(dir, 'h.zst')], { env: cliEnv(), encoding: 'utf8' })
+  t.equal(r.status, 1, r.stderr)
+  t.match(r.stderr, /^vma-opt: .*h\.zst: .*\(VMA_COMPRESSION_CORRUPT\)\n$/)
+})
+
+t.test('the first frame header gives the window, whatever its form', async t => {
+  const frame = (fhd: number, rest: number[]) => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, fhd, ...rest])
+  t.equal(firstFrameWindow(frame(0x00, [0x58])), 2 ** 21, 'Window_Descriptor 2^21')
+  t.equal(firstFrameWindow(frame(0x00, [(13 << 3) | 3])), 2 ** 23 + 3 * 2 ** 20, 'a mantissa adds eighths')
+  t.equal(firstFrameWindow(frame(0x20, [200])), 200, 'single segment, 1-byte content size')
+  t.equal(firstFrameWindow(frame(0x60, [0x00, 0x01])), 256 + 256, 'single segment, 2-byte content size (+256)')
+  t.equal(firstFrameWindow(frame(0xe1, [7, 0, 0, 0, 0x80, 0, 0, 0, 0])), 2 ** 31, 'a dictionary id first, then an 8-byte content size')
+  t.equal(firstFrameWindow(frame(0xe1, [7, 0, 0])), undefined, 'cut short')
+  t.equal(firstFrameWindow(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0])), undefined, 'a skippable frame first')
+})
+
+t.test('empty chunks between the bytes change nothing (libzstd gives up after 16 calls that move nothing)', { skip }, async t => {
+  const plain = makeContent(MiB, 8)
+  const z = zstd([], plain)
+  const src = async function* () {
+    yield z.subarray(0, 100)
+    for (let i = 0; i < 40; i++) yield Buffer.alloc(0)
+    yield z.subarray(100)
+    yield Buffer.alloc(0)
+  }
+  t.ok((await decodeAll(src())).equals(plain))
+})
+
+t.test('gzip data after a zstd frame: libzstd refuses it, the zstd program decodes it (README, Limitations)', { skip }, async t => {
+  const dir = t.testdir()
+  const { buf } = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 * MiB }] })
+  const half = buf.length >> 1
+  const gz = spawnSync('gzip', ['-c'], { input: buf.subarray(half) }).stdout
+  writeFileSync(join(dir, 'mixed.vma.zst'), Buffer.concat([zstd([], buf.subarray(0, half)), gz]))
+  const lib = spawnSync(BIN, ['verify', '--data', join(dir, 'mixed.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'library' }), encoding: 'utf8' })
+  t.equal(lib.status, 1, lib.stderr)
+  t.match(lib.stderr, /zstd data is corrupt near compressed offset \d+: Unknown frame descriptor \(VMA_COMPRESSION_CORRUPT\)\n$/)
+  const prog = spawnSync(BIN, ['verify', '--data', join(dir, 'mixed.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'program' }), encoding: 'utf8' })
+  t.equal(prog.status, 0, `the program's reading is a whole, valid archive: ${prog.stderr}`)
 })
 
 t.test('GiBs of zeros from a few KiB give the event loop its turns', { skip }, async t => {
@@ -158,7 +215,10 @@ t.test('VMA_OPT_ZSTD_DECODER picks the decoder, and a wrong value is a usage err
   const { buf } = makeVma({ devices: [{ name: 'drive-scsi0', size: 4 * MiB }] })
   writeFileSync(join(dir, 'a.vma.zst'), zstd([], buf))
   const digests = new Set<string>()
-  for (const decoder of ['library', 'program', 'fzstd']) {
+  for (const decoder of ['library', 'program', 'fzstd'] as const) {
+    const input = await openInput(join(dir, 'a.vma.zst'), { zstdDecoder: decoder })
+    t.match(input.decoder, { library: /^libzstd$/, program: /\/zstd$/, fzstd: /^fzstd$/ }[decoder], `${decoder}: the one named decodes`)
+    await input.close()
     const r = spawnSync(BIN, ['verify', '--data', '--json', join(dir, 'a.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: decoder }), encoding: 'utf8' })
     t.equal(r.status, 0, `${decoder}: ${r.stderr}`)
     digests.add(JSON.stringify(JSON.parse(r.stdout).devices))
@@ -167,21 +227,36 @@ t.test('VMA_OPT_ZSTD_DECODER picks the decoder, and a wrong value is a usage err
   const bad = spawnSync(BIN, ['verify', join(dir, 'a.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'fast' }), encoding: 'utf8' })
   t.equal(bad.status, 2)
   t.match(bad.stderr, /^vma-opt: .*VMA_OPT_ZSTD_DECODER must be library, program or fzstd, not "fast" \(VMA_USAGE\)\n$/)
-  t.ok(readFileSync(join(dir, 'a.vma.zst')).length > 0)
+  // Whatever the input: a plain archive too.
+  writeFileSync(join(dir, 'a.vma'), buf)
+  const plain = spawnSync(BIN, ['verify', join(dir, 'a.vma')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'fast' }), encoding: 'utf8' })
+  t.equal(plain.status, 2, plain.stderr)
 })
 
-t.test('a spool is written the same by libzstd as by the zstd program', { skip }, async t => {
+t.test('a spool is written by the zstd program by default, the same as by libzstd', { skip }, async t => {
   const dir = t.testdir()
   const devices = Array.from({ length: 3 }, (_, i) => ({ name: `drive-scsi${i}`, size: 2 * MiB + i * 4096 }))
   const { buf } = makeVma({ devices, order: 'interleaved', seed: 4 })
   writeFileSync(join(dir, 'a.vma.zst'), zstd([], buf))
+  // A zstd that notes each run, to see who wrote the spool.
+  const bin = join(dir, 'bin')
+  mkdirSync(bin)
+  const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim()
+  writeFileSync(join(bin, 'zstd'), `#!/bin/sh\necho "$*" >> '${join(dir, 'zstd.log')}'\nexec '${real}' "$@"\n`, { mode: 0o755 })
+  const work = join(dir, 'work')
+  mkdirSync(work)
   const outs: Buffer[] = []
-  for (const decoder of ['library', 'program']) {
-    const out = join(dir, `out-${decoder}.vma`)
-    const r = spawnSync(BIN, ['optimize', '--spool', '--tmpdir', dir, join(dir, 'a.vma.zst'), out], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: decoder }), encoding: 'utf8' })
-    t.equal(r.status, 0, `${decoder}: ${r.stderr}`)
+  for (const decoder of ['library', 'program', '']) {
+    const out = join(work, `out-${decoder || 'default'}.vma`)
+    rmSync(join(dir, 'zstd.log'), { force: true })
+    const env = cliEnv({ PATH: `${bin}:${process.env.PATH}`, ...(decoder ? { VMA_OPT_ZSTD_DECODER: decoder } : {}) })
+    const r = spawnSync(BIN, ['optimize', '--spool', '--tmpdir', work, join(dir, 'a.vma.zst'), out], { env, encoding: 'utf8' })
+    t.equal(r.status, 0, `${decoder || 'default'}: ${r.stderr}`)
     outs.push(readFileSync(out))
+    const ran = existsSync(join(dir, 'zstd.log')) ? readFileSync(join(dir, 'zstd.log'), 'utf8') : ''
+    if (decoder === 'library') t.equal(ran, '', 'library: libzstd wrote the spool')
+    else t.match(ran, /^-d -c -q/, `${decoder || 'default'}: the zstd program wrote the spool`)
   }
-  t.ok(outs[0]!.equals(outs[1]!), 'the same optimized archive')
-  t.same(readdirSync(dir).sort(), ['a.vma.zst', 'out-library.vma', 'out-program.vma'], 'no spool left')
+  t.ok(outs[0]!.equals(outs[1]!) && outs[1]!.equals(outs[2]!), 'the same optimized archive')
+  t.same(readdirSync(work).sort(), ['out-default.vma', 'out-library.vma', 'out-program.vma'], 'no spool left')
 })

@@ -12,13 +12,14 @@ import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { fzstd, gunzip, runDecoder, runDecoderTo } from './decoders.js'
-import { libzstdDecode } from './libzstd.js'
+import { WINDOW_LOG_MAX, libzstdDecode } from './libzstd.js'
+import { firstFrameWindow } from './zstd-frames.js'
 import { libzstd, libzstdMissing } from '../util/libzstd.js'
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js'
 import { findTool, requireTool } from '../util/find-tool.js'
 import { childrenDieWithUs } from '../util/spawn-guarded.js'
 import { PositionalFile } from './positional-file.js'
-import { readFd, readFile, readPipe } from './sequential-readers.js'
+import { READ_CHUNK, readFd, readFile, readPipe } from './sequential-readers.js'
 
 export { READ_CHUNK, readFile } from './sequential-readers.js'
 
@@ -113,7 +114,7 @@ async function peekHead(src: Source, label: string): Promise<{ head: Uint8Array;
 }
 
 /** The raw (still compressed) bytes, from the start. */
-async function* rawBytes(src: Source, head: Uint8Array, rest: AsyncIterator<Uint8Array> | undefined, label: string): AsyncGenerator<Uint8Array> {
+async function* rawBytes(src: Source, head: Uint8Array, rest: AsyncIterator<Uint8Array> | undefined, label: string, chunk: number): AsyncGenerator<Uint8Array> {
   if (rest) {
     if (head.length) yield head
     for (;;) {
@@ -132,7 +133,7 @@ async function* rawBytes(src: Source, head: Uint8Array, rest: AsyncIterator<Uint
     yield* readPipe(src.pipeFd, label)
     return
   }
-  yield* readFile(src.file!, RAW_CHUNK)
+  yield* readFile(src.file!, chunk)
 }
 
 /** Bytes per read of a file that is decoded here (libzstd, zlib, fzstd): 2 buffers, for every reading at once. */
@@ -143,20 +144,25 @@ const RAW_CHUNK = 1 << 20
  * is a usage error rather than a silent change of decoder (tests and users
  * who ask for it want to know).
  */
-export function zstdDecoder(opts: OpenOptions = {}): ZstdDecoder {
+export function zstdDecoder(opts: OpenOptions = {}, head?: Uint8Array): ZstdDecoder {
   if (opts.forceFzstd) return 'fzstd'
   const asked = zstdDecoderAsked(opts)
+  if (asked) return asked
+  const program = findTool('zstd')
+  // A window over what libzstd may allocate here (a `zstd --long` or
+  // `--ultra` file): the program decodes it in its own memory.
+  const window = head ? firstFrameWindow(head) : undefined
+  if (libzstd() && !(program && window !== undefined && window > 2 ** WINDOW_LOG_MAX)) return 'library'
+  return program ? 'program' : 'fzstd'
+}
+
+/** The zstd decoder the caller or VMA_OPT_ZSTD_DECODER asked for, if any; a wrong value is a usage error. */
+function zstdDecoderAsked(opts: OpenOptions): ZstdDecoder | undefined {
+  const asked = opts.zstdDecoder ?? (process.env.VMA_OPT_ZSTD_DECODER || undefined)
   if (asked !== undefined && asked !== 'library' && asked !== 'program' && asked !== 'fzstd') {
     throw new VmaError('VMA_USAGE', -1, `VMA_OPT_ZSTD_DECODER must be library, program or fzstd, not ${JSON.stringify(asked)}`)
   }
-  if (asked) return asked
-  if (libzstd()) return 'library'
-  return findTool('zstd') ? 'program' : 'fzstd'
-}
-
-/** The zstd decoder the caller or VMA_OPT_ZSTD_DECODER asked for, if any. */
-function zstdDecoderAsked(opts: OpenOptions): string | undefined {
-  return opts.zstdDecoder ?? (process.env.VMA_OPT_ZSTD_DECODER || undefined)
+  return asked
 }
 
 /** The zstd program, as a decoder, where it is installed. */
@@ -165,12 +171,15 @@ function zstdProgram(): { path: string; args: string[] } | undefined {
   return path ? { path, args: ZSTD_DECODE_ARGS } : undefined
 }
 
+// The program also decodes gzip, xz or lz4 data concatenated after a zstd
+// frame (no flag stops it: --format applies to compressing), which libzstd
+// and fzstd refuse. Either way, what comes out is checked as a VMA stream.
 const ZSTD_DECODE_ARGS = ['-d', '-c', '-q']
 
 /** An external program that decompresses, if one is used for this compression. */
-function decoderTool(compression: Compression, opts: OpenOptions, label: string): { path: string; args: string[] } | undefined {
+function decoderTool(compression: Compression, zstd: ZstdDecoder | undefined, label: string): { path: string; args: string[] } | undefined {
   if (compression === 'zstd') {
-    if (zstdDecoder(opts) !== 'program') return undefined
+    if (zstd !== 'program') return undefined
     return { path: requireTool('zstd', `reading the zstd-compressed ${label}`), args: ZSTD_DECODE_ARGS }
   }
   if (compression === 'lzop') return { path: requireTool('lzop', `reading the lzop-compressed ${label}`), args: ['-d', '-c', '-q'] }
@@ -230,15 +239,17 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
     throw e
   }
   const compression: Compression = detected === 'unknown' ? 'none' : detected
-  const raw = () => rawBytes(src, head, rest, label)
+  // A plain file in large reads; a compressed one in smaller (each of its bytes stands for several).
+  const raw = () => rawBytes(src, head, rest, label, compression === 'none' ? READ_CHUNK : RAW_CHUNK)
 
   // How the plain stream is made: an external program (reading the file
   // itself when it can), zlib, libzstd, fzstd, or nothing.
   let tool: ReturnType<typeof decoderTool>
   let zstd: ZstdDecoder | undefined
   try {
-    tool = decoderTool(compression, opts, label)
-    zstd = compression === 'zstd' ? zstdDecoder(opts) : undefined
+    zstdDecoderAsked(opts) // checked whatever the input, as spec/cli.md says
+    zstd = compression === 'zstd' ? zstdDecoder(opts, head) : undefined
+    tool = decoderTool(compression, zstd, label)
     if (zstd === 'library' && !libzstd()) throw new VmaError('VMA_USAGE', -1, `the zstd decoder "library" was asked for, but the zstd-napi binding did not load: ${libzstdMissing()}`)
   } catch (e) {
     await src.file?.close()

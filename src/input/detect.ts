@@ -5,8 +5,8 @@ export type Compression = 'none' | 'zstd' | 'gzip' | 'lzop'
 
 export type Detected = Compression | 'bzip2' | 'xz' | 'unknown'
 
-/** How many leading bytes detect() wants to see. */
-export const DETECT_BYTES = 9
+/** How many leading bytes detect() wants to see (and, for zstd, the first frame header up to its window or content size: 18). */
+export const DETECT_BYTES = 18
 
 export function detectCompression(b: Uint8Array): Detected {
   const at = (i: number) => (i < b.length ? b[i] : -1)

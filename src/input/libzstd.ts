@@ -9,12 +9,15 @@ import { libzstd, libzstdMissing, type StreamResult } from '../util/libzstd.js'
 import { VmaError } from '../util/errors.js'
 
 /**
- * The largest window a frame may ask for: 2^27 (128 MiB), the limit the zstd
- * program also applies unless told --memory. The window is what the decoder
- * allocates, and the frame header says how large it is: the bound keeps a
- * hostile file from sizing our memory. vzdump's zstd (level 3) uses 2^21.
+ * The largest window a frame may ask libzstd for here: 2^23 (8 MiB), what
+ * `zstd -19` uses; vzdump's zstd (level 3) uses 2^21. The window is what the
+ * decoder allocates and the frame header says how large it is, so the bound
+ * keeps a file from sizing vma-opt's memory (2^27, the zstd program's own
+ * limit, took optimize to 228 MB of RSS). A file whose first frame asks for
+ * more is given to the zstd program, which decodes it in its own memory
+ * (archive-input); a later frame that does fails with a hint.
  */
-export const WINDOW_LOG_MAX = 27
+export const WINDOW_LOG_MAX = 23
 
 /**
  * Plain bytes per decode call and per chunk yielded: one reused buffer.
@@ -24,14 +27,19 @@ export const WINDOW_LOG_MAX = 27
  * gave 64 KiB at a time). 256 KiB costs 9,000 calls per 2.3 GB, nothing.
  */
 const OUT_BYTES = 256 << 10
-/** Give the event loop a turn (signals, progress, collections) after this much output from one input chunk. */
-const TURN_BYTES = 64 << 20
+/**
+ * Give the event loop a turn (signals, progress, collections) after this much
+ * output: a few KiB of input can stand for GiBs of zeros, and optimize
+ * takes about 0.5 s for 64 MiB, which Ctrl-C would otherwise wait for.
+ */
+const TURN_BYTES = 4 << 20
 
 /**
  * The plain stream of the zstd stream `src`. Each chunk is valid only until
  * the next is asked for (one output buffer is reused). Corruption, a bad
- * checksum, a window over the bound or a stream that stops inside a frame end
- * in VMA_COMPRESSION_CORRUPT, with the compressed offset in the message.
+ * checksum or a stream that stops inside a frame end in
+ * VMA_COMPRESSION_CORRUPT, a window over the bound in
+ * VMA_UNSUPPORTED_COMPRESSION, with the compressed offset in the message.
  */
 export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: string): AsyncGenerator<Uint8Array> {
   const z = libzstd()
@@ -42,9 +50,11 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
   let consumed = 0 // compressed bytes taken so far, for messages
   let hint = 0 // ZSTD_decompressStream's return at its last progress: 0 once a frame is complete
   let any = false
+  let sinceTurn = 0
   for await (const chunk of src) {
+    // libzstd counts calls that move nothing and gives up after 16 of them.
+    if (chunk.length === 0) continue
     let input = chunk
-    let sinceTurn = 0
     // Until the chunk is used up and the decoder has nothing more to flush
     // (a full output buffer may leave output pending without more input).
     for (;;) {
@@ -52,7 +62,13 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
       try {
         r = dctx.decompressStream(out, input)
       } catch (e) {
-        throw corrupt(`zstd data is corrupt near compressed offset ${consumed}: ${(e as Error).message}`, label)
+        const why = (e as Error).message
+        if (/too much memory/i.test(why)) {
+          const big = new VmaError('VMA_UNSUPPORTED_COMPRESSION', -1, `a zstd frame near compressed offset ${consumed} needs a window over ${2 ** WINDOW_LOG_MAX / 2 ** 20} MiB, more than vma-opt decodes in its own memory; VMA_OPT_ZSTD_DECODER=program has the zstd program decode it (up to 128 MiB)`)
+          big.file = label
+          throw big
+        }
+        throw corrupt(`zstd data is corrupt near compressed offset ${consumed}: ${why}`, label)
       }
       any = true
       // A call that moved nothing says nothing of the stream: after a frame's

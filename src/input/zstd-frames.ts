@@ -140,3 +140,27 @@ export class ZstdFrameSplitter {
     this.expect(S.Magic, 4)
   }
 }
+
+/**
+ * The window the first frame of a zstd stream asks its decoder for, from
+ * its header (RFC 8878, 3.1.1.1): the Window_Descriptor, or for a
+ * single-segment frame its content size. Undefined where `head` does not
+ * start with a whole frame header (a skippable frame first, too short).
+ */
+export function firstFrameWindow(head: Uint8Array): number | undefined {
+  if (head.length < 6 || head[0] !== 0x28 || head[1] !== 0xb5 || head[2] !== 0x2f || head[3] !== 0xfd) return undefined
+  const fhd = head[4]!
+  if (!(fhd & 0x20)) {
+    const exponent = head[5]! >> 3
+    const mantissa = head[5]! & 7
+    const base = 2 ** (10 + exponent)
+    return base + (base / 8) * mantissa
+  }
+  // Single segment: no Window_Descriptor; the window is the content size.
+  const at = 5 + [0, 1, 2, 4][fhd & 3]!
+  const size = [1, 2, 4, 8][fhd >> 6]!
+  if (head.length < at + size) return undefined
+  let v = 0
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + head[at + i]!
+  return size === 2 ? v + 256 : v
+}
