@@ -140,18 +140,18 @@ async function* rawBytes(src: Source, head: Uint8Array, rest: AsyncIterator<Uint
 const RAW_CHUNK = 1 << 20
 
 /**
- * Who decodes zstd here. Asking for libzstd where its binding did not load
- * is a usage error rather than a silent change of decoder (tests and users
- * who ask for it want to know).
+ * Who decodes this zstd stream, whose first bytes are `head`. Asking for
+ * libzstd where its binding did not load is a usage error rather than a
+ * silent change of decoder (tests and users who ask for it want to know).
  */
-export function zstdDecoder(opts: OpenOptions = {}, head?: Uint8Array): ZstdDecoder {
+function zstdDecoder(opts: OpenOptions, asked: ZstdDecoder | undefined, head: Uint8Array): ZstdDecoder {
   if (opts.forceFzstd) return 'fzstd'
-  const asked = zstdDecoderAsked(opts)
+  if (asked === 'library' && !libzstd()) throw new VmaError('VMA_USAGE', -1, `the zstd decoder "library" was asked for, but the zstd-napi binding did not load: ${libzstdMissing()}`)
   if (asked) return asked
   const program = findTool('zstd')
   // A window over what libzstd may allocate here (a `zstd --long` or
   // `--ultra` file): the program decodes it in its own memory.
-  const window = head ? firstFrameWindow(head) : undefined
+  const window = firstFrameWindow(head)
   if (libzstd() && !(program && window !== undefined && window > 2 ** WINDOW_LOG_MAX)) return 'library'
   return program ? 'program' : 'fzstd'
 }
@@ -163,12 +163,6 @@ function zstdDecoderAsked(opts: OpenOptions): ZstdDecoder | undefined {
     throw new VmaError('VMA_USAGE', -1, `VMA_OPT_ZSTD_DECODER must be library, program or fzstd, not ${JSON.stringify(asked)}`)
   }
   return asked
-}
-
-/** The zstd program, as a decoder, where it is installed. */
-function zstdProgram(): { path: string; args: string[] } | undefined {
-  const path = findTool('zstd')
-  return path ? { path, args: ZSTD_DECODE_ARGS } : undefined
 }
 
 // The program also decodes gzip, xz or lz4 data concatenated after a zstd
@@ -246,11 +240,11 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
   // itself when it can), zlib, libzstd, fzstd, or nothing.
   let tool: ReturnType<typeof decoderTool>
   let zstd: ZstdDecoder | undefined
+  let asked: ZstdDecoder | undefined
   try {
-    zstdDecoderAsked(opts) // checked whatever the input, as spec/cli.md says
-    zstd = compression === 'zstd' ? zstdDecoder(opts, head) : undefined
+    asked = zstdDecoderAsked(opts) // checked whatever the input, as spec/cli.md says
+    zstd = compression === 'zstd' ? zstdDecoder(opts, asked, head) : undefined
     tool = decoderTool(compression, zstd, label)
-    if (zstd === 'library' && !libzstd()) throw new VmaError('VMA_USAGE', -1, `the zstd decoder "library" was asked for, but the zstd-napi binding did not load: ${libzstdMissing()}`)
   } catch (e) {
     await src.file?.close()
     throw e
@@ -287,7 +281,8 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
       // That holds for zstd too when libzstd is the decoder by default: a
       // file is written fastest by the program (80 small disks spooled:
       // 0.5 s, from libzstd through our writes 1.0-1.7 s, alternated).
-      const writer = tool ?? (zstd === 'library' && !zstdDecoderAsked(opts) ? zstdProgram() : undefined)
+      const program = zstd === 'library' && !asked ? findTool('zstd') : undefined
+      const writer = tool ?? (program ? { path: program, args: ZSTD_DECODE_ARGS } : undefined)
       if (writer && childrenDieWithUs()) await runDecoderTo(writer.path, writer.args, fileFd, fileFd === undefined ? raw() : undefined, fd, label)
       else await copyChunksTo(chunks(), fd)
     },

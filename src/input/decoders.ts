@@ -11,6 +11,7 @@ import { VmaError } from '../util/errors.js'
 import { loadHasher } from '../util/hasher.js'
 import { spawnGuarded } from '../util/spawn-guarded.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
+import { inFile } from './in-file.js'
 import { YoungGarbage } from '../util/young-garbage.js'
 import { childOutput } from './child-output.js'
 
@@ -152,14 +153,6 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
   }
 }
 
-/**
- * The error names its file through `file`, never in the message as well:
- * every command adds the input's name in front once.
- */
-function inFile(e: VmaError, label: string): VmaError {
-  e.file = label
-  return e
-}
 
 /** A decompressor's last stderr line in our words, without the name of its input (it only sees <stdin>). */
 export function decoderFailure(tool: string, why: string): string {

@@ -1,12 +1,14 @@
 // zstd decoded in this process by libzstd (util/libzstd), so the plain
-// bytes cross no pipe. On the 2-core VM bench/optimize runs on, moving 2.3 GB through a pipe costs 1-2 s of system time, three times what
-// decoding it costs, and a .zst optimize moved the plain stream through up to
-// three pipes (the check, a reread, the read-back proof). libzstd checks each
+// bytes cross no pipe. On the 2-core VM bench/optimize runs on, moving 2.3
+// GB through a pipe costs 1-2 s of system time, three times what decoding it
+// costs, and a .zst optimize moved the plain stream through up to three
+// pipes (the check, a reread, the read-back proof). libzstd checks each
 // frame's content checksum, skips skippable frames and decodes concatenated
 // frames, as the zstd program does; without the binding, the program is used.
 
 import { libzstd, libzstdMissing, type StreamResult } from '../util/libzstd.js'
 import { VmaError } from '../util/errors.js'
+import { inFile } from './in-file.js'
 
 /**
  * The largest window a frame may ask libzstd for here: 2^23 (8 MiB), what
@@ -48,8 +50,9 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
   dctx.setParameter(z.DParameter.windowLogMax, WINDOW_LOG_MAX)
   const out = Buffer.allocUnsafe(OUT_BYTES)
   let consumed = 0 // compressed bytes taken so far, for messages
-  let hint = 0 // ZSTD_decompressStream's return at its last progress: 0 once a frame is complete
-  let any = false
+  // ZSTD_decompressStream's return at its last progress: 0 once a frame is
+  // complete; not 0 before any (an input with nothing to decode is cut short).
+  let hint = -1
   let sinceTurn = 0
   for await (const chunk of src) {
     // libzstd counts calls that move nothing and gives up after 16 of them.
@@ -64,13 +67,10 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
       } catch (e) {
         const why = (e as Error).message
         if (/too much memory/i.test(why)) {
-          const big = new VmaError('VMA_UNSUPPORTED_COMPRESSION', -1, `a zstd frame near compressed offset ${consumed} needs a window over ${2 ** WINDOW_LOG_MAX / 2 ** 20} MiB, more than vma-opt decodes in its own memory; VMA_OPT_ZSTD_DECODER=program has the zstd program decode it (up to 128 MiB)`)
-          big.file = label
-          throw big
+          throw inFile(new VmaError('VMA_UNSUPPORTED_COMPRESSION', -1, `a zstd frame near compressed offset ${consumed} needs a window over ${2 ** WINDOW_LOG_MAX / 2 ** 20} MiB, more than vma-opt decodes in its own memory; VMA_OPT_ZSTD_DECODER=program has the zstd program decode it (up to 128 MiB)`), label)
         }
-        throw corrupt(`zstd data is corrupt near compressed offset ${consumed}: ${why}`, label)
+        throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt near compressed offset ${consumed}: ${why}`), label)
       }
-      any = true
       // A call that moved nothing says nothing of the stream: after a frame's
       // end, it already asks for the next frame's header (9 bytes).
       if (r[1] > 0 || r[2] > 0) hint = r[0]
@@ -89,11 +89,5 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
       if (input.length === 0 && r[1] < out.length) break
     }
   }
-  if (!any || hint !== 0) throw corrupt(`zstd data is corrupt at compressed offset ${consumed}: the stream ends inside a frame`, label)
-}
-
-function corrupt(message: string, label: string): VmaError {
-  const e = new VmaError('VMA_COMPRESSION_CORRUPT', -1, message)
-  e.file = label // named once, by whoever reports it
-  return e
+  if (hint !== 0) throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${consumed}: the stream ends inside a frame`), label)
 }

@@ -5,6 +5,7 @@
 // out as silently wrong data. Skippable frames are dropped.
 
 import { VmaError } from '../util/errors.js'
+import { inFile } from './in-file.js'
 
 const enum S {
   Magic,
@@ -40,9 +41,7 @@ export class ZstdFrameSplitter {
   ) {}
 
   private fail(what: string): never {
-    const e = new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${this.position}: ${what}`)
-    e.file = this.label // named once, by whoever reports it
-    throw e
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${this.position}: ${what}`), this.label)
   }
 
   write(chunk: Uint8Array): void {
@@ -92,12 +91,10 @@ export class ZstdFrameSplitter {
         if (this.need === 1) {
           // Frame header descriptor: how long the rest of the header is.
           const fhd = b[0]!
-          const single = (fhd & 0x20) !== 0
-          const fcs = [single ? 1 : 0, 2, 4, 8][fhd >> 6]!
-          const did = [0, 1, 2, 4][fhd & 3]!
           if (fhd & 0x08) this.fail('reserved bit set in the frame header')
           this.hasChecksum = (fhd & 0x04) !== 0
-          const rest = (single ? 0 : 1) + did + fcs
+          const f = headerFields(fhd)
+          const rest = f.window + f.dictId + f.contentSize
           this.need = 1 + rest
           if (rest > 0) return
         }
@@ -149,18 +146,23 @@ export class ZstdFrameSplitter {
  */
 export function firstFrameWindow(head: Uint8Array): number | undefined {
   if (head.length < 6 || head[0] !== 0x28 || head[1] !== 0xb5 || head[2] !== 0x2f || head[3] !== 0xfd) return undefined
-  const fhd = head[4]!
-  if (!(fhd & 0x20)) {
+  const f = headerFields(head[4]!)
+  if (f.window) {
     const exponent = head[5]! >> 3
     const mantissa = head[5]! & 7
     const base = 2 ** (10 + exponent)
     return base + (base / 8) * mantissa
   }
   // Single segment: no Window_Descriptor; the window is the content size.
-  const at = 5 + [0, 1, 2, 4][fhd & 3]!
-  const size = [1, 2, 4, 8][fhd >> 6]!
-  if (head.length < at + size) return undefined
+  const at = 5 + f.dictId
+  if (head.length < at + f.contentSize) return undefined
   let v = 0
-  for (let i = size - 1; i >= 0; i--) v = v * 256 + head[at + i]!
-  return size === 2 ? v + 256 : v
+  for (let i = f.contentSize - 1; i >= 0; i--) v = v * 256 + head[at + i]!
+  return f.contentSize === 2 ? v + 256 : v
+}
+
+/** Bytes of the frame header's fields after its descriptor `fhd`, in order (RFC 8878, 3.1.1.1.1). */
+function headerFields(fhd: number): { window: number; dictId: number; contentSize: number } {
+  const single = (fhd & 0x20) !== 0
+  return { window: single ? 0 : 1, dictId: [0, 1, 2, 4][fhd & 3]!, contentSize: [single ? 1 : 0, 2, 4, 8][fhd >> 6]! }
 }
