@@ -8,7 +8,7 @@
 import t from 'tap'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readNtfs } from '../src/trim/ntfs.js'
+import { readNtfs } from '../src/trim/ntfs/ntfs.js'
 import { buildBenchWindowsDisk, evolveWindows, windowsPartition } from '../bench/windows-disk.js'
 import { fileContent } from '../bench/linux-disk.js'
 import { NTFS_TOOLS } from './fixtures/ntfs-check.js'

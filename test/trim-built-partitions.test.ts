@@ -5,7 +5,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { openSync, readSync, writeSync, closeSync, copyFileSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, changedOutside, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
 

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { readerFor } from '../src/trim/readers.js'
 import type { TrimOptions } from '../src/trim/volume.js'
 import {

@@ -19,7 +19,7 @@ else {
     const { plan: strict, img } = await checkImage(t, im, { journal: 'strict', lvmFree: false }, dir)
     t.match(strict.report.disks[0]!.volumes[0]!.reason, /union/, 'the strict skip suggests union mode')
     const { planTrim } = await import('../src/trim/plan.js')
-    const { openFileDisk } = await import('../src/trim/file-disk.js')
+    const { openFileDisk } = await import('../src/trim/disk/file-disk.js')
     const { applyZeroer } = await import('./trim-helpers.js')
     const disk = await openFileDisk(img, 'drive-scsi0')
     const union = await planTrim([disk], { journal: 'union', lvmFree: false })

@@ -22,7 +22,7 @@ else {
     })
   })
   t.test('vmstate present: nothing trimmed', async t => {
-    const { openFileDisk } = await import('../src/trim/file-disk.js')
+    const { openFileDisk } = await import('../src/trim/disk/file-disk.js')
     const { planTrim } = await import('../src/trim/plan.js')
     const { decompress } = await import('./trim-helpers.js')
     const img = decompress(im.name, t.testdir())

@@ -6,8 +6,8 @@ import t from 'tap'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { planTrim } from '../src/trim/plan.js'
-import type { TrimDisk } from '../src/trim/disk.js'
-import { crc32cRaw } from '../src/trim/crc32c.js'
+import type { TrimDisk } from '../src/trim/disk/disk.js'
+import { crc32cRaw } from '../src/trim/bytes/crc32c.js'
 import { haveTool, run, writeGarbage } from './trim-helpers.js'
 
 const memDisk = (buf: Buffer): TrimDisk => ({ name: 'd', size: buf.length, read: async (b, off) => void buf.copy(b, 0, off, off + b.length) })

@@ -4,7 +4,7 @@
 // ext4, a thin pool with its hidden data LV, a raw linear LV. Shared by the
 // planner's test and the archive-level one.
 import { openSync, readSync, writeSync, closeSync } from 'node:fs'
-import { lvmCrc } from '../src/trim/crc32.js'
+import { lvmCrc } from '../src/trim/bytes/crc32.js'
 
 export const MiB = 1 << 20
 export const E = 4 * MiB

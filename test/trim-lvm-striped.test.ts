@@ -6,7 +6,7 @@
 import t from 'tap'
 import { openSync, readSync, closeSync, readFileSync } from 'node:fs'
 import { planTrim } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { E, PE_START, gather } from './trim-lvm-build.js'
 import { applyZeroer, haveTool } from './trim-helpers.js'
 import { buildStripedExt4 } from './trim-built-check.js'

@@ -6,7 +6,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { closeSync, openSync, ftruncateSync } from 'node:fs'
 import { planTrim } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { haveTool, run, skipHere } from './trim-helpers.js'
 
 const TiB = 2 ** 40

@@ -8,7 +8,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { readNtfs } from '../src/trim/ntfs.js'
+import { readNtfs } from '../src/trim/ntfs/ntfs.js'
 import { TRIM_FIXTURES, fileVolume, freeRanges, haveTrimFixtures, missing, run, sha256, sha256File, status, zeroRanges } from './fixtures/ntfs-tools.js'
 
 /** Copies bytes [offset, offset + length) of `from` into a new file `to`. */

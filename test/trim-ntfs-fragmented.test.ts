@@ -6,7 +6,7 @@
 import t from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readNtfs } from '../src/trim/ntfs.js'
+import { readNtfs } from '../src/trim/ntfs/ntfs.js'
 import { NTFS_TOOLS } from './fixtures/ntfs-check.js'
 import { buildFragmentedMft, fuseWorks, runlistOf } from './fixtures/ntfs-image.js'
 import { fileVolume, freeRanges, missing, run, sha256, status, zeroRanges } from './fixtures/ntfs-tools.js'

@@ -7,9 +7,9 @@
 
 import t from 'tap'
 import { join } from 'node:path'
-import { readNtfs } from '../src/trim/ntfs.js'
-import { decodeRunlist } from '../src/trim/ntfs-attribute.js'
-import { NtfsSkip } from '../src/trim/ntfs-skip.js'
+import { readNtfs } from '../src/trim/ntfs/ntfs.js'
+import { decodeRunlist } from '../src/trim/ntfs/ntfs-attribute.js'
+import { NtfsSkip } from '../src/trim/ntfs/ntfs-skip.js'
 import type { VolumeReader } from '../src/trim/volume.js'
 import { bootFacts, buildNtfs, readWhole, recordOffset, runlistOf, streamOffset } from './fixtures/ntfs-image.js'
 import { missing } from './fixtures/ntfs-tools.js'

@@ -9,7 +9,7 @@
 import t from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { isBitLocker, isExFat, isNtfsBoot, isReFS, readNtfs } from '../src/trim/ntfs.js'
+import { isBitLocker, isExFat, isNtfsBoot, isReFS, readNtfs } from '../src/trim/ntfs/ntfs.js'
 import type { VolumeVerdict } from '../src/trim/volume.js'
 import { bootFacts, buildNtfs, bytes, readAt, recordOffset, runlistOf, streamOffset, writeAt } from './fixtures/ntfs-image.js'
 import { fileVolume, missing, run, sha256 } from './fixtures/ntfs-tools.js'

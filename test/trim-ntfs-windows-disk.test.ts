@@ -7,7 +7,7 @@
 import t from 'tap'
 import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { readNtfs } from '../src/trim/ntfs.js'
+import { readNtfs } from '../src/trim/ntfs/ntfs.js'
 import { NTFS_TOOLS, trimAndCheck } from './fixtures/ntfs-check.js'
 import { readAt } from './fixtures/ntfs-image.js'
 import { buildWindowsDisk } from './fixtures/windows-disk.js'

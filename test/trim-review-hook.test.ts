@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, cliEnv } from './helpers.js'
 import { planTrim } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/file-disk.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, haveTool, run } from './trim-helpers.js'
 import { buildExt, TOOLS_MISSING } from './trim-built-check.js'
 

@@ -2,9 +2,9 @@
 // vectors, range arithmetic, and the zeroer in any call order and buffer size
 // (linear and striped pieces) against the free ranges it reports.
 import t from 'tap'
-import { crc32cRaw } from '../src/trim/crc32c.js'
-import { crc16Raw } from '../src/trim/crc16.js'
-import { lvmCrc, crc32Ieee } from '../src/trim/crc32.js'
+import { crc32cRaw } from '../src/trim/bytes/crc32c.js'
+import { crc16Raw } from '../src/trim/bytes/crc16.js'
+import { lvmCrc, crc32Ieee } from '../src/trim/bytes/crc32.js'
 import { subtractRanges, mergeRanges } from '../src/trim/ranges.js'
 import { newAllocationMap, setUsed, countFreeUnits } from '../src/trim/allocation-map.js'
 import { makeZeroer, freeDeviceRanges, type MappedPiece } from '../src/trim/zeroer.js'

@@ -38,7 +38,7 @@ import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
 import { writeArchive, type WriteTarget } from '../archive/write-archive.js'
-import { ArchiveDisk } from '../trim/archive-disk.js'
+import { ArchiveDisk } from '../trim/disk/archive-disk.js'
 import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
 

@@ -20,7 +20,7 @@ import { compressionFromName, type OutputCompression } from '../output/output-fi
 import { writeArchive } from '../archive/write-archive.js'
 import { parseUuid } from '../format/uuid.js'
 import type { ClusterReader } from '../archive/emit.js'
-import { ImageDisk } from '../trim/image-disk.js'
+import { ImageDisk } from '../trim/disk/image-disk.js'
 import { prepareTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
 import { ImageClusterReader } from './image-cluster-reader.js'

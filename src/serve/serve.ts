@@ -86,7 +86,7 @@ async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], op
   // Loaded only with --trim: the filesystem readers are a quarter of the
   // program, and start-up is what a plain serve waits for.
   const [{ ArchiveDisk }, { planTrim }, { zeroesOn }, { reportLines }, { TrimmedDeviceExport }] = await Promise.all([
-    import('../trim/archive-disk.js'),
+    import('../trim/disk/archive-disk.js'),
     import('../trim/plan.js'),
     import('../trim/trim-step.js'),
     import('../trim/report.js'),

@@ -7,7 +7,7 @@
 import { tmpdir } from 'node:os'
 import { indexArchive } from '../archive/index-archive.js'
 import { openInput, type OpenOptions } from '../input/archive-input.js'
-import { ArchiveDisk } from './archive-disk.js'
+import { ArchiveDisk } from './disk/archive-disk.js'
 import { countNonZero, planTrim } from './plan.js'
 import type { Range } from './ranges.js'
 import type { TrimReport, VolumeReport } from './report.js'

@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from './disk/disk.js'
 import { hashRange } from './guard.js'
 import type { Range } from './ranges.js'
 

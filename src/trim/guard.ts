@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from './disk/disk.js'
 import type { Range } from './ranges.js'
 
 /** A byte range the decisions rested on, and the sha256 of its bytes at planning time. */

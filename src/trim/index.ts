@@ -12,12 +12,12 @@
  * `disks` are every device of the archive, `vmstate` included (then nothing is trimmed).
  */
 export { planTrim, VMSTATE_REASON, type TrimPlan, type TrimGuard } from './plan.js'
-export type { TrimDisk } from './disk.js'
+export type { TrimDisk } from './disk/disk.js'
 export type { ClusterZeroer } from './zeroer.js'
 export type { TrimReport, DiskReport, VolumeReport, Decision } from './report.js'
 export { summaryLine } from './report.js'
 export type { GuardedRange } from './guard.js'
 export type { TrimOptions, VolumeReader, AllocationMap, VolumeVerdict, FilesystemReader } from './volume.js'
 export { registerFilesystemReader, unregisterFilesystemReader, readerFor } from './readers.js'
-export { openFileDisk, type FileDisk } from './file-disk.js'
+export { openFileDisk, type FileDisk } from './disk/file-disk.js'
 export { TrimSkip } from './skip.js'

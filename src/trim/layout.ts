@@ -1,5 +1,5 @@
 import type { VolumeReader } from './volume.js'
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from './disk/disk.js'
 import { TrimSkip } from './skip.js'
 
 /**

@@ -1,4 +1,4 @@
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from './disk/disk.js'
 import { type Range, mergeRanges } from './ranges.js'
 
 /**

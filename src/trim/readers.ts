@@ -1,14 +1,14 @@
 import type { FilesystemReader } from './volume.js'
 import type { SignatureKind } from './signatures.js'
-import { readExt } from './ext4.js'
-import { readSwap } from './swap.js'
-import { readNtfs } from './ntfs.js'
+import { readExt } from './ext/ext4.js'
+import { readSwap } from './swap/swap.js'
+import { readNtfs } from './ntfs/ntfs.js'
 
 /**
  * Which reader handles which signature. ext and swap are built in. NTFS is
- * written separately (src/trim/ntfs.ts): once it exists, register it with
+ * written separately (src/trim/ntfs/ntfs.ts): once it exists, register it with
  *
- *   import { readNtfs } from './ntfs.js'
+ *   import { readNtfs } from './ntfs/ntfs.js'
  *   registerFilesystemReader('ntfs', readNtfs)
  *
  * (here, or by whoever wires the trim into the commands). Until then an NTFS

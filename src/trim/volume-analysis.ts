@@ -1,7 +1,7 @@
 import type { AllocationMap, TrimOptions, VolumeReader } from './volume.js'
 import { probeVolume, type SignatureKind } from './signatures.js'
 import { readerFor, UNSUPPORTED, REFUSING } from './readers.js'
-import { readPv, type PvInfo } from './lvm-label.js'
+import { readPv, type PvInfo } from './lvm/lvm-label.js'
 import { reasonOf } from './skip.js'
 
 /** What the planner learnt about one volume. */

@@ -4,13 +4,13 @@
 // cluster index (one positional read of a cluster's stored blocks); the last
 // cluster is kept, because metadata is read in small pieces close together.
 
-import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
-import { popcount16 } from '../format/extent-header.js'
-import type { VmaDevice } from '../format/header.js'
-import type { PositionalFile } from '../input/positional-file.js'
-import type { ClusterIndex } from '../archive/cluster-index.js'
-import { expandClusters } from '../archive/expand-clusters.js'
-import { VmaError } from '../util/errors.js'
+import { BLOCK_SIZE, CLUSTER_SIZE } from '../../format/constants.js'
+import { popcount16 } from '../../format/extent-header.js'
+import type { VmaDevice } from '../../format/header.js'
+import type { PositionalFile } from '../../input/positional-file.js'
+import type { ClusterIndex } from '../../archive/cluster-index.js'
+import { expandClusters } from '../../archive/expand-clusters.js'
+import { VmaError } from '../../util/errors.js'
 import type { TrimDisk } from './disk.js'
 
 export class ArchiveDisk implements TrimDisk {

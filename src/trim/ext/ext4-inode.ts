@@ -1,9 +1,9 @@
-import type { VolumeReader } from './volume.js'
+import type { VolumeReader } from '../volume.js'
 import type { ExtSuper } from './ext4-superblock.js'
 import { parseDesc, descBlockOf } from './ext4-groups.js'
-import { readAt } from './layout.js'
-import { TrimSkip, need } from './skip.js'
-import { u16, u32 } from './le.js'
+import { readAt } from '../layout.js'
+import { TrimSkip, need } from '../skip.js'
+import { u16, u32 } from '../bytes/le.js'
 
 // Just enough of ext inodes to find the journal's blocks.
 // Inode: 0x04 i_size_lo, 0x20 i_flags (0x80000 EXTENTS), 0x28 i_block[15] (60 bytes), 0x6C i_size_high.

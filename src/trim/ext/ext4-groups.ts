@@ -1,7 +1,7 @@
 import { type ExtSuper, COMPAT, INCOMPAT, RO_COMPAT } from './ext4-superblock.js'
-import { crc32cRaw, crc32cRawLe32 } from './crc32c.js'
-import { crc16Raw } from './crc16.js'
-import { u16, u32 } from './le.js'
+import { crc32cRaw, crc32cRawLe32 } from '../bytes/crc32c.js'
+import { crc16Raw } from '../bytes/crc16.js'
+import { u16, u32 } from '../bytes/le.js'
 
 // Group descriptor (desc_size bytes; the hi halves only when desc_size >= 64):
 //   0x00/0x20 block bitmap lo/hi    0x04/0x24 inode bitmap lo/hi   0x08/0x28 inode table lo/hi

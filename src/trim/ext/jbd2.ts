@@ -1,9 +1,9 @@
-import type { VolumeReader } from './volume.js'
+import type { VolumeReader } from '../volume.js'
 import { type ExtSuper, COMPAT, INCOMPAT } from './ext4-superblock.js'
 import { readInode, inodeBlockRuns, physicalOf } from './ext4-inode.js'
-import { readAt } from './layout.js'
-import { TrimSkip, need } from './skip.js'
-import { be32, be16 } from './le.js'
+import { readAt } from '../layout.js'
+import { TrimSkip, need } from '../skip.js'
+import { be32, be16 } from '../bytes/le.js'
 
 // jbd2 journal (big-endian). Superblock = journal block 0:
 //   0x00 magic 0xC03B3998   0x04 block type (3 v1, 4 v2)   0x0C s_blocksize   0x10 s_maxlen

@@ -1,13 +1,13 @@
-import type { AllocationMap, FilesystemReader, TrimOptions, VolumeReader, VolumeVerdict } from './volume.js'
+import type { AllocationMap, FilesystemReader, TrimOptions, VolumeReader, VolumeVerdict } from '../volume.js'
 import { type ExtSuper, parseExtSuper, extKind, rawFeatures, INCOMPAT } from './ext4-superblock.js'
 import {
   type GroupDesc, BG_BLOCK_UNINIT, parseDesc, descChecksum, bitmapChecksumOk, descBlockOf, groupFirstBlock,
   groupClusters, baseMetaBlocks, fixedMetaRanges, inodeTableBlocks,
 } from './ext4-groups.js'
 import { readJournal, type JournalState } from './jbd2.js'
-import { newAllocationMap, countFreeUnits, isUsed, POPCOUNT } from './allocation-map.js'
-import { readAt } from './layout.js'
-import { TrimSkip, need, reasonOf } from './skip.js'
+import { newAllocationMap, countFreeUnits, isUsed, POPCOUNT } from '../allocation-map.js'
+import { readAt } from '../layout.js'
+import { TrimSkip, need, reasonOf } from '../skip.js'
 
 /**
  * ext2/3/4: the allocation map is the concatenation of the groups' block

@@ -7,7 +7,7 @@ import { checkShadowCopies } from './ntfs-shadow.js'
 import { MFT_RECORD } from './ntfs-record.js'
 import { NtfsSkip, ensure } from './ntfs-skip.js'
 import { NtfsVolume } from './ntfs-volume.js'
-import type { FilesystemReader, VolumeReader, VolumeVerdict } from './volume.js'
+import type { FilesystemReader, VolumeReader, VolumeVerdict } from '../volume.js'
 
 export { isBitLocker, isExFat, isNtfsBoot, isReFS } from './ntfs-boot.js'
 

@@ -1,4 +1,4 @@
-import { TrimSkip, need } from './skip.js'
+import { TrimSkip, need } from '../skip.js'
 
 /**
  * LVM2's metadata text: `name = value` and `name { ... }`, values are

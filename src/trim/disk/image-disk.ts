@@ -1,7 +1,7 @@
 // A raw disk image as a TrimDisk (pack --trim). The device may be longer
 // than the file (padded up to a 512-byte multiple): those bytes read as zeros.
 
-import type { PositionalFile } from '../input/positional-file.js'
+import type { PositionalFile } from '../../input/positional-file.js'
 import type { TrimDisk } from './disk.js'
 
 export class ImageDisk implements TrimDisk {

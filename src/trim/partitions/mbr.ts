@@ -1,4 +1,4 @@
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from '../disk/disk.js'
 import type { PartitionTable } from './partition-table.js'
 
 // MBR (sector 0) and the EBR chain of an extended partition, 512-byte sectors.

@@ -1,5 +1,5 @@
 import { NtfsSkip } from './ntfs-skip.js'
-import type { VolumeReader } from './volume.js'
+import type { VolumeReader } from '../volume.js'
 
 /**
  * Volume Shadow Copies (VSS, "previous versions", System Restore): Windows

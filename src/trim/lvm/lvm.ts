@@ -1,9 +1,9 @@
-import type { AllocationMap } from './volume.js'
+import type { AllocationMap } from '../volume.js'
 import type { PvInfo } from './lvm-label.js'
 import { type LvmSection, type LvmValue, isSection } from './lvm-text.js'
-import { type VolumeLayout, type Segment, linearLayout } from './layout.js'
-import { newAllocationMap, setUsed, isUsed } from './allocation-map.js'
-import { TrimSkip, need, reasonOf } from './skip.js'
+import { type VolumeLayout, type Segment, linearLayout } from '../layout.js'
+import { newAllocationMap, setUsed, isUsed } from '../allocation-map.js'
+import { TrimSkip, need, reasonOf } from '../skip.js'
 
 /** A PV found in a partition (or whole disk) of one of the disks. */
 export interface FoundPv {

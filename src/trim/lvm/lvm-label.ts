@@ -1,9 +1,9 @@
-import type { VolumeReader } from './volume.js'
-import { lvmCrc } from './crc32.js'
-import { readAt } from './layout.js'
+import type { VolumeReader } from '../volume.js'
+import { lvmCrc } from '../bytes/crc32.js'
+import { readAt } from '../layout.js'
 import { parseLvmText, isSection, type LvmSection } from './lvm-text.js'
-import { TrimSkip, need } from './skip.js'
-import { u32, u64 } from './le.js'
+import { TrimSkip, need } from '../skip.js'
+import { u32, u64 } from '../bytes/le.js'
 
 // PV label, in one of sectors 0-3 of the PV:
 //   0 "LABELONE"   8 u64 sector of this label   16 u32 CRC of bytes 20..511   20 u32 PV header offset (32)

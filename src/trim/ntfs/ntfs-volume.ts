@@ -4,7 +4,7 @@ import type { NtfsBoot } from './ntfs-boot.js'
 import type { MftRecord } from './ntfs-record.js'
 import { readMftRecord } from './ntfs-record.js'
 import { ensure } from './ntfs-skip.js'
-import type { VolumeReader } from './volume.js'
+import type { VolumeReader } from '../volume.js'
 
 /** Index of the run holding `vcn` (runs are contiguous from VCN 0), or -1. */
 function findRun(runs: Run[], vcn: number): number {

@@ -1,7 +1,7 @@
-import type { FilesystemReader } from './volume.js'
-import { SWAP_PAGE_SIZES, HIBERNATION_MAGICS } from './signatures.js'
-import { newAllocationMap, setUsed } from './allocation-map.js'
-import { readAt } from './layout.js'
+import type { FilesystemReader } from '../volume.js'
+import { SWAP_PAGE_SIZES, HIBERNATION_MAGICS } from '../signatures.js'
+import { newAllocationMap, setUsed } from '../allocation-map.js'
+import { readAt } from '../layout.js'
 
 // Linux swap header = page 0 (PAGE_SIZE of the guest: 4, 8, 16 or 64 KiB):
 //   1024 u32 version (1)   1028 u32 last_page   1032 u32 nr_badpages   1036 uuid[16]   1052 label[16]

@@ -1,6 +1,6 @@
-import type { TrimDisk } from './disk.js'
+import type { TrimDisk } from '../disk/disk.js'
 import type { PartitionTable, PartitionEntry } from './partition-table.js'
-import { crc32Ieee } from './crc32.js'
+import { crc32Ieee } from '../bytes/crc32.js'
 
 // GPT header (LBA 1; backup at the disk's last LBA), little-endian:
 //   0x00 8  "EFI PART"

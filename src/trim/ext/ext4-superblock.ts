@@ -1,6 +1,6 @@
-import { TrimSkip, need } from './skip.js'
-import { u16, u32 } from './le.js'
-import { crc32cRaw } from './crc32c.js'
+import { TrimSkip, need } from '../skip.js'
+import { u16, u32 } from '../bytes/le.js'
+import { crc32cRaw } from '../bytes/crc32c.js'
 
 // ext2/3/4 superblock: 1024 bytes at volume byte 1024, little-endian.
 //   0x04 s_blocks_count_lo        0x14 s_first_data_block   0x18 s_log_block_size

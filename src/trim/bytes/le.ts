@@ -1,4 +1,4 @@
-import { TrimSkip } from './skip.js'
+import { TrimSkip } from '../skip.js'
 
 // Little/big-endian field readers that never throw a RangeError: a field read
 // past the buffer means a truncated or hostile structure, i.e. a skip.
