@@ -233,6 +233,7 @@ t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source
     const status = await new Promise<number | null>(r => child.on('close', c => r(c)))
     t.equal(status, code, `${sig}: exit ${code} ${stderr}`)
     t.same(files(dir), [], `${sig}: nothing left behind`)
+    t.match(stderr, new RegExp(`interrupted by ${sig}; removed the unfinished file \\S+\\.spool\\n`), `${sig}: says what it cleaned up`)
   }
   // In place on a file: interrupt while writing; the source stays as it was.
   const dir = join(root, 'inplace')

@@ -39,7 +39,7 @@ export interface WriteTarget {
   expected: () => DeviceDigest[]
   /** What the command is called in messages. */
   what: string
-  progress?: (phase: 'writing' | 'checking', done: number) => void
+  progress?: (phase: 'writing' | 'proving', done: number) => void
   /**
    * The error when the output does not hold what `expected` says. By default
    * vma-opt's own fault (exit 4: the input passed every check); apply, whose
@@ -72,7 +72,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable.catch(() => undefined) // awaited below
     await t.written?.()
     if (!t.noCheck) {
-      t.progress?.('checking', 0)
+      t.progress?.('proving', 0)
       await proveOutput(tempPath, fields, t.expected(), t)
     }
     await durable
@@ -95,7 +95,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
 
 /** The written file, read back by the ordinary reader, must hold exactly what was meant. */
 async function proveOutput(path: string, fields: HeaderFields, expected: DeviceDigest[], t: WriteTarget): Promise<void> {
-  const r = await inspectArchive(path, { failFast: true, digest: true, extra: t.proof?.sinks() })
+  const r = await inspectArchive(path, { failFast: true, digest: true, extra: t.proof?.sinks(), progress: n => t.progress?.('proving', n) })
   const fail = (what: string) => {
     if (t.mismatch) throw t.mismatch(what)
     // The input passed every check: the fault is vma-opt's own (exit 4), not the archive's.

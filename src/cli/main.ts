@@ -3,7 +3,7 @@
 
 import yargs, { type Argv } from 'yargs'
 import { EXIT_SIGPIPE, EXIT_USAGE } from '../util/errors.js'
-import { cleanupNow } from '../util/temp-files.js'
+import { cleanupNow, onInterruptReport } from '../util/temp-files.js'
 import { exitWhenDone } from '../util/exit-when-done.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { applyCommand } from './commands/apply.js'
@@ -101,6 +101,12 @@ export async function main(): Promise<void> {
     if (e.code !== 'EPIPE') return
     cleanupNow()
     process.exit(EXIT_SIGPIPE)
+  })
+  // Ctrl-C (or a kill) says what it cleaned up, so nobody goes looking for
+  // half-written files; stderr to a terminal or pipe is written synchronously.
+  onInterruptReport((sig, removed) => {
+    const what = removed.length === 0 ? 'no unfinished files were left' : `removed ${removed.length === 1 ? 'the unfinished file' : `${removed.length} unfinished files`} ${removed.join(', ')}`
+    process.stderr.write(`\nvma-opt: interrupted by ${sig}; ${what}\n`)
   })
   await exitWhenDone(await runCli(process.argv.slice(2)))
 }

@@ -1,8 +1,9 @@
 // Progress goes to stderr, and only when stderr is a terminal: pipes and
-// logs stay quiet, as with most Unix tools.
+// logs stay quiet, as with most Unix tools. Each line says the phase, bytes
+// done of the total, the rate and the time left (util/progress-meter).
 
 import type { Writable } from 'node:stream'
-import { humanBytes } from '../util/human.js'
+import { ProgressMeter } from '../util/progress-meter.js'
 
 export interface Progress {
   /** `total` overrides the total given at creation (0 or less: unknown). */
@@ -12,19 +13,29 @@ export interface Progress {
 
 const NONE: Progress = { update() {}, done() {} }
 
-export function makeProgress(stderr: Writable & { isTTY?: boolean }, label: string, total: number, quiet: boolean): Progress {
+/** A terminal is redrawn at most this often: more is flicker, and costs the hot loops a syscall each. */
+const REDRAW_MS = 200
+
+export function makeProgress(stderr: Writable & { isTTY?: boolean }, label: string, total: number, quiet: boolean, now: () => number = Date.now): Progress {
   if (quiet || !stderr.isTTY) return NONE
-  let last = 0
+  const meter = new ProgressMeter()
+  let last = -Infinity
   let shown = false
+  let phase: string | undefined
   return {
-    update(done: number, phase?: string, of?: number) {
-      const now = Date.now()
-      if (now - last < 200) return
-      last = now
+    update(done: number, next?: string, of?: number) {
+      const t = now()
+      const name = next ?? label
+      if (name !== phase) {
+        phase = name
+        meter.reset()
+        last = -Infinity // a new phase is shown at once
+      }
+      meter.sample(done, t)
+      if (t - last < REDRAW_MS) return
+      last = t
       shown = true
-      const whole = of ?? total
-      const pct = whole > 0 ? ` ${Math.min(100, Math.floor((done / whole) * 100))}%` : ''
-      stderr.write(`\r\x1b[K${phase ?? label}${pct} ${humanBytes(done)}`)
+      stderr.write(`\r\x1b[K${meter.line(name, done, of ?? total)}`)
     },
     done() {
       if (shown) stderr.write('\r\x1b[K')

@@ -25,7 +25,7 @@ export interface ApplyOptions {
   tmpdir?: string
   compress?: OutputCompression
   zstdThreads?: number
-  progress?: (phase: 'reading' | 'writing' | 'checking', done: number) => void
+  progress?: (phase: 'reading' | 'writing' | 'proving', done: number) => void
 }
 
 export interface ApplyResult {

@@ -62,7 +62,7 @@ export interface OptimizeOptions {
   stdin?: Readable
   stdout?: Writable
   forceFzstd?: boolean
-  progress?: (phase: 'reading' | 'writing' | 'checking', done: number, total: number) => void
+  progress?: (phase: 'reading' | 'writing' | 'proving', done: number, total: number) => void
   /** Zero what the guests' filesystems declare free (src/trim/); needs random access, so a compressed input is spooled. */
   trim?: TrimOptions
   /** Run pass 1 to its end before pass 2 even where they could overlap (tests compare both ways). */

@@ -24,20 +24,31 @@ export function trackChild(child: ChildProcess): void {
   child.once('close', () => children.delete(child))
 }
 
-/** Removes a tracked file now (errors ignored: it may never have been created). */
-export function removeFile(path: string): void {
+/** Removes a tracked file now (errors ignored: it may never have been created); true if it was there. */
+export function removeFile(path: string): boolean {
+  let removed = false
   try {
     unlinkSync(path)
+    removed = true
   } catch {
     // already gone
   }
   files.delete(path)
+  return removed
 }
 
-export function cleanupNow(): void {
+/** Stops the children and removes the files; returns the files that were there. */
+export function cleanupNow(): string[] {
   for (const c of children) c.kill('SIGTERM')
   children.clear()
-  for (const f of [...files]) removeFile(f)
+  return [...files].filter(f => removeFile(f))
+}
+
+/** Told, after the clean-up on a signal, what was removed: the CLI says it in one line (a person who pressed Ctrl-C wants to know). */
+let reportInterrupt: ((sig: NodeJS.Signals, removed: string[]) => void) | undefined
+
+export function onInterruptReport(report: (sig: NodeJS.Signals, removed: string[]) => void): void {
+  reportInterrupt = report
 }
 
 /** Installs the signal handlers once per process (the CLI calls this). */
@@ -51,7 +62,8 @@ export function installSignalCleanup(onSignal?: (sig: NodeJS.Signals) => void): 
   ] as const) {
     process.on(sig, () => {
       onSignal?.(sig)
-      cleanupNow()
+      const removed = cleanupNow()
+      reportInterrupt?.(sig, removed)
       process.exit(code)
     })
   }
