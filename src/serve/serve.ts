@@ -19,6 +19,7 @@ import { removeFile, trackFile } from '../util/temp-files.js'
 import { ByteBudget } from './byte-budget.js'
 import type { TrimOptions } from '../trim/volume.js'
 import type { VmaDevice } from '../format/header.js'
+import { findDevice, isStateDisk, noSuchDevice } from '../format/device-name.js'
 import { ArchiveDeviceExport, type ExportedDevice } from './device-export.js'
 import { negotiate, type ExportSet } from './nbd-handshake.js'
 import { NbdSession } from './nbd-session.js'
@@ -60,17 +61,22 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-/** Exports by name; the empty name is the first. */
+/**
+ * Exports by name (`scsi0` for `drive-scsi0` too); the empty name, what a
+ * client gets without asking, is the first disk that is not an EFI or TPM
+ * state disk (on a UEFI VM the first device is the 528 KiB efidisk).
+ */
 function exportSet(devices: ExportedDevice[]): ExportSet {
-  return { devices, find: name => (name === '' ? devices[0] : devices.find(d => d.name === name)) }
+  const main = devices.find(d => !isStateDisk(d.name)) ?? devices[0]
+  return { devices, find: name => (name === '' ? main : findDevice(devices, name)) }
 }
 
 /** The disks to export (vmstate is RAM, not a disk), all or those named, in the archive's order. */
 export function chooseDisks(list: readonly VmaDevice[], names: string[] | undefined): VmaDevice[] {
   const disks = list.filter(d => d.name !== 'vmstate')
   const chosen = names?.length ? [...new Set(names)].map(n => {
-    const d = disks.find(x => x.name === n)
-    if (!d) throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(n)} in the archive (it has: ${disks.map(x => x.name).join(', ') || 'none'})`)
+    const d = findDevice(disks, n)
+    if (!d) throw noSuchDevice([n], disks)
     return d
   }) : disks
   if (chosen.length === 0) throw new VmaError('VMA_USAGE', -1, 'the archive has no disk to serve')

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import type { Readable, Writable } from 'node:stream'
 import { CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
 import { clusterCount } from '../format/cluster-tracker.js'
+import { findDevice, noSuchDevice } from '../format/device-name.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { openInput } from '../input/archive-input.js'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
@@ -37,11 +38,8 @@ export async function catDevice(src: string, device: string, out: Writable, o: C
   let idx: IndexedArchive | undefined
   try {
     idx = await indexArchive(input, { spoolDir: o.tmpdir ?? tmpdir(), progress: o.progress, form: false })
-    const d = idx.header.deviceList.find(x => x.name === device)
-    if (!d) {
-      const names = idx.header.deviceList.map(x => x.name).join(', ') || 'none'
-      throw new VmaError('VMA_USAGE', -1, `no device named ${JSON.stringify(device)} in the archive (it has: ${names})`)
-    }
+    const d = findDevice(idx.header.deviceList, device)
+    if (!d) throw noSuchDevice([device], idx.header.deviceList)
     const contents = new DeviceContents(idx, d)
     const clusters = clusterCount(d.size)
     let bytes = 0

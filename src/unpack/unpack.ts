@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
 import { ClusterTracker } from '../format/cluster-tracker.js'
+import { findDevice, noSuchDevice } from '../format/device-name.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import type { VmaHeader } from '../format/header.js'
 import { openInput } from '../input/archive-input.js'
@@ -71,13 +72,12 @@ class UnpackSink implements VmaSink {
 
   header(h: VmaHeader): void {
     // The tracker ran first: names are safe and unique by now.
-    const wanted = this.o.devices
-    if (wanted) {
-      const names = new Set(h.deviceList.map(d => d.name))
-      const unknown = wanted.filter(n => !names.has(n))
-      if (unknown.length) {
-        throw new VmaError('VMA_USAGE', -1, `no device named ${unknown.map(n => JSON.stringify(n)).join(', ')} in the archive (it has: ${[...names].join(', ') || 'none'})`)
-      }
+    const asked = this.o.devices
+    let wanted: string[] | undefined
+    if (asked) {
+      const unknown = asked.filter(n => !findDevice(h.deviceList, n))
+      if (unknown.length) throw noSuchDevice(unknown, h.deviceList)
+      wanted = asked.map(n => findDevice(h.deviceList, n)!.name)
     }
     const selected = h.deviceList.filter(d => !wanted || wanted.includes(d.name))
     this.skipped = h.deviceList.filter(d => !selected.includes(d)).map(d => d.name)

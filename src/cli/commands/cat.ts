@@ -15,7 +15,7 @@ export function catCommand(io: CliIO, result: CommandResult): CommandModule<obje
     builder: (y: Argv) =>
       y
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
-        .positional('device', { type: 'string', describe: 'device name, as `vma-opt info` shows it (e.g. drive-scsi0)', demandOption: true })
+        .positional('device', { type: 'string', describe: 'device name, as `vma-opt info` shows it (drive-scsi0) or without drive- (scsi0)', demandOption: true })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .example('$0 cat backup.vma.zst drive-scsi0 | dd of=/dev/sdX bs=4M', '') as unknown as Argv<CatArgs>,
     handler: async args => {

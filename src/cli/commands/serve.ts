@@ -37,7 +37,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .positional('deltas', { type: 'string', array: true, describe: 'deltas in chain order (as for apply): serve the newest archive of the chain' })
         .option('socket', { type: 'string', describe: 'Unix socket to listen on, mode 0600 (default: vma-opt-serve-PID.sock in the temp dir)' })
         .option('listen', { type: 'string', describe: 'listen on TCP instead: HOST:PORT, or PORT for 127.0.0.1 (no authentication, no encryption)' })
-        .option('device', { type: 'string', array: true, describe: 'export only this device (repeatable; default: every disk)' })
+        .option('device', { type: 'string', array: true, describe: 'export only this device (drive-scsi0 or scsi0; repeatable; default: every disk)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('trim', { type: 'boolean', describe: "serve the disks as optimize --trim would store them: what the guests' filesystems declare free reads as zeros" })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })

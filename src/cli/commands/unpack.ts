@@ -22,7 +22,7 @@ export function unpackCommand(io: CliIO, result: CommandResult): CommandModule<o
       y
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
         .positional('dir', { type: 'string', describe: 'target directory (created if missing)', demandOption: true })
-        .option('device', { type: 'string', array: true, describe: 'only write this device (repeatable); the others are still checked' })
+        .option('device', { type: 'string', array: true, describe: 'only write this device (drive-scsi0 or scsi0; repeatable); the others are still checked' })
         .option('force', { type: 'boolean', describe: 'overwrite existing files' })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
