@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { optimize } from '../src/optimize/optimize.js'
 import { findTool } from '../src/util/find-tool.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
@@ -127,7 +128,7 @@ t.test('an existing DEST is refused without --force (exit 3)', async t => {
   const race = optimize(tue, {
     dest: wed,
     progress: phase => {
-      if (phase === 'checking' && !existsSync(wed)) writeFileSync(wed, 'the other run')
+      if (phase === 'proving' && !existsSync(wed)) writeFileSync(wed, 'the other run')
     },
   })
   await t.rejects(race, { code: 'VMA_EXISTS', message: /wednesday\.vma exists now \(created while this ran\); use --force/ })
@@ -244,11 +245,12 @@ t.test('decompressor messages: our words, the file named once', async t => {
   cut('t.vma.zst')
   cut('t.vma.lzo')
   // Each zstd decoder: the program through a pipe, libzstd in process (where its binding loaded), fzstd.
+  // A copy cut short is said the same way by every decoder (issue 25: not zstd's "Read error (39)").
   const decoders: [string, RegExp][] = [
-    ['program', /^vma-opt: t\.vma\.zst: zstd failed: .*\(VMA_COMPRESSION_CORRUPT\)\n$/],
-    ['fzstd', /^vma-opt: t\.vma\.zst: zstd data is corrupt at compressed offset 30000: the stream ends inside a frame \(VMA_COMPRESSION_CORRUPT\)\n$/],
+    ['program', /^vma-opt: t\.vma\.zst: truncated: the compressed stream ends early \(VMA_COMPRESSION_CORRUPT\)\n$/],
+    ['fzstd', /^vma-opt: t\.vma\.zst: truncated: the compressed stream ends early \(after 30000 compressed bytes\) \(VMA_COMPRESSION_CORRUPT\)\n$/],
   ]
-  if (libzstd()) decoders.push(['library', /^vma-opt: t\.vma\.zst: zstd data is corrupt at compressed offset 30000: the stream ends inside a frame \(VMA_COMPRESSION_CORRUPT\)\n$/])
+  if (libzstd()) decoders.push(['library', /^vma-opt: t\.vma\.zst: truncated: the compressed stream ends early \(after 30000 compressed bytes\) \(VMA_COMPRESSION_CORRUPT\)\n$/])
   else t.comment(`libzstd not loaded, its message is not checked: ${libzstdMissing()}`)
   for (const [decoder, message] of decoders) {
     const z = cli(['optimize', 't.vma.zst', 'o.vma'], { cwd: dir, env: { VMA_OPT_ZSTD_DECODER: decoder } })
@@ -262,6 +264,9 @@ t.test('decompressor messages: our words, the file named once', async t => {
     t.match(l.stderr, /^vma-opt: stdin: truncated or damaged lzop stream.* \(VMA_COMPRESSION_CORRUPT\)\n$/, args.join(' '))
     t.notMatch(l.stderr, /ioctl/)
   }
+  writeFileSync(join(dir, 't.vma.gz'), gzipSync(archive).subarray(0, 30000))
+  const g = cli(['verify', '--data', 't.vma.gz'], { cwd: dir })
+  t.match(g.stderr, /^vma-opt: t\.vma\.gz: truncated: the compressed stream ends early \(VMA_COMPRESSION_CORRUPT\)\n$/, 'gzip cut short: the same words')
   const f = cli(['verify', '--data', 't.vma.lzo'], { cwd: dir })
   t.match(f.stderr, /^vma-opt: t\.vma\.lzo: truncated or damaged lzop stream/)
   t.equal(f.stderr.split('t.vma.lzo').length - 1, 1, 'named once')

@@ -11,7 +11,7 @@ import { VmaError } from '../util/errors.js'
 import { loadHasher } from '../util/hasher.js'
 import { spawnGuarded } from '../util/spawn-guarded.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
-import { inFile } from './in-file.js'
+import { ENDS_EARLY, inFile, truncated } from './in-file.js'
 import { YoungGarbage } from '../util/young-garbage.js'
 import { childOutput } from './child-output.js'
 
@@ -50,7 +50,7 @@ export async function* gunzip(src: AsyncGenerator<Uint8Array>, label: string): A
   }
   if (failure) {
     if (failure instanceof VmaError) throw failure
-    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `gzip data is corrupt: ${failure.message}`), label)
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, ENDS_EARLY.test(failure.message) ? truncated() : `gzip data is corrupt: ${failure.message}`), label)
   }
 }
 
@@ -160,6 +160,7 @@ export function decoderFailure(tool: string, why: string): string {
     .replace(/^(zstd|lzop): /, '')
     .replace(/^\/\*stdin\*\\ ?: |<stdin>: |: <stdin>$/g, '')
     .trim()
+  if (ENDS_EARLY.test(detail)) return truncated()
   if (tool === 'lzop') {
     // lzop words a truncated pipe as the errno of its last ioctl ("Inappropriate ioctl for device").
     const useful = detail && !/inappropriate ioctl/i.test(detail)

@@ -8,7 +8,7 @@
 
 import { libzstd, libzstdMissing, type StreamResult } from '../util/libzstd.js'
 import { VmaError } from '../util/errors.js'
-import { inFile } from './in-file.js'
+import { inFile, truncated } from './in-file.js'
 
 /**
  * The largest window a frame may ask libzstd for here: 2^23 (8 MiB), what
@@ -89,5 +89,5 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
       if (input.length === 0 && r[1] < out.length) break
     }
   }
-  if (hint !== 0) throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${consumed}: the stream ends inside a frame`), label)
+  if (hint !== 0) throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, truncated(consumed)), label)
 }

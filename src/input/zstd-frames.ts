@@ -5,7 +5,7 @@
 // out as silently wrong data. Skippable frames are dropped.
 
 import { VmaError } from '../util/errors.js'
-import { inFile } from './in-file.js'
+import { inFile, truncated } from './in-file.js'
 
 const enum S {
   Magic,
@@ -66,7 +66,7 @@ export class ZstdFrameSplitter {
   }
 
   end(): void {
-    if (this.state !== S.Magic || this.have !== 0) this.fail('the stream ends inside a frame')
+    if (this.state !== S.Magic || this.have !== 0) throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, truncated(this.position)), this.label)
   }
 
   private expect(state: S, n: number): void {
