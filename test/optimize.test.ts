@@ -263,7 +263,8 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
     const big = join(root, 'big.vma')
     writeFileSync(big, v.buf)
     // The output does not fit.
-    await t.rejects(optimize(big, { dest: join(small, 'out.vma') }), { code: 'VMA_NO_SPACE' })
+    // The error names the destination, not its hidden temp file (issue 25).
+    await t.rejects(optimize(big, { dest: join(small, 'out.vma') }), { code: 'VMA_NO_SPACE', message: /^cannot write \S+\/small\/out\.vma: no space left on device$/ })
     t.same(files(small), [], 'no temp file in the full directory')
     // The spool does not fit (compressed input, spool on the small file system).
     spawnSync('zstd', ['-q', '-k', big])
@@ -276,7 +277,8 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
     writeFileSync(inPlace, fits)
     const r = spawnSync(BIN, ['optimize', inPlace], { env: cliEnv() })
     t.equal(r.status, 3, 'exit 3')
-    t.match(r.stderr.toString(), /no space left on device \(VMA_NO_SPACE\)\n$/)
+    t.match(r.stderr.toString(), /cannot write \S+\/small\/a\.vma: no space left on device \(VMA_NO_SPACE\)\n$/)
+    t.notMatch(r.stderr.toString(), /\.tmp/, 'the temp file is not what the user is told about')
     t.same(files(small), ['a.vma'])
     t.ok(readFileSync(inPlace).equals(fits), 'source untouched')
   } finally {

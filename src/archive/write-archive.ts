@@ -60,7 +60,7 @@ export interface WriteResult {
 
 export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], reader: ClusterReader, t: WriteTarget): Promise<WriteResult> {
   const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
-  const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode })
+  const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode, shownAs: t.path ?? 'stdout' })
   let durable: Promise<void> | undefined
   try {
     const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))

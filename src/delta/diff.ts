@@ -123,7 +123,7 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
       delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity) },
     })
     for (const i of indexes.splice(0)) await i.release()
-    const out = await OutputFile.create(tempNameFor(deltaPath), { compression: o.compress ?? compressionFromName(deltaPath), zstdThreads: o.zstdThreads })
+    const out = await OutputFile.create(tempNameFor(deltaPath), { compression: o.compress ?? compressionFromName(deltaPath), zstdThreads: o.zstdThreads, shownAs: deltaPath })
     try {
       await out.write(header)
       await body.copyTo(out)

@@ -31,6 +31,12 @@ export interface OutputOptions {
    * (exactly) just before publishing.
    */
   createMode?: number
+  /**
+   * What the temp file will become (DEST, or "stdout"), named in errors: a
+   * person looks for /dump/x.vma, not for its hidden temp file. Default: the
+   * temp file's own path.
+   */
+  shownAs?: string
 }
 
 /** The compressor command for each output compression, in its rsync-friendly mode. */
@@ -74,6 +80,7 @@ export class OutputFile {
 
   private constructor(
     readonly path: string,
+    private readonly shown: string,
     private readonly fh: FileHandle,
     private readonly toolName: string,
     private readonly compression: OutputCompression,
@@ -88,9 +95,9 @@ export class OutputFile {
       fh = await open(path, 'wx+', o.createMode ?? 0o600) // + : lzop's header is patched after writing
     } catch (e) {
       untrackFile(path)
-      throw fromSystemError(e, `cannot create ${path}`)
+      throw fromSystemError(e, `cannot create ${o.shownAs ?? path}`)
     }
-    const out = new OutputFile(path, fh, cmd ? basename(cmd.tool) : '', o.compression)
+    const out = new OutputFile(path, o.shownAs ?? path, fh, cmd ? basename(cmd.tool) : '', o.compression)
     if (cmd) {
       // Its stdin is a pipe from us: it ends with us, by EOF or (setpriv) at once.
       const child = spawnGuarded(cmd.tool, cmd.args, { stdio: ['pipe', fh.fd, 'pipe'] })
@@ -127,7 +134,7 @@ export class OutputFile {
       let off = 0
       while (off < buf.length) off += (await this.fh.write(buf, off, buf.length - off, at + off)).bytesWritten
     } catch (e) {
-      throw fromSystemError(e, `cannot write ${this.path}`)
+      throw fromSystemError(e, `cannot write ${this.shown}`)
     }
     this.startWriteback()
   }
@@ -156,7 +163,7 @@ export class OutputFile {
     const r = await this.childExit!
     const why = r.stderr.trim().split('\n').pop() || `exit status ${r.code}`
     const nospace = /no space/i.test(why)
-    throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_IO', -1, `${this.toolName} failed writing ${this.path}: ${why}`)
+    throw new VmaError(nospace ? 'VMA_NO_SPACE' : 'VMA_IO', -1, `${this.toolName} failed writing ${this.shown}: ${why}`)
   }
 
   /** Ends the stream and waits for the compressor: the file then holds every byte (not yet durably). */
@@ -177,7 +184,7 @@ export class OutputFile {
         if (zeroLzopTime(h)) await this.fh.write(h, 0, h.length, 0)
       }
     } catch (e) {
-      throw fromSystemError(e, `cannot write ${this.path}`)
+      throw fromSystemError(e, `cannot write ${this.shown}`)
     }
   }
 
@@ -190,7 +197,7 @@ export class OutputFile {
       await this.fh.sync()
       await this.fh.close()
     } catch (e) {
-      throw fromSystemError(e, `cannot write ${this.path}`)
+      throw fromSystemError(e, `cannot write ${this.shown}`)
     }
     this.done = true
   }
@@ -206,7 +213,7 @@ export class OutputFile {
       if (noClobber) await publishNew(this.path, finalPath)
       else await rename(this.path, finalPath)
     } catch (e) {
-      throw fromSystemError(e, `cannot rename ${this.path} to ${finalPath}`)
+      throw fromSystemError(e, `cannot put ${finalPath} in place (renaming its temp file ${basename(this.path)})`)
     }
     untrackFile(this.path)
     await syncDir(dirname(finalPath))
