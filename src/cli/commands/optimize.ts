@@ -3,6 +3,8 @@ import type { OptimizeResult } from '../../optimize/optimize.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
+import { reportError } from '../report-error.js'
+import { VmaError } from '../../util/errors.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
@@ -21,16 +23,22 @@ interface OptimizeArgs extends TrimArgs {
   zstdThreads: number
   json?: boolean
   quiet?: boolean
+  more?: string[]
+  inPlace?: boolean
 }
 
 export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
-  return {
-    command: 'optimize <src> [dest]',
+  /** Each file's result, for the summary of several. */
+  let last: OptimizeResult | undefined
+  const command: CommandModule<object, OptimizeArgs> = {
+    command: 'optimize <src> [dest] [more..]',
     describe: 'Rewrite an archive deterministically so that backups deduplicate (--trim: and zero the free space inside its disks); proves the result before replacing anything',
     builder: (y: Argv) =>
       trimOptions(y)
         .positional('src', { type: 'string', describe: 'archive path, or - for stdin (plain, .zst, .gz or .lzo)', demandOption: true })
         .positional('dest', { type: 'string', describe: 'output path, or - for stdout (default: replace SRC in place; stdout if SRC is -)' })
+        .positional('more', { type: 'string', array: true, describe: 'three or more archives (or two with --in-place): each optimized in place, one after another' })
+        .option('in-place', { alias: 'i', type: 'boolean', describe: 'every archive named is replaced in place, even two (otherwise the second is DEST)' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
@@ -43,9 +51,15 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
+        .example('$0 optimize -i /var/lib/vz/dump/*.vma.zst', 'every backup of a dump directory, in place')
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
         .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
     handler: async args => {
+      const files = args.more?.length || args.inPlace ? [args.src, ...(args.dest === undefined ? [] : [args.dest]), ...(args.more ?? [])] : undefined
+      if (files) return optimizeMany(io, result, files, args, async file => {
+        await command.handler({ ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, json: false, quiet: args.quiet || args.json })
+        return last!
+      })
       installSignalCleanup()
       const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
       const progress = makeProgress(io.stderr, 'optimize', 0, !!args.quiet)
@@ -66,6 +80,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         trim: args.trim ? trimOptionsFrom(args) : undefined,
       })
       progress.done()
+      last = r
       const report = toStdout ? io.stderr : io.stdout
       if (args.json) report.write(JSON.stringify(optimizeJson(r), null, 2) + '\n')
       else if (!args.quiet) {
@@ -75,6 +90,44 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       result.exitCode = 0
     },
   }
+  return command
+}
+
+/**
+ * Several archives in place, one after another (`optimize -i dump/*.vma.zst`):
+ * each says its own line (or its one-line error), a failure does not stop the
+ * rest, and a summary ends it; the exit status is the worst. Ctrl-C cleans up
+ * the file being written and stops (util/temp-files), as for one file.
+ */
+async function optimizeMany(io: CliIO, result: CommandResult, files: string[], args: OptimizeArgs, one: (file: string) => Promise<OptimizeResult>): Promise<void> {
+  if (files.includes('-')) throw new VmaError('VMA_USAGE', -1, 'several archives are optimized in place: stdin (-) cannot be one of them')
+  let worst = 0
+  let optimized = 0
+  let unchanged = 0
+  let failed = 0
+  let before = 0
+  let after = 0
+  const reports: object[] = []
+  for (const file of files) {
+    try {
+      const r = await one(file)
+      if (r.written) optimized++
+      else unchanged++
+      before += r.inputBytes >= 0 ? r.inputBytes : r.plainBytes
+      after += r.outputBytes
+      reports.push(optimizeJson(r))
+    } catch (e) {
+      failed++
+      const code = reportError(io, e)
+      worst = Math.max(worst, code)
+      reports.push({ src: file, error: e instanceof VmaError ? { code: e.code, message: e.message } : { code: 'VMA_INTERNAL', message: String(e) } })
+    }
+  }
+  if (args.json) io.stdout.write(JSON.stringify(reports, null, 2) + '\n')
+  else if (!args.quiet || failed) {
+    io.stdout.write(`${files.length} archives: ${optimized} optimized, ${unchanged} already optimized, ${failed} failed; ${humanBytes(before)} -> ${humanBytes(after)}\n`)
+  }
+  result.exitCode = worst
 }
 
 export function optimizeJson(r: OptimizeResult) {
