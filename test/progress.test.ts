@@ -85,3 +85,21 @@ t.test('optimize on a real terminal shows done/total and the proof as its own ph
   t.equal(piped.status, 0)
   t.notMatch(piped.stderr, /\x1b|writing|proving/, 'stderr to a pipe carries no progress')
 })
+
+t.test('a log gets a line a minute, the first after a minute, in the terminal line\'s words', async t => {
+  const { periodicProgress } = await import('../src/util/periodic-progress.js')
+  const lines: string[] = []
+  let now = 0
+  const p = periodicProgress(l => lines.push(l), 60_000, () => now)
+  // 10 MiB/s for 3 minutes, reported every 100 ms.
+  for (now = 0; now <= 180_000; now += 100) p('writing', (now / 1000) * 10 * MiB, 2000 * MiB)
+  t.same(lines, [
+    'writing 600 MiB of 2.0 GiB (30%), 10 MiB/s, 2 min 20 s left',
+    'writing 1.2 GiB of 2.0 GiB (60%), 10 MiB/s, 1 min 20 s left',
+    'writing 1.8 GiB of 2.0 GiB (90%), 10 MiB/s, 20 s left',
+  ])
+  const quick: string[] = []
+  const q = periodicProgress(l => quick.push(l), 60_000, () => now)
+  for (let i = 0; i < 100; i++) q('writing', i, 100)
+  t.same(quick, [], 'a run shorter than a minute says nothing')
+})
