@@ -124,8 +124,8 @@ t.test('install twice keeps the first backup and the mode and owner; uninstall r
   chownSync(conf, 1234, 5678)
   const a = join(dir, 'a'), b = join(dir, 'b')
   const run = (...args: string[]) => cli('hook', ...args)
-  t.equal((await run('install', '--path', a, '--vzdump-conf', conf)).status, 3, 'another hook: needs --force')
-  t.equal((await run('install', '--path', a, '--vzdump-conf', conf, '--force')).status, 0)
+  t.equal((await run('install', '--path', a, '--vzdump-conf', conf, '--force')).status, 0, 'another hook: --force replaces it')
+  t.notMatch(readFileSync(a, 'utf8'), /their-hook/, 'replaced, not chained')
   t.equal(readFileSync(conf, 'utf8'), original.replace('/usr/local/bin/their-hook', a))
   const second = await run('install', '--path', b, '--vzdump-conf', conf, '--force')
   t.equal(second.status, 0, second.stderr)
@@ -170,7 +170,7 @@ t.test('packaged mode writes only the options file, which the wrapper reads', as
   const optionsFile = join(dir, 'etc', 'vma-opt', 'hook.conf')
   const wrapper = join(dir, 'vzdump-vma-opt') // stands for /usr/sbin/vzdump-vma-opt
   const tmpdir = join(dir, `spool  x '`)
-  const r = installHook({ packaged: true, path: wrapper, optionsFile, vzdumpConf: conf, keepUuid: true, tmpdir })
+  const r = installHook({ packaged: true, packagedWrapper: wrapper, optionsFile, vzdumpConf: conf, keepUuid: true, tmpdir })
   t.same(r, { path: wrapper, wrote: optionsFile, confLine: `script: ${wrapper}`, vzdumpConf: conf, backup: `${conf}.vma-opt-backup` })
   t.notOk(existsSync(wrapper), 'the package ships the wrapper; install does not write it')
   t.same(optionsFileArgs(readFileSync(optionsFile, 'utf8')), ['--keep-uuid', '--tmpdir', tmpdir])
@@ -181,7 +181,7 @@ t.test('packaged mode writes only the options file, which the wrapper reads', as
   const run = vzdump(wrapper, ['backup-end', 'snapshot', '100'], vars)
   t.equal(run.status, 0, run.out)
   t.ok(readFileSync(target).equals(expectedOptimized({ devices }, uuid)), 'optimized with the uuid kept, as hook.conf says')
-  const u = uninstallHook({ packaged: true, path: wrapper, optionsFile, vzdumpConf: conf })
+  const u = uninstallHook({ packaged: true, packagedWrapper: wrapper, optionsFile, vzdumpConf: conf })
   t.same(u, { removed: [optionsFile], vzdumpConf: conf, restored: null }, 'the options file goes; the package wrapper would stay')
   t.equal(readFileSync(conf, 'utf8'), 'bwlimit: 0\n')
   writeFileSync(optionsFile, '--zstd-threads lots\n')
@@ -211,4 +211,81 @@ t.test("no command declares a yargs 'number' option (integerOption checks them a
   for (const f of readdirSync(dir, { recursive: true }) as string[]) {
     if (f.endsWith('.ts')) t.notMatch(readFileSync(join(dir, f), 'utf8'), /type:\s*'number'/, f)
   }
+})
+
+/** A hook of the user's that logs each call (phase, arguments, the variables vzdump sets) and exits with $STATUS_<PHASE> if set. */
+function theirHook(dir: string): { path: string; log: string } {
+  const log = join(dir, 'their.log')
+  const path = join(dir, 'their hook')
+  writeFileSync(path, `#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' "$*" "$TARGET" "$DUMPDIR" "$PATH" "$(wc -c < "$TARGET" 2>/dev/null)" >> '${log}'\ncase "$1" in job-start) exit \${THEIR_JOB_START:-0} ;; backup-end) exit \${THEIR_BACKUP_END:-0} ;; esac\nexit 0\n`, { mode: 0o755 })
+  return { path, log }
+}
+
+t.test('the hook vzdump ran before keeps running, every phase, same arguments and environment, its status kept', async t => {
+  const dir = t.testdir()
+  const their = theirHook(dir)
+  const conf = join(dir, 'vzdump.conf')
+  writeFileSync(conf, `bwlimit: 0\nscript: ${their.path}\n`)
+  const hook = join(dir, 'vzdump-vma-opt')
+  const i = await cli('hook', 'install', '--path', hook, '--vzdump-conf', conf, '--entry-for-test-only')
+  t.equal(i.status, 2, 'unknown options are still refused')
+  const r = installHook({ path: hook, vzdumpConf: conf, packaged: false, entry: ENTRY })
+  t.equal(r.chain, their.path, 'chained, not refused')
+  t.equal(readFileSync(conf, 'utf8'), `bwlimit: 0\nscript: ${hook}\n`)
+  const { target, uuid, vars } = dump(dir)
+  // What their hook sees when vzdump runs it itself: the baseline for the environment.
+  t.equal(vzdump(their.path, ['job-init'], vars).status, 0)
+  const direct = readFileSync(their.log, 'utf8').trim().split('|')
+  writeFileSync(their.log, '')
+  const phases = [['job-init'], ['job-start'], ['backup-start', 'snapshot', '100'], ['backup-end', 'snapshot', '100'], ['log-end', 'snapshot', '100'], ['job-end']]
+  for (const p of phases) t.equal(vzdump(hook, p, vars).status, 0, p.join(' '))
+  const lines = readFileSync(their.log, 'utf8').trim().split('\n').map(l => l.split('|'))
+  t.same(lines.map(l => l[0]), phases.map(p => p.join(' ')), 'their hook saw every phase with its arguments')
+  t.ok(lines.every(l => l[1] === target && l[2] === vars.DUMPDIR && l[3] === direct[3]), `with vzdump's environment: TARGET, DUMPDIR, and the PATH it sees alone (${direct[3]}; ours is set for node alone)`)
+  const optimized = expectedOptimized({ devices }, undefined)
+  t.equal(Number(lines[3]![4]), optimized.length, 'at backup-end their hook ran after ours: it saw the optimized archive')
+  t.ok(readFileSync(target).equals(optimized) || uuid.length > 0, 'the archive is optimized')
+  // Their failure fails the phase as it did without vma-opt.
+  const failing = vzdump(hook, ['job-start'], { ...vars, THEIR_JOB_START: '5' })
+  t.equal(failing.status, 5, 'job-start: their status')
+  const end = vzdump(hook, ['backup-end', 'snapshot', '100'], { ...vars, THEIR_BACKUP_END: '7' })
+  t.equal(end.status, 7, 'backup-end: their failure wins over our success')
+  // A reinstall (new options) keeps the chain; uninstall gives them the slot back.
+  const again = installHook({ path: hook, vzdumpConf: conf, packaged: false, entry: ENTRY, trim: true })
+  t.equal(again.chain, their.path, 'a reinstall keeps the chained hook')
+  const u = uninstallHook({ path: hook, vzdumpConf: conf, packaged: false })
+  t.equal(u.restored, `script: ${their.path}`)
+  t.equal(readFileSync(conf, 'utf8'), `bwlimit: 0\nscript: ${their.path}\n`)
+})
+
+t.test('packaged: the package wrapper chains through hook.conf; a job gets a wrapper of its own with its own options', async t => {
+  const dir = t.testdir()
+  const their = theirHook(dir)
+  const conf = join(dir, 'vzdump.conf')
+  writeFileSync(conf, `script: ${their.path}\n`)
+  const optionsFile = join(dir, 'etc', 'vma-opt', 'hook.conf')
+  const wrapper = join(dir, 'vzdump-vma-opt')
+  const r = installHook({ packaged: true, packagedWrapper: wrapper, optionsFile, vzdumpConf: conf })
+  t.equal(r.chain, their.path)
+  t.same(optionsFileArgs(readFileSync(optionsFile, 'utf8')), ['--chain', their.path])
+  // The package's wrapper, as build-deb writes it, pointed at this options file.
+  writeFileSync(wrapper, wrapperScript({ node: process.execPath, entry: ENTRY, args: ['--options-file', optionsFile], chainFrom: optionsFile }), { mode: 0o755 })
+  const { target, vars } = dump(dir)
+  t.equal(vzdump(wrapper, ['job-start'], { ...vars, THEIR_JOB_START: '4' }).status, 4, 'their hook ran (and failed) through the options file')
+  const end = vzdump(wrapper, ['backup-end', 'snapshot', '100'], vars)
+  t.equal(end.status, 0, end.out)
+  t.ok(readFileSync(target).equals(expectedOptimized({ devices })), 'ours ran too')
+  // A job's own wrapper (vzdump --script), with its own options; the global options are not touched.
+  const before = readFileSync(optionsFile, 'utf8')
+  const job = join(dir, 'job-nightly')
+  const j = installHook({ packaged: true, packagedWrapper: wrapper, optionsFile, path: job, keepUuid: true, entry: ENTRY })
+  t.equal(j.wrote, job, 'a wrapper of its own')
+  t.equal(readFileSync(optionsFile, 'utf8'), before, 'the global options file is untouched')
+  const { target: t2, uuid, vars: v2 } = dump(join(dir, 'job'))
+  const jr = vzdump(job, ['backup-end', 'snapshot', '100'], v2)
+  t.equal(jr.status, 0, jr.out + jr.err)
+  t.ok(readFileSync(t2).equals(expectedOptimized({ devices }, uuid)), 'the job wrapper\'s own option (--keep-uuid) applied')
+  const u = uninstallHook({ packaged: true, packagedWrapper: wrapper, optionsFile, path: job })
+  t.same(u.removed, [job], 'uninstalling the job wrapper removes it and nothing global')
+  t.ok(existsSync(optionsFile))
 })

@@ -21,6 +21,8 @@ export interface HookOptions {
   /** Turn the previous backup of the guest into a reverse delta (reverse-deltas.ts). */
   reverseDeltas?: boolean
   keepDeltas?: number
+  /** The hook vzdump ran before vma-opt's: the wrapper runs it too (wrapper-script). Node only carries it. */
+  chain?: string
 }
 
 /** First line of the options file: `hook uninstall` deletes only a file that starts with it. */
@@ -32,6 +34,7 @@ export function hookOptionLines(o: HookOptions): string[] {
   if (o.zstdThreads !== undefined) parseInteger('--zstd-threads', String(o.zstdThreads), ZSTD_THREADS)
   if (o.keepDeltas !== undefined) parseInteger('--keep-deltas', String(o.keepDeltas), KEEP_DELTAS)
   if (o.trimJournal !== undefined) journalMode(o.trimJournal)
+  if (o.chain !== undefined && (/[\n\r]/.test(o.chain) || !o.chain.startsWith('/'))) throw new VmaError('VMA_USAGE', -1, `the hook to chain must be an absolute path on one line, got ${JSON.stringify(o.chain)}`)
   return [
     ...(o.keepUuid ? ['--keep-uuid'] : []),
     ...(o.zstdThreads !== undefined ? [`--zstd-threads ${o.zstdThreads}`] : []),
@@ -42,6 +45,7 @@ export function hookOptionLines(o: HookOptions): string[] {
     ...(o.trimLvmFree ? ['--trim-lvm-free'] : []),
     ...(o.reverseDeltas ? ['--reverse-deltas'] : []),
     ...(o.keepDeltas !== undefined ? [`--keep-deltas ${o.keepDeltas}`] : []),
+    ...(o.chain !== undefined ? [`--chain ${o.chain}`] : []),
   ]
 }
 
@@ -89,6 +93,7 @@ export function parseHookArgs(argv: string[]): { options: HookOptions & { option
     else if (a === '--trim-lvm-free') options.trimLvmFree = true
     else if (a === '--reverse-deltas') options.reverseDeltas = true
     else if (a === '--keep-deltas') options.keepDeltas = parseInteger(a, value(++i, a), KEEP_DELTAS)
+    else if (a === '--chain') options.chain = value(++i, a)
     else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
   }
   const [phase, mode, vmid] = argv.slice(i)

@@ -6,15 +6,15 @@
 // is the hook and only the options file /etc/vma-opt/hook.conf is written.
 // Either way `--vzdump-conf` then points vzdump.conf's script: line at it.
 
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/write-file-atomic.js'
-import { formatOptionsFile, hookOptionArgs, type HookOptions } from './hook-options.js'
-import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from './packaged.js'
+import { formatOptionsFile, hookOptionArgs, optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
+import { isPackaged, PACKAGED_NODE, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from './packaged.js'
 import { findScriptLine, readConf, withScriptLine, writeConf } from './vzdump-conf.js'
-import { isOurWrapperFile, wrapperScript } from './wrapper-script.js'
+import { chainedHook, isOurWrapperFile, wrapperScript } from './wrapper-script.js'
 
 /** The hook entry of this installation (what a checkout's wrapper runs). */
 export const HOOK_ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), 'hook-main.js')
@@ -35,6 +35,8 @@ export interface InstallOptions extends HookOptions {
   packaged?: boolean
   /** Packaged mode: where the options go (default PACKAGED_OPTIONS). */
   optionsFile?: string
+  /** Packaged mode: the package's own wrapper (default PACKAGED_WRAPPER); another --path gets a wrapper of its own. */
+  packagedWrapper?: string
 }
 
 export interface InstallResult {
@@ -46,19 +48,33 @@ export interface InstallResult {
   vzdumpConf?: string
   /** The copy of the user's vzdump.conf made now (absent when one was kept from before, or nothing changed). */
   backup?: string
+  /** The hook vzdump ran before, which the wrapper keeps running. */
+  chain?: string
 }
 
-/** The checkout wrapper for these options (paths and options quoted exactly). */
+/** A wrapper of its own for these options (paths and options quoted exactly; the chained hook baked in, not passed to node). */
 export function hookScript(o: HookOptions & { node?: string; entry?: string }): string {
-  return wrapperScript({ node: o.node ?? process.execPath, entry: o.entry ?? HOOK_ENTRY, args: hookOptionArgs(o), strict: o.strict })
+  const { chain, ...options } = o
+  return wrapperScript({ node: o.node ?? process.execPath, entry: o.entry ?? HOOK_ENTRY, args: hookOptionArgs(options), strict: o.strict, chain })
+}
+
+/** The hook that a wrapper vma-opt wrote (or the package's, through its options file) already runs besides vma-opt's. */
+export function chainOf(script: string, optionsFile: string | undefined): string | undefined {
+  try {
+    const baked = chainedHook(readFileSync(script, 'utf8'))
+    if (baked !== undefined || optionsFile === undefined) return baked
+    return parseHookArgs(optionsFileArgs(readFileSync(optionsFile, 'utf8'))).options.chain
+  } catch {
+    return undefined // no wrapper or options yet, or not ours to read
+  }
 }
 
 /** True when vzdump.conf's script value names our wrapper (this one, or another vma-opt wrote). */
 export const isOurScript = (value: string, path: string): boolean => resolve(value) === path || isOurWrapperFile(value)
 
 /** Refuses to replace a file that is not a wrapper vma-opt wrote, or the package's wrapper from a checkout. */
-function checkWrapperPath(path: string): void {
-  if (path === PACKAGED_WRAPPER) throw new VmaError('VMA_USAGE', -1, `${path} belongs to the vma-opt Debian package; choose another --path`)
+function checkWrapperPath(path: string, packagedWrapper: string): void {
+  if (path === packagedWrapper) throw new VmaError('VMA_USAGE', -1, `${path} belongs to the vma-opt Debian package; choose another --path`)
   if (existsSync(path) && !isOurWrapperFile(path)) throw new VmaError('VMA_EXISTS', -1, `${path} exists and was not written by vma-opt; remove it or choose another --path`)
 }
 
@@ -66,25 +82,33 @@ export function installHook(given: InstallOptions): InstallResult {
   // The hook runs in another directory: a relative --tmpdir is made absolute now ('' is refused by hookOptionLines).
   const o = { ...given, tmpdir: given.tmpdir ? resolve(given.tmpdir) : given.tmpdir }
   const packaged = o.packaged ?? isPackaged(HOOK_ENTRY)
-  const path = resolve(o.path ?? (packaged ? PACKAGED_WRAPPER : CHECKOUT_WRAPPER))
+  const packagedWrapper = resolve(o.packagedWrapper ?? PACKAGED_WRAPPER)
+  const path = resolve(o.path ?? (packaged ? packagedWrapper : CHECKOUT_WRAPPER))
+  // The package's wrapper reads its options from one file; any other path
+  // (a vzdump job's own --script, with its own options) is a wrapper of its own.
+  const shared = packaged && path === packagedWrapper
+  const optionsFile = resolve(o.optionsFile ?? PACKAGED_OPTIONS)
   const confLine = `script: ${path}`
   // Everything is checked before anything is written.
-  const content = packaged ? formatOptionsFile(o) : hookScript(o)
-  if (!packaged) checkWrapperPath(path)
+  if (!shared) checkWrapperPath(path, packagedWrapper)
   const conf = o.vzdumpConf ? readConf(resolve(o.vzdumpConf)) : undefined
   const current = conf && findScriptLine(conf.text)
-  if (current && !isOurScript(current.value, path) && !o.force) {
-    throw new VmaError('VMA_EXISTS', -1, `${conf!.path} already runs the hook ${current.value}; use --force to replace it`)
-  }
+  // vzdump has one script: slot. A hook it runs now keeps running, chained
+  // behind vma-opt's (--force replaces it instead); a reinstall keeps the
+  // chain the wrapper it replaces had.
+  const foreign = current && !isOurScript(current.value, path) ? current.value : undefined
+  const chain = o.force ? undefined : (foreign ?? (current ? chainOf(current.value, shared ? optionsFile : undefined) : undefined) ?? chainOf(path, shared ? optionsFile : undefined))
+  if (chain !== undefined && resolve(chain) === path) throw new VmaError('VMA_USAGE', -1, `${path} cannot chain to itself`)
+  const content = shared ? formatOptionsFile({ ...o, chain }) : hookScript({ ...o, chain, node: o.node ?? (packaged ? PACKAGED_NODE : undefined) })
 
-  const wrote = packaged ? resolve(o.optionsFile ?? PACKAGED_OPTIONS) : path
+  const wrote = shared ? optionsFile : path
   try {
     mkdirSync(dirname(wrote), { recursive: true })
   } catch (e) {
     throw fromSystemError(e, `cannot create ${dirname(wrote)}`)
   }
-  writeFileAtomic(wrote, content, { mode: packaged ? 0o644 : 0o755 })
-  const result: InstallResult = { path, wrote, confLine }
+  writeFileAtomic(wrote, content, { mode: shared ? 0o644 : 0o755 })
+  const result: InstallResult = { path, wrote, confLine, ...(chain !== undefined ? { chain } : {}) }
   if (conf) {
     result.vzdumpConf = conf.path
     if (current?.line !== confLine) result.backup = writeConf(conf, withScriptLine(conf.text, confLine))

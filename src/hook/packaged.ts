@@ -17,11 +17,12 @@ export function isPackaged(file: string): boolean {
 }
 
 /** The packaged wrapper's spec, given the program root being packaged and the hook entry inside it. */
-export function packagedWrapperSpec(programRoot: string, entry: string): { node: string; entry: string; args: string[]; origin: string } {
+export function packagedWrapperSpec(programRoot: string, entry: string): { node: string; entry: string; args: string[]; origin: string; chainFrom: string } {
   return {
     node: PACKAGED_NODE,
     entry: `${PACKAGED_ROOT}/${relative(programRoot, entry).split(sep).join('/')}`,
     args: ['--options-file', PACKAGED_OPTIONS],
+    chainFrom: PACKAGED_OPTIONS,
     origin: `shipped by the vma-opt Debian package; options in ${PACKAGED_OPTIONS} (\`vma-opt hook install\`).`,
   }
 }

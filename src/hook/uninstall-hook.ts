@@ -8,7 +8,7 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { OPTIONS_HEADER } from './hook-options.js'
-import { CHECKOUT_WRAPPER, HOOK_ENTRY, isOurScript } from './install-hook.js'
+import { CHECKOUT_WRAPPER, HOOK_ENTRY, chainOf, isOurScript } from './install-hook.js'
 import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from './packaged.js'
 import { backupScriptLine, findScriptLine, readConf, removeBackup, withScriptLine, writeConf } from './vzdump-conf.js'
 import { isOurWrapperFile } from './wrapper-script.js'
@@ -18,6 +18,8 @@ export interface UninstallOptions {
   vzdumpConf?: string
   packaged?: boolean
   optionsFile?: string
+  /** The package's own wrapper (default PACKAGED_WRAPPER): never deleted; it reads the options file. */
+  packagedWrapper?: string
 }
 
 export interface UninstallResult {
@@ -40,8 +42,11 @@ function unlink(path: string): void {
 
 export function uninstallHook(o: UninstallOptions): UninstallResult {
   const packaged = o.packaged ?? isPackaged(HOOK_ENTRY)
-  const path = resolve(o.path ?? (packaged ? PACKAGED_WRAPPER : CHECKOUT_WRAPPER))
-  if (!packaged && existsSync(path) && !isOurWrapperFile(path)) throw new VmaError('VMA_EXISTS', -1, `${path} was not written by vma-opt; nothing was changed`)
+  const packagedWrapper = resolve(o.packagedWrapper ?? PACKAGED_WRAPPER)
+  const path = resolve(o.path ?? (packaged ? packagedWrapper : CHECKOUT_WRAPPER))
+  const shared = packaged && path === packagedWrapper
+  const options = resolve(o.optionsFile ?? PACKAGED_OPTIONS)
+  if (!shared && existsSync(path) && !isOurWrapperFile(path)) throw new VmaError('VMA_EXISTS', -1, `${path} was not written by vma-opt; nothing was changed`)
   const result: UninstallResult = { removed: [] }
   const wrappers = new Set([path])
 
@@ -52,7 +57,10 @@ export function uninstallHook(o: UninstallOptions): UninstallResult {
     if (current && isOurScript(current.value, path)) {
       wrappers.add(resolve(current.value))
       const backup = backupScriptLine(conf.path)
-      const previous = backup.script && !isOurScript(backup.script.value, path) ? backup.script.line : null
+      // The hook vzdump ran before gets its slot back: from the backup of
+      // vzdump.conf, or else the one our wrapper chained to.
+      const chained = chainOf(current.value, shared ? options : undefined)
+      const previous = backup.script && !isOurScript(backup.script.value, path) ? backup.script.line : chained !== undefined ? `script: ${chained}` : null
       writeConf({ ...conf, exists: false }, withScriptLine(conf.text, previous)) // exists: false: no new backup of our own edit
       result.restored = previous
       if (backup.exists) removeBackup(conf.path)
@@ -60,12 +68,11 @@ export function uninstallHook(o: UninstallOptions): UninstallResult {
   }
 
   for (const w of wrappers) {
-    if (w === PACKAGED_WRAPPER || (packaged && w === path) || !existsSync(w) || !isOurWrapperFile(w)) continue // the package's wrapper is dpkg's
+    if (w === packagedWrapper || w === PACKAGED_WRAPPER || !existsSync(w) || !isOurWrapperFile(w)) continue // the package's wrapper is dpkg's
     unlink(w)
     result.removed.push(w)
   }
-  const options = resolve(o.optionsFile ?? PACKAGED_OPTIONS)
-  if (packaged && existsSync(options) && readFileSync(options, 'utf8').startsWith(OPTIONS_HEADER)) {
+  if (shared && existsSync(options) && readFileSync(options, 'utf8').startsWith(OPTIONS_HEADER)) {
     unlink(options)
     result.removed.push(options)
   }

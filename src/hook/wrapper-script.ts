@@ -23,6 +23,13 @@ export interface WrapperSpec {
   strict?: boolean
   /** Who wrote it, after the marker (default: `hook install`). */
   origin?: string
+  /**
+   * The hook vzdump ran before vma-opt's was installed: called for every
+   * phase with the same arguments and environment, its exit status kept.
+   */
+  chain?: string
+  /** The packaged wrapper's way to the same: the options file's `--chain PATH` line, read by the shell. */
+  chainFrom?: string
 }
 
 /** Single-quotes s for /bin/sh: every byte kept as it is. */
@@ -31,25 +38,76 @@ export function shellQuote(s: string): string {
 }
 
 export function wrapperScript(w: WrapperSpec): string {
-  const exec = ['exec "$node" "$entry"', ...w.args.map(shellQuote), '"$@"'].join(' ')
-  return [
+  const head = [
     '#!/bin/sh',
     `${WRAPPER_MARKER}: ${w.origin ?? 'written by `vma-opt hook install`; `vma-opt hook uninstall` removes it.'}`,
     '# vzdump runs it as `HOOK PHASE [MODE VMID]` with no PATH: every path here is absolute.',
-    '# Only backup-end does anything. Every other phase ends here at once, so a moved',
-    '# checkout or a removed node never fails a backup job.',
-    '[ "$1" = backup-end ] || exit 0',
-    `node=${shellQuote(w.node)}`,
-    `entry=${shellQuote(w.entry)}`,
+  ]
+  const missing = [
     'if [ ! -x "$node" ] || [ ! -f "$entry" ]; then',
     `  printf 'vma-opt: WARNING: %s or %s is missing; the backup was left as it is (run vma-opt hook install again)\\n' "$node" "$entry"`,
-    `  exit ${w.strict ? 3 : 0}`,
+  ]
+  const paths = [`node=${shellQuote(w.node)}`, `entry=${shellQuote(w.entry)}`]
+  const args = ['"$node" "$entry"', ...w.args.map(shellQuote), '"$@"'].join(' ')
+  if (w.chain === undefined && w.chainFrom === undefined) {
+    return [
+      ...head,
+      '# Only backup-end does anything. Every other phase ends here at once, so a moved',
+      '# checkout or a removed node never fails a backup job.',
+      '[ "$1" = backup-end ] || exit 0',
+      ...paths,
+      ...missing,
+      `  exit ${w.strict ? 3 : 0}`,
+      'fi',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'export PATH',
+      `exec ${args}`,
+      '',
+    ].join('\n')
+  }
+  // vzdump has one script: slot. The hook that had it keeps running for every
+  // phase, as vzdump ran it (same arguments, same environment: the PATH set
+  // for node is set for node alone), and a failure of it fails the phase as
+  // before. At backup-end vma-opt goes first, so the other hook sees the
+  // optimized archive (an upload of it, say).
+  const prev =
+    w.chain !== undefined
+      ? [`${CHAIN_VAR}=${shellQuote(w.chain)}`]
+      : [
+          `${CHAIN_VAR}=`,
+          `if [ -r ${shellQuote(w.chainFrom!)} ]; then`,
+          `  while IFS= read -r line; do case "$line" in '--chain '*) ${CHAIN_VAR}="\${line#--chain }" ;; esac; done < ${shellQuote(w.chainFrom!)}`,
+          'fi',
+        ]
+  return [
+    ...head,
+    '# It also runs the hook vzdump ran before: for every phase, at backup-end after vma-opt.',
+    ...prev,
+    'if [ "$1" != backup-end ]; then',
+    `  [ -z "$${CHAIN_VAR}" ] || exec "$${CHAIN_VAR}" "$@"`,
+    '  exit 0',
     'fi',
-    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    'export PATH',
-    exec,
+    ...paths,
+    ...missing,
+    `  ours=${w.strict ? 3 : 0}`,
+    'else',
+    `  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${args}`,
+    '  ours=$?',
+    'fi',
+    `[ -z "$${CHAIN_VAR}" ] && exit $ours`,
+    `"$${CHAIN_VAR}" "$@" || exit $?`,
+    'exit $ours',
     '',
   ].join('\n')
+}
+
+/** The shell variable holding the chained hook; `chainedHook` reads its line back. */
+const CHAIN_VAR = 'previous_hook'
+
+/** The hook a wrapper vma-opt wrote chains to (its baked `previous_hook='...'` line), if any. */
+export function chainedHook(text: string): string | undefined {
+  const m = new RegExp(`^${CHAIN_VAR}='((?:[^']|'\\\\'')*)'$`, 'm').exec(text)
+  return m ? m[1]!.replace(/'\\''/g, "'") : undefined
 }
 
 /** True when `text` (a file's content) is a wrapper vma-opt wrote. */

@@ -1,5 +1,4 @@
 import type { Argv, CommandModule } from 'yargs'
-import { VmaError } from '../../util/errors.js'
 import { CHECKOUT_WRAPPER, HOOK_ENTRY, installHook } from '../../hook/install-hook.js'
 import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from '../../hook/packaged.js'
 import { uninstallHook } from '../../hook/uninstall-hook.js'
@@ -21,15 +20,7 @@ interface HookArgs {
   keepDeltas?: number
 }
 
-const PATH_HELP = `the hook wrapper (default ${CHECKOUT_WRAPPER}; from the Debian package always ${PACKAGED_WRAPPER})`
-
-/** From the Debian package the wrapper is the package's: another --path is a mistake. */
-function wrapperPath(path: string | undefined, packaged: boolean): string | undefined {
-  if (packaged && path !== undefined && path !== PACKAGED_WRAPPER) {
-    throw new VmaError('VMA_USAGE', -1, `vma-opt from the Debian package uses its own hook wrapper ${PACKAGED_WRAPPER}; --path is for source checkouts`)
-  }
-  return path
-}
+const PATH_HELP = `the hook wrapper (default ${CHECKOUT_WRAPPER}; from the Debian package ${PACKAGED_WRAPPER}, whose options are ${PACKAGED_OPTIONS}: another path is a wrapper of its own, for one vzdump job's --script)`
 
 function installCommand(io: CliIO, result: CommandResult, packaged: boolean): CommandModule<object, HookArgs> {
   return {
@@ -43,7 +34,7 @@ function installCommand(io: CliIO, result: CommandResult, packaged: boolean): Co
         .option('zstd-threads', integerOption('zstd-threads', 'zstd threads when recompressing .zst backups (default 1)', ZSTD_THREADS))
         .option('tmpdir', { type: 'string', describe: 'spool directory (default: the dump directory)' })
         .option('strict', { type: 'boolean', describe: 'fail the backup on any error, not only on a damaged archive' })
-        .option('force', { type: 'boolean', describe: 'replace a script: line in vzdump.conf that names another hook' })
+        .option('force', { type: 'boolean', describe: 'replace the hook vzdump.conf names instead of keeping it running after ours' })
         .option('trim', { type: 'boolean', describe: "optimize --trim: zero what the guests' filesystems declare free (README: Free-space trim)" })
         .option('trim-journal', { choices: ['strict', 'union'] as const, describe: 'with --trim: the ext3/4 journal rule (default strict)' })
         .option('trim-lvm-free', { type: 'boolean', describe: 'with --trim: also zero unallocated LVM extents' })
@@ -51,8 +42,9 @@ function installCommand(io: CliIO, result: CommandResult, packaged: boolean): Co
         .option('keep-deltas', { ...integerOption('keep-deltas', 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest', KEEP_DELTAS), implies: 'reverse-deltas' })
         .example('$0 hook install --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
     handler: async args => {
-      const r = installHook({ ...args, path: wrapperPath(args.path, packaged), packaged })
-      io.stdout.write(packaged ? `wrote ${r.wrote} (the options of ${r.path})\n` : `wrote ${r.path}\n`)
+      const r = installHook({ ...args, packaged })
+      io.stdout.write(r.wrote !== r.path ? `wrote ${r.wrote} (the options of ${r.path})\n` : `wrote ${r.path}\n`)
+      if (r.chain) io.stdout.write(`${r.path} also runs the hook vzdump ran before, ${r.chain}, at every phase (--force: replace it instead)\n`)
       if (r.vzdumpConf) io.stdout.write(`${r.vzdumpConf}: ${r.confLine}${r.backup ? ` (previous version kept as ${r.backup})` : ''}\n`)
       else io.stdout.write(`add this line to /etc/vzdump.conf (or pass --script ${r.path} to vzdump):\n${r.confLine}\n`)
       result.exitCode = 0
@@ -70,7 +62,7 @@ function uninstallCommand(io: CliIO, result: CommandResult, packaged: boolean): 
         .option('vzdump-conf', { type: 'string', describe: 'restore the script: line this file had before hook install (from FILE.vma-opt-backup)' })
         .example('$0 hook uninstall --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
     handler: async args => {
-      const r = uninstallHook({ path: wrapperPath(args.path, packaged), vzdumpConf: args.vzdumpConf, packaged })
+      const r = uninstallHook({ path: args.path, vzdumpConf: args.vzdumpConf, packaged })
       for (const f of r.removed) io.stdout.write(`removed ${f}\n`)
       if (r.restored !== undefined) io.stdout.write(`${r.vzdumpConf}: ${r.restored === null ? 'script: line removed' : `restored ${r.restored}`}\n`)
       else if (r.foreign) io.stdout.write(`${r.vzdumpConf} runs the hook ${r.foreign}, not vma-opt's: left as it is\n`)
