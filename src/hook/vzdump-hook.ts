@@ -90,11 +90,15 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
   } catch (e) {
     const err = e instanceof VmaError ? e : undefined
     const msg = err ? `${err.message} (${err.code})` : `internal error: ${(e as Error)?.message ?? e}`
+    // The chains are still looked after: their ends stay protected, broken ones are reported.
+    const chains = async () => (options.reverseDeltas ? await runReverseDeltas(target, { ...options, convert: false }, io.log) : 0)
     if (err && err.exitCode === EXIT_INVALID) {
       io.log(`vma-opt: ERROR: ${basename(target)} is damaged: ${msg}; the archive was left as it is`)
+      await chains()
       return EXIT_INVALID
     }
     io.log(`vma-opt: WARNING: could not optimize ${basename(target)}: ${msg}; the archive was left as it is`)
+    await chains()
     return options.strict ? (err?.exitCode ?? EXIT_IO) : 0
   }
 }
