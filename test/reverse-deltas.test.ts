@@ -70,14 +70,14 @@ t.test('the old archive stays whenever anything fails', async t => {
   const failed = await reverseDeltaAfterBackup(backup(dir, 100, 1))
   t.match(failed.failed, [{ archive: prev, error: { code: 'VMA_EXISTS' } }])
   t.ok(readFileSync(prev).equals(keep), 'the old archive is still there, unchanged')
-  t.same(readdirSync(dir).sort(), [name(100, 0), name(100, 0, '.vma-delta'), name(100, 1)], 'and no temp file is left')
+  t.same(readdirSync(dir).sort(), [name(100, 0), name(100, 0, '.vma-delta'), name(100, 1), `${name(100, 1)}.protected`], 'and no temp file is left')
 
   const dir2 = t.testdir()
   const prev2 = backup(dir2, 100, 0)
   const damaged = backup(dir2, 100, 1)
   truncateSync(damaged, 20000)
   t.match((await reverseDeltaAfterBackup(damaged)).failed, [{ error: { code: 'VMA_EXTENT_TRUNCATED' } }])
-  t.same(readdirSync(dir2).sort(), [name(100, 0), name(100, 1)], 'a damaged new backup converts nothing')
+  t.same(readdirSync(dir2).filter(f => !f.endsWith('.protected')).sort(), [name(100, 0), name(100, 1)], 'a damaged new backup converts nothing')
   t.ok(readFileSync(prev2).length > 20000)
 
   const dir3 = t.testdir()
@@ -85,7 +85,8 @@ t.test('the old archive stays whenever anything fails', async t => {
   writeFileSync(join(dir3, `${name(100, 0)}.protected`), '')
   const r = await reverseDeltaAfterBackup(backup(dir3, 100, 1))
   t.match(r.skipped, /protected/)
-  t.equal(readdirSync(dir3).length, 3)
+  t.same(readdirSync(dir3).sort(), [name(100, 0), `${name(100, 0)}.protected`, name(100, 1), `${name(100, 1)}.protected`])
+  t.equal(readFileSync(join(dir3, `${name(100, 0)}.protected`), 'utf8'), '', 'the protection a person set is left as it was')
 })
 
 t.test('through the hook: --reverse-deltas --keep-deltas as vzdump calls it', async t => {

@@ -11,7 +11,8 @@
 //
 // A full archive that deltas apply to is a chain end: vzdump must not prune
 // it, so the hook keeps a NAME.protected file beside it (pve-storage skips
-// every backup that has one, and its keep-last counts only the others).
+// every backup that has one, and its keep-last counts only the others), as
+// it does beside the newest backup, which the next night converts.
 // The hook's own protection files say so on their first line; an empty one
 // (what Proxmox writes when a person protects a backup) is never touched.
 
@@ -27,7 +28,7 @@ export const ARCHIVE = /^vzdump-qemu-(\d+)-(\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d)\.vma
 export const DELTA = /^vzdump-qemu-(\d+)-(\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d)\.vma-delta(\.(zst|gz|lzo))?$/
 
 /** First line of a protection file the hook wrote (and may remove again). */
-export const PROTECTION_MARK = 'vma-opt: kept for the reverse deltas that apply to this backup'
+export const PROTECTION_MARK = 'vma-opt: kept for reverse deltas'
 
 export interface BackupFile {
   name: string

@@ -96,7 +96,7 @@ export async function reverseDeltaAfterBackup(target: string, o: ReverseDeltaOpt
   const chains = await readGuestChains(dir, vmid)
   reportBroken(chains, vmid, result, log)
   if (o.keepDeltas !== undefined) result.pruned = pruneDeltas(chains, o.keepDeltas, log)
-  await protectChainEnds(await readGuestChains(dir, vmid), result, log)
+  await protectChainEnds(await readGuestChains(dir, vmid), o.convert !== false ? basename(target) : undefined, result, log)
   return result
 }
 
@@ -204,28 +204,31 @@ function pruneDeltas(chains: GuestChains, keep: number, log: (line: string) => v
 }
 
 /**
- * Every full archive that deltas apply to gets a protection file, so that
- * vzdump's next prune (which runs before the hook) keeps it; the hook's own
- * protection files of archives that no delta needs any more are removed.
+ * Every full archive that deltas apply to, and the new backup (which the
+ * next night turns into a delta; with keep-last=1 vzdump would prune it
+ * first), gets a protection file, so that vzdump's next prune (which runs
+ * before the hook) keeps it; the hook's own protection files of archives
+ * that no longer need one are removed.
  */
-async function protectChainEnds(chains: GuestChains, result: ReverseDeltaResult, log: (line: string) => void): Promise<void> {
+async function protectChainEnds(chains: GuestChains, newest: string | undefined, result: ReverseDeltaResult, log: (line: string) => void): Promise<void> {
   const counts = new Map<string, number>()
   for (const root of chains.rootOf.values()) counts.set(root, (counts.get(root) ?? 0) + 1)
   let changed = false
   for (const a of chains.archives) {
     const path = join(chains.dir, a.name)
     const n = counts.get(a.name) ?? 0
-    if (n > 0 && a.protection === undefined) {
+    const why = n > 0 ? `${n} reverse delta${n > 1 ? 's apply' : ' applies'} to it` : a.name === newest ? 'the next backup turns it into a reverse delta' : undefined
+    if (why && a.protection === undefined) {
       const fd = openSync(`${path}.protected`, 'wx', 0o644)
       try {
-        writeSync(fd, `${PROTECTION_MARK} (${n} reverse delta${n > 1 ? 's' : ''}); vzdump does not prune a protected backup. Removing this file lets it prune the backup and orphan those deltas.\n`)
+        writeSync(fd, `${PROTECTION_MARK}: ${why}. vzdump does not prune a protected backup; removing this file lets it.\n`)
       } finally {
         closeSync(fd)
       }
       changed = true
       result.protectedNow.push(a.name)
-      log(`vma-opt: ${a.name} is protected from pruning: ${n} reverse delta${n > 1 ? 's' : ''} apply to it`)
-    } else if (n === 0 && a.protection === 'vma-opt') {
+      log(`vma-opt: ${a.name} is protected from pruning: ${why}`)
+    } else if (!why && a.protection === 'vma-opt') {
       unlinkSync(`${path}.protected`)
       changed = true
       result.unprotected.push(a.name)
