@@ -30,6 +30,7 @@ import { identityDifference } from '../format/delta-identity.js'
 import { syncDir } from '../output/output-file.js'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { humanBytes } from '../util/human.js'
+import { lockFile } from '../util/file-lock.js'
 import { ARCHIVE, PROTECTION_MARK, protectionOf, readGuestChains, type GuestChains } from './backup-chains.js'
 
 export interface ReverseDeltaOptions {
@@ -140,9 +141,13 @@ async function convertOlder(target: string, vmid: string, time: string, chains: 
 /** Turns `previous` into a reverse delta against `base`, proven before `previous` is removed; returns the delta. */
 async function convert(base: string, previous: string, o: ReverseDeltaOptions, log: (line: string) => void): Promise<string> {
   const delta = deltaNameFor(previous)
-  if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists`)
+  // The archive that goes and the delta that comes are locked until it is done; another run on them is waited for.
+  const locks = [await lockFile(previous, { wait: true, onWait: log })]
   let published = false
   try {
+    locks.push(await lockFile(delta, { wait: true, onWait: log }))
+    if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists`)
+    if (!existsSync(previous)) throw new VmaError('VMA_IO', -1, `${basename(previous)} is gone`)
     const d = await diff(base, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads })
     published = true
     // The chain base + delta must give back exactly what the old archive held.
@@ -172,6 +177,8 @@ async function convert(base: string, previous: string, o: ReverseDeltaOptions, l
       }
     }
     throw e
+  } finally {
+    for (const l of locks) l.release()
   }
 }
 
