@@ -57,7 +57,7 @@ t.test('--keep-deltas removes the oldest deltas', async t => {
   const dir = t.testdir()
   const logs: string[] = []
   for (let day = 0; day < 4; day++) await reverseDeltaAfterBackup(backup(dir, 100, day), { keepDeltas: 1, log: l => logs.push(l) })
-  t.same(readdirSync(dir).sort(), [name(100, 2, '.vma-delta'), name(100, 3)])
+  t.same(readdirSync(dir).sort(), [name(100, 2, '.vma-delta'), name(100, 3), `${name(100, 3)}.protected`])
   t.match(logs.join('\n'), /removed .*2026_11_20.*keep-deltas 1/)
 })
 
@@ -67,16 +67,17 @@ t.test('the old archive stays whenever anything fails', async t => {
   const keep = readFileSync(prev)
   // The delta's name is taken by a directory: publishing it fails.
   mkdirSync(join(dir, name(100, 0, '.vma-delta')))
-  await t.rejects(reverseDeltaAfterBackup(backup(dir, 100, 1)))
+  const failed = await reverseDeltaAfterBackup(backup(dir, 100, 1))
+  t.match(failed.failed, [{ archive: prev, error: { code: 'VMA_EXISTS' } }])
   t.ok(readFileSync(prev).equals(keep), 'the old archive is still there, unchanged')
-  t.same(readdirSync(dir).sort(), [name(100, 0), name(100, 0, '.vma-delta'), name(100, 1)], 'and no temp file is left')
+  t.same(readdirSync(dir).sort(), [name(100, 0), name(100, 0, '.vma-delta'), name(100, 1), `${name(100, 1)}.protected`], 'and no temp file is left')
 
   const dir2 = t.testdir()
   const prev2 = backup(dir2, 100, 0)
   const damaged = backup(dir2, 100, 1)
   truncateSync(damaged, 20000)
-  await t.rejects(reverseDeltaAfterBackup(damaged), { code: 'VMA_EXTENT_TRUNCATED' })
-  t.same(readdirSync(dir2).sort(), [name(100, 0), name(100, 1)], 'a damaged new backup converts nothing')
+  t.match((await reverseDeltaAfterBackup(damaged)).failed, [{ error: { code: 'VMA_EXTENT_TRUNCATED' } }])
+  t.same(readdirSync(dir2).filter(f => !f.endsWith('.protected')).sort(), [name(100, 0), name(100, 1)], 'a damaged new backup converts nothing')
   t.ok(readFileSync(prev2).length > 20000)
 
   const dir3 = t.testdir()
@@ -84,7 +85,8 @@ t.test('the old archive stays whenever anything fails', async t => {
   writeFileSync(join(dir3, `${name(100, 0)}.protected`), '')
   const r = await reverseDeltaAfterBackup(backup(dir3, 100, 1))
   t.match(r.skipped, /protected/)
-  t.equal(readdirSync(dir3).length, 3)
+  t.same(readdirSync(dir3).sort(), [name(100, 0), `${name(100, 0)}.protected`, name(100, 1), `${name(100, 1)}.protected`])
+  t.equal(readFileSync(join(dir3, `${name(100, 0)}.protected`), 'utf8'), '', 'the protection a person set is left as it was')
 })
 
 t.test('through the hook: --reverse-deltas --keep-deltas as vzdump calls it', async t => {
@@ -98,7 +100,7 @@ t.test('through the hook: --reverse-deltas --keep-deltas as vzdump calls it', as
     const code = await runHook(['--reverse-deltas', '--keep-deltas', '2', 'backup-end', 'snapshot', '100'], { VMTYPE: 'qemu', TARGET: target }, { log: l => logs.push(l) })
     t.equal(code, 0)
   }
-  t.same(readdirSync(dir).sort(), [name(100, 1, '.vma-delta'), name(100, 2, '.vma-delta'), name(100, 3)])
+  t.same(readdirSync(dir).sort(), [name(100, 1, '.vma-delta'), name(100, 2, '.vma-delta'), name(100, 3), `${name(100, 3)}.protected`])
   t.match(logs.join('\n'), /is now the reverse delta/)
   const bad = await runHook(['--reverse-deltas', '--keep-deltas', 'x', 'backup-end', 'snapshot', '100'], { VMTYPE: 'qemu', TARGET: backup(dir, 101, 1) }, { log: l => logs.push(l) })
   // A wrong hook option fails the job at backup-end with status 2, as for every hook option (spec/cli.md).

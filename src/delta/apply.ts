@@ -9,6 +9,7 @@
 import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
+import { withFileLock, type LockOptions } from '../util/file-lock.js'
 import { VmaError } from '../util/errors.js'
 import type { IdentityDevice } from '../format/delta-identity.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
@@ -19,6 +20,7 @@ import { DELTA_NAME } from './delta-name.js'
 import { openChain } from './open-chain.js'
 
 export interface ApplyOptions {
+  lock?: LockOptions
   stdin?: Readable
   stdout?: Writable
   /** Spool files, and the temp output when OUT is stdout (default: next to OUT, or the system temp dir). */
@@ -39,6 +41,10 @@ export interface ApplyResult {
 }
 
 export async function apply(base: string, deltas: string[], out: string, o: ApplyOptions = {}): Promise<ApplyResult> {
+  return withFileLock(out === '-' ? undefined : out, o.lock, () => applyLocked(base, deltas, out, o)) // util/file-lock
+}
+
+async function applyLocked(base: string, deltas: string[], out: string, o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now()
   if (deltas.length === 0) throw new VmaError('VMA_USAGE', -1, 'name at least one delta')
   const toStdout = out === '-'

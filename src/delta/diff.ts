@@ -18,6 +18,7 @@ import { encodeIdentity, type ArchiveIdentity } from '../format/delta-identity.j
 import { VmaHeader, type VmaDevice } from '../format/header.js'
 import { parseUuid } from '../format/uuid.js'
 import { VmaError } from '../util/errors.js'
+import { withFileLock, type LockOptions } from '../util/file-lock.js'
 import { loadHasher } from '../util/hasher.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { OutputFile, compressionFromName, tempNameFor, type OutputCompression } from '../output/output-file.js'
@@ -32,6 +33,7 @@ import { checkDeltaName } from './delta-name.js'
 import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
+  lock?: LockOptions
   stdin?: Readable
   /** Where a pipe or compressed input is spooled (default: next to DELTA). */
   tmpdir?: string
@@ -66,6 +68,10 @@ interface DeviceOutcome {
 }
 
 export async function diff(base: string, neu: string, deltaPath: string, o: DiffOptions = {}): Promise<DiffResult> {
+  return withFileLock(deltaPath, o.lock, () => diffLocked(base, neu, deltaPath, o)) // util/file-lock
+}
+
+async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffOptions): Promise<DiffResult> {
   const t0 = Date.now()
   checkDeltaName(deltaPath)
   if (base === '-' && neu === '-') throw new VmaError('VMA_USAGE', -1, 'only one of BASE and NEW can be stdin')

@@ -1,75 +1,84 @@
-// Reverse incremental backups at vzdump's backup-end (README, "Reverse
-// deltas"): the new backup stays a full, ordinary archive; the previous
+// Reverse incremental backups at vzdump's backup-end (spec/cli.md, "The
+// vzdump hook"): the new backup stays a full, ordinary archive; the previous
 // backup of the same guest in the same dump directory becomes a reverse
 // delta against it (vzdump-qemu-ID-TIME.vma-delta[.zst]), and is removed only
 // after the chain new archive + delta has been proven to reproduce the old
 // archive's every device, config and ctime. The new backup is only read.
-// Deltas beyond --keep-deltas N are removed, oldest first (the oldest is the
-// end of the chain, so no remaining delta depends on it).
+//
+// No sequence of failures and prunes may leave a delta without the full
+// archive it applies to. vzdump prunes before it runs the hook, so every
+// full archive that deltas apply to (a chain end) is protected from its
+// prune (backup-chains.ts) until it has become a delta itself. A night whose
+// conversion failed (a damaged new backup, no space, a name taken) leaves
+// its chain end full and protected; the next night links it up again: the
+// full archives to convert are turned into deltas oldest first, each against
+// the next newer one (or the new backup, when that one is damaged), so the
+// chain is one line again. A chain broken anyway (a file deleted by hand) is
+// reported on every night until it is mended. --keep-deltas N keeps the
+// newest N deltas that apply; deltas that no longer apply are not counted
+// (nor removed: the missing file may yet come back).
 //
 // Anything that fails leaves the old archive in place and removes the delta
-// this run wrote; the error is the caller's to log.
+// this run wrote; the failure is logged as a warning.
 
-import { existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
+import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { diff } from '../delta/diff.js'
 import { deltaNameFor } from '../delta/delta-name.js'
 import { verifyChain } from '../delta/verify-chain.js'
 import { identityDifference } from '../format/delta-identity.js'
 import { syncDir } from '../output/output-file.js'
-import { EXIT_IO, VmaError } from '../util/errors.js'
+import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { humanBytes } from '../util/human.js'
+import { lockFile } from '../util/file-lock.js'
+import { ARCHIVE, PROTECTION_MARK, protectionOf, readGuestChains, type GuestChains } from './backup-chains.js'
 
 export interface ReverseDeltaOptions {
-  /** Keep at most this many deltas of the guest (default: all). */
+  /** Keep at most this many deltas of the guest that apply (default: all). */
   keepDeltas?: number
   tmpdir?: string
   zstdThreads?: number
   log?: (line: string) => void
+  /** false: only protect chain ends, report broken chains and apply --keep-deltas (a night whose backup failed). */
+  convert?: boolean
 }
 
 export interface ReverseDeltaResult {
-  /** The archive that became a delta (removed), when one did. */
+  /** The archive that became a delta (removed), when the previous backup did. */
   previous?: string
   delta?: string
-  /** Why nothing was converted, when nothing was. */
+  /** Every archive turned into a delta this night, oldest first, with its delta. */
+  converted: { archive: string; delta: string }[]
+  /** Archives that could not be turned into deltas, with why. */
+  failed: { archive: string; error: unknown }[]
+  /** Why the previous backup was not converted, when it was not. */
   skipped?: string
   /** Deltas removed by --keep-deltas. */
   pruned: string[]
+  /** Protection files the hook wrote or removed this night (archive names). */
+  protectedNow: string[]
+  unprotected: string[]
+  /** Deltas that apply to no archive in the directory. */
+  broken: string[]
 }
 
-/** vzdump's names for VM backups: vzdump-qemu-VMID-YYYY_MM_DD-hh_mm_ss.vma[.zst|.gz|.lzo]. */
-const ARCHIVE = /^vzdump-qemu-(\d+)-(\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d)\.vma(\.(zst|gz|lzo))?$/
-const DELTA = /^vzdump-qemu-(\d+)-(\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d)\.vma-delta(\.(zst|gz|lzo))?$/
-
-interface Named {
-  name: string
-  vmid: string
-  time: string
-}
-
-function scan(dir: string, re: RegExp): Named[] {
-  const out: Named[] = []
-  for (const name of readdirSync(dir)) {
-    const m = re.exec(name)
-    if (m) out.push({ name, vmid: m[1]!, time: m[2]! })
-  }
-  return out
-}
+const errorText = (e: unknown) => (e instanceof VmaError ? `${e.message} (${e.code})` : `internal error: ${(e as Error)?.message ?? e}`)
 
 /**
- * The hook's step after the new backup is optimized: never throws; any
- * failure is logged as a warning (the old archive stays) and fails the
- * backup only with --strict. Returns the exit status for vzdump.
+ * The hook's step after the new backup is optimized (or failed to be):
+ * never throws; every failure is logged as a warning (the old archive
+ * stays) and fails the backup only with --strict. Returns the exit status
+ * for vzdump.
  */
 export async function runReverseDeltas(target: string, o: ReverseDeltaOptions & { strict?: boolean }, log: (line: string) => void): Promise<number> {
   try {
     const r = await reverseDeltaAfterBackup(target, { ...o, log })
     if (r.skipped) log(`vma-opt: no reverse delta: ${r.skipped}`)
-    return 0
+    const first = r.failed[0]
+    if (!first || !o.strict) return 0
+    return first.error instanceof VmaError ? first.error.exitCode : EXIT_IO
   } catch (e) {
-    const msg = e instanceof VmaError ? `${e.message} (${e.code})` : `internal error: ${(e as Error)?.message ?? e}`
-    log(`vma-opt: WARNING: the previous backup was not turned into a reverse delta: ${msg}; it was left as it is`)
+    log(`vma-opt: WARNING: the reverse deltas were not maintained: ${errorText(e)}; every file was left as it is`)
     return o.strict ? (e instanceof VmaError ? e.exitCode : EXIT_IO) : 0
   }
 }
@@ -79,36 +88,75 @@ export async function reverseDeltaAfterBackup(target: string, o: ReverseDeltaOpt
   if (o.keepDeltas !== undefined && !(Number.isSafeInteger(o.keepDeltas) && o.keepDeltas >= 0)) {
     throw new VmaError('VMA_USAGE', -1, `--keep-deltas needs a whole number of deltas, not ${o.keepDeltas}`)
   }
+  const result: ReverseDeltaResult = { converted: [], failed: [], pruned: [], protectedNow: [], unprotected: [], broken: [] }
   const dir = dirname(target)
   const m = ARCHIVE.exec(basename(target))
-  if (!m) return { skipped: `${basename(target)} is not named like a vzdump VM backup`, pruned: [] }
+  if (!m) return { ...result, skipped: `${basename(target)} is not named like a vzdump VM backup` }
   const [, vmid, time] = m as unknown as [string, string, string]
-  // The names' timestamps sort as text; only backups older than this one qualify.
-  const older = scan(dir, ARCHIVE)
-    .filter(a => a.vmid === vmid && a.time < time)
-    .sort((a, b) => (a.time < b.time ? 1 : -1))
-  const prev = older[0]
-  const result: ReverseDeltaResult = { pruned: [] }
-  if (!prev) result.skipped = `no earlier backup of VM ${vmid} in ${dir}`
-  else if (existsSync(join(dir, `${prev.name}.protected`))) result.skipped = `${prev.name} is protected; it stays a full archive`
-  else await convert(target, join(dir, prev.name), o, result, log)
-  if (o.keepDeltas !== undefined) result.pruned = pruneDeltas(dir, vmid, o.keepDeltas, log)
+  if (o.convert !== false) await convertOlder(target, vmid, time, await readGuestChains(dir, vmid), o, result, log)
+  const chains = await readGuestChains(dir, vmid)
+  reportBroken(chains, vmid, result, log)
+  if (o.keepDeltas !== undefined) result.pruned = pruneDeltas(chains, o.keepDeltas, log)
+  await protectChainEnds(await readGuestChains(dir, vmid), o.convert !== false ? basename(target) : undefined, result, log)
   return result
 }
 
-/** Turns `previous` into a reverse delta against `target`, proven before `previous` is removed. */
-async function convert(target: string, previous: string, o: ReverseDeltaOptions, result: ReverseDeltaResult, log: (line: string) => void): Promise<void> {
+/**
+ * Turns the previous backup, and every older full archive that deltas still
+ * end on, into deltas: oldest first, each against the next newer of them
+ * that is still full, or against the new backup. A base that turns out
+ * damaged is passed over for the next newer one (the new backup was proven
+ * by optimize). Each failure is logged and the archive stays full.
+ */
+async function convertOlder(target: string, vmid: string, time: string, chains: GuestChains, o: ReverseDeltaOptions, result: ReverseDeltaResult, log: (line: string) => void): Promise<void> {
+  const older = chains.archives.filter(a => a.time < time)
+  const prev = older[0]
+  if (!prev) result.skipped = `no earlier backup of VM ${vmid} in ${chains.dir}`
+  else if (prev.protection === 'user') result.skipped = `${prev.name} is protected; it stays a full archive`
+  const ends = new Set(chains.rootOf.values())
+  // Newest first; a backup a person protected stays as it is, and its deltas with it.
+  const todo = older.filter((a, i) => (i === 0 || ends.has(a.name)) && a.protection !== 'user').map(a => join(chains.dir, a.name))
+  const full = new Set(todo)
+  for (let i = todo.length - 1; i >= 0; i--) {
+    const archive = todo[i]!
+    const bases = [...todo.slice(0, i).reverse().filter(b => full.has(b)), target]
+    for (const base of bases) {
+      try {
+        const delta = await convert(base, archive, o, log)
+        full.delete(archive)
+        result.converted.push({ archive, delta })
+        if (archive === join(chains.dir, prev?.name ?? '')) Object.assign(result, { previous: archive, delta })
+        break
+      } catch (e) {
+        const damaged = e instanceof VmaError && e.exitCode === EXIT_INVALID
+        if (damaged && base !== target) continue // BASE or ARCHIVE is damaged: the new backup tells which
+        result.failed.push({ archive, error: e })
+        log(`vma-opt: WARNING: ${basename(archive)} was not turned into a reverse delta: ${errorText(e)}; it was left as it is${ends.has(basename(archive)) ? ', protected, with the deltas that apply to it' : ''}`)
+        break
+      }
+    }
+  }
+}
+
+/** Turns `previous` into a reverse delta against `base`, proven before `previous` is removed; returns the delta. */
+async function convert(base: string, previous: string, o: ReverseDeltaOptions, log: (line: string) => void): Promise<string> {
   const delta = deltaNameFor(previous)
-  if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists; ${basename(previous)} was left as it is`)
+  // The archive that goes and the delta that comes are locked until it is done; another run on them is waited for.
+  const locks = [await lockFile(previous, { wait: true, onWait: log })]
   let published = false
   try {
-    const d = await diff(target, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads })
+    locks.push(await lockFile(delta, { wait: true, onWait: log }))
+    if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists`)
+    if (!existsSync(previous)) throw new VmaError('VMA_IO', -1, `${basename(previous)} is gone`)
+    const d = await diff(base, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads })
     published = true
-    // The chain new archive + delta must give back exactly what the old archive held.
-    const check = await verifyChain(target, [delta], { tmpdir: o.tmpdir ?? dirname(previous) })
+    // The chain base + delta must give back exactly what the old archive held.
+    const check = await verifyChain(base, [delta], { tmpdir: o.tmpdir ?? dirname(previous) })
     const why = identityDifference(check.target, d.targetIdentity)
     if (why) throw new VmaError('VMA_DIGEST_MISMATCH', -1, `${basename(delta)} does not reproduce ${basename(previous)}: ${why}`)
     unlinkSync(previous)
+    // The hook's protection went with the archive; a person's cannot be here (such an archive is not converted).
+    if (protectionOf(previous) === 'vma-opt') unlinkSync(`${previous}.protected`)
     // Proxmox's notes travel with the delta; the .log file is named without the suffix and stays.
     if (existsSync(`${previous}.notes`)) {
       try {
@@ -118,9 +166,8 @@ async function convert(target: string, previous: string, o: ReverseDeltaOptions,
       }
     }
     await syncDir(dirname(previous))
-    log(`vma-opt: ${basename(previous)} is now the reverse delta ${basename(delta)} (${humanBytes(d.outputBytes)}, ${d.heldClusters} of ${d.clusters} clusters), proven against ${basename(target)}`)
-    result.previous = previous
-    result.delta = delta
+    log(`vma-opt: ${basename(previous)} is now the reverse delta ${basename(delta)} (${humanBytes(d.outputBytes)}, ${d.heldClusters} of ${d.clusters} clusters), proven against ${basename(base)}`)
+    return delta
   } catch (e) {
     if (published && existsSync(previous)) {
       try {
@@ -130,20 +177,70 @@ async function convert(target: string, previous: string, o: ReverseDeltaOptions,
       }
     }
     throw e
+  } finally {
+    for (const l of locks) l.release()
   }
 }
 
-/** Removes the guest's deltas beyond the newest `keep`, oldest first; returns their names. */
-function pruneDeltas(dir: string, vmid: string, keep: number, log: (line: string) => void): string[] {
-  const deltas = scan(dir, DELTA)
-    .filter(d => d.vmid === vmid)
-    .sort((a, b) => (a.time < b.time ? 1 : -1))
+/** One warning line per missing link, every night until a person mends it. */
+function reportBroken(chains: GuestChains, vmid: string, result: ReverseDeltaResult, log: (line: string) => void): void {
+  const byMissing = new Map<string, string[]>()
+  for (const b of chains.broken) byMissing.set(b.missing, [...(byMissing.get(b.missing) ?? []), b.delta])
+  for (const [missing, names] of byMissing) {
+    result.broken.push(...names)
+    log(`vma-opt: WARNING: reverse delta${names.length > 1 ? 's' : ''} of VM ${vmid} cannot be restored: ${names.join(', ')} need${names.length > 1 ? '' : 's'} ${missing}, which is not in ${chains.dir}; put that file back, or delete ${names.length > 1 ? 'these deltas' : 'this delta'}`)
+  }
+}
+
+/** Removes the guest's deltas that apply beyond the newest `keep`, oldest first; returns their names. */
+function pruneDeltas(chains: GuestChains, keep: number, log: (line: string) => void): string[] {
+  const applying = chains.deltas.filter(d => chains.rootOf.has(d.name))
   const gone: string[] = []
-  for (const d of deltas.slice(Math.max(0, keep)).reverse()) {
-    unlinkSync(join(dir, d.name))
-    if (existsSync(join(dir, `${d.name}.notes`))) unlinkSync(join(dir, `${d.name}.notes`))
+  const removed = new Set<string>()
+  for (const d of applying.slice(Math.max(0, keep)).reverse()) {
+    // Never one that another delta still applies through.
+    if (chains.deltas.some(o => !removed.has(o.name) && chains.parentOf.get(o.name) === d.name)) continue
+    const path = join(chains.dir, d.name)
+    unlinkSync(path)
+    if (existsSync(`${path}.notes`)) unlinkSync(`${path}.notes`)
+    removed.add(d.name)
     gone.push(d.name)
     log(`vma-opt: removed ${d.name} (--keep-deltas ${keep})`)
   }
   return gone
+}
+
+/**
+ * Every full archive that deltas apply to, and the new backup (which the
+ * next night turns into a delta; with keep-last=1 vzdump would prune it
+ * first), gets a protection file, so that vzdump's next prune (which runs
+ * before the hook) keeps it; the hook's own protection files of archives
+ * that no longer need one are removed.
+ */
+async function protectChainEnds(chains: GuestChains, newest: string | undefined, result: ReverseDeltaResult, log: (line: string) => void): Promise<void> {
+  const counts = new Map<string, number>()
+  for (const root of chains.rootOf.values()) counts.set(root, (counts.get(root) ?? 0) + 1)
+  let changed = false
+  for (const a of chains.archives) {
+    const path = join(chains.dir, a.name)
+    const n = counts.get(a.name) ?? 0
+    const why = n > 0 ? `${n} reverse delta${n > 1 ? 's apply' : ' applies'} to it` : a.name === newest ? 'the next backup turns it into a reverse delta' : undefined
+    if (why && a.protection === undefined) {
+      const fd = openSync(`${path}.protected`, 'wx', 0o644)
+      try {
+        writeSync(fd, `${PROTECTION_MARK}: ${why}. vzdump does not prune a protected backup; removing this file lets it.\n`)
+      } finally {
+        closeSync(fd)
+      }
+      changed = true
+      result.protectedNow.push(a.name)
+      log(`vma-opt: ${a.name} is protected from pruning: ${why}`)
+    } else if (!why && a.protection === 'vma-opt') {
+      unlinkSync(`${path}.protected`)
+      changed = true
+      result.unprotected.push(a.name)
+      log(`vma-opt: ${a.name} is no longer protected: no reverse delta applies to it`)
+    }
+  }
+  if (changed) await syncDir(chains.dir)
 }

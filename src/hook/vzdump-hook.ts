@@ -15,6 +15,7 @@ import { basename } from 'node:path'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
 import { installSignalCleanup } from '../util/temp-files.js'
+import { lockFile } from '../util/file-lock.js'
 import { humanBytes } from '../util/human.js'
 import { optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
 import { runReverseDeltas } from './reverse-deltas.js'
@@ -79,6 +80,16 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     return 0 // PBS snapshot names are not files
   }
   installSignalCleanup()
+  // The archive is locked for the whole hook run; another vma-opt run on it is waited for (vzdump waits for the hook).
+  const lock = await lockFile(target, { wait: true, onWait: io.log }).catch(() => undefined)
+  try {
+    return await optimizeAndConvert(target, before, options, io)
+  } finally {
+    lock?.release()
+  }
+}
+
+async function optimizeAndConvert(target: string, before: number, options: HookOptions, io: HookIO): Promise<number> {
   io.log(`vma-opt: optimizing ${basename(target)} (${humanBytes(before)})`)
   try {
     const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
@@ -90,11 +101,15 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
   } catch (e) {
     const err = e instanceof VmaError ? e : undefined
     const msg = err ? `${err.message} (${err.code})` : `internal error: ${(e as Error)?.message ?? e}`
+    // The chains are still looked after: their ends stay protected, broken ones are reported.
+    const chains = async () => (options.reverseDeltas ? await runReverseDeltas(target, { ...options, convert: false }, io.log) : 0)
     if (err && err.exitCode === EXIT_INVALID) {
       io.log(`vma-opt: ERROR: ${basename(target)} is damaged: ${msg}; the archive was left as it is`)
+      await chains()
       return EXIT_INVALID
     }
     io.log(`vma-opt: WARNING: could not optimize ${basename(target)}: ${msg}; the archive was left as it is`)
+    await chains()
     return options.strict ? (err?.exitCode ?? EXIT_IO) : 0
   }
 }

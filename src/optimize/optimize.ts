@@ -25,6 +25,7 @@ import type { DeviceDigest } from '../check/content-digest.js'
 import { VmaError } from '../util/errors.js'
 import { sweepStaleTemps } from '../util/temp-names.js'
 import { resolveTarget } from './optimize-target.js'
+import { withFileLock, type LockOptions } from '../util/file-lock.js'
 import { openInput, type ArchiveInput } from '../input/archive-input.js'
 import { FIXED_UUID } from '../check/form-check.js'
 import type { HeaderFields, VmaHeader } from '../format/header.js'
@@ -67,6 +68,8 @@ export interface OptimizeOptions {
   trim?: TrimOptions
   /** Run pass 1 to its end before pass 2 even where they could overlap (tests compare both ways). */
   noOverlap?: boolean
+  /** Wait for another run that holds the output file (util/file-lock) instead of failing. */
+  lock?: LockOptions
 }
 
 export interface OptimizeResult {
@@ -107,6 +110,13 @@ const trace = process.env.VMA_OPT_TRACE
   : () => undefined
 
 export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
+  // The file written is locked for the whole run (a second run on it waits
+  // or fails); what it is gets looked at again once the lock is held.
+  const { finalPath } = await resolveTarget(src, o.dest, o.force)
+  return withFileLock(finalPath, o.lock, () => optimizeLocked(src, o))
+}
+
+async function optimizeLocked(src: string, o: OptimizeOptions): Promise<OptimizeResult> {
   const t0 = Date.now()
   const { inPlace, finalPath, srcStat, name, isNew } = await resolveTarget(src, o.dest, o.force)
   const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')

@@ -12,6 +12,7 @@ import { MAX_DEV_ID, OPTIMIZED_UUID } from '../format/constants.js'
 import { clusterCount } from '../format/cluster-tracker.js'
 import { ContentDigest, type DeviceDigest } from '../check/content-digest.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
+import { withFileLock, type LockOptions } from '../util/file-lock.js'
 import { loadHasher } from '../util/hasher.js'
 import { roundUp512 } from '../format/header.js'
 import { PositionalFile } from '../input/positional-file.js'
@@ -31,6 +32,8 @@ export interface PackDisk {
 }
 
 export interface PackOptions {
+  /** Wait for another run that holds DEST instead of failing. */
+  lock?: LockOptions
   configs?: string[]
   disks?: PackDisk[]
   compress?: OutputCompression
@@ -97,6 +100,11 @@ function badDeviceName(name: string): string | undefined {
 }
 
 export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
+  // DEST is locked for the whole run (util/file-lock): a second pack onto it waits or fails.
+  return withFileLock(dest === '-' ? undefined : dest, o.lock, () => packLocked(dest, o))
+}
+
+async function packLocked(dest: string, o: PackOptions): Promise<PackResult> {
   const t0 = Date.now()
   const configPaths = o.configs ?? []
   const disks = [...(o.disks ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))

@@ -73,7 +73,10 @@ export type UsageErrorCode = 'VMA_USAGE' | 'VMA_CANNOT_PACK'
 
 export type InternalErrorCode = (typeof INTERNAL_CODES)[number]
 
-export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode
+/** Another vma-opt run holds the file (util/file-lock): exit 1 (spec/cli.md). */
+export type BusyErrorCode = 'VMA_LOCKED'
+
+export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode | BusyErrorCode
 
 /**
  * A problem with a location. `offset` is a byte offset in the plain

@@ -11,7 +11,8 @@
 //          on storage shared by several hosts (NFS dump directories of a
 //          cluster) or containers, another host's files are never touched,
 //          its PIDs mean nothing here
-//   TAG    tmp (an output being written) or spool (a plain copy of an input)
+//   TAG    tmp (an output being written), spool (a plain copy of an input)
+//          or lock (a claim on the file NAME: util/file-lock)
 // A file is stale, and removed, only if its name has this form, it is a
 // regular file, HOST is ours, and BOOT is not the current boot or no process
 // PID with that start time runs. Everything else is left alone.
@@ -21,7 +22,7 @@ import { lstatSync, readFileSync, readdirSync, readlinkSync, unlinkSync } from '
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 
-const NAME_RE = /^\..+\.vma-opt-(\d+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{8})-[0-9a-f]{8}\.(tmp|spool)$/
+const NAME_RE = /^\..+\.vma-opt-(\d+)-(\d+)-([0-9a-f]{8})-([0-9a-f]{8})-[0-9a-f]{8}\.(tmp|spool|lock)$/
 /** Names written by vma-opt before the owner was spelled out: `.NAME.vma-opt-PID-RAND.TAG`. */
 const OLD_NAME_RE = /^\..+\.vma-opt-(\d+)-[0-9a-f]{8}\.(tmp|spool)$/
 /** An old-style file is only taken for stale once nobody has written to it for this long. */
@@ -68,10 +69,9 @@ function owner() {
 }
 
 /** A hidden name next to `finalPath` that says it is ours, who made it and when. */
-export function tempNameFor(finalPath: string, tag: 'tmp' | 'spool' = 'tmp'): string {
+export function tempNameFor(finalPath: string, tag: 'tmp' | 'spool' | 'lock' = 'tmp'): string {
   const o = owner()
-  const base = basename(finalPath).slice(0, MAX_BASE)
-  return join(dirname(finalPath), `.${base}.vma-opt-${o.pid}-${o.start}-${o.boot}-${o.host}-${randomBytes(4).toString('hex')}.${tag}`)
+  return join(dirname(finalPath), `${tempPrefixFor(finalPath)}${o.pid}-${o.start}-${o.boot}-${o.host}-${randomBytes(4).toString('hex')}.${tag}`)
 }
 
 function pidAlive(pid: number): boolean {
@@ -81,6 +81,19 @@ function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, belongs to another user
   }
+}
+
+/** The part of a temp name that names its final file: `.NAME.vma-opt-` (NAME cut as tempNameFor cuts it). */
+export function tempPrefixFor(finalPath: string): string {
+  return `.${basename(finalPath).slice(0, MAX_BASE)}.vma-opt-`
+}
+
+/** The process a temp name belongs to, when the name has the current form. */
+export function ownerOfName(name: string): { pid: number; ours: boolean; thisHost: boolean } | undefined {
+  const m = NAME_RE.exec(name)
+  if (!m) return undefined
+  const me = owner()
+  return { pid: Number(m[1]), ours: Number(m[1]) === me.pid && m[2] === me.start && m[3] === me.boot && m[4] === me.host, thisHost: m[4] === me.host }
 }
 
 /** Whether a file of this name in a directory of ours belongs to a process that is gone. */

@@ -7,6 +7,7 @@ import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
 interface ApplyArgs {
   base: string
@@ -16,6 +17,7 @@ interface ApplyArgs {
   zstdThreads: number
   json?: boolean
   quiet?: boolean
+  wait?: boolean
 }
 
 export function applyCommand(io: CliIO, result: CommandResult): CommandModule<object, ApplyArgs> {
@@ -30,6 +32,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 apply monday.vma.zst tuesday.vma-delta.zst tuesday.vma.zst', 'forward')
         .example('$0 apply today.vma.zst yesterday.vma-delta.zst - | vma extract - /restore', 'reverse, into a pipe') as unknown as Argv<ApplyArgs>,
@@ -42,6 +45,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
       const { apply } = await import('../../delta/apply.js') // loaded when used: start-up stays short
       const r = await apply(args.base, rest.slice(0, -1), out, {
+        lock: lockOptionsFrom(args, io),
         stdin: io.stdin,
         stdout: io.stdout,
         tmpdir: args.tmpdir,

@@ -6,6 +6,7 @@ import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
+import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
 interface DiffArgs {
   base: string
@@ -16,6 +17,7 @@ interface DiffArgs {
   zstdThreads: number
   json?: boolean
   quiet?: boolean
+  wait?: boolean
 }
 
 export function diffCommand(io: CliIO, result: CommandResult): CommandModule<object, DiffArgs> {
@@ -31,6 +33,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: next to DELTA)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 diff monday.vma.zst tuesday.vma.zst tuesday.vma-delta.zst', 'forward: keep monday, store tuesday as a delta')
         .example('$0 diff tuesday.vma.zst monday.vma.zst monday.vma-delta.zst', 'reverse: keep tuesday whole, monday as a delta') as unknown as Argv<DiffArgs>,
@@ -40,6 +43,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
       const { diff } = await import('../../delta/diff.js') // loaded when used: start-up stays short
       const r = await diff(args.base, args.new, args.delta, {
+        lock: lockOptionsFrom(args, io),
         stdin: io.stdin,
         tmpdir: args.tmpdir,
         compress,

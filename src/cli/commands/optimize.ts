@@ -9,6 +9,7 @@ import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
 interface OptimizeArgs extends TrimArgs {
   trim?: boolean
@@ -25,6 +26,7 @@ interface OptimizeArgs extends TrimArgs {
   quiet?: boolean
   more?: string[]
   inPlace?: boolean
+  wait?: boolean
 }
 
 export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
@@ -48,6 +50,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('trim', { type: 'boolean', describe: "zero what the guests' filesystems declare free (ext2/3/4, swap, LVM, NTFS); see info --free-space" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
@@ -66,6 +69,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
       const { optimize } = await import('../../optimize/optimize.js') // loaded when used: start-up stays short
       const r = await optimize(args.src, {
+        lock: lockOptionsFrom(args, io),
         dest: args.dest,
         compress,
         keepUuid: args.keepUuid,

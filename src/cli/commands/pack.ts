@@ -7,6 +7,7 @@ import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
 interface PackArgs extends TrimArgs {
   trim?: boolean
@@ -22,6 +23,7 @@ interface PackArgs extends TrimArgs {
   force?: boolean
   json?: boolean
   quiet?: boolean
+  wait?: boolean
 }
 
 function parseDisk(spec: string): PackDisk {
@@ -49,6 +51,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('force', { type: 'boolean', describe: 'overwrite DEST if it exists' })
         .option('trim', { type: 'boolean', describe: "zero what the images' filesystems declare free (as optimize --trim)" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+        .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
         .example('$0 pack restore/ vzdump-qemu-100-2026_11_21-00_00_00.vma.zst', 'from what unpack wrote')
         .example('$0 pack out.vma --config qemu-server.conf --disk drive-scsi0=disk0.raw', '') as unknown as Argv<PackArgs>,
@@ -71,6 +74,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
       const report = toStdout ? io.stderr : io.stdout
       const progress = makeProgress(io.stderr, 'packing', 0, !!args.quiet)
       const r = await pack(dest, {
+        lock: lockOptionsFrom(args, io),
         configs,
         disks,
         compress: args.compress === 'lzo' ? 'lzop' : args.compress,
