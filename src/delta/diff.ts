@@ -94,8 +94,9 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
     const h = inew.header
     const uuid = parseUuid(OPTIMIZED_UUID)
     body = await DeltaBody.create(tempNameFor(deltaPath)) // a temp like any other: the stale-file sweep knows it
-    const writer = new DeltaExtentWriter(body, uuid)
-    const mix = new ClusterMix(await loadHasher())
+    const xx = await loadHasher()
+    const writer = new DeltaExtentWriter(body, uuid, xx)
+    const mix = new ClusterMix(xx)
     const total = h.deviceList.reduce((a, d) => a + clusterCount(d.size), 0)
     const outcomes = new Map<number, DeviceOutcome>()
     const baseSums = new Map<number, bigint>()
@@ -120,7 +121,7 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
       ctime: h.ctimeRaw,
       configs: h.configs,
       devices: h.deviceList,
-      delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity) },
+      delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity), checked: true },
     })
     for (const i of indexes.splice(0)) await i.release()
     const out = await OutputFile.create(tempNameFor(deltaPath), { compression: o.compress ?? compressionFromName(deltaPath), zstdThreads: o.zstdThreads })
