@@ -202,4 +202,9 @@ t.test('old DLT1 deltas still apply and serve; a damaged one is refused before s
   const a = run(['apply', A, old, join(dir, 'bad.vma')])
   t.equal(a.status, 1, 'apply of a damaged DLT1 delta: exit 1')
   t.match(a.stderr, /VMA_DELTA_DATA/)
+  // compare reads B's clusters itself: the digest of what it compares must be the delta's record.
+  const c = run(['compare', A, old])
+  t.equal(c.status, 1, 'compare with a damaged DLT1 delta as B: exit 1')
+  t.match(c.stderr, new RegExp(`${old}: the delta's data is damaged: applied to A, ${devName(victim.dev)} has digest [0-9a-f]{16}, the delta recorded [0-9a-f]{16} \\(VMA_DELTA_DATA\\)`))
+  t.equal(run(['compare', A, D]).status, 0, 'compare with the sound delta: exit 0')
 })

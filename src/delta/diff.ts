@@ -24,7 +24,7 @@ import { OutputFile, compressionFromName, tempNameFor, type OutputCompression } 
 import { inspectArchive } from '../check/inspect.js'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DeviceContents } from '../archive/device-contents.js'
-import { ClusterMix, MOD64, hex64 } from './cluster-mix.js'
+import { ClusterMix, MOD64, hex64 } from '../format/cluster-mix.js'
 import { DeltaExtentWriter } from './delta-extents.js'
 import { DeltaBody } from './delta-body.js'
 import type { DeviceDigest } from '../check/content-digest.js'
