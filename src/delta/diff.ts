@@ -6,7 +6,8 @@
 // does: the changed clusters go to a body file, and both archives' content
 // digests (their identities, for the header) are summed on the way. Before
 // the delta is published it is read back: its header, and the digest terms
-// of the clusters it holds, must be exactly what was meant to be written.
+// of the clusters it holds, must be exactly what was meant to be written, and
+// with the terms of BASE's clusters it leaves out they must give NEW's digest.
 
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -29,6 +30,7 @@ import { DeltaExtentWriter } from './delta-extents.js'
 import { DeltaBody } from './delta-body.js'
 import type { DeviceDigest } from '../check/content-digest.js'
 import { checkDeltaName } from './delta-name.js'
+import { sameContent } from './same-content.js'
 import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
@@ -60,6 +62,12 @@ interface DeviceOutcome {
   held: number
   /** Sum of the digest terms of the held clusters: what reading the delta back must give. */
   heldSum: bigint
+  /**
+   * Sum of the digest terms of the clusters left out, from BASE's bytes as
+   * apply takes them (cut at NEW's size): plus what the delta holds, this
+   * must be NEW's digest, or BASE + DELTA is not NEW.
+   */
+  keptSum: bigint
   /** NEW's digest of the device, and BASE's over the clusters both have. */
   newSum: bigint
   baseSum: bigint
@@ -130,7 +138,7 @@ export async function diff(base: string, neu: string, deltaPath: string, o: Diff
       await body.copyTo(out)
       await out.finish()
       await body.remove()
-      await proveDelta(out.path, header, outcomes)
+      await proveDelta(out.path, header, outcomes, h.deviceList)
       const { size } = await stat(out.path)
       await out.commit(deltaPath)
       return {
@@ -172,7 +180,7 @@ async function diffDevice(
   const baseClusters = bd ? clusterCount(bd.size) : 0
   const N = new DeviceContents(inew, d)
   const B = new DeviceContents(ib, bd)
-  const r: DeviceOutcome = { held: 0, heldSum: 0n, newSum: 0n, baseSum: 0n }
+  const r: DeviceOutcome = { held: 0, heldSum: 0n, keptSum: 0n, newSum: 0n, baseSum: 0n }
   for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
     await N.read(first, n)
@@ -185,9 +193,15 @@ async function diffDevice(
       if (c < baseClusters) {
         // Contents are zero past each device's end; only NEW's bytes decide.
         const inside = Math.min(CLUSTER_SIZE, d.size - c * CLUSTER_SIZE)
-        const same = N.buf.compare(B.buf, at, at + inside, at, at + inside) === 0
-        r.baseSum = (r.baseSum + (same && inside === CLUSTER_SIZE ? term : mix.term(B.buf, at, c))) & MOD64
-        if (same) continue
+        const same = sameContent(N.buf, B.buf, at, inside)
+        // BASE's own term, never NEW's: the proof must not rest on the comparison.
+        const baseTerm = mix.term(B.buf, at, c)
+        r.baseSum = (r.baseSum + baseTerm) & MOD64
+        if (same) {
+          if (inside < CLUSTER_SIZE) B.buf.fill(0, at + inside, at + CLUSTER_SIZE) // apply cuts BASE's bytes at NEW's size
+          r.keptSum = (r.keptSum + (inside < CLUSTER_SIZE ? mix.term(B.buf, at, c) : baseTerm)) & MOD64
+          continue
+        }
       }
       await writer.add(d.id, c, N.buf, at)
       r.held++
@@ -211,17 +225,26 @@ async function digestClusters(ia: IndexedArchive, d: VmaDevice, from: number, mi
   return sum
 }
 
-/** The written delta, read back by the ordinary reader, must hold exactly what was meant. */
-async function proveDelta(path: string, header: Buffer, want: Map<number, DeviceOutcome>): Promise<void> {
+/**
+ * The written delta, read back by the ordinary reader, must hold exactly what
+ * was meant, and BASE + DELTA must be NEW: for every device of NEW, the
+ * terms of the clusters the delta holds (as read back) plus those of BASE's
+ * clusters it leaves out (as apply takes them) must sum to NEW's digest.
+ */
+async function proveDelta(path: string, header: Buffer, want: Map<number, DeviceOutcome>, devices: VmaDevice[]): Promise<void> {
   const r = await inspectArchive(path, { failFast: true, digest: true, allowDelta: true })
   const fail = (what: string): never => {
-    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the delta failed its check: ${what}; nothing was written`)
+    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `internal error: vma-opt's delta failed its check: ${what}; nothing was written, the inputs are not damaged (please report this)`)
   }
   if (!r.header.raw.equals(header)) fail('its header differs from the one written')
-  for (const d of r.devices) {
-    const w = want.get(d.id)
-    if (!w) fail(`device id ${d.id} was not written`)
-    else if (d.clustersSeen !== w.held) fail(`${d.name} holds ${d.clustersSeen} clusters, not ${w.held}`)
-    else if (d.digest !== hex64(w.heldSum)) fail(`the clusters of ${d.name} read back as ${d.digest}, not ${hex64(w.heldSum)}`)
+  const got = new Map(r.devices.map(d => [d.id, d]))
+  for (const d of devices) {
+    const w = want.get(d.id)!
+    const back = got.get(d.id)
+    if (!back) return fail(`device ${d.name} is not in it`)
+    if (back.clustersSeen !== w.held) fail(`${d.name} holds ${back.clustersSeen} clusters, not ${w.held}`)
+    if (back.digest !== hex64(w.heldSum)) fail(`the clusters of ${d.name} read back as ${back.digest}, not ${hex64(w.heldSum)}`)
+    const applied = hex64((w.keptSum + BigInt('0x' + back.digest!)) & MOD64)
+    if (applied !== hex64(w.newSum)) fail(`applied to BASE it would give ${d.name} digest ${applied}, NEW's is ${hex64(w.newSum)}`)
   }
 }
