@@ -57,7 +57,10 @@ export class ChainClusterReader implements ClusterReader {
       const h = hops[s]!
       if (h.isDelta ? this.links[s]!.indexed.tracker.has(h.id, c) : c < h.clusters) return s
     }
-    throw new VmaError('VMA_DELTA_CHAIN', -1, `cluster ${c} of ${d.name} is in none of the chain's archives (is a delta damaged?)`)
+    // The newest delta lists the disk with this cluster, and no link holds it.
+    const e = new VmaError('VMA_DELTA_CHAIN', -1, `cluster ${c} of ${d.name} is in none of the chain's archives (${this.links.map(l => l.label).join(', ')}): a delta is damaged or was cut`)
+    e.file = this.links[0]!.label
+    throw e
   }
 
   /**
