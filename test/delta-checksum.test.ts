@@ -9,7 +9,7 @@
 // refuses a damaged one before anything listens.
 
 import t from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import xxhash from 'xxhash-wasm'
 import { makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { DLT1, DLT2, layOut, toDlt1 } from './fixtures/delta-layout.js'
 import { BIN, cliEnv, sha256 } from './helpers.js'
+import { startServe } from './fixtures/serve-process.js'
 
 const have = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0
 const noQemu = !have('qemu-img') && 'qemu-img not installed (Debian: qemu-utils)'
@@ -56,7 +57,7 @@ const victimDiskOffset = () => {
 
 function flipped(buf: Buffer, at: number): Buffer {
   const b = Buffer.from(buf)
-  b[at] ^= 0x10
+  b[at] = b[at]! ^ 0x10
   return b
 }
 
@@ -103,36 +104,6 @@ t.test('a flipped bit in a delta\'s data: apply, verify --data and compare refus
   t.match(tail.stderr, new RegExp(`check sector at offset ${e0.checks + 500}: .*VMA_EXTENT_RESERVED`))
 })
 
-interface Served {
-  err: () => string
-  stop(): Promise<number | null>
-}
-
-async function serve(args: string[]): Promise<Served> {
-  const child: ChildProcess = spawn(BIN, ['serve', ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  let out = ''
-  let err = ''
-  child.stderr!.on('data', d => (err += d))
-  const closed = new Promise<number | null>(r => child.on('close', r))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', d => {
-      out += d
-      if (/\n.*\n/.test(out.slice(out.indexOf('serving')))) resolve()
-    })
-    closed.then(code => reject(new Error(`serve exited ${code}: ${err}`)))
-  })
-  return {
-    err: () => err,
-    stop: async () => {
-      child.kill('SIGTERM')
-      return closed
-    },
-  }
-}
-
 const sockDir = mkdtempSync(join(tmpdir(), 'vma-dck-'))
 t.teardown(() => rmSync(sockDir, { recursive: true, force: true }))
 let socks = 0
@@ -155,7 +126,7 @@ t.test('serve BASE DELTA: a damaged cluster is an NBD read error and a log line,
   const bad = join(dir, 'flip.vma-delta')
   writeFileSync(bad, flipped(good, victim.data + 100))
   const sock = join(sockDir, `${++socks}.sock`)
-  const s = await serve([A, bad, '--socket', sock])
+  const s = await startServe(t, [A, bad, '--socket', sock])
   const name = devName(victim.dev)
   const data = day2[victim.dev - 1]!.data
   const at = victimDiskOffset()
@@ -183,7 +154,7 @@ t.test('old DLT1 deltas still apply and serve; a damaged one is refused before s
   t.equal(run(['apply', A, old, join(dir, 'old.vma')]).status, 0, 'apply of the DLT1 delta')
   t.ok(readFileSync(join(dir, 'old.vma')).equals(readFileSync(join(dir, 'new.vma'))), 'both give the same archive')
   const sock = join(sockDir, `${++socks}.sock`)
-  const s = await serve([A, old, '--socket', sock])
+  const s = await startServe(t, [A, old, '--socket', sock])
   t.match(s.err(), /old\.vma-delta: old delta format without per-cluster checks; checking the whole chain once before serving/)
   for (const d of day2) {
     const out = join(dir, `${d.name}.raw`)
