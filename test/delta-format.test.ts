@@ -20,9 +20,9 @@ const target = (): ArchiveIdentity => ({
 })
 
 t.test('a delta header round-trips and keeps the archive layout', async t => {
-  const h = VmaHeader.encode({ uuid, ctime: 200, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()) } })
+  const h = VmaHeader.encode({ uuid, ctime: 200, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()), checked: true } })
   t.equal(h.readUInt32BE(4), DELTA_VERSION)
-  t.equal(h.subarray(4, 8).toString('latin1'), 'DLT1', 'the version reads DLT1 in a hex dump')
+  t.equal(h.subarray(4, 8).toString('latin1'), 'DLT2', 'the version reads DLT2 in a hex dump')
   t.equal(h.subarray(0, 4).toString('latin1'), 'VMA\0', 'the magic is unchanged')
   const d = VmaHeader.decode(h)
   t.same(decodeIdentity(d.delta!.base, 'base'), base)
@@ -40,7 +40,7 @@ t.test('a delta header round-trips and keeps the archive layout', async t => {
 })
 
 t.test('what a reader refuses', async t => {
-  const h = VmaHeader.encode({ uuid, ctime: 200, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()) } })
+  const h = VmaHeader.encode({ uuid, ctime: 200, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()), checked: true } })
   const bad = Buffer.from(h)
   bad.writeUInt32BE(bad.readUInt32BE(60) + 1, 60)
   fixHeaderMd5(bad)
@@ -49,7 +49,7 @@ t.test('what a reader refuses', async t => {
   t.throws(() => decodeIdentity(Buffer.from('not json'), 'base'), { code: 'VMA_DELTA_IDENTITY' })
   t.throws(() => decodeIdentity(encodeIdentity({ ...base, devices: [{ ...base.devices[0]!, digest: 'xyz' }] }), 'base'), { code: 'VMA_DELTA_IDENTITY' })
   // A header whose own fields disagree with its target identity.
-  const lying = VmaHeader.decode(VmaHeader.encode({ uuid, ctime: 201, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()) } }))
+  const lying = VmaHeader.decode(VmaHeader.encode({ uuid, ctime: 201, configs, devices, delta: { base: encodeIdentity(base), target: encodeIdentity(target()), checked: true } }))
   t.throws(() => deltaIdentities(lying, 'x'), { code: 'VMA_DELTA_IDENTITY' })
   t.throws(() => deltaIdentities(VmaHeader.decode(VmaHeader.encode({ uuid, ctime: 1, configs, devices })), 'x'), { code: 'VMA_NOT_DELTA' })
 })

@@ -22,6 +22,8 @@ import { scanChunks, scanHeaders } from '../check/scan.js'
 import type { VmaParser } from '../format/vma-parser.js'
 import type { VmaSink } from '../format/vma-sink.js'
 import { ClusterIndex } from './cluster-index.js'
+import { DeltaCheckIndex } from '../format/delta-check-index.js'
+import { DeltaDataCheck } from '../format/delta-data-check.js'
 import { tempNameFor } from '../output/output-file.js'
 import { Spool } from '../input/spool.js'
 
@@ -37,6 +39,8 @@ export interface CheckedArchive {
 
 export interface IndexedArchive extends CheckedArchive {
   index: ClusterIndex
+  /** A DLT2 delta's cluster checks (checks.checked is false for anything else). */
+  checks: DeltaCheckIndex
   /** Where to read cluster data from: the input itself, or the spool. */
   file: PositionalFile
   /** Closes the spool reader and removes the spool (the input is the caller's). */
@@ -65,6 +69,8 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
   let file = input.file
   let parser: VmaParser
   let index: ClusterIndex
+  const xx = await loadHasher()
+  const checks = new DeltaCheckIndex(xx)
   try {
     if (!file) {
       spool = await Spool.create(tempNameFor(join(o.spoolDir, 'input.vma'), 'spool'))
@@ -72,7 +78,8 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
       file = await PositionalFile.open(spool.path)
     }
     index = new ClusterIndex(file.size)
-    const sinks: VmaSink[] = [tracker, ...(judgeForm ? [form] : []), ...(digest ? [digest] : []), index]
+    const deltaSinks = o.allowDelta ? [checks, new DeltaDataCheck(xx)] : []
+    const sinks: VmaSink[] = [tracker, ...(judgeForm ? [form] : []), ...(digest ? [digest] : []), index, ...deltaSinks]
     parser = digest ? await scanChunks(readFile(file), sinks, o.progress) : await scanHeaders(file, sinks, o.progress)
   } catch (e) {
     if (spool) await file?.close()
@@ -86,6 +93,7 @@ export async function indexArchive(input: ArchiveInput, o: IndexOptions): Promis
     digests: digest?.result() ?? [],
     form,
     index,
+    checks,
     plainBytes: parser.position,
     file: source,
     release: async () => {

@@ -10,6 +10,7 @@ import { ClusterTracker, type DeviceStats } from '../format/cluster-tracker.js'
 import { ContentDigest } from './content-digest.js'
 import { VmaError } from '../util/errors.js'
 import { FormCheck } from './form-check.js'
+import { DeltaDataCheck } from '../format/delta-data-check.js'
 import { loadHasher } from '../util/hasher.js'
 import { openInput, type ArchiveInput, type OpenOptions } from '../input/archive-input.js'
 import { ProblemList, type Problem } from '../util/problem.js'
@@ -77,6 +78,8 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
       digest = new ContentDigest(await loadHasher())
       sinks.push(digest)
     }
+    // A DLT2 delta's data is checked against its check sectors wherever it is read.
+    if (opts.allowDelta) sinks.push(new DeltaDataCheck(await loadHasher()))
     if (opts.extra) sinks.push(...opts.extra)
     const headersOnly = input.file && !opts.readData && !opts.digest && !opts.extra?.length
     const parser = headersOnly ? await scanHeaders(input.file!, sinks, opts.progress) : await scanStream(input, sinks, opts.progress)

@@ -1,7 +1,6 @@
 // Drives a VmaParser over an input: either the whole plain stream, or, for a
 // seekable plain file, only the headers (data blocks are skipped by offset).
 
-import { EXTENT_HEADER_SIZE } from '../format/constants.js'
 import { VmaHeader } from '../format/header.js'
 import type { ArchiveInput } from '../input/archive-input.js'
 import type { PositionalFile } from '../input/positional-file.js'
@@ -63,17 +62,19 @@ export async function scanHeaders(file: PositionalFile, sinks: VmaSink[], progre
   let winLen = 0
   let pos = n
   let turn = Date.now()
+  // An extent header, and in a DLT2 delta the check sector after it.
+  const head = parser.extentHeadSize
   while (n === headerSize && pos < file.size) {
-    if (pos < winAt || pos + EXTENT_HEADER_SIZE > winAt + winLen) {
+    if (pos < winAt || pos + head > winAt + winLen) {
       // A large read only while headers come close together; one header otherwise.
       const near = pos - (winAt + winLen) < WINDOW
       winAt = pos
-      winLen = file.readSync(win, 0, near ? WINDOW : EXTENT_HEADER_SIZE, pos)
+      winLen = file.readSync(win, 0, near ? WINDOW : head, pos)
     }
-    const m = Math.min(EXTENT_HEADER_SIZE, winAt + winLen - pos)
+    const m = Math.min(head, winAt + winLen - pos)
     parser.write(win.subarray(pos - winAt, pos - winAt + m))
     pos += m
-    if (m < EXTENT_HEADER_SIZE) break
+    if (m < head) break
     const skip = Math.min(parser.dataLeftInExtent, file.size - pos)
     parser.skipData(skip)
     pos += skip

@@ -16,6 +16,8 @@ import { DeviceContents } from '../archive/device-contents.js'
 import { deltaIdentities, identityOfIndexed } from '../archive/archive-identity.js'
 import { identityDifference } from '../format/delta-identity.js'
 import { isZero } from '../util/zero.js'
+import { loadHasher } from '../util/hasher.js'
+import { ClusterMix, MOD64, hex64 } from '../format/cluster-mix.js'
 import type { VmaDevice } from '../format/header.js'
 
 export interface BlockStats {
@@ -78,7 +80,18 @@ const emptyStats = (): BlockStats => ({
   added64k: 0,
 })
 
-async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchive): Promise<DeviceComparison> {
+/**
+ * B is a delta: the content it compares as is summed into its content digest
+ * on the way, which must be what the delta recorded for its target; a delta
+ * whose data is damaged (one apply refuses) is refused here too.
+ */
+interface DeltaProof {
+  mix: ClusterMix
+  want: Map<string, string>
+  label: string
+}
+
+async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchive, proof?: DeltaProof): Promise<DeviceComparison> {
   const da = ia.header.deviceList.find(d => d.name === name)
   const db = ib.header.deviceList.find(d => d.name === name)
   const s: DeviceComparison = { name, sizeA: da?.size ?? null, sizeB: db?.size ?? null, ...emptyStats() }
@@ -86,12 +99,15 @@ async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchiv
   const A = new DeviceContents(ia, da)
   const B = new DeviceContents(ib, db)
   let inRun = false
+  const bClusters = db ? clusterCount(db.size) : 0
+  let sum = 0n
   for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
     await A.read(first, n)
     await B.read(first, n)
     if (ib.tracker.delta && db) fillFromBase(A.buf, B.buf, first, n, db, ib)
     for (let i = 0; i < n; i++) {
+      if (proof && first + i < bClusters) sum = (sum + proof.mix.term(B.buf, i * CLUSTER_SIZE, first + i)) & MOD64
       const c0 = i * CLUSTER_SIZE
       let changed = false
       let bData = false
@@ -121,6 +137,11 @@ async function compareDevice(name: string, ia: IndexedArchive, ib: IndexedArchiv
     }
   }
   s.added4k = (s.changed + s.newlyData) * BLOCK_SIZE
+  if (proof && db && hex64(sum) !== proof.want.get(name)) {
+    const e = new VmaError('VMA_DELTA_DATA', -1, `the delta's data is damaged: applied to A, ${name} has digest ${hex64(sum)}, the delta recorded ${proof.want.get(name)}`)
+    e.file = proof.label
+    throw e
+  }
   return s
 }
 
@@ -167,7 +188,10 @@ export async function compareArchives(a: string, b: string, o: CompareOptions = 
     await checkDeltaBase(ia, ib, inputs[0]!.label, inputs[1]!.label)
     const names = [...new Set([...ia.header.deviceList.map(d => d.name), ...ib.header.deviceList.map(d => d.name)])]
     const devices: DeviceComparison[] = []
-    for (const name of names) devices.push(await compareDevice(name, ia, ib))
+    const proof = ib.tracker.delta
+      ? { mix: new ClusterMix(await loadHasher()), want: new Map(deltaIdentities(ib.header, inputs[1]!.label).target.devices.map(d => [d.name, d.digest])), label: inputs[1]!.label }
+      : undefined
+    for (const name of names) devices.push(await compareDevice(name, ia, ib, proof))
     const total = emptyStats()
     for (const d of devices) for (const k of Object.keys(total) as (keyof BlockStats)[]) total[k] += d[k]
     const configs: ConfigComparison[] = []

@@ -16,6 +16,7 @@ import { compressionFromName, type OutputCompression } from '../output/output-fi
 import { writeArchive } from '../archive/write-archive.js'
 import { ChainClusterReader } from './chain-cluster-reader.js'
 import { chainOutput } from './chain-output.js'
+import { chainMismatch } from './chain-mismatch.js'
 import { DELTA_NAME } from './delta-name.js'
 import { openChain } from './open-chain.js'
 
@@ -55,8 +56,8 @@ async function applyLocked(base: string, deltas: string[], out: string, o: Apply
     const { fields, devices, expected } = chainOutput(chain)
     const reader = new ChainClusterReader(chain.newestFirst)
     // What the output is proven against is the identity the newest delta
-    // recorded, not a digest of data read before: a mismatch means the chain's
-    // data does not hold what its deltas say (a damaged delta or base), exit 1.
+    // recorded, not a digest of data read before (chain-mismatch says whose
+    // fault a mismatch is).
     const w = await writeArchive(fields, devices, reader, {
       path: toStdout ? undefined : out,
       workDir,
@@ -67,7 +68,7 @@ async function applyLocked(base: string, deltas: string[], out: string, o: Apply
       what: 'applied',
       progress: o.progress,
       written: () => chain.release(),
-      mismatch: what => new VmaError('VMA_DELTA_CHAIN', -1, `the chain does not reproduce its newest archive: ${what} (is a delta or the base damaged?); nothing was written`),
+      mismatch: what => chainMismatch(chain, what, "vma-opt's applied archive failed its read-back check"),
     })
     return {
       base: chain.base.label,

@@ -57,7 +57,30 @@ export class ChainClusterReader implements ClusterReader {
       const h = hops[s]!
       if (h.isDelta ? this.links[s]!.indexed.tracker.has(h.id, c) : c < h.clusters) return s
     }
-    throw new VmaError('VMA_DELTA_CHAIN', -1, `cluster ${c} of ${d.name} is in none of the chain's archives (is a delta damaged?)`)
+    // The newest delta lists the disk with this cluster, and no link holds it.
+    const e = new VmaError('VMA_DELTA_CHAIN', -1, `cluster ${c} of ${d.name} is in none of the chain's archives (${this.links.map(l => l.label).join(', ')}): a delta is damaged or was cut`)
+    e.file = this.links[0]!.label
+    throw e
+  }
+
+  /**
+   * Every cluster taken from a DLT2 delta is checked against its check
+   * sector before it is used (a damaged one is VMA_DELTA_DATA, naming the
+   * delta); a DLT1 delta has no checks (its chain is proven whole instead).
+   */
+  private verify(s: number, id: number, first: number, n: number, buf: Buffer, masks: Uint16Array, pos: Float64Array): void {
+    const link = this.links[s]!
+    const checks = link.indexed.checks
+    if (!checks.checked) return
+    for (let i = 0; i < n; i++) {
+      const at = pos[i]!
+      try {
+        checks.verify(id, first + i, buf.subarray(at, at + popcount16(masks[i]!) * BLOCK_SIZE), link.indexed.index.offset(id, first + i))
+      } catch (e) {
+        if (e instanceof VmaError) e.file ??= link.label
+        throw e
+      }
+    }
   }
 
   async read(d: EmitDevice, first: number, n: number, buf: Buffer, masks: Uint16Array, pos: Float64Array): Promise<void> {
@@ -80,6 +103,7 @@ export class ChainClusterReader implements ClusterReader {
       // What later runs need stays free; this run may use the rest for gaps.
       const view = buf.subarray(fill, buf.length - need)
       await this.readers[s]!.read({ ...d, id: hops[s]!.id }, first + a, b - a, view, masks.subarray(a, b), pos.subarray(a, b))
+      if (hops[s]!.isDelta) this.verify(s, hops[s]!.id, first + a, b - a, view, masks.subarray(a, b), pos.subarray(a, b))
       let end = fill
       for (let i = a; i < b; i++) {
         pos[i] = pos[i]! + fill

@@ -6,7 +6,8 @@
 // does: the changed clusters go to a body file, and both archives' content
 // digests (their identities, for the header) are summed on the way. Before
 // the delta is published it is read back: its header, and the digest terms
-// of the clusters it holds, must be exactly what was meant to be written.
+// of the clusters it holds, must be exactly what was meant to be written, and
+// with the terms of BASE's clusters it leaves out they must give NEW's digest.
 
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -25,11 +26,12 @@ import { OutputFile, compressionFromName, tempNameFor, type OutputCompression } 
 import { inspectArchive } from '../check/inspect.js'
 import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { DeviceContents } from '../archive/device-contents.js'
-import { ClusterMix, MOD64, hex64 } from './cluster-mix.js'
+import { ClusterMix, MOD64, hex64 } from '../format/cluster-mix.js'
 import { DeltaExtentWriter } from './delta-extents.js'
 import { DeltaBody } from './delta-body.js'
 import type { DeviceDigest } from '../check/content-digest.js'
 import { checkDeltaName } from './delta-name.js'
+import { sameContent } from './same-content.js'
 import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
@@ -62,6 +64,12 @@ interface DeviceOutcome {
   held: number
   /** Sum of the digest terms of the held clusters: what reading the delta back must give. */
   heldSum: bigint
+  /**
+   * Sum of the digest terms of the clusters left out, from BASE's bytes as
+   * apply takes them (cut at NEW's size): plus what the delta holds, this
+   * must be NEW's digest, or BASE + DELTA is not NEW.
+   */
+  keptSum: bigint
   /** NEW's digest of the device, and BASE's over the clusters both have. */
   newSum: bigint
   baseSum: bigint
@@ -100,8 +108,9 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
     const h = inew.header
     const uuid = parseUuid(OPTIMIZED_UUID)
     body = await DeltaBody.create(tempNameFor(deltaPath)) // a temp like any other: the stale-file sweep knows it
-    const writer = new DeltaExtentWriter(body, uuid)
-    const mix = new ClusterMix(await loadHasher())
+    const xx = await loadHasher()
+    const writer = new DeltaExtentWriter(body, uuid, xx)
+    const mix = new ClusterMix(xx)
     const total = h.deviceList.reduce((a, d) => a + clusterCount(d.size), 0)
     const outcomes = new Map<number, DeviceOutcome>()
     const baseSums = new Map<number, bigint>()
@@ -126,7 +135,7 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       ctime: h.ctimeRaw,
       configs: h.configs,
       devices: h.deviceList,
-      delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity) },
+      delta: { base: encodeIdentity(baseIdentity), target: encodeIdentity(targetIdentity), checked: true },
     })
     for (const i of indexes.splice(0)) await i.release()
     const out = await OutputFile.create(tempNameFor(deltaPath), { compression: o.compress ?? compressionFromName(deltaPath), zstdThreads: o.zstdThreads, shownAs: deltaPath })
@@ -135,7 +144,7 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       await body.copyTo(out)
       await out.finish()
       await body.remove()
-      await proveDelta(out.path, header, outcomes)
+      await proveDelta(out.path, header, outcomes, h.deviceList)
       const { size } = await stat(out.path)
       await out.commit(deltaPath)
       return {
@@ -177,7 +186,7 @@ async function diffDevice(
   const baseClusters = bd ? clusterCount(bd.size) : 0
   const N = new DeviceContents(inew, d)
   const B = new DeviceContents(ib, bd)
-  const r: DeviceOutcome = { held: 0, heldSum: 0n, newSum: 0n, baseSum: 0n }
+  const r: DeviceOutcome = { held: 0, heldSum: 0n, keptSum: 0n, newSum: 0n, baseSum: 0n }
   for (let first = 0; first < clusters; first += SLOTS_PER_EXTENT) {
     const n = Math.min(SLOTS_PER_EXTENT, clusters - first)
     await N.read(first, n)
@@ -190,9 +199,15 @@ async function diffDevice(
       if (c < baseClusters) {
         // Contents are zero past each device's end; only NEW's bytes decide.
         const inside = Math.min(CLUSTER_SIZE, d.size - c * CLUSTER_SIZE)
-        const same = N.buf.compare(B.buf, at, at + inside, at, at + inside) === 0
-        r.baseSum = (r.baseSum + (same && inside === CLUSTER_SIZE ? term : mix.term(B.buf, at, c))) & MOD64
-        if (same) continue
+        const same = sameContent(N.buf, B.buf, at, inside)
+        // BASE's own term, never NEW's: the proof must not rest on the comparison.
+        const baseTerm = mix.term(B.buf, at, c)
+        r.baseSum = (r.baseSum + baseTerm) & MOD64
+        if (same) {
+          if (inside < CLUSTER_SIZE) B.buf.fill(0, at + inside, at + CLUSTER_SIZE) // apply cuts BASE's bytes at NEW's size
+          r.keptSum = (r.keptSum + (inside < CLUSTER_SIZE ? mix.term(B.buf, at, c) : baseTerm)) & MOD64
+          continue
+        }
       }
       await writer.add(d.id, c, N.buf, at)
       r.held++
@@ -216,17 +231,26 @@ async function digestClusters(ia: IndexedArchive, d: VmaDevice, from: number, mi
   return sum
 }
 
-/** The written delta, read back by the ordinary reader, must hold exactly what was meant. */
-async function proveDelta(path: string, header: Buffer, want: Map<number, DeviceOutcome>): Promise<void> {
+/**
+ * The written delta, read back by the ordinary reader, must hold exactly what
+ * was meant, and BASE + DELTA must be NEW: for every device of NEW, the
+ * terms of the clusters the delta holds (as read back) plus those of BASE's
+ * clusters it leaves out (as apply takes them) must sum to NEW's digest.
+ */
+async function proveDelta(path: string, header: Buffer, want: Map<number, DeviceOutcome>, devices: VmaDevice[]): Promise<void> {
   const r = await inspectArchive(path, { failFast: true, digest: true, allowDelta: true })
   const fail = (what: string): never => {
-    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `the delta failed its check: ${what}; nothing was written`)
+    throw new VmaError('VMA_DIGEST_MISMATCH', -1, `internal error: vma-opt's delta failed its check: ${what}; nothing was written, the inputs are not damaged (please report this)`)
   }
   if (!r.header.raw.equals(header)) fail('its header differs from the one written')
-  for (const d of r.devices) {
-    const w = want.get(d.id)
-    if (!w) fail(`device id ${d.id} was not written`)
-    else if (d.clustersSeen !== w.held) fail(`${d.name} holds ${d.clustersSeen} clusters, not ${w.held}`)
-    else if (d.digest !== hex64(w.heldSum)) fail(`the clusters of ${d.name} read back as ${d.digest}, not ${hex64(w.heldSum)}`)
+  const got = new Map(r.devices.map(d => [d.id, d]))
+  for (const d of devices) {
+    const w = want.get(d.id)!
+    const back = got.get(d.id)
+    if (!back) return fail(`device ${d.name} is not in it`)
+    if (back.clustersSeen !== w.held) fail(`${d.name} holds ${back.clustersSeen} clusters, not ${w.held}`)
+    if (back.digest !== hex64(w.heldSum)) fail(`the clusters of ${d.name} read back as ${back.digest}, not ${hex64(w.heldSum)}`)
+    const applied = hex64((w.keptSum + BigInt('0x' + back.digest!)) & MOD64)
+    if (applied !== hex64(w.newSum)) fail(`applied to BASE it would give ${d.name} digest ${applied}, NEW's is ${hex64(w.newSum)}`)
   }
 }

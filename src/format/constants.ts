@@ -15,11 +15,19 @@ export const DEVICE_SLOTS = 256
 export const MAX_DEV_ID = 254
 export const VMA_VERSION = 1
 /**
- * The version field of a vma-opt delta (spec/delta-format.md): "DLT1" in a
- * hex dump. Proxmox's reader accepts only version 1, so it refuses a delta
- * before reading anything else.
+ * The version field of a vma-opt delta (spec/delta-format.md): "DLT2" in a
+ * hex dump, the format with a check sector after every extent header.
+ * Proxmox's reader accepts only version 1, so it refuses a delta before
+ * reading anything else.
  */
-export const DELTA_VERSION = 0x444c5431
+export const DELTA_VERSION = 0x444c5432
+/** The first delta format ("DLT1"): no check sectors; still read. */
+export const DELTA_VERSION_1 = 0x444c5431
+/**
+ * In a DLT2 delta, the 512 bytes after each extent header: the xxh64 of
+ * each blockinfo slot's stored bytes (spec/delta-format.md, "Check sector").
+ */
+export const CHECK_SECTOR_SIZE = 512
 
 /**
  * Largest header we accept. Proxmox's writer builds the header in an 8 x 64 KiB

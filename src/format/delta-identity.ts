@@ -69,7 +69,7 @@ export function decodeIdentity(blob: Uint8Array, which: string): ArchiveIdentity
 
 /** Why two identities differ, in words, or undefined when they are the same. */
 export function identityDifference(a: ArchiveIdentity, b: ArchiveIdentity): string | undefined {
-  if (a.ctime !== b.ctime) return `the creation time differs (${a.ctime} vs ${b.ctime})`
+  if (a.ctime !== b.ctime) return `the creation time differs (${when(a.ctime)} vs ${when(b.ctime)})`
   const names = (x: ArchiveIdentity) => x.devices.map(d => `${d.id}:${d.name}`).join(', ')
   if (names(a) !== names(b)) return `the devices differ (${names(a) || 'none'} vs ${names(b) || 'none'})`
   for (let i = 0; i < a.devices.length; i++) {
@@ -84,9 +84,12 @@ export function identityDifference(a: ArchiveIdentity, b: ArchiveIdentity): stri
   return undefined
 }
 
+/** A creation time for people, in UTC: a date only where one exists (year 275760); the seconds beyond (a damaged header's time). */
+export function when(seconds: number): string {
+  return isoTime(seconds)?.replace('.000Z', 'Z') ?? `${seconds} seconds after 1970`
+}
+
 /** One line for people: when it was made and what it holds. */
 export function describeIdentity(i: ArchiveIdentity): string {
-  // A date only where one exists (year 275760); the seconds beyond (a damaged header's time).
-  const when = isoTime(i.ctime)?.replace('.000Z', 'Z') ?? `${i.ctime} seconds after 1970`
-  return `${when}, ${i.devices.map(d => `${d.name} ${d.size} bytes digest ${d.digest}`).join(', ') || 'no devices'}`
+  return `${when(i.ctime)}, ${i.devices.map(d => `${d.name} ${d.size} bytes digest ${d.digest}`).join(', ') || 'no devices'}`
 }

@@ -13,6 +13,7 @@ import { BlobTable, BlobWriter } from './blob-buffer.js'
 import {
   CONFIG_SLOTS,
   DELTA_VERSION,
+  DELTA_VERSION_1,
   DEVICE_SLOTS,
   HEADER_FIXED_SIZE,
   MAX_DEV_ID,
@@ -60,6 +61,8 @@ export interface VmaDevice {
 export interface DeltaBlobs {
   base: Uint8Array
   target: Uint8Array
+  /** DLT2: every extent header is followed by a check sector (false for a DLT1 delta, and when writing a DLT1 one). */
+  checked: boolean
 }
 
 export interface HeaderFields {
@@ -140,7 +143,7 @@ export class VmaHeader {
       throw new VmaError('VMA_HEADER_MD5', OFF_MD5, `md5 mismatch (stored ${h.md5.toString('hex')}, computed ${actual.toString('hex')})`, 'header')
     }
     h.version = buf.readUInt32BE(OFF_VERSION)
-    if (h.version !== VMA_VERSION && h.version !== DELTA_VERSION) {
+    if (h.version !== VMA_VERSION && h.version !== DELTA_VERSION && h.version !== DELTA_VERSION_1) {
       throw new VmaError('VMA_BAD_VERSION', OFF_VERSION, `version ${h.version} is not supported (only ${VMA_VERSION})`, 'header')
     }
     h.uuid = Buffer.from(buf.subarray(OFF_UUID, OFF_UUID + 16))
@@ -185,12 +188,12 @@ export class VmaHeader {
       }
       h.configs.push({ slot, name, data })
     }
-    if (h.version === DELTA_VERSION) {
+    if (h.version === DELTA_VERSION || h.version === DELTA_VERSION_1) {
       const base = blobs.data(buf.readUInt32BE(OFF_DELTA_BASE))
       const target = blobs.data(buf.readUInt32BE(OFF_DELTA_TARGET))
       if (!base) throw new VmaError('VMA_BAD_POINTER', OFF_DELTA_BASE, 'the delta header does not point to its base identity', 'header')
       if (!target) throw new VmaError('VMA_BAD_POINTER', OFF_DELTA_TARGET, 'the delta header does not point to its target identity', 'header')
-      h.delta = { base, target }
+      h.delta = { base, target, checked: h.version === DELTA_VERSION }
     }
     return h
   }
@@ -205,7 +208,7 @@ export class VmaHeader {
     const configPtrs = f.configs.map(c => [blobs.addString(c.name), blobs.add(c.data)] as const)
     const devices = [...f.devices].sort((a, b) => a.id - b.id)
     const devPtrs = devices.map(d => blobs.addString(d.name))
-    const deltaPtrs = f.delta && [blobs.add(f.delta.base), blobs.add(f.delta.target)]
+    const deltaPtrs = f.delta && ([blobs.add(f.delta.base), blobs.add(f.delta.target)] as const)
     if (f.configs.length > CONFIG_SLOTS) throw new VmaError('VMA_BLOB_SIZE', -1, `${f.configs.length} configs do not fit ${CONFIG_SLOTS} slots`)
     const headerSize = HEADER_FIXED_SIZE + roundUp512(blobs.length)
     if (headerSize > MAX_HEADER_SIZE) {
@@ -213,7 +216,7 @@ export class VmaHeader {
     }
     const buf = Buffer.alloc(headerSize)
     VMA_MAGIC.copy(buf, OFF_MAGIC)
-    buf.writeUInt32BE(deltaPtrs ? DELTA_VERSION : VMA_VERSION, OFF_VERSION)
+    buf.writeUInt32BE(!f.delta ? VMA_VERSION : f.delta.checked ? DELTA_VERSION : DELTA_VERSION_1, OFF_VERSION)
     f.uuid.copy(buf, OFF_UUID)
     buf.writeBigInt64BE(BigInt(f.ctime), OFF_CTIME)
     buf.writeUInt32BE(HEADER_FIXED_SIZE, OFF_BLOB_OFFSET)

@@ -4,7 +4,7 @@
 // copied. A driver that can seek may call skipData() instead of feeding the
 // data, so headers can be checked without reading the blocks.
 
-import { BLOCK_SIZE, EXTENT_HEADER_SIZE, HEADER_FIXED_SIZE } from './constants.js'
+import { BLOCK_SIZE, CHECK_SECTOR_SIZE, EXTENT_HEADER_SIZE, HEADER_FIXED_SIZE, SLOTS_PER_EXTENT } from './constants.js'
 import { VmaError } from '../util/errors.js'
 import { ExtentHeader, popcount16 } from './extent-header.js'
 import { VmaHeader } from './header.js'
@@ -17,6 +17,8 @@ const enum State {
   Header,
   /** At an extent boundary, collecting a 512-byte extent header. */
   ExtentHeader,
+  /** After an extent header of a DLT2 delta, collecting its 512-byte check sector. */
+  Checks,
   /** Inside the data of the current extent. */
   Data,
   Ended,
@@ -38,12 +40,17 @@ export class VmaParser {
   private extentHave = 0
   private readonly extent = new ExtentHeader()
   private extentOffset = 0
+  /** A DLT2 delta: each extent header is followed by a check sector. */
+  private checked = false
+  private readonly checkBuf = Buffer.alloc(CHECK_SECTOR_SIZE)
+  private checkHave = 0
+  private readonly slotUsed = new Uint8Array(SLOTS_PER_EXTENT)
   extents = 0
   /** Index into the current extent's entries. */
   private entry = 0
   /** Stored bytes of the current entry not yet seen. */
   private entryLeft = 0
-  private readonly current: ClusterEntry = { devId: 0, cluster: 0, mask: 0, dataOffset: 0, extentOffset: 0, slot: 0 }
+  private readonly current: ClusterEntry = { devId: 0, cluster: 0, mask: 0, dataOffset: 0, extentOffset: 0, slot: 0, checked: false, checkLo: 0, checkHi: 0 }
 
   // The per-cluster calls, looked up once: a 100 GiB archive has 1.6 million
   // clusters, and serve's start-up waits for every one of them.
@@ -65,6 +72,16 @@ export class VmaParser {
     if (this.state === State.HeaderStart) return HEADER_START - this.headerHave
     if (this.state === State.Header) return this.headerBuf.length - this.headerHave
     return 0
+  }
+
+  /** Bytes of the current extent's check sector still needed (a DLT2 delta; 0 otherwise). */
+  get checkBytesNeeded(): number {
+    return this.state === State.Checks ? CHECK_SECTOR_SIZE - this.checkHave : 0
+  }
+
+  /** The bytes between one extent's start and its data: 512, or 1024 in a DLT2 delta. */
+  get extentHeadSize(): number {
+    return EXTENT_HEADER_SIZE + (this.checked ? CHECK_SECTOR_SIZE : 0)
   }
 
   /** True while the parser is at an extent boundary (or before the header). */
@@ -125,13 +142,14 @@ export class VmaParser {
         this.state = State.Ended
         for (const s of this.sinks) s.end?.(this.position)
         return
+      case State.Checks:
       case State.Data: {
         this.state = State.Failed
         const have = this.position - this.extentOffset
         throw new VmaError(
           'VMA_EXTENT_TRUNCATED',
           this.extentOffset,
-          `truncated: the extent needs ${this.extent.size} bytes, only ${have} are present`,
+          `truncated: the extent needs ${this.extent.size + (this.checked ? CHECK_SECTOR_SIZE : 0)} bytes, only ${have} are present`,
           'extent',
         )
       }
@@ -169,6 +187,7 @@ export class VmaParser {
           this.position += take
           if (this.headerHave === this.headerBuf.length) {
             this.header = VmaHeader.decode(this.headerBuf)
+            this.checked = this.header.delta?.checked ?? false
             for (const s of this.sinks) s.header?.(this.header)
             this.state = State.ExtentHeader
             this.extentHave = 0
@@ -199,6 +218,16 @@ export class VmaParser {
           this.startExtent(src, at)
           break
         }
+        case State.Checks: {
+          if (!deliver) throw new RangeError('skipData called inside a check sector')
+          const take = Math.min(len - pos, CHECK_SECTOR_SIZE - this.checkHave)
+          this.checkBuf.set(chunk!.subarray(pos, pos + take), this.checkHave)
+          this.checkHave += take
+          pos += take
+          this.position += take
+          if (this.checkHave === CHECK_SECTOR_SIZE) this.startChecks()
+          break
+        }
         case State.Data: {
           const take = Math.min(len - pos, this.entryLeft)
           if (deliver && take > 0) {
@@ -225,6 +254,29 @@ export class VmaParser {
     this.extentHave = 0
     const raw = src.subarray(at, at + EXTENT_HEADER_SIZE)
     for (const s of this.sinks) s.extent?.(this.extent, offset, raw)
+    if (this.checked) {
+      this.checkHave = 0
+      this.state = State.Checks
+      return
+    }
+    this.entry = -1
+    this.state = State.Data
+    this.nextEntry()
+  }
+
+  /** A DLT2 check sector is complete: its unused bytes must be zero, then the extent's entries follow. */
+  private startChecks(): void {
+    const b = this.checkBuf
+    const at = this.extentOffset + EXTENT_HEADER_SIZE
+    // What no entry uses (empty slots, the tail) is zero: anything else is damage.
+    const used = this.slotUsed.fill(0)
+    for (let i = 0; i < this.extent.count; i++) used[this.extent.slots[i]!] = 1
+    for (let i = 0; i < CHECK_SECTOR_SIZE; i++) {
+      if (b[i] !== 0 && !(i < SLOTS_PER_EXTENT * 8 && used[i >> 3])) {
+        throw new VmaError('VMA_EXTENT_RESERVED', at + i, `byte ${i} of the check sector is ${b[i]}, but no entry uses it (must be 0)`, 'check sector')
+      }
+    }
+    for (const s of this.sinks) s.checks?.(b, this.extentOffset)
     this.entry = -1
     this.state = State.Data
     this.nextEntry()
@@ -246,6 +298,11 @@ export class VmaParser {
       e.dataOffset = this.position
       e.extentOffset = this.extentOffset
       e.slot = this.extent.slots[this.entry]!
+      e.checked = this.checked
+      if (this.checked) {
+        e.checkLo = this.checkBuf.readUInt32LE(e.slot * 8)
+        e.checkHi = this.checkBuf.readUInt32LE(e.slot * 8 + 4)
+      }
       this.entryLeft = popcount16(e.mask) * BLOCK_SIZE
       const start = this.onCluster
       for (let i = 0; i < start.length; i++) start[i]!(e)

@@ -12,6 +12,15 @@ export interface ClusterEntry {
   extentOffset: number
   /** Blockinfo slot (0..58) within that extent. */
   slot: number
+  /**
+   * A DLT2 delta's check of this entry: the xxh64 of its stored bytes, as
+   * its low and high 32 bits (numbers, so that announcing an entry
+   * allocates nothing). `checked` is false (or absent, for entries made
+   * outside the parser) in an archive and a DLT1 delta.
+   */
+  checked?: boolean
+  checkLo?: number
+  checkHi?: number
 }
 
 /**
@@ -26,6 +35,8 @@ export interface VmaSink {
   header?(h: VmaHeader): void
   /** `raw` is the extent header's 512 bytes, valid only during the call. */
   extent?(e: ExtentHeader, offset: number, raw: Uint8Array): void
+  /** A DLT2 delta's check sector (512 bytes, valid only during the call), after its extent's `extent` call. */
+  checks?(sector: Uint8Array, extentOffset: number): void
   cluster?(entry: ClusterEntry): void
   data?(chunk: Uint8Array): void
   /** The current cluster's stored data is complete. */

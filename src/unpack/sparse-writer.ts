@@ -1,5 +1,5 @@
-// Writes one raw image sparsely: the file is sized up front and only
-// non-zero blocks are written, so holes stay holes. Blocks that continue the
+// Writes one raw image sparsely: only non-zero blocks are written and the
+// file is given its size at the end, so holes stay holes. Blocks that continue the
 // previous one are gathered into one run and written with a single call.
 // Writes are synchronous: the parser's sinks are synchronous, and the
 // driver yields to the event loop between input chunks, so signals are still
@@ -25,7 +25,6 @@ export class SparseWriter {
   ) {
     try {
       this.fd = openSync(path, 'wx', mode)
-      ftruncateSync(this.fd, size)
     } catch (e) {
       throw fromSystemError(e, `cannot create ${path}`)
     }
@@ -57,10 +56,16 @@ export class SparseWriter {
     this.runLen = 0
   }
 
-  /** Flushes, fsyncs and closes. */
+  /**
+   * Flushes, gives the file its size, fsyncs and closes. Called only once the
+   * archive proved complete: a damaged header's device size (larger than
+   * the filesystem allows, EFBIG) is refused as the damage it is (missing
+   * clusters, exit 1) before the file is ever sized.
+   */
   finish(): void {
     this.flush()
     try {
+      if (this.size > 0) ftruncateSync(this.fd, this.size) // 0: vmstate, exactly what was written
       fsyncSync(this.fd)
     } catch (e) {
       throw fromSystemError(e, `cannot write ${this.path}`)

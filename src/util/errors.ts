@@ -54,6 +54,7 @@ export const ARCHIVE_CODES = [
   'VMA_NOT_DELTA',
   'VMA_DELTA_IDENTITY',
   'VMA_DELTA_CHAIN',
+  'VMA_DELTA_DATA',
 ] as const
 
 /** Codes for problems outside the archive: exit 3. */

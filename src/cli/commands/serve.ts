@@ -89,6 +89,8 @@ async function serveChain(base: string, deltas: string[], address: ServeAddress 
   const { ChainDeviceExport } = await import('../../delta/chain-export.js')
   const chain = await openChain(base, deltas, { stdin: io.stdin, spoolDir, progress })
   try {
+    // Old-format deltas (no per-cluster checks) are proven whole before anything listens.
+    await (await import('../../delta/verify-chain.js')).proveOldDeltas(chain, log)
     const newest = chain.newestFirst[0]!.indexed.header.deviceList
     const devices = chooseDisks(newest, args.device).map(d => new ChainDeviceExport(chain.newestFirst, d))
     return { ...(await serveDevices(devices, address ?? defaultAddress(), log, chain.release)), spooled: false }
