@@ -38,8 +38,8 @@ export async function analyzeVolume(vol: VolumeReader, opts: TrimOptions, nested
   const sigs = found.map(s => s.kind)
   const details = { signatures: sigs }
   if (sigs.length === 0) return skip('raw', 'no recognised signature', details)
-  const refusing = sigs.find(s => REFUSING.includes(s))
-  if (refusing) return skip(KIND_NAMES[refusing] ?? refusing, UNSUPPORTED[refusing]!, details)
+  const refusing = found.find(s => REFUSING.includes(s.kind))
+  if (refusing) return skip(KIND_NAMES[refusing.kind] ?? refusing.kind, `${UNSUPPORTED[refusing.kind]!} (${refusing.what})`, details)
   if (sigs.length > 1) return skip('ambiguous', ambiguityReason(found), details)
   const kind = sigs[0]!
   const kindName = KIND_NAMES[kind] ?? kind
