@@ -11,7 +11,7 @@ import { openSync, readSync, closeSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
-import { MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
+import { LIVE_MIB, MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
 import { UUIDS, PE_START, E, writePv } from './trim-lvm-build.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk', 'sgdisk', 'mkswap', 'mkntfs', 'blkid'].filter(x => !haveTool(x))
@@ -23,12 +23,12 @@ async function planOf(img: string, lvmFree = false): Promise<TrimPlan> {
   return p
 }
 
-/** The live p1 (1 MiB + 40 MiB) after the plan's zeroer: e2fsck clean and every file intact. */
+/** The live p1 (1 MiB + LIVE_MIB) after the plan's zeroer: e2fsck clean and every file intact. */
 async function liveP1Survives(t: Tap.Test, dir: string, img: string, plan: TrimPlan, shas: Record<string, string>, at = MiB): Promise<void> {
   const out = join(dir, 'out.img')
   await applyZeroer(plan, 'd', img, out)
   const vol = join(dir, 'p1.out.img')
-  await extractVolume(out, [{ offset: at, length: 40 * MiB }], vol)
+  await extractVolume(out, [{ offset: at, length: LIVE_MIB * MiB }], vol)
   t.equal(run('e2fsck', ['-fn', vol]).status, 0, 'live p1: e2fsck -fn clean after the zeroer')
   for (const [p, sha] of Object.entries(shas)) t.equal(extFileSha(vol, p, dir), sha, `live p1: ${p} intact`)
 }
@@ -74,10 +74,10 @@ else {
     const img = join(dir, 'disk.img')
     writeGarbage(img, 64 * MiB)
     mustRun('mkntfs', ['-q', '-F', '-f', img])
-    mustRun('sgdisk', ['-g', '-n', '1:2048:+40M', '-t', '1:8300', img])
+    mustRun('sgdisk', ['-g', '-n', `1:2048:+${LIVE_MIB}M`, '-t', '1:8300', img])
     const { buildExt } = await import('./trim-built-check.js')
     const fs = join(dir, 'p1.img')
-    const shas = buildExt(t, dir, fs, 40 * MiB, ['-t', 'ext4'])
+    const shas = buildExt(t, dir, fs, LIVE_MIB * MiB, ['-t', 'ext4'])
     place(img, fs, MiB)
     const p = await planOf(img)
     const v = p.report.disks[0]!.volumes.find(x => x.id === 'disk')
@@ -91,10 +91,10 @@ else {
     const nested = join(dir, 'nested.img')
     writeGarbage(nested, 48 * MiB)
     mustRun('mkswap', [nested])
-    sfdiskOnePartition(nested, 40)
+    sfdiskOnePartition(nested, LIVE_MIB)
     const { buildExt } = await import('./trim-built-check.js')
     const fs = join(dir, 'p1.img')
-    const shas = buildExt(t, dir, fs, 40 * MiB, ['-t', 'ext4'])
+    const shas = buildExt(t, dir, fs, LIVE_MIB * MiB, ['-t', 'ext4'])
     place(nested, fs, MiB)
     // the host disk: a whole-disk PV whose VG has one linear LV (12 extents) holding the nested disk
     const img = join(dir, 'disk.img')
@@ -112,10 +112,10 @@ else {
     const dir = t.testdir()
     const img = join(dir, 'disk.img')
     writeGarbage(img, 64 * MiB)
-    sfdiskOnePartition(img, 40)
+    sfdiskOnePartition(img, LIVE_MIB)
     const { buildExt } = await import('./trim-built-check.js')
     const fs = join(dir, 'p1.img')
-    const shas = buildExt(t, dir, fs, 40 * MiB, ['-t', 'ext4'])
+    const shas = buildExt(t, dir, fs, LIVE_MIB * MiB, ['-t', 'ext4'])
     place(img, fs, MiB)
     const p = await planOf(img)
     t.equal(p.report.disks[0]!.volumes.find(x => x.id === 'p1')?.decision, 'trim', 'p1 trimmed')
