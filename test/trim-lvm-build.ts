@@ -1,8 +1,9 @@
 // Two disks with one LVM2 volume group written by hand in lvm2's on-disk
 // format (lvm2's tools need device-mapper and block devices, absent here): a
 // striped LV (2 stripes, 64 KiB, first leg on the first disk) holding a real
-// ext4, a thin pool with its hidden data LV, a raw linear LV. Shared by the
-// planner's test and the archive-level one.
+// ext4 and a raw linear LV; THIN_POOL adds a thin pool with its hidden data and
+// metadata LVs (which leaves the whole VG untouched). Shared by the planner's
+// tests and the archive-level one.
 import { openSync, readSync, writeSync, closeSync } from 'node:fs'
 import { lvmCrc } from '../src/trim/bytes/crc32.js'
 
@@ -14,7 +15,7 @@ export const CHUNK = 64 * 1024
 export const UUIDS = ['Aaaaaa1111bbbb2222cccc3333dddd44', 'Eeeeee5555ffff6666gggg7777hhhh88']
 const dashed = (u: string): string => `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
 
-const METADATA = `vgs {
+export const vgMetadata = (extraLvs = ''): string => `vgs {
 id = "vgvgvg-0000-0000-0000-0000-0000-vgvgvg"
 seqno = 7
 format = "lvm2"
@@ -27,20 +28,23 @@ pv1 { id = "${dashed(UUIDS[1]!)}" device = "/dev/sdb" status = ["ALLOCATABLE"] d
 logical_volumes {
 striped { id = "s" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 8 type = "striped" stripe_count = 2 stripe_size = ${CHUNK / 512} stripes = ["pv0", 1, "pv1", 0] } }
-pool { id = "p" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+raw { id = "r" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+  segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = ["pv1", 10] } }
+${extraLvs}}
+}
+`
+
+/** A thin pool on pv0 extents 8-9 (data) and pv1 extent 8 (metadata). */
+export const THIN_POOL = `pool { id = "p" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 2 type = "thin-pool" metadata = "pool_tmeta" pool = "pool_tdata" } }
 pool_tdata { id = "d" status = ["READ", "WRITE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = ["pv0", 8] } }
 pool_tmeta { id = "m" status = ["READ", "WRITE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv1", 8] } }
-raw { id = "r" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
-  segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = ["pv1", 10] } }
-}
-}
 `
 
 /** PV label (sector 1), metadata area header at 4 KiB and the text right after it, as lvm2 writes them. */
-export function writePv(img: string, uuid: string): void {
+export function writePv(img: string, uuid: string, metadata = vgMetadata()): void {
   const head = Buffer.alloc(PE_START)
   const label = head.subarray(512, 1024)
   label.write('LABELONE', 0, 'latin1')
@@ -53,7 +57,7 @@ export function writePv(img: string, uuid: string): void {
   label.writeBigUInt64LE(4096n, 104) // metadata area (offset, size), then (0,0)
   label.writeBigUInt64LE(BigInt(PE_START - 4096), 112)
   label.writeUInt32LE(lvmCrc(label.subarray(20, 512)), 16)
-  const text = Buffer.from(METADATA + '\0', 'utf8')
+  const text = Buffer.from(metadata + '\0', 'utf8')
   const mda = head.subarray(4096, 4096 + 512)
   mda.write(' LVM2 x[5A%r0N*>', 4, 'latin1')
   mda.writeUInt32LE(1, 20)

@@ -24,7 +24,7 @@ export function trimOptionsFrom(a: TrimArgs): TrimOptions {
   return { journal: a.trimJournal ?? 'strict', lvmFree: !!a.trimLvmFree }
 }
 
-/** The trim report for people, each line prefixed "trim: ". */
-export function trimLines(r: TrimReport): string[] {
-  return reportLines(r).map(l => `trim: ${l}`)
+/** The trim report for people, each line prefixed "trim: "; `zeroed` per device once written (none when left unchanged). */
+export function trimLines(r: TrimReport, zeroed: Record<string, number>): string[] {
+  return reportLines(r, zeroed).map(l => `trim: ${l}`)
 }

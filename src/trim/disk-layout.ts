@@ -1,11 +1,12 @@
 import type { TrimDisk } from './disk/disk.js'
-import type { PartitionTable } from './partitions/partition-table.js'
+import type { PartitionEntry, PartitionTable } from './partitions/partition-table.js'
 import type { VolumeReport } from './report.js'
 import { type VolumeLayout, linearLayout, volumeReader } from './layout.js'
 import { gptSectorSize, readGpt } from './partitions/gpt.js'
-import { readMbr, isProtectiveMbr } from './partitions/mbr.js'
+import { readMbr } from './partitions/mbr.js'
 import { partitionProblems } from './partitions/partitions.js'
-import { probeStart, probeVolume } from './signatures.js'
+import { findSignatures, TABLE_KINDS, type Signature } from './signatures.js'
+import { ambiguityReason } from './readings.js'
 import type { Range } from './ranges.js'
 
 /** A volume to look into: a partition or the whole disk. */
@@ -26,32 +27,56 @@ export interface DiskLayout {
   protected: Range[]
 }
 
+const wholeDiskSkip = (disk: TrimDisk, table: DiskLayout['table'], kind: string, reason: string, notes: string[] = []): DiskLayout => ({
+  table,
+  notes,
+  candidates: [],
+  decided: [{ id: 'disk', kind, offset: 0, length: disk.size, decision: 'skip', reason, freeBytes: 0, details: {} }],
+  protected: [],
+})
+
 /**
- * Finds the volumes of one disk. Probe order (reference §2): GPT (primary, or
- * backup when the protective MBR says GPT), a volume signature at byte 0 of
- * the disk (whole-disk fs/PV/swap), MBR with its EBR chain.
+ * Finds the volumes of one disk. Every signature the disk carries is found
+ * first (signatures.ts); a disk is read in one way only when it has exactly
+ * one plausible reading: one partition table whose partitions hold every
+ * other signature found (a signature is a partition's when probing that
+ * partition finds it at the same place), or no table and one whole-disk
+ * volume (analyzeVolume checks that one is alone). Anything else, and any md
+ * superblock not inside a partition, leaves the whole disk untouched.
  */
 export async function diskLayout(disk: TrimDisk): Promise<DiskLayout> {
   const disks = new Map([[disk.name, disk]])
   const whole = linearLayout('disk', disk.name, 0, disk.size)
-  const sec0 = Buffer.alloc(512)
-  if (disk.size >= 512) await disk.read(sec0, 0)
-  const ss = await gptSectorSize(disk)
-  if (ss !== undefined || isProtectiveMbr(sec0)) return fromTable(disk, await readGpt(disk, ss ?? 512))
-  if ((await probeStart(volumeReader(whole, disks))).length > 0) {
-    return { table: 'none', notes: ['no partition table: volume on the whole disk'], candidates: [{ id: 'disk', layout: whole }], decided: [], protected: [] }
+  const sigs = await findSignatures(volumeReader(whole, disks))
+  const tables = sigs.filter(s => TABLE_KINDS.includes(s.kind))
+  const others = sigs.filter(s => !TABLE_KINDS.includes(s.kind))
+  if (tables.length === 0) {
+    if (others.length > 0) return { table: 'none', notes: ['no partition table: volume on the whole disk'], candidates: [{ id: 'disk', layout: whole }], decided: [], protected: [] }
+    return wholeDiskSkip(disk, 'none', 'raw', 'no partition table and no recognised signature', ['no partition table and no recognised signature'])
   }
-  const mbr = await readMbr(disk)
-  if (mbr) return fromTable(disk, mbr)
-  const end = await probeVolume(volumeReader(whole, disks))
-  if (end.length > 0) return { table: 'none', notes: [], candidates: [{ id: 'disk', layout: whole }], decided: [], protected: [] }
-  return {
-    table: 'none',
-    notes: ['no partition table and no recognised signature'],
-    candidates: [],
-    decided: [{ id: 'disk', kind: 'raw', offset: 0, length: disk.size, decision: 'skip', reason: 'no partition table and no recognised signature', freeBytes: 0, details: {} }],
-    protected: [],
+  if (tables.length > 1) return wholeDiskSkip(disk, 'none', 'ambiguous', ambiguityReason(tables))
+  const t = tables[0]!.kind === 'gpt' ? await readGpt(disk, (await gptSectorSize(disk)) ?? 512) : await readMbr(disk)
+  if (!t) return wholeDiskSkip(disk, 'none', 'ambiguous', 'MBR signature but no readable table')
+  const foreign: Signature[] = []
+  for (const s of others) if (!(await claimedByPartition(disk, disks, t.partitions, s))) foreign.push(s)
+  if (foreign.length > 0) {
+    const md = foreign.find(s => s.kind === 'md-raid')
+    const reason = md
+      ? `${md.what}: an md RAID member is never read as a plain disk (also ${tables[0]!.what}), skipped`
+      : ambiguityReason([...foreign, tables[0]!])
+    return wholeDiskSkip(disk, t.table, md ? 'md-raid' : 'ambiguous', reason, t.notes)
   }
+  return fromTable(disk, t)
+}
+
+/** True when `s`, found on the whole disk, lies in a partition whose own probe finds it at the same place. */
+async function claimedByPartition(disk: TrimDisk, disks: Map<string, TrimDisk>, parts: PartitionEntry[], s: Signature): Promise<boolean> {
+  for (const p of parts) {
+    if (s.offset < p.start || s.offset >= p.start + p.size || p.start + p.size > disk.size) continue
+    const inner = await findSignatures(volumeReader(linearLayout(p.id, disk.name, p.start, p.size), disks))
+    if (inner.some(x => x.kind === s.kind && p.start + x.offset === s.offset)) return true
+  }
+  return false
 }
 
 function fromTable(disk: TrimDisk, t: PartitionTable): DiskLayout {

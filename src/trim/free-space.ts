@@ -9,7 +9,6 @@ import { indexArchive } from '../archive/index-archive.js'
 import { openInput, type OpenOptions } from '../input/archive-input.js'
 import { ArchiveDisk } from './disk/archive-disk.js'
 import { countNonZero, planTrim } from './plan.js'
-import type { Range } from './ranges.js'
 import type { TrimReport, VolumeReport } from './report.js'
 import type { TrimOptions } from './volume.js'
 
@@ -44,9 +43,9 @@ export async function inspectFreeSpace(src: string, o: FreeSpaceOptions): Promis
         for (const v of d.volumes) {
           let nonZeroFreeBytes = 0
           if (v.decision === 'trim' && v.freeBytes > 0) {
-            for (const [disk, iv] of intervalsOf(d.name, v)) {
-              const free = clip(plan.freeRanges(disk), iv)
-              nonZeroFreeBytes += await countNonZero(free, (buf, off) => disks.get(disk)!.read(buf, off))
+            // the volume's own free ranges: an interval of the disk would also count the LVs that lie between free extents
+            for (const [disk, r] of plan.volumeFreeRanges(d.name, v.id)) {
+              nonZeroFreeBytes += await countNonZero([r], (buf, off) => disks.get(disk)!.read(buf, off))
             }
           }
           volumes.push({ ...v, nonZeroFreeBytes })
@@ -61,31 +60,5 @@ export async function inspectFreeSpace(src: string, o: FreeSpaceOptions): Promis
     }
   } finally {
     await input.close()
-  }
-}
-
-interface Leg {
-  disk: string
-  devStart: number
-}
-interface SegmentDetail {
-  length: number
-  legs: Leg[]
-}
-
-/** Where a reported volume lies on the disks: a partition is one interval; an LV one per segment leg. */
-function intervalsOf(disk: string, v: VolumeReport): [string, Range][] {
-  const segs = v.details.segments as SegmentDetail[] | undefined
-  if (!segs) return [[disk, [v.offset, v.length]]]
-  return segs.flatMap(s => s.legs.map((l): [string, Range] => [l.disk, [l.devStart, s.length / s.legs.length]]))
-}
-
-/** The parts of sorted ranges inside one interval. */
-function* clip(ranges: Iterable<Range>, [o, n]: Range): Generator<Range> {
-  for (const [s, l] of ranges) {
-    if (s >= o + n) return
-    const a = Math.max(s, o)
-    const b = Math.min(s + l, o + n)
-    if (b > a) yield [a, b - a]
   }
 }

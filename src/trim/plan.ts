@@ -14,6 +14,7 @@ import { RecordingDisk } from './read-recorder.js'
 import { type GuardedRange, guardRanges, firstChangedRange } from './guard.js'
 import { type Range, mergeRanges, subtractRanges, intersects } from './ranges.js'
 import { reasonOf } from './skip.js'
+import { nonZeroBytes } from './non-zero.js'
 
 export type { TrimDisk } from './disk/disk.js'
 export type { ClusterZeroer } from './zeroer.js'
@@ -36,6 +37,12 @@ export interface TrimPlan {
   zeroer(diskName: string): ClusterZeroer
   /** Sorted, merged [offset, length] device ranges declared free on this disk. */
   freeRanges(diskName: string): Iterable<Range>
+  /**
+   * The free ranges of one reported volume (`diskName` is the disk it is
+   * reported on, `id` its id there), per disk it lies on: an LV's other legs
+   * included, its neighbours' ranges never.
+   */
+  volumeFreeRanges(diskName: string, id: string): Iterable<[string, Range]>
   /** How many bytes declared free are non-zero in the data `read` returns (reads only the free ranges). */
   countNonZeroFree(diskName: string, read: (buf: Buffer, offset: number) => Promise<void>): Promise<number>
   guarded: TrimGuard
@@ -82,7 +89,7 @@ export async function planTrim(disks: TrimDisk[], opts: TrimOptions): Promise<Tr
     if (!states.has(name)) continue
     guarded.set(name, await guardRanges(disks.find(d => d.name === name)!, subtractRanges(rec.recorded(), freeDeviceRanges(pieces.get(name) ?? []))))
   }
-  return makePlan(report, pieces, guarded, opts)
+  return makePlan(report, pieces, guarded, opts, trims)
 }
 
 async function planDisk(disk: RecordingDisk, all: Map<string, TrimDisk>, opts: TrimOptions, trims: Trimmed[], pvs: FoundPv[]): Promise<DiskState> {
@@ -240,10 +247,11 @@ function finalPieces(trims: Trimmed[]): Map<string, MappedPiece[]> {
   }
 }
 
-function makePlan(report: TrimReport, pieces: Map<string, MappedPiece[]>, guarded: Map<string, GuardedRange[]>, opts: TrimOptions): TrimPlan {
+function makePlan(report: TrimReport, pieces: Map<string, MappedPiece[]>, guarded: Map<string, GuardedRange[]>, opts: TrimOptions, trims: Trimmed[]): TrimPlan {
   const of = (name: string): MappedPiece[] => pieces.get(name) ?? []
   const plan: TrimPlan = {
     report,
+    volumeFreeRanges: (diskName, id) => volumeRanges(trims.find(x => x.disk === diskName && x.entry.id === id && x.entry.decision === 'trim')),
     zeroer: name => makeZeroer(of(name)),
     freeRanges: name => ({ [Symbol.iterator]: () => freeDeviceRanges(of(name)) }),
     countNonZeroFree: (name, read) => countNonZero(plan.freeRanges(name), read),
@@ -253,6 +261,15 @@ function makePlan(report: TrimReport, pieces: Map<string, MappedPiece[]>, guarde
     },
   }
   return plan
+}
+
+/** A trimmed volume's free device ranges, disk by disk, generated (a fragmented filesystem has millions). */
+function* volumeRanges(t: Trimmed | undefined): Generator<[string, Range]> {
+  if (!t) return
+  for (const d of new Set(t.pieces.map(p => p.disk))) {
+    const mine = t.pieces.filter(p => p.disk === d).sort((a, b) => a.devStart - b.devStart)
+    for (const r of freeDeviceRanges(mine)) yield [d, r]
+  }
 }
 
 const STEP = 1 << 20
@@ -272,20 +289,6 @@ export async function countNonZero(ranges: Iterable<Range>, read: (buf: Buffer, 
       }
       done += len
     }
-  }
-  return nz
-}
-
-/** Non-zero bytes in buf[s, e): native memchr finds the zeros, short zero runs are stepped over. */
-function nonZeroBytes(buf: Buffer, s: number, e: number): number {
-  let nz = 0
-  let pos = s
-  while (pos < e) {
-    const z = buf.indexOf(0, pos)
-    if (z < 0 || z >= e) return nz + (e - pos)
-    nz += z - pos
-    pos = z
-    while (pos < e && buf[pos] === 0) pos++
   }
   return nz
 }

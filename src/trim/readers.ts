@@ -47,7 +47,8 @@ export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
   'md-raid': 'md RAID member: never trimmed',
   ldm: 'Windows dynamic disk (LDM): never trimmed',
   'storage-spaces': 'Windows Storage Spaces: never trimmed',
+  bcache: 'bcache device: never trimmed',
 }
 
 /** Signatures that make a volume untouchable even next to another signature. */
-export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'btrfs']
+export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'btrfs', 'bcache']

@@ -40,21 +40,35 @@ export interface TrimReport {
 const KIND_NAMES: Record<string, string> = { ntfs: 'NTFS', vfat: 'FAT', luks: 'LUKS', raw: 'data', 'lvm2-pv': 'LVM PV' }
 
 
-/** "drive-scsi0: p1 ext4 trimmed 44.0 MiB; p2 swap trimmed 64.0 MiB; p3 skipped: LUKS" */
-export function summaryLine(d: DiskReport): string {
-  const parts = d.volumes
-    .filter(v => v.decision === 'trim' || v.decision === 'skip')
-    .map(v => {
-      const what = `${v.id} ${KIND_NAMES[v.kind] ?? v.kind}${v.label ? ` '${v.label}'` : ''}`
-      return v.decision === 'trim' ? `${what} trimmed ${humanBytes(v.freeBytes)}` : `${what} skipped: ${v.reason ?? v.kind}`
-    })
+const volumeName = (v: VolumeReport): string => `${v.id} ${KIND_NAMES[v.kind] ?? v.kind}${v.label ? ` '${v.label}'` : ''}`
+
+/**
+ * One line per device. With `zeroed` (non-zero bytes that became zero on
+ * this device, known once the archive is written) it says how much data the
+ * trim changed, never what was merely declared free:
+ *   "drive-scsi0: p1 ext4, p2 swap trimmed, 102 MiB of data zeroed in their free space; p3 LUKS skipped: ..."
+ * Without it (a plan only) it names what is trimmed and claims no amount.
+ */
+export function summaryLine(d: DiskReport, zeroed?: number): string {
+  const trimmed = d.volumes.filter(v => v.decision === 'trim').map(volumeName).join(', ')
+  const parts: string[] = []
+  if (zeroed === undefined) {
+    if (trimmed) parts.push(`${trimmed} trimmed (free space reads as zeros)`)
+  } else if (zeroed > 0) {
+    parts.push(trimmed ? `${trimmed} trimmed, ${humanBytes(zeroed)} of data zeroed in their free space`
+      : `${humanBytes(zeroed)} of data zeroed in the free space of LVs reported on another disk`)
+  } else if (trimmed) parts.push(`nothing zeroed, the free space of ${trimmed} already holds only zeros`)
+  for (const v of d.volumes) if (v.decision === 'skip') parts.push(`${volumeName(v)} skipped: ${v.reason ?? v.kind}`)
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
 }
 
-/** The report for people: a line per device (a skip says why and what would help), then the total. */
-export function reportLines(r: TrimReport): string[] {
+/** The report for people: a line per device (a skip says why), then, once written, the total zeroed. */
+export function reportLines(r: TrimReport, zeroed?: Record<string, number>): string[] {
   if (r.reason) return [`nothing trimmed: ${r.reason}`]
-  const lines = r.disks.map(summaryLine)
-  lines.push(`${humanBytes(r.freeBytes)} declared free in trimmed volumes`)
+  const lines = r.disks.map(d => summaryLine(d, zeroed ? zeroed[d.name] ?? 0 : undefined))
+  if (zeroed) {
+    const total = Object.values(zeroed).reduce((a, b) => a + b, 0)
+    lines.push(total > 0 ? `zeroed ${humanBytes(total)} of data the guests' filesystems declare free` : 'nothing zeroed: the declared-free space already held only zeros')
+  }
   return lines
 }

@@ -1,91 +1,283 @@
 import type { VolumeReader } from './volume.js'
 
 /**
- * Every on-disk signature the trim knows, found in one volume. Two or more
- * means ambiguity (left-overs of an earlier format, or a container) and the
- * volume is skipped; so the probe looks for everything, not just what we trim.
+ * Every on-disk signature the trim knows, found in one volume (a disk, a
+ * partition or an LV) at every offset its format uses. Two or more plausible
+ * readings of one volume (left-overs of an earlier format, an md member that
+ * starts with its array's partition table...) mean the volume is skipped; so
+ * the scan looks for everything, not just what we trim.
  */
 export type SignatureKind =
+  | 'mbr' | 'gpt'
   | 'lvm2-pv' | 'ntfs' | 'ext' | 'swap' | 'swap-hibernation' | 'swap-v0' | 'xfs' | 'btrfs' | 'zfs'
-  | 'luks' | 'vfat' | 'exfat' | 'md-raid' | 'bitlocker' | 'ldm' | 'storage-spaces'
+  | 'luks' | 'vfat' | 'exfat' | 'md-raid' | 'bitlocker' | 'ldm' | 'storage-spaces' | 'bcache'
+
+/** One signature found: what, at which volume byte offset, and a phrase for reasons. */
+export interface Signature {
+  kind: SignatureKind
+  offset: number
+  /** "ext superblock at 1024", "md superblock 1.0 at 1073733632" */
+  what: string
+}
+
+/** Partition tables: a volume holding one is a disk, whatever else it also seems to be. */
+export const TABLE_KINDS: readonly SignatureKind[] = ['mbr', 'gpt']
 
 export const SWAP_PAGE_SIZES = [4096, 8192, 16384, 65536]
 export const HIBERNATION_MAGICS = ['S1SUSPEND', 'S2SUSPEND', 'ULSUSPEND', 'LINHIB0001']
 
-async function bytesAt(vol: VolumeReader, off: number, n: number): Promise<Buffer | undefined> {
-  if (off < 0 || off + n > vol.size) return undefined
-  const b = Buffer.alloc(n)
-  await vol.read(b, off)
-  return b
+/** Reads of one volume for the probes: each region once, past the end reads as absent. */
+class ProbeReader {
+  private cache = new Map<string, Buffer | undefined>()
+  constructor(readonly vol: VolumeReader) {}
+  get size(): number {
+    return this.vol.size
+  }
+  async at(off: number, n: number): Promise<Buffer | undefined> {
+    if (off < 0 || !Number.isSafeInteger(off) || off + n > this.vol.size) return undefined
+    const key = `${off}:${n}`
+    if (this.cache.has(key)) return this.cache.get(key)
+    const b = Buffer.alloc(n)
+    await this.vol.read(b, off)
+    this.cache.set(key, b)
+    return b
+  }
+  async ascii(off: number, n: number): Promise<string> {
+    const b = await this.at(off, n)
+    return b ? b.toString('latin1') : ''
+  }
 }
 
-const ascii = (b: Buffer | undefined, s: number, e: number): string => (b ? b.toString('latin1', s, e) : '')
+/** A probe answers the offset of its signature, or undefined. */
+interface Probe {
+  kind: SignatureKind
+  find(r: ProbeReader): Promise<Signature | undefined>
+}
 
-/** Signatures at the start of the volume (what a whole-disk probe may look at). */
-export async function probeStart(vol: VolumeReader): Promise<SignatureKind[]> {
-  const sigs: SignatureKind[] = []
-  const head = await bytesAt(vol, 0, Math.min(vol.size, 8192))
-  if (!head) return sigs
-  for (let s = 0; s < 4; s++) {
-    if (ascii(head, s * 512, s * 512 + 8) === 'LABELONE' && ascii(head, s * 512 + 24, s * 512 + 32) === 'LVM2 001') {
-      sigs.push('lvm2-pv')
-      break
+const sig = (kind: SignatureKind, offset: number, what: string): Signature => ({ kind, offset, what })
+
+/** A probe for a fixed magic string at a fixed offset from the start. */
+const magicAt = (kind: SignatureKind, off: number, magic: string, what: string): Probe => ({
+  kind,
+  async find(r) {
+    return (await r.ascii(off, magic.length)) === magic ? sig(kind, off, what) : undefined
+  },
+})
+
+// The md superblocks (linux include/uapi/linux/raid/md_p.h; mdadm super0.c, super1.c):
+//   0.90: 4 KiB at the last 64 KiB-aligned block of the device minus 64 KiB;
+//         u32 md_magic 0xA92B4EFC at +0, u32 major_version 0 at +4
+//   1.x:  u32 magic at +0, u32 major_version 1 at +4, u64 super_offset (sectors) at +144;
+//         1.0 at (sectors - 16) & ~7, 1.1 at sector 0, 1.2 at sector 8
+const MD_MAGIC = 0xa92b4efc
+
+/** The md superblock positions of a device of `size` bytes: [version, byte offset]. */
+export function mdPositions(size: number): [string, number][] {
+  const sectors = Math.floor(size / 512)
+  const out: [string, number][] = [['1.1', 0], ['1.2', 4096]]
+  if (sectors >= 256) out.push(['0.90', (Math.floor(sectors / 128) * 128 - 128) * 512])
+  if (sectors >= 24) out.push(['1.0', Math.floor((sectors - 16) / 8) * 8 * 512])
+  return out
+}
+
+const mdProbe: Probe = {
+  kind: 'md-raid',
+  async find(r) {
+    for (const [version, off] of mdPositions(r.size)) {
+      const b = await r.at(off, 256)
+      if (!b || b.readUInt32LE(0) !== MD_MAGIC) continue
+      const major = b.readUInt32LE(4)
+      // a 1.x superblock names its own position: a copy at another offset is not this device's
+      const ok = version === '0.90' ? major === 0 : major === 1 && b.readBigUInt64LE(144) === BigInt(off / 512)
+      if (ok) return sig('md-raid', off, `md superblock ${version} at ${off}`)
     }
-  }
-  if (ascii(head, 3, 11) === 'NTFS    ') sigs.push('ntfs')
-  if (ascii(head, 3, 11) === '-FVE-FS-') sigs.push('bitlocker')
-  if (ascii(head, 3, 11) === 'EXFAT   ') sigs.push('exfat')
-  if (head.length >= 1082 && head.readUInt16LE(1080) === 0xef53) sigs.push('ext')
-  if (ascii(head, 0, 4) === 'XFSB') sigs.push('xfs')
-  if (ascii(head, 0, 6) === 'LUKS\xba\xbe' || ascii(head, 0, 6) === 'SKUL\xba\xbe') sigs.push('luks')
-  if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa &&
-      (ascii(head, 0x52, 0x57) === 'FAT32' || ascii(head, 0x36, 0x39) === 'FAT')) sigs.push('vfat')
-  if (ascii(head, 0, 7) === 'SPACEDB' || ascii(head, 4096, 4103) === 'SPACEDB') sigs.push('storage-spaces')
-  if (ascii(head, 3072, 3080) === 'PRIVHEAD') sigs.push('ldm')
-  for (const ps of SWAP_PAGE_SIZES) {
-    const m = ascii(await bytesAt(vol, ps - 10, 10), 0, 10)
-    if (m === 'SWAPSPACE2') sigs.push('swap')
-    else if (m === 'SWAP-SPACE') sigs.push('swap-v0')
-    else if (HIBERNATION_MAGICS.some(h => m.startsWith(h))) sigs.push('swap-hibernation')
-    else continue
-    break
-  }
-  if (ascii(await bytesAt(vol, 0x10040, 8), 0, 8) === '_BHRfS_M') sigs.push('btrfs')
-  if (await hasMdAt(vol, 0) || await hasMdAt(vol, 4096)) sigs.push('md-raid')
-  if (await hasZfsLabel(vol, 0)) sigs.push('zfs')
-  return sigs
+    return undefined
+  },
 }
 
-/** Signatures anywhere: the start ones plus md superblocks (0.90, 1.0) and ZFS labels at the end. */
+/** A partition-table entry as 16 bytes: empty, or a partition inside the volume that does not cover sector 0. */
+function entryPlausible(sec: Buffer, i: number, sectors: number): 'empty' | 'ok' | 'bad' {
+  const o = 0x1be + 16 * i
+  if (sec.subarray(o, o + 16).every(b => b === 0)) return 'empty'
+  const status = sec[o]!
+  const type = sec[o + 4]!
+  const lba = sec.readUInt32LE(o + 8)
+  const count = sec.readUInt32LE(o + 12)
+  if ((status !== 0 && status !== 0x80) || type === 0 || lba < 1 || count < 1) return 'bad'
+  // a protective 0xEE entry may claim more than the disk (0xFFFFFFFF)
+  return type === 0xee || lba + count <= sectors ? 'ok' : 'bad'
+}
+
+const BOOT_SECTOR_FS = ['NTFS    ', 'EXFAT   ', '-FVE-FS-', 'MSDOS5.0', 'MSWIN4.1', 'mkfs.fat', 'FAT32   ']
+
+/**
+ * An MBR: 55 AA, sane status bytes, some entry; no 0xEE entry (then it is
+ * GPT's protective MBR). Sector 0 of NTFS, FAT, exFAT and BitLocker is a boot
+ * sector ending in 55 AA whose code overlaps the entries (libblkid's dos
+ * probe ignores the table there); over such a boot sector only four entries
+ * that are each empty or a real partition make a second reading.
+ */
+const mbrProbe: Probe = {
+  kind: 'mbr',
+  async find(r) {
+    const sec = await r.at(0, 512)
+    if (!sec || sec[510] !== 0x55 || sec[511] !== 0xaa) return undefined
+    const sectors = Math.floor(r.size / 512)
+    let some = false
+    for (let i = 0; i < 4; i++) {
+      const o = 0x1be + 16 * i
+      if (sec[o + 4] === 0xee) return undefined
+      if (sec[o + 4] !== 0 && sec[o] !== 0 && sec[o] !== 0x80) return undefined
+      if (sec[o + 4] !== 0 && sec.readUInt32LE(o + 12) !== 0) some = true
+    }
+    if (!some) return undefined
+    const bootSector = BOOT_SECTOR_FS.includes(sec.toString('latin1', 3, 11)) || sec.toString('latin1', 0x52, 0x57) === 'FAT32' ||
+      sec.toString('latin1', 0x36, 0x39) === 'FAT'
+    if (bootSector) {
+      const states = [0, 1, 2, 3].map(i => entryPlausible(sec, i, sectors))
+      if (states.includes('bad') || !states.includes('ok')) return undefined
+    }
+    return sig('mbr', 0, 'an MBR')
+  },
+}
+
+/** GPT: "EFI PART" at LBA 1 (512 or 4096-byte sectors), or a protective MBR (its header may be damaged: the backup is read). */
+const gptProbe: Probe = {
+  kind: 'gpt',
+  async find(r) {
+    for (const ss of [512, 4096]) if ((await r.ascii(ss, 8)) === 'EFI PART') return sig('gpt', ss, 'a GPT')
+    const sec = await r.at(0, 512)
+    if (!sec || sec[510] !== 0x55 || sec[511] !== 0xaa) return undefined
+    for (let i = 0; i < 4; i++) if (sec[0x1be + 16 * i + 4] === 0xee) return sig('gpt', 0, 'a GPT protective MBR')
+    return undefined
+  },
+}
+
+/** ext2/3/4: magic 0xEF53 at 1024+0x38 (the reader judges the rest: an implausible one is skipped with its reason, never ignored). */
+const extProbe: Probe = {
+  kind: 'ext',
+  async find(r) {
+    const b = await r.at(1024, 1024)
+    return b && b.readUInt16LE(0x38) === 0xef53 ? sig('ext', 1024, 'ext superblock at 1024') : undefined
+  },
+}
+
+/** Swap: its magic in the last 10 bytes of the first page, for each page size Linux uses. */
+const swapProbe: Probe = {
+  kind: 'swap',
+  async find(r) {
+    for (const ps of SWAP_PAGE_SIZES) {
+      const m = await r.ascii(ps - 10, 10)
+      const kind: SignatureKind | undefined = m === 'SWAPSPACE2' ? 'swap' : m === 'SWAP-SPACE' ? 'swap-v0'
+        : HIBERNATION_MAGICS.some(h => m.startsWith(h)) ? 'swap-hibernation' : undefined
+      if (kind) return sig(kind, ps - 10, `swap signature at ${ps - 10}`)
+    }
+    return undefined
+  },
+}
+
+/** LVM2 PV label: "LABELONE" ... "LVM2 001" in one of the first four sectors. */
+const lvmProbe: Probe = {
+  kind: 'lvm2-pv',
+  async find(r) {
+    for (let s = 0; s < 4; s++) {
+      if ((await r.ascii(s * 512, 8)) === 'LABELONE' && (await r.ascii(s * 512 + 24, 8)) === 'LVM2 001') {
+        return sig('lvm2-pv', s * 512, `LVM2 PV label in sector ${s}`)
+      }
+    }
+    return undefined
+  },
+}
+
+const vfatProbe: Probe = {
+  kind: 'vfat',
+  async find(r) {
+    const b = await r.at(0, 512)
+    if (!b || b[510] !== 0x55 || b[511] !== 0xaa) return undefined
+    return b.toString('latin1', 0x52, 0x57) === 'FAT32' || b.toString('latin1', 0x36, 0x39) === 'FAT' ? sig('vfat', 0, 'FAT boot sector') : undefined
+  },
+}
+
+const luksProbe: Probe = {
+  kind: 'luks',
+  async find(r) {
+    const m = await r.ascii(0, 6)
+    return m === 'LUKS\xba\xbe' || m === 'SKUL\xba\xbe' ? sig('luks', 0, 'LUKS header') : undefined
+  },
+}
+
+/** bcache: its 16-byte magic at 4096 + 24 (bcache-tools, linux drivers/md/bcache). */
+const BCACHE_MAGIC = Buffer.from('c68573f64e1a45ca8265f57f48ba6d81', 'hex')
+const bcacheProbe: Probe = {
+  kind: 'bcache',
+  async find(r) {
+    const b = await r.at(4096 + 24, 16)
+    return b && b.equals(BCACHE_MAGIC) ? sig('bcache', 4096, 'bcache superblock at 4096') : undefined
+  },
+}
+
+const storageSpacesProbe: Probe = {
+  kind: 'storage-spaces',
+  async find(r) {
+    for (const off of [0, 4096]) if ((await r.ascii(off, 7)) === 'SPACEDB') return sig('storage-spaces', off, `Storage Spaces header at ${off}`)
+    return undefined
+  },
+}
+
+/** A ZFS vdev label: uberblocks with magic 0x00BAB10C (either byte order) in the array at +128 KiB; labels 0 and 2. */
+const zfsProbe: Probe = {
+  kind: 'zfs',
+  async find(r) {
+    const l2 = Math.floor(r.size / (256 << 10)) * (256 << 10) - (512 << 10)
+    for (const label of [0, l2]) {
+      if (label < 0) continue
+      const arr = await r.at(label + (128 << 10), 128 << 10)
+      if (!arr) continue
+      for (let o = 0; o + 8 <= arr.length; o += 1024) {
+        if (arr.readBigUInt64LE(o) === 0xbab10cn || arr.readBigUInt64BE(o) === 0xbab10cn) return sig('zfs', label + (128 << 10) + o, `ZFS uberblock at ${label + (128 << 10) + o}`)
+      }
+    }
+    return undefined
+  },
+}
+
+/**
+ * The signature scan: one probe per format, each at every offset its format
+ * uses. A new format joins by adding its probe here (and a reader or a
+ * refusal in readers.ts).
+ */
+export const PROBES: Probe[] = [
+  gptProbe,
+  mbrProbe,
+  lvmProbe,
+  magicAt('ntfs', 3, 'NTFS    ', 'NTFS boot sector'),
+  magicAt('bitlocker', 3, '-FVE-FS-', 'BitLocker boot sector'),
+  magicAt('exfat', 3, 'EXFAT   ', 'exFAT boot sector'),
+  extProbe,
+  magicAt('xfs', 0, 'XFSB', 'XFS superblock at 0'),
+  luksProbe,
+  vfatProbe,
+  storageSpacesProbe,
+  magicAt('ldm', 3072, 'PRIVHEAD', 'LDM private header at 3072'),
+  swapProbe,
+  magicAt('btrfs', 0x10040, '_BHRfS_M', 'btrfs superblock at 65536'),
+  bcacheProbe,
+  mdProbe,
+  zfsProbe,
+]
+
+/** Every signature of the volume, in PROBES order. */
+export async function findSignatures(vol: VolumeReader): Promise<Signature[]> {
+  const r = new ProbeReader(vol)
+  const out: Signature[] = []
+  for (const p of PROBES) {
+    const s = await p.find(r)
+    if (s) out.push(s)
+  }
+  return out
+}
+
+/** The kinds of every signature of the volume. */
 export async function probeVolume(vol: VolumeReader): Promise<SignatureKind[]> {
-  const sigs = await probeStart(vol)
-  const sectors = Math.floor(vol.size / 512)
-  if (!sigs.includes('md-raid') && sectors > 136) {
-    const v090 = (Math.floor(sectors / 128) * 128 - 128) * 512
-    const v10 = (Math.floor((sectors - 16) / 8) * 8) * 512
-    if (await hasMdAt(vol, v090) || await hasMdAt(vol, v10)) sigs.push('md-raid')
-  }
-  if (!sigs.includes('zfs') && vol.size >= 1 << 20) {
-    const l2 = Math.floor(vol.size / (256 << 10)) * (256 << 10) - (512 << 10)
-    if (await hasZfsLabel(vol, l2)) sigs.push('zfs')
-  }
-  return sigs
-}
-
-/** md superblock magic 0xA92B4EFC (little-endian on disk). */
-async function hasMdAt(vol: VolumeReader, off: number): Promise<boolean> {
-  const b = await bytesAt(vol, off, 4)
-  return !!b && b.readUInt32LE(0) === 0xa92b4efc
-}
-
-/** A ZFS vdev label: uberblocks with magic 0x00BAB10C (either byte order) in the array at +128 KiB. */
-async function hasZfsLabel(vol: VolumeReader, labelOff: number): Promise<boolean> {
-  if (labelOff < 0) return false
-  const arr = await bytesAt(vol, labelOff + (128 << 10), 128 << 10)
-  if (!arr) return false
-  for (let o = 0; o + 8 <= arr.length; o += 1024) {
-    const le = arr.readBigUInt64LE(o)
-    if (le === 0xbab10cn || arr.readBigUInt64BE(o) === 0xbab10cn) return true
-  }
-  return false
+  return (await findSignatures(vol)).map(s => s.kind)
 }

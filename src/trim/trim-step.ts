@@ -24,7 +24,7 @@ export interface TrimTarget {
 
 export interface TrimResult {
   report: TrimReport
-  /** Bytes the writer zeroed per device name (declared free; many were zero already). */
+  /** Non-zero bytes the writer set to zero, per device name (declared-free bytes already zero are not counted). */
   zeroed: Record<string, number>
 }
 

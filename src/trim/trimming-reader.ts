@@ -18,6 +18,7 @@ import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { ContentDigest, type DeviceDigest } from '../check/content-digest.js'
 import type { ClusterZeroer } from './zeroer.js'
 import type { Range } from './ranges.js'
+import { nonZeroBytes } from './non-zero.js'
 
 export interface DeviceTrim {
   zeroer: ClusterZeroer
@@ -34,7 +35,7 @@ export class TrimmingClusterReader implements ClusterReader {
   private ranges: Iterator<Range> | undefined
   private range: Range | undefined
   private rangeDev = -1
-  /** Bytes the zeroer cleared, per device id (whether they were zero before or not). */
+  /** Non-zero input bytes that became zero, per device id (what the trim changed; free bytes already zero are not counted). */
   readonly zeroed: number[] = []
 
   constructor(
@@ -84,7 +85,9 @@ export class TrimmingClusterReader implements ClusterReader {
       this.zeroFromRanges(c * CLUSTER_SIZE)
       this.feedDigest(this.digest, d.id, c, this.check)
       if (mask === 0) continue
-      this.zeroed[d.id] = (this.zeroed[d.id] ?? 0) + t.zeroer.apply(c * CLUSTER_SIZE, this.scratch)
+      // `check` is the cluster with its free ranges zeroed: what differs from the input is what the trim changes
+      if (!this.scratch.equals(this.check)) this.zeroed[d.id] = (this.zeroed[d.id] ?? 0) + nonZeroBytes(this.scratch) - nonZeroBytes(this.check)
+      t.zeroer.apply(c * CLUSTER_SIZE, this.scratch)
       // Back into the stored blocks' places; blocks now all zero are dropped by the writer.
       let p = pos[i]!
       for (let j = 0; j < 16; j++) {

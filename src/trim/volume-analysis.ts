@@ -1,5 +1,6 @@
 import type { AllocationMap, TrimOptions, VolumeReader } from './volume.js'
-import { probeVolume, type SignatureKind } from './signatures.js'
+import { findSignatures, TABLE_KINDS, type Signature, type SignatureKind } from './signatures.js'
+import { ambiguityReason } from './readings.js'
 import { readerFor, UNSUPPORTED, REFUSING } from './readers.js'
 import { readPv, type PvInfo } from './lvm/lvm-label.js'
 import { reasonOf } from './skip.js'
@@ -28,19 +29,21 @@ const skip = (kind: string, reason: string, details: Record<string, unknown> = {
  * failure is a skip. `nested` is set for LVs (a PV inside an LV is not followed).
  */
 export async function analyzeVolume(vol: VolumeReader, opts: TrimOptions, nested: boolean): Promise<Analysis> {
-  let sigs: SignatureKind[]
+  let found: Signature[]
   try {
-    sigs = await probeVolume(vol)
+    found = await findSignatures(vol)
   } catch (e) {
     return skip('raw', reasonOf(e))
   }
+  const sigs = found.map(s => s.kind)
   const details = { signatures: sigs }
   if (sigs.length === 0) return skip('raw', 'no recognised signature', details)
-  const refusing = sigs.find(s => REFUSING.includes(s))
-  if (refusing) return skip(KIND_NAMES[refusing] ?? refusing, UNSUPPORTED[refusing]!, details)
-  if (sigs.length > 1) return skip('ambiguous', `ambiguous: several signatures (${sigs.join(', ')})`, details)
+  const refusing = found.find(s => REFUSING.includes(s.kind))
+  if (refusing) return skip(KIND_NAMES[refusing.kind] ?? refusing.kind, `${UNSUPPORTED[refusing.kind]!} (${refusing.what})`, details)
+  if (sigs.length > 1) return skip('ambiguous', ambiguityReason(found), details)
   const kind = sigs[0]!
   const kindName = KIND_NAMES[kind] ?? kind
+  if (TABLE_KINDS.includes(kind)) return skip(kindName, `${found[0]!.what}: a whole partitioned disk inside this volume, not followed`, details)
   if (kind === 'lvm2-pv') {
     if (nested) return skip(kindName, 'LVM PV inside an LV: not followed', details)
     try {

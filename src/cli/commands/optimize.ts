@@ -89,7 +89,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       if (args.json) report.write(JSON.stringify(optimizeJson(r), null, 2) + '\n')
       else if (!args.quiet) {
         report.write(summaryLine(r) + '\n')
-        if (r.trim) report.write(trimLines(r.trim.report).map(l => l + '\n').join(''))
+        if (r.trim) report.write(trimLines(r.trim.report, r.trim.zeroed).map(l => l + '\n').join(''))
       }
       result.exitCode = 0
     },

@@ -6,8 +6,10 @@ import { u16, u32 } from '../bytes/le.js'
 // Group descriptor (desc_size bytes; the hi halves only when desc_size >= 64):
 //   0x00/0x20 block bitmap lo/hi    0x04/0x24 inode bitmap lo/hi   0x08/0x28 inode table lo/hi
 //   0x0C/0x2C free clusters lo/hi   0x12 bg_flags (1 INODE_UNINIT, 2 BLOCK_UNINIT)
+//   0x1C/0x32 itable_unused lo/hi (inodes at the table's end never used; with group checksums)
 //   0x18/0x38 block bitmap crc32c lo/hi                            0x1E descriptor checksum
 
+export const BG_INODE_UNINIT = 0x1
 export const BG_BLOCK_UNINIT = 0x2
 
 export interface GroupDesc {
@@ -16,6 +18,7 @@ export interface GroupDesc {
   inodeTable: number
   freeClusters: number
   flags: number
+  itableUnused: number
   bitmapCsum: number
   checksum: number
 }
@@ -30,6 +33,7 @@ export function parseDesc(sb: ExtSuper, d: Buffer, off: number): GroupDesc {
     inodeTable: u32(d, off + 8) + hi32(0x28),
     freeClusters: u16(d, off + 0x0c) + hi16(0x2c),
     flags: u16(d, off + 0x12),
+    itableUnused: u16(d, off + 0x1c) + hi16(0x32),
     bitmapCsum: u16(d, off + 0x18) + hi16(0x38),
     checksum: u16(d, off + 0x1e),
   }

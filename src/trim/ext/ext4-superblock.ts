@@ -79,10 +79,11 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
   const compat = rev >= 1 ? u32(raw, 0x5c) : 0
   const incompat = rev >= 1 ? u32(raw, 0x60) : 0
   const roCompat = rev >= 1 ? u32(raw, 0x64) : 0
+  // first: a journal device carries no filesystem, whatever else its feature words say
+  need(!(incompat & INCOMPAT.JOURNAL_DEV), 'external journal device, not a filesystem')
   if (compat & ~COMPAT_OK) throw new TrimSkip(`unknown COMPAT feature bit 0x${((compat & ~COMPAT_OK) >>> 0).toString(16)}`)
   if (incompat & ~INCOMPAT_OK) throw new TrimSkip(`unknown INCOMPAT feature bit 0x${((incompat & ~INCOMPAT_OK) >>> 0).toString(16)}`)
   if (roCompat & ~RO_OK) throw new TrimSkip(`unknown RO_COMPAT feature bit 0x${((roCompat & ~RO_OK) >>> 0).toString(16)}`)
-  need(!(incompat & INCOMPAT.JOURNAL_DEV), 'external journal device, not a filesystem')
   const metadataCsum = (roCompat & RO_COMPAT.METADATA_CSUM) !== 0
   const gdtCsum = (roCompat & RO_COMPAT.GDT_CSUM) !== 0
   need(!(metadataCsum && gdtCsum), 'both gdt_csum and metadata_csum set (invalid)')

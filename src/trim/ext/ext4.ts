@@ -5,6 +5,7 @@ import {
   groupClusters, baseMetaBlocks, fixedMetaRanges, inodeTableBlocks,
 } from './ext4-groups.js'
 import { readJournal, type JournalState } from './jbd2.js'
+import { checkReferencedBlocksUsed } from './ext4-references.js'
 import { newAllocationMap, countFreeUnits, isUsed, POPCOUNT } from '../allocation-map.js'
 import { readAt } from '../layout.js'
 import { TrimSkip, need, reasonOf } from '../skip.js'
@@ -64,6 +65,10 @@ async function analyzeExt(vol: VolumeReader, sb: ExtSuper, opts: TrimOptions): P
   const map = newAllocationMap(sb.clusterSize, sb.firstDataBlock * sb.blockSize, units)
   const stats = await fillBitmaps(vol, sb, map, journal)
   await checkMetadataUsed(vol, sb, map)
+  const cursor = new DescriptorCursor(vol, sb)
+  // without metadata_csum nothing proves a bitmap is the one the filesystem wrote (a relocated or
+  // stale one reads as all free): what the inodes reference must then be marked used
+  const refs = sb.metadataCsum ? {} : await checkReferencedBlocksUsed(vol, sb, map, async g => (await cursor.get(g)).desc)
   const freeUnits = countFreeUnits(map)
   return {
     decision: 'trim',
@@ -79,6 +84,7 @@ async function analyzeExt(vol: VolumeReader, sb: ExtSuper, opts: TrimOptions): P
       uuid: uuidString(sb.uuid),
       journal: journal.state,
       ...stats,
+      ...refs,
     },
   }
 }

@@ -82,6 +82,7 @@ function assembleVg(name: string, members: FoundPv[]): VgPlan {
     slots.set(pname, { pv, peStart, peCount, alloc: newAllocationMap(extentSize, peStart, peCount) })
   }
   const lvDefs = isSection(vg.logical_volumes) ? vg.logical_volumes : {}
+  onlyPlainMappings(name, lvDefs)
   const referenced = referencedLvs(lvDefs)
   markAllocations(lvDefs, slots)
   const lvs: LvPlan[] = []
@@ -100,6 +101,29 @@ function assembleVg(name: string, members: FoundPv[]): VgPlan {
     layout: linearLayout(`${name}/<free>`, s.pv.disk, s.pv.devStart, s.pv.size),
   }))
   return { name, extentSize, lvs, free }
+}
+
+/** Segment types whose extents are exactly their `stripes` areas (lvm2 writes a linear LV as "striped" with one stripe). */
+const PLAIN_TYPES = new Set(['striped', 'linear'])
+
+/**
+ * Any other segment type (mirror, pvmove, raid*, thin*, cache*, snapshot,
+ * vdo...) maps extents through areas we do not model, and a LOCKED or PVMOVE
+ * LV is being moved (its data lives on the hidden pvmove mirror, its own
+ * segments name the mirror, not extents): either way which extents are in use
+ * is not known, so nothing of the VG is trimmed, not even its free extents.
+ */
+function onlyPlainMappings(vgName: string, lvDefs: LvmSection): void {
+  for (const [lvName, lv] of Object.entries(lvDefs)) {
+    if (!isSection(lv)) continue
+    const status = [lv.status, lv.flags].flatMap(v => (Array.isArray(v) ? v.map(String) : []))
+    const moving = status.find(f => f === 'LOCKED' || f === 'PVMOVE')
+    need(!moving, `LV ${lvName} is ${moving} (an interrupted pvmove?): VG ${vgName} left untouched`)
+    for (const seg of segmentsOf(lv)) {
+      need(typeof seg.type === 'string' && PLAIN_TYPES.has(seg.type),
+        `LV ${lvName} has a ${String(seg.type)} segment: VG ${vgName} left untouched (only linear and striped LVs are mapped)`)
+    }
+  }
 }
 
 function segmentsOf(lv: LvmSection): LvmSection[] {
@@ -160,7 +184,7 @@ function lvLayout(id: string, lv: LvmSection, lvName: string, referenced: Set<st
   const out: Segment[] = []
   let next = 0
   for (const seg of segs) {
-    need(seg.type === 'striped', `segment type ${String(seg.type)}`)
+    need(typeof seg.type === 'string' && PLAIN_TYPES.has(seg.type), `segment type ${String(seg.type)}`)
     const start = num(seg.start_extent, 'start_extent')
     const count = num(seg.extent_count, 'extent_count')
     need(start === next && count > 0, 'LV segments leave a gap or overlap')
