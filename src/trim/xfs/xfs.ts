@@ -68,6 +68,8 @@ async function analyse(vol: VolumeReader, sb: XfsSuper, opts: TrimOptions, detai
   details.freeExtents = extents
   details.sbFreeBlocks = sb.fdblocks
   details.agFreeBlocks = sbFree
+  // A clean unmount writes exact counters; a frozen filesystem's superblock may lag (reservations held).
+  if (log.state === 'clean') need(sb.fdblocks === sbFree, `XFS: the superblock counts ${sb.fdblocks} free blocks, the AGs ${sbFree}`)
   return { decision: 'trim', kind: 'xfs', map, freeBytes: free * sb.blockSize, details }
 }
 
