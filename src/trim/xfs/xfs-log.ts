@@ -122,7 +122,7 @@ export async function checkLog(vol: VolumeReader, sb: XfsSuper): Promise<LogStat
   need(last + rec.bbs === w, `XFS log: the last record at block ${posOf(last)} does not end at the head ${head % n}`)
   const data = unpack(win, rec)
   if (rec.numOps === 1 && data.length >= 12 && (data[9]! & OP.UNMOUNT) !== 0) {
-    return { state: 'clean', head: head % n, tail: head % n, cycle: c0, summary: `clean (unmount record at block ${rec.block}, cycle ${rec.cycle})` }
+    return { state: 'clean', head: head % n, tail: head % n, cycle: c0, summary: `clean (unmount record at block ${rec.block}: head ${c0}/${head % n}, tail ${c0}/${head % n})` }
   }
   // Not unmounted: only a covered log (superblock updates only) is accepted.
   const tail = rec.tailBlock
