@@ -20,7 +20,7 @@ function run(cmd: string, args: string[]): string {
 }
 
 /** Compressible, recognisable old data: each 4 KiB block says where it is and what it was. */
-function fillGarbage(fd: number, offset: number, length: number, tag: string): void {
+export function fillGarbage(fd: number, offset: number, length: number, tag: string): void {
   const buf = Buffer.allocUnsafe(4 * MiB)
   for (let done = 0; done < length; ) {
     const n = Math.min(buf.length, length - done)
