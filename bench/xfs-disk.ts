@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { type LinuxDisk, fileContent, fillGarbage } from './linux-disk.js'
+import { type LinuxDisk, fileContent, fillGarbage, garbageDisk } from './linux-disk.js'
 
 const MiB = 1 << 20
 const PATH = `${process.env.PATH}:/usr/sbin:/sbin`
@@ -40,13 +40,9 @@ function withMounted(disk: LinuxDisk, work: string, use: (mnt: string) => void, 
 
 /** Builds day 1 of a disk of `sizeMiB` (>= 400). The `ext4` field of the result is p1, here XFS. */
 export function buildXfsDisk(path: string, sizeMiB: number, work: string): LinuxDisk {
-  const size = sizeMiB * MiB
-  const fd = openSync(path, 'w')
-  fillGarbage(fd, 0, size, 'from the VM template')
-  closeSync(fd)
-  const fsLen = Math.floor((sizeMiB * 0.8) / 4) * 4 * MiB
-  const swapLen = Math.floor((sizeMiB * 0.1) / 4) * 4 * MiB
-  const disk: LinuxDisk = { path, size, ext4: { offset: MiB, length: fsLen }, swap: { offset: MiB + fsLen, length: swapLen } }
+  const disk = garbageDisk(path, sizeMiB)
+  const fsLen = disk.ext4.length
+  const swapLen = disk.swap.length
   run('sgdisk', ['-o', '-n', `1:2048:+${fsLen / 1024}K`, '-t', '1:8300', '-n', `2:0:+${swapLen / 1024}K`, '-t', '2:8200', path])
   withMounted(disk, work, mnt => {
     run('mkdir', ['-p', join(mnt, 'srv')])
