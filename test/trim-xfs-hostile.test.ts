@@ -80,6 +80,10 @@ else {
   const uuid = readAt(base, 0, SECT).subarray(0x20, 0x30)
   const leaf = readAt(base, bnoRoot * BS, BS)
   const rec0: [number, number] = [leaf.readUInt32BE(56), leaf.readUInt32BE(60)]
+  const sb = readAt(base, 0, SECT)
+  const logFsb = Number(sb.readBigUInt64BE(0x30))
+  const logAt = (Math.floor(logFsb / 2 ** sb[0x7c]!) * agblocks + (logFsb % 2 ** sb[0x7c]!)) * BS
+  const logEnd = logAt + sb.readUInt32BE(0x60) * BS
   // a free block of AG 0 to hold crafted nodes: the last block of its first free extent
   const spare = rec0[0] + rec0[1] - 1
 
@@ -131,6 +135,8 @@ else {
     { name: 'a realtime device', reason: /realtime/, make: img => patch(img, 0, SECT, b => b.writeBigUInt64BE(1024n, 0x10), 0xe0) },
     { name: 'a superblock CRC failure', reason: /superblock CRC mismatch/, make: img => patch(img, 0, SECT, b => (b[0x90] = b[0x90]! ^ 1)) },
     { name: 'larger than its container', reason: /larger than its container/, make: img => truncateSync(img, 320 * MiB - 4096) },
+    { name: 'a log record of another filesystem', reason: /log record at block 0: belongs to another filesystem/, make: img => patch(img, logAt + 0x130, 1, b => (b[0] = b[0]! ^ 1)) },
+    { name: 'log cycle numbers that do not make a ring', reason: /do not make a ring/, make: img => patch(img, logEnd - 512, 4, b => b.writeUInt32BE(9, 0)) },
     {
       name: 'AGF of another AG', reason: /says it is AG 3/,
       make: img => patch(img, SECT, SECT, b => b.writeUInt32BE(3, 0x08), 0xd8),
