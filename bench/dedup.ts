@@ -5,8 +5,9 @@
 // cluster order, a new random uuid each, and ~1% of the data changed in a
 // dozen places. VMA_BENCH_GIB sets the size (default 1).
 //
-// Two more tables ask the same for guest disks with real filesystems
-// (bench/linux-disk.ts: GPT, ext4, swap; bench/windows-disk.ts: GPT, ESP,
+// Three more tables ask the same for guest disks with real filesystems
+// (bench/linux-disk.ts: GPT, ext4, swap; bench/xfs-disk.ts: GPT, XFS, swap, as
+// root; bench/windows-disk.ts: GPT, ESP,
 // MSR, NTFS "Windows" and "Recovery"; a day of use deletes and writes files
 // and churns temp files), as vzdump wrote them (Proxmox's own `vma create`,
 // when ../shared has it), after optimize, and after optimize --trim
@@ -21,6 +22,7 @@ import { diff } from '../src/delta/diff.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
 import { diskDedupTable } from './dedup-disk.js'
 import { buildLinuxDisk, evolve } from './linux-disk.js'
+import { buildXfsDisk, evolveXfs } from './xfs-disk.js'
 import { buildBenchWindowsDisk, evolveWindows } from './windows-disk.js'
 
 const gib = Number(process.env.VMA_BENCH_GIB ?? 1)
@@ -75,6 +77,11 @@ copyFileSync(linux[0], linux[1])
 evolve({ ...linuxDisk, path: linux[1] }, join(dir, 'work'), 2)
 const fsTitle = 'dedup with filesystems: a'
 await diskDedupTable(dir, { title: `${fsTitle} ${mb(linuxDisk.size)} Linux disk (GPT, ext4 with files, swap), a day of use apart`, vmid: 101, drive: 'drive-scsi0', images: linux })
+const xfs: [string, string] = [join(dir, 'xfs1.img'), join(dir, 'xfs2.img')]
+const xfsDisk = buildXfsDisk(xfs[0], mib, join(dir, 'work'))
+copyFileSync(xfs[0], xfs[1])
+evolveXfs({ ...xfsDisk, path: xfs[1] }, join(dir, 'work'), 2)
+await diskDedupTable(dir, { title: `${fsTitle} ${mb(xfsDisk.size)} RHEL-style disk (GPT, XFS with files, swap), a day of use apart`, vmid: 103, drive: 'drive-scsi0', images: xfs })
 const windows: [string, string] = [join(dir, 'windows1.img'), join(dir, 'windows2.img')]
 const windowsDisk = buildBenchWindowsDisk(windows[0], mib, join(dir, 'work'))
 copyFileSync(windows[0], windows[1])

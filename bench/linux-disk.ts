@@ -20,7 +20,7 @@ function run(cmd: string, args: string[]): string {
 }
 
 /** Compressible, recognisable old data: each 4 KiB block says where it is and what it was. */
-function fillGarbage(fd: number, offset: number, length: number, tag: string): void {
+export function fillGarbage(fd: number, offset: number, length: number, tag: string): void {
   const buf = Buffer.allocUnsafe(4 * MiB)
   for (let done = 0; done < length; ) {
     const n = Math.min(buf.length, length - done)
@@ -53,16 +53,22 @@ export interface LinuxDisk {
   swap: { offset: number; length: number }
 }
 
-/** Builds day 1 of a disk of `sizeMiB` (>= 64). */
-export function buildLinuxDisk(path: string, sizeMiB: number, work: string): LinuxDisk {
+/** A disk of `sizeMiB` full of old data, and where its filesystem (80%) and swap (10%) partitions go. */
+export function garbageDisk(path: string, sizeMiB: number): LinuxDisk {
   const size = sizeMiB * MiB
   const fd = openSync(path, 'w')
   fillGarbage(fd, 0, size, 'from the VM template')
   closeSync(fd)
-  const extLen = Math.floor((sizeMiB * 0.8) / 4) * 4 * MiB
+  const fsLen = Math.floor((sizeMiB * 0.8) / 4) * 4 * MiB
   const swapLen = Math.floor((sizeMiB * 0.1) / 4) * 4 * MiB
-  const ext4 = { offset: MiB, length: extLen }
-  const swap = { offset: MiB + extLen, length: swapLen }
+  return { path, size, ext4: { offset: MiB, length: fsLen }, swap: { offset: MiB + fsLen, length: swapLen } }
+}
+
+/** Builds day 1 of a disk of `sizeMiB` (>= 64). */
+export function buildLinuxDisk(path: string, sizeMiB: number, work: string): LinuxDisk {
+  const { size, ext4, swap } = garbageDisk(path, sizeMiB)
+  const extLen = ext4.length
+  const swapLen = swap.length
   // The files: about 40% of the filesystem, 1 to 8 MiB each.
   const tree = join(work, 'tree')
   rmSync(tree, { recursive: true, force: true })

@@ -76,7 +76,7 @@ t.test('info --free-space --trim-lvm-free: an LV between free extents is counted
   buildExt(t, dir, fs, 4 * E, ['-t', 'ext4'])
   const img = join(dir, 'pv.img')
   writeGarbage(img, 64 * MiB)
-  writePv(img, UUIDS[0]!, middleLvVg())
+  writePv(img, UUIDS[0]!, { metadata: middleLvVg() })
   place(img, fs, PE_START + 4 * E)
   const raw = join(dir, 'raw.vma')
   let r = cli(['pack', raw, '--disk', `drive-scsi0=${img}`, '--ctime', '1764000000', '-q'])

@@ -51,7 +51,7 @@ else {
     const disks = [join(dir, 'sda.img'), join(dir, 'sdb.img')]
     disks.forEach((d, i) => {
       writeGarbage(d, 64 << 20)
-      writePv(d, UUIDS[i]!, PVMOVE)
+      writePv(d, UUIDS[i]!, { metadata: PVMOVE })
     })
     place(disks[0]!, fs, PE_START) // the source: all of the LV
     const moved = join(dir, 'moved.img') // the destination: the first 3 extents copied so far
@@ -77,7 +77,7 @@ else {
     const disks = [join(dir, 'sda.img'), join(dir, 'sdb.img')]
     disks.forEach((d, i) => {
       writeGarbage(d, 64 << 20)
-      writePv(d, UUIDS[i]!, vgMetadata(THIN_POOL))
+      writePv(d, UUIDS[i]!, { metadata: vgMetadata(THIN_POOL) })
     })
     const p = await planOf(disks, true)
     const vols = p.report.disks.flatMap(d => d.volumes)

@@ -99,7 +99,7 @@ else {
     // the host disk: a whole-disk PV whose VG has one linear LV (12 extents) holding the nested disk
     const img = join(dir, 'disk.img')
     writeGarbage(img, 64 * MiB)
-    writePv(img, UUIDS[0]!, nestedVg())
+    writePv(img, UUIDS[0]!, { metadata: nestedVg() })
     place(img, nested, PE_START)
     const p = await planOf(img)
     const v = p.report.disks[0]!.volumes.find(x => x.id === 'vgn/guest')

@@ -43,8 +43,11 @@ pool_tmeta { id = "m" status = ["READ", "WRITE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv1", 8] } }
 `
 
-/** PV label (sector 1), metadata area header at 4 KiB and the text right after it, as lvm2 writes them. */
-export function writePv(img: string, uuid: string, metadata = vgMetadata()): void {
+/**
+ * PV label (sector 1), metadata area header at 4 KiB and the text right after it, as lvm2 writes them;
+ * by default this file's VG on a 64 MiB PV at the start of `img`.
+ */
+export function writePv(img: string, uuid: string, o: { metadata?: string; size?: number; at?: number } = {}): void {
   const head = Buffer.alloc(PE_START)
   const label = head.subarray(512, 1024)
   label.write('LABELONE', 0, 'latin1')
@@ -52,12 +55,12 @@ export function writePv(img: string, uuid: string, metadata = vgMetadata()): voi
   label.writeUInt32LE(32, 20)
   label.write('LVM2 001', 24, 'latin1')
   label.write(uuid, 32, 'latin1')
-  label.writeBigUInt64LE(BigInt(64 * MiB), 64)
+  label.writeBigUInt64LE(BigInt(o.size ?? 64 * MiB), 64)
   label.writeBigUInt64LE(BigInt(PE_START), 72) // data area, then (0,0)
   label.writeBigUInt64LE(4096n, 104) // metadata area (offset, size), then (0,0)
   label.writeBigUInt64LE(BigInt(PE_START - 4096), 112)
   label.writeUInt32LE(lvmCrc(label.subarray(20, 512)), 16)
-  const text = Buffer.from(metadata + '\0', 'utf8')
+  const text = Buffer.from((o.metadata ?? vgMetadata()) + '\0', 'utf8')
   const mda = head.subarray(4096, 4096 + 512)
   mda.write(' LVM2 x[5A%r0N*>', 4, 'latin1')
   mda.writeUInt32LE(1, 20)
@@ -69,7 +72,7 @@ export function writePv(img: string, uuid: string, metadata = vgMetadata()): voi
   mda.writeUInt32LE(lvmCrc(mda.subarray(4, 512)), 0)
   text.copy(head, 4096 + 512)
   const fd = openSync(img, 'r+')
-  writeSync(fd, head, 0, head.length, 0)
+  writeSync(fd, head, 0, head.length, o.at ?? 0)
   closeSync(fd)
 }
 

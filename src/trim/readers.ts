@@ -3,6 +3,7 @@ import type { SignatureKind } from './signatures.js'
 import { readExt } from './ext/ext4.js'
 import { readSwap } from './swap/swap.js'
 import { readNtfs } from './ntfs/ntfs.js'
+import { readXfs } from './xfs/xfs.js'
 
 /**
  * Which reader handles which signature. ext and swap are built in. NTFS is
@@ -20,6 +21,7 @@ const READERS = new Map<SignatureKind, FilesystemReader>([
   ['swap-hibernation', readSwap],
   ['swap-v0', readSwap],
   ['ntfs', readNtfs],
+  ['xfs', readXfs],
 ])
 
 export function registerFilesystemReader(kind: SignatureKind, reader: FilesystemReader): void {
@@ -37,7 +39,6 @@ export function readerFor(kind: SignatureKind): FilesystemReader | undefined {
 /** Why a recognised signature without a reader is left alone. */
 export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
   ntfs: 'NTFS: not supported yet',
-  xfs: 'XFS: not supported yet',
   btrfs: 'btrfs: never trimmed (copy-on-write, checksums and multi-device)',
   zfs: 'ZFS: never trimmed',
   vfat: 'vfat: not trimmed (phase 1)',
