@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { proxmoxVma } from '../proxmox-vma.js'
 import { buildCorpus, buildDeltaCorpus, compress, type DeltaSeed, type Packing, type Seed } from './corpus.js'
-import { mutateCompressed, mutatePlain, rng } from './mutate.js'
+import { extentOffsets, mutateCompressed, mutatePlain, rng } from './mutate.js'
 import { runCase, type CaseResult } from './run-case.js'
 import { runDeltaCase } from './delta-case.js'
 import { runNbdCase, type NbdTarget } from './nbd-case.js'
@@ -181,6 +181,21 @@ function makeDeltaCase(seed: number, k: number, deltas: DeltaSeed[]): DeltaCase 
   const s = deltas[Math.floor(r() * deltas.length)]!
   const variant = Math.floor(r() * 420)
   if (r() < 0.04) return { index: k, seed: s, what: ['unchanged'], bytes: s.delta, variant }
+  if (!s.name.endsWith('.zst') && r() < 0.3) {
+    // What a bad disk sector does: bits flipped in the data of a cluster, every header intact.
+    const b = Buffer.from(s.delta)
+    const ext = extentOffsets(b)
+    const spots: number[] = []
+    for (let i = 1 + Math.floor(r() * 3); i > 0 && ext.length; i--) {
+      const off = ext[Math.floor(r() * ext.length)]!
+      const end = Math.min(b.length, ext.find(e => e > off) ?? b.length)
+      if (end <= off + 512) continue
+      const at = off + 512 + Math.floor(r() * (end - off - 512))
+      b[at] = b[at]! ^ (1 << Math.floor(r() * 8))
+      spots.push(at)
+    }
+    return { index: k, seed: s, what: [`flipped data bits at ${spots.join(',')}`], bytes: b, variant }
+  }
   const m = s.name.endsWith('.zst') ? mutateCompressed(s.delta, r) : mutatePlain(s.delta, deltas[Math.floor(r() * deltas.length)]!.delta, r)
   return { index: k, seed: s, what: m.what, bytes: m.bytes, variant }
 }
