@@ -52,3 +52,21 @@ t.test("a disk Proxmox pads to whole sectors is the same disk, and nothing else 
   t.notOk(sameDisk(join(dir, 'disk.raw'), exact, 307713 + 512), 'a whole sector more is not padding')
   t.notOk(sameDisk(join(dir, 'disk.raw'), exact, 307712), 'shorter is not')
 })
+
+t.test('the serve verdict (delta and nbd targets)', async t => {
+  const { judgeServe } = await import('./fuzz/serve-child.js')
+  const { exportNames } = await import('./fuzz/delta-case.js')
+  const { makeSessions } = await import('./fuzz/nbd-case.js')
+  const j = (r: CommandResult) => judge(r, limits)
+  const served = (o: Partial<CommandResult>) => result({ args: ['serve', 'a.vma'], status: 143, stderr: 'vma-opt: client 1: dropped: bad option magic\n', ...o })
+  t.same(judgeServe(served({}), true, limits.maxRssKb, j), [], 'stopped by SIGTERM: 143, its own log lines')
+  t.match(judgeServe(served({ status: 0 }), true, limits.maxRssKb, j), [/not 143/], 'a listening serve that exits 0 on SIGTERM')
+  t.match(judgeServe(served({ status: null, timedOut: true }), true, limits.maxRssKb, j), [/hang/])
+  t.match(judgeServe(served({ stderr: 'vma-opt: x\nTypeError: boom\n    at f (a.js:1:2)\n' }), true, limits.maxRssKb, j), [/stack trace/, /more than vma-opt's own lines/])
+  t.match(judgeServe(served({ stderr: 'vma-opt: internal error: x (VMA_INTERNAL)\n' }), true, limits.maxRssKb, j), [/internal error/])
+  t.match(judgeServe(served({ rssKb: 300 * 1024 }), true, limits.maxRssKb, j), [/peak RSS 300 MB/])
+  t.same(judgeServe(served({ status: 1, stderr: 'vma-opt: d: header at offset 0: md5 mismatch (VMA_HEADER_MD5)\n' }), false, limits.maxRssKb, j), [], 'refused before listening: a clean error')
+  t.same(exportNames('serving 2 exports read only on unix socket /s (Ctrl-C to stop)\n  nbd+unix:///drive-scsi0?socket=/s  1 MiB  (default export)\n  nbd+unix:///drive%20x?socket=/s  2 MiB\n'), ['drive-scsi0', 'drive x'])
+  const disks = [{ name: 'drive-scsi0', data: Buffer.alloc(1 << 20) }]
+  for (let k = 0; k < 10; k++) t.same(makeSessions(3, k, disks), makeSessions(3, k, disks), `nbd case ${k} is the same every time`)
+})

@@ -3,23 +3,22 @@
 
 import type { Socket } from 'node:net'
 
-/** Beyond this much unsent reply data, stop reading the client until it drains. */
-const WRITE_HIGH_WATER = 1 << 20
-
 /** The client broke the protocol in a way that leaves no way to answer it: disconnect. */
 export class ProtocolError extends Error {}
 
 /**
- * Writes buffers as one uninterrupted reply. Waits for the socket to drain
- * when much is unsent, so a client that sends requests but never reads the
- * replies stalls itself instead of filling the server's memory.
+ * Writes buffers as one uninterrupted reply (the handshake's; the
+ * transmission phase has its ReplyChannel). Waits for the socket to drain
+ * once its buffer is full (16 KiB), so a client that sends options but never
+ * reads the replies stalls itself: a few hundred small replies queued, not
+ * hundreds of thousands, each costing far more than its bytes.
  */
 export async function send(sock: Socket, ...bufs: Buffer[]): Promise<void> {
   if (sock.destroyed) return
   sock.cork()
   for (const b of bufs) sock.write(b)
   sock.uncork()
-  if (sock.writableLength > WRITE_HIGH_WATER) await drained(sock)
+  if (sock.writableNeedDrain) await drained(sock)
 }
 
 export function drained(sock: Socket): Promise<void> {

@@ -4,9 +4,10 @@
 // place; a compressed or piped one is spooled once to --tmpdir. Every
 // client is handled on its own: whatever one sends, the others go on.
 //
-// Memory: the cluster index (10 bytes per 64 KiB), plus per client a 256 KiB
-// input buffer and at most 32 MiB of read replies, plus a server-wide cap on
-// read buffers (SHARED_READ_BYTES) and on connections (MAX_CLIENTS).
+// Memory: the cluster index (10 bytes per 64 KiB), plus per client at most
+// 128 KiB of unread input, two 256 KiB read pieces and 32 replies queued,
+// whatever the client asks and however slowly it reads; at most MAX_CLIENTS
+// clients. Time: nbd-client-limits (handshake deadline, idle and stall limits).
 
 import { chmodSync, existsSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
@@ -16,7 +17,7 @@ import { indexArchive, type IndexedArchive } from '../archive/index-archive.js'
 import { openInput } from '../input/archive-input.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { removeFile, trackFile } from '../util/temp-files.js'
-import { ByteBudget } from './byte-budget.js'
+import { ClientWatchdog, DEFAULT_IDLE_MS, HANDSHAKE_MS, type ClientLimits } from './nbd-client-limits.js'
 import type { TrimOptions } from '../trim/volume.js'
 import type { VmaDevice } from '../format/header.js'
 import { findDevice, isStateDisk, noSuchDevice } from '../format/device-name.js'
@@ -26,11 +27,9 @@ import { NbdSession } from './nbd-session.js'
 import { ProtocolError } from './nbd-wire.js'
 import { SocketReader } from './socket-reader.js'
 
-const SHARED_READ_BYTES = 256 << 20
 const MAX_CLIENTS = 64
-/** A client has this long to finish the handshake. */
-const HANDSHAKE_TIMEOUT_MS = 60_000
-const STALL_TIMEOUT_MS = 120_000
+/** A refused connection is logged at most this often (a flood of them must not flood the log). */
+const REFUSAL_LOG_MS = 10_000
 
 export type ServeAddress = { socket: string } | { host: string; port: number }
 
@@ -46,6 +45,8 @@ export interface ServeOptions {
   progress?: (bytes: number) => void
   /** Serve the disks as optimize --trim would store them (free space reads as zeros). */
   trim?: TrimOptions
+  /** Client time limits (nbd-client-limits); by default 60 s for the handshake, 5 minutes idle. */
+  limits?: Partial<ClientLimits>
 }
 
 export interface RunningServer {
@@ -128,7 +129,7 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
     const server = await serveDevices(devices, o.address ?? defaultAddress(), log, async () => {
       await index.release()
       await input.close()
-    })
+    }, o.limits)
     return { ...server, spooled: !input.file }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
@@ -148,16 +149,33 @@ export async function serveDevices(
   want: ServeAddress,
   log: (m: string) => void = () => undefined,
   onClose: () => Promise<void> = async () => undefined,
+  limits: Partial<ClientLimits> = {},
 ): Promise<Omit<RunningServer, 'spooled'>> {
   const set = exportSet(devices)
-  const shared = new ByteBudget(SHARED_READ_BYTES)
+  const full: ClientLimits = { handshakeMs: limits.handshakeMs ?? HANDSHAKE_MS, idleMs: limits.idleMs ?? DEFAULT_IDLE_MS }
   const clients = new Set<Socket>()
-  const server = createServer({ pauseOnConnect: false }, sock => {
+  let accepted = 0
+  let refused = 0
+  let refusalLogged = -Infinity
+  // Half-open: a client may shut down its side after its last request and
+  // still wait for the replies; the server ends its side once they are out.
+  const server = createServer({ allowHalfOpen: true }, sock => {
+    const label = `client ${++accepted}${sock.remoteAddress && sock.remotePort ? ` (${sock.remoteAddress}:${sock.remotePort})` : ''}`
+    if (clients.size >= MAX_CLIENTS) {
+      sock.on('error', () => undefined)
+      sock.destroy()
+      refused++
+      if (Date.now() - refusalLogged >= REFUSAL_LOG_MS) {
+        log(`refused ${refused === 1 ? label : `${refused} clients`}: ${MAX_CLIENTS} clients are connected already${full.idleMs ? '' : ' (with --idle-timeout, idle ones would be dropped)'}`)
+        refusalLogged = Date.now()
+        refused = 0
+      }
+      return
+    }
     clients.add(sock)
     sock.once('close', () => clients.delete(sock))
-    void serveClient(sock, set, shared, log)
+    void serveClient(sock, set, full, m => log(`${label}: ${m}`))
   })
-  server.maxConnections = MAX_CLIENTS
   const address = await bind(server, want)
   // After binding, an error (EMFILE on accept, say) concerns one connection, not the server.
   server.on('error', e => log(`accept failed: ${e.message}`))
@@ -213,28 +231,34 @@ async function bind(server: Server, a: ServeAddress): Promise<ServeAddress> {
 }
 
 /** One client from handshake to disconnect; nothing it does escapes as an exception. */
-async function serveClient(sock: Socket, set: ExportSet, shared: ByteBudget, log: (m: string) => void): Promise<void> {
-  // Up to one 'drain' and 'close' waiter per request in flight (16), plus our own.
-  sock.setMaxListeners(64)
+async function serveClient(sock: Socket, set: ExportSet, limits: ClientLimits, log: (m: string) => void): Promise<void> {
   sock.setNoDelay?.(true)
   sock.on('error', () => undefined) // resets and broken pipes end this client only
-  sock.setTimeout(HANDSHAKE_TIMEOUT_MS, () => sock.destroy())
   const reader = new SocketReader(sock)
+  let session: NbdSession | undefined
+  const watchdog = new ClientWatchdog(
+    limits,
+    () => session?.busy ?? sock.writableLength > 0,
+    why => {
+      log(`dropped: ${why}`)
+      sock.destroy()
+    },
+  )
+  sock.once('close', () => watchdog.stop())
   try {
     const neg = await negotiate(sock, reader, set)
-    // An idle client may stay for days (a mounted disk); one that leaves its
-    // replies unread this long holds the server's buffers and is dropped.
-    sock.setTimeout(STALL_TIMEOUT_MS, () => {
-      if (sock.writableLength > 0) sock.destroy()
-    })
+    watchdog.connected()
     if (!neg) return
-    await new NbdSession(sock, reader, neg, shared, log).run()
+    session = new NbdSession(sock, reader, neg, log, () => watchdog.touch())
+    await session.run()
   } catch (e) {
-    if (e instanceof ProtocolError) log(`dropped a client: ${e.message}`)
-    else if (!sock.destroyed) log(`dropped a client: ${(e as Error).message}`)
+    if (e instanceof ProtocolError) log(`dropped: ${e.message}`)
+    else if (!sock.destroyed) log(`dropped: ${(e as Error).message}`)
   } finally {
-    if (!sock.destroyed) sock.end()
-    // A client that never reads its last replies must not hold the socket open.
-    setTimeout(() => sock.destroy(), 5000).unref()
+    if (!sock.destroyed) {
+      sock.end()
+      // Once its last replies are out, the client has a moment to close its side too.
+      sock.once('finish', () => setTimeout(() => sock.destroy(), 5000).unref())
+    }
   }
 }

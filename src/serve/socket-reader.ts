@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net'
 
-const HIGH_WATER = 256 << 10
+const HIGH_WATER = 64 << 10
 
 export class SocketReader {
   private chunks: Buffer[] = []

@@ -53,7 +53,7 @@ export function packingOf(b: Buffer): Packing {
 }
 
 /** Disk-like bytes: random runs, text, zeros and lone blocks, deterministic. */
-function content(size: number, seed: number): Buffer {
+export function content(size: number, seed: number): Buffer {
   const r = rng(seed)
   const b = Buffer.alloc(size)
   for (let pos = 0; pos < size; ) {
@@ -67,7 +67,7 @@ function content(size: number, seed: number): Buffer {
   return b
 }
 
-function cli(bin: string, args: string[], cwd: string): void {
+export function cli(bin: string, args: string[], cwd: string): void {
   const env = { ...process.env }
   delete env.NODE_OPTIONS
   const r = spawnSync(process.execPath, [bin, ...args], { cwd, env, encoding: 'utf8' })
@@ -132,4 +132,66 @@ export function buildCorpus(dir: string, bin: string, shared: string, vma: Proxm
     if (packing !== 'none') writeFileSync(plainPath, plain)
     return { name: f, path, bytes, packing, plain, plainPath }
   })
+}
+
+/** A delta made by `diff`, what a correct apply gives, and the disks it stands for. */
+export interface DeltaSeed {
+  name: string
+  /** The full archive the delta applies to. */
+  base: string
+  delta: Buffer
+  deltaPath: string
+  /** BASE's disks. */
+  baseDisks: { name: string; data: Buffer }[]
+  /** `optimize NEW`: byte for byte what apply must write. */
+  reference: Buffer
+  /** NEW's disks, what serve BASE DELTA must export. */
+  disks: { name: string; data: Buffer }[]
+}
+
+/**
+ * BASE and NEW built with pack (and, when it runs here, Proxmox's vma for
+ * the real writer's interleaving), NEW changed in places, grown and with a
+ * zeroed range; DELTA = diff BASE NEW, plain and zstd-compressed.
+ */
+export function buildDeltaCorpus(dir: string, bin: string, vma: ProxmoxVma): DeltaSeed[] {
+  mkdirSync(dir, { recursive: true })
+  const conf = 'cores: 1\nmemory: 512\n'
+  const baseDisks = [
+    { name: 'drive-scsi0', data: content(300 * 1024 + 512, 11) },
+    { name: 'drive-efidisk0', data: content(540672, 12) },
+    { name: 'drive-scsi1', data: content(6 * 65536, 13) },
+  ]
+  const newDisks = baseDisks.map(d => ({ name: d.name, data: Buffer.from(d.data) }))
+  newDisks[0]!.data.fill(0x33, 70000, 140000)
+  newDisks[0]!.data.fill(0, 200000, 260000)
+  newDisks[1]!.data.fill(9, 0, 4096)
+  newDisks[2] = { name: 'drive-scsi1', data: Buffer.concat([newDisks[2]!.data, content(2 * 65536 + 4096, 14)]) }
+  const write = (sub: string, disks: { name: string; data: Buffer }[]) => {
+    mkdirSync(join(dir, sub), { recursive: true })
+    writeFileSync(join(dir, sub, 'qemu-server.conf'), conf)
+    for (const d of disks) writeFileSync(join(dir, sub, `disk-${d.name}.raw`), d.data)
+  }
+  write('base-src', baseDisks)
+  write('new-src', newDisks)
+  const pairs: [string, string, string][] = []
+  cli(bin, ['pack', 'base-src', 'base.vma', '--ctime', '1700000000', '-q'], dir)
+  cli(bin, ['pack', 'new-src', 'new.vma', '--ctime', '1700086400', '-q'], dir)
+  pairs.push(['packed', 'base.vma', 'new.vma'])
+  if (vma.ok) {
+    const made = (name: string, sub: string) =>
+      createWithProxmox(vma.path, join(dir, name), [join(dir, sub, 'qemu-server.conf')], baseDisks.map(d => ({ name: d.name, path: join(dir, sub, `disk-${d.name}.raw`) }))).status === 0
+    if (made('pbase.vma', 'base-src') && made('pnew.vma', 'new-src')) pairs.push(['proxmox', 'pbase.vma', 'pnew.vma'])
+  }
+  const out: DeltaSeed[] = []
+  for (const [name, base, next] of pairs) {
+    cli(bin, ['optimize', next, `${next}.ref`, '-q'], dir)
+    const reference = readFileSync(join(dir, `${next}.ref`))
+    for (const suffix of ['', '.zst']) {
+      const delta = `${name}.vma-delta${suffix}`
+      cli(bin, ['diff', base, next, delta, '-q'], dir)
+      out.push({ name: delta, base: join(dir, base), delta: readFileSync(join(dir, delta)), deltaPath: join(dir, delta), baseDisks, reference, disks: newDisks })
+    }
+  }
+  return out
 }

@@ -44,7 +44,7 @@ export interface CaseResult {
 const TIME = '/usr/bin/time'
 
 /** One CLI run in its own process group (so a hang kills its decompressors too), peak RSS by /usr/bin/time or /proc polling. */
-function runCli(o: CaseOptions, args: string[], stdinFile?: string): Promise<CommandResult> {
+export function runCli(o: Pick<CaseOptions, 'bin' | 'dir' | 'timeoutMs'>, args: string[], stdinFile?: string): Promise<CommandResult> {
   const t0 = Date.now()
   const rssFile = join(o.dir, '.rss')
   const useTime = existsSync(TIME)
@@ -145,7 +145,7 @@ export function judge(r: CommandResult, o: Pick<CaseOptions, 'timeoutMs' | 'maxR
 
 
 /** Every path under `dir`, relative, directories with a trailing slash. */
-function listTree(dir: string, prefix = ''): string[] {
+export function listTree(dir: string, prefix = ''): string[] {
   const out: string[] = []
   for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix + e.name

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs'
 import type { RunningServer, ServeAddress } from '../../serve/serve.js'
+import type { ClientLimits } from '../../serve/nbd-client-limits.js'
 import { tmpdir } from 'node:os'
 import { VmaError } from '../../util/errors.js'
 import { humanBytes } from '../../util/human.js'
@@ -17,6 +18,7 @@ interface ServeArgs extends TrimArgs {
   device?: string[]
   tmpdir?: string
   quiet?: boolean
+  'idle-timeout'?: number
 }
 
 /** "HOST:PORT", "[v6]:PORT" or "PORT" (then 127.0.0.1). */
@@ -40,6 +42,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .option('device', { type: 'string', array: true, describe: 'export only this device (drive-scsi0 or scsi0; repeatable; default: every disk)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('trim', { type: 'boolean', describe: "serve the disks as optimize --trim would store them: what the guests' filesystems declare free reads as zeros" })
+        .option('idle-timeout', { type: 'number', default: 300, describe: 'drop a client that sends no request for this many seconds (0: never; a client that leaves its replies unread is dropped after at most 120 s anyway)' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
@@ -51,12 +54,15 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       const log = (m: string) => {
         if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
       }
+      const idle = args['idle-timeout'] ?? 300
+      if (!Number.isFinite(idle) || idle < 0 || idle > 2 ** 31 / 1000) throw new VmaError('VMA_USAGE', -1, `--idle-timeout wants a number of seconds (0: none), not ${JSON.stringify(String(args['idle-timeout']))}`)
+      const limits = { idleMs: Math.round(idle * 1000) }
       let server: RunningServer
       const address: ServeAddress | undefined = args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined
       try {
         if (args.deltas?.length) {
           if (args.trim) throw new VmaError('VMA_USAGE', -1, '--trim serves one archive; apply the chain first (vma-opt apply) to serve it trimmed')
-          server = await serveChain(args.src, args.deltas, address, args, io, log, n => progress.update(n))
+          server = await serveChain(args.src, args.deltas, address, args, io, log, n => progress.update(n), limits)
         } else server = await (await import('../../serve/serve.js')).serveArchive(args.src, {
           address,
           devices: args.device,
@@ -65,6 +71,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
           log,
           progress: n => progress.update(n),
           trim: args.trim ? trimOptionsFrom(args) : undefined,
+          limits,
         })
       } finally {
         progress.done()
@@ -81,7 +88,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
 }
 
 /** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */
-async function serveChain(base: string, deltas: string[], address: ServeAddress | undefined, args: ServeArgs, io: CliIO, log: (m: string) => void, progress: (n: number) => void): Promise<RunningServer> {
+async function serveChain(base: string, deltas: string[], address: ServeAddress | undefined, args: ServeArgs, io: CliIO, log: (m: string) => void, progress: (n: number) => void, limits: Partial<ClientLimits>): Promise<RunningServer> {
   const spoolDir = args.tmpdir ?? tmpdir()
   // Loaded when used: start-up stays short.
   const { chooseDisks, defaultAddress, serveDevices } = await import('../../serve/serve.js')
@@ -93,7 +100,7 @@ async function serveChain(base: string, deltas: string[], address: ServeAddress 
     await (await import('../../delta/verify-chain.js')).proveOldDeltas(chain, log)
     const newest = chain.newestFirst[0]!.indexed.header.deviceList
     const devices = chooseDisks(newest, args.device).map(d => new ChainDeviceExport(chain.newestFirst, d))
-    return { ...(await serveDevices(devices, address ?? defaultAddress(), log, chain.release)), spooled: false }
+    return { ...(await serveDevices(devices, address ?? defaultAddress(), log, chain.release, limits)), spooled: false }
   } catch (e) {
     await chain.release()
     throw e
