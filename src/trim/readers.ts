@@ -3,6 +3,7 @@ import type { SignatureKind } from './signatures.js'
 import { readExt } from './ext/ext4.js'
 import { readSwap } from './swap/swap.js'
 import { readNtfs } from './ntfs/ntfs.js'
+import { readBtrfs } from './btrfs/btrfs.js'
 
 /**
  * Which reader handles which signature. ext and swap are built in. NTFS is
@@ -20,6 +21,7 @@ const READERS = new Map<SignatureKind, FilesystemReader>([
   ['swap-hibernation', readSwap],
   ['swap-v0', readSwap],
   ['ntfs', readNtfs],
+  ['btrfs', readBtrfs],
 ])
 
 export function registerFilesystemReader(kind: SignatureKind, reader: FilesystemReader): void {
@@ -38,7 +40,6 @@ export function readerFor(kind: SignatureKind): FilesystemReader | undefined {
 export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
   ntfs: 'NTFS: not supported yet',
   xfs: 'XFS: not supported yet',
-  btrfs: 'btrfs: never trimmed (copy-on-write, checksums and multi-device)',
   zfs: 'ZFS: never trimmed',
   vfat: 'vfat: not trimmed (phase 1)',
   exfat: 'exFAT: not trimmed',
@@ -50,4 +51,4 @@ export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
 }
 
 /** Signatures that make a volume untouchable even next to another signature. */
-export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'btrfs']
+export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs']
