@@ -17,7 +17,7 @@ import { btrfsMissing, buildBtrfs, countBlocks, fileShas, sh, withMount } from '
 import { expectedFree } from './fixtures/btrfs-dump.js'
 
 const missing = btrfsMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   const cases: { name: string; mkfs: string[]; smallFiles?: number; nodes?: string }[] = [
     { name: 'defaults (data single, metadata DUP, free-space tree)', mkfs: [] },

@@ -27,7 +27,7 @@ async function verdict(path: string, opts: Opts = STRICT) {
 }
 
 const missing = btrfsMissing()
-if (missing) t.skip(missing)
+if (missing) t.plan(0, missing)
 else {
   t.test('damaged metadata', async t => {
     const dir = t.testdir()
