@@ -4,6 +4,7 @@ import { readExt } from './ext/ext4.js'
 import { readSwap } from './swap/swap.js'
 import { readNtfs } from './ntfs/ntfs.js'
 import { readXfs } from './xfs/xfs.js'
+import { readBtrfs } from './btrfs/btrfs.js'
 
 /**
  * Which reader handles which signature. ext and swap are built in. NTFS is
@@ -22,6 +23,7 @@ const READERS = new Map<SignatureKind, FilesystemReader>([
   ['swap-v0', readSwap],
   ['ntfs', readNtfs],
   ['xfs', readXfs],
+  ['btrfs', readBtrfs],
 ])
 
 export function registerFilesystemReader(kind: SignatureKind, reader: FilesystemReader): void {
@@ -39,7 +41,6 @@ export function readerFor(kind: SignatureKind): FilesystemReader | undefined {
 /** Why a recognised signature without a reader is left alone. */
 export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
   ntfs: 'NTFS: not supported yet',
-  btrfs: 'btrfs: never trimmed (copy-on-write, checksums and multi-device)',
   zfs: 'ZFS: never trimmed',
   vfat: 'vfat: not trimmed (phase 1)',
   exfat: 'exFAT: not trimmed',
@@ -52,4 +53,4 @@ export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
 }
 
 /** Signatures that make a volume untouchable even next to another signature. */
-export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'btrfs', 'bcache']
+export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'bcache']
