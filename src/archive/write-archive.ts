@@ -35,6 +35,8 @@ export interface WriteTarget {
   noCheck?: boolean
   /** The uuid is not the fixed one on purpose (--keep-uuid). */
   keepUuid?: boolean
+  /** Write the aligned form: every data block at a multiple of 4 KiB (spec/optimized-form.md). */
+  align?: boolean
   /** What the check compares with; called after writing (pack computes digests while reading). */
   expected: () => DeviceDigest[]
   /** What the command is called in messages. */
@@ -63,7 +65,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
   const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode })
   let durable: Promise<void> | undefined
   try {
-    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))
+    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n), t.align)
     await out.end()
     // The disk writes the file back while the check reads it from the page
     // cache: the proof covers the bytes the fsync makes durable, and nothing
@@ -117,4 +119,5 @@ async function proveOutput(path: string, fields: HeaderFields, expected: DeviceD
   const extra = t.proof?.check()
   if (extra) fail(extra)
   if (r.formReasons.length || (!t.keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
+  if (t.align && !r.aligned) fail('its data blocks are not all at multiples of 4 KiB')
 }

@@ -48,6 +48,8 @@ export interface OptimizeOptions {
   /** Output compression; by default from the destination's extension. */
   compress?: OutputCompression
   keepUuid?: boolean
+  /** Write the aligned form (every data block at a multiple of 4 KiB, for block sharing); a packed optimized archive is then rewritten. */
+  align?: boolean
   /** Where spool files go (and the temp output when writing to stdout). */
   tmpdir?: string
   /** Skip the final read-back proof (not recommended). */
@@ -143,7 +145,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     // pass 2 writes, from an index of the headers alone.
     if (input.file && !o.trim && !o.noOverlap) {
       const headers = await indexArchive(input, { spoolDir: workDir, progress })
-      if (!headers.form.optimized(!!o.keepUuid)) {
+      if (!headers.form.optimized(!!o.keepUuid, !!o.align)) {
         indexed = headers
         trace('pass 1 (headers indexed; the full check runs alongside pass 2)', t0)
         return await optimizeOverlapped(input, headers, { ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew })
@@ -154,7 +156,7 @@ export async function optimize(src: string, o: OptimizeOptions = {}): Promise<Op
     const cost = new RereadCost()
     const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter, cost] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
-    const alreadyOptimized = one.form.optimized(!!o.keepUuid)
+    const alreadyOptimized = one.form.optimized(!!o.keepUuid, !!o.align)
     const base = {
       src: input.label,
       compression,
@@ -335,6 +337,7 @@ function writeTargetOf(o: Resolved): Omit<WriteTarget, 'expected'> {
     stdout: o.stdout,
     noCheck: o.noCheck,
     keepUuid: o.keepUuid,
+    align: o.align,
     what: 'optimized',
   }
 }

@@ -14,6 +14,7 @@ interface OptimizeArgs extends TrimArgs {
   dest?: string
   compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
   keepUuid?: boolean
+  align?: boolean
   tmpdir?: string
   spool?: boolean
   force?: boolean
@@ -33,6 +34,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .positional('dest', { type: 'string', describe: 'output path, or - for stdout (default: replace SRC in place; stdout if SRC is -)' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
+        .option('align', { type: 'boolean', describe: 'put every data block at a multiple of 4 KiB, so that a reflink filesystem can share blocks between archives (spec/optimized-form.md)' })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
@@ -55,6 +57,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         dest: args.dest,
         compress,
         keepUuid: args.keepUuid,
+        align: args.align,
         tmpdir: args.tmpdir,
         spool: args.spool,
         force: args.force,
