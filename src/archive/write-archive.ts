@@ -52,6 +52,12 @@ export interface WriteTarget {
   proof?: { sinks(): VmaSink[]; check(): string | undefined }
   /** Called when the data has been written, before the check (optimize frees its spool here). */
   written?: () => Promise<void>
+  /**
+   * Called with the temp file once written, before the read-back proof:
+   * block sharing (optimize --share-with), which must leave its bytes as
+   * they are, and the proof reads them after it.
+   */
+  beforeProof?: (tempPath: string) => Promise<void>
 }
 
 export interface WriteResult {
@@ -73,6 +79,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable = out.finish()
     durable.catch(() => undefined) // awaited below
     await t.written?.()
+    await t.beforeProof?.(tempPath)
     if (!t.noCheck) {
       t.progress?.('checking', 0)
       await proveOutput(tempPath, fields, t.expected(), t)

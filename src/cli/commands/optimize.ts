@@ -4,6 +4,8 @@ import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
+import { VmaError } from '../../util/errors.js'
+import type { ShareResult } from '../../share/share-blocks.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
@@ -15,6 +17,7 @@ interface OptimizeArgs extends TrimArgs {
   compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
   keepUuid?: boolean
   align?: boolean
+  shareWith?: string[]
   tmpdir?: string
   spool?: boolean
   force?: boolean
@@ -35,6 +38,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
         .option('align', { type: 'boolean', describe: 'put every data block at a multiple of 4 KiB, so that a reflink filesystem can share blocks between archives (spec/optimized-form.md)' })
+        .option('share-with', { type: 'string', requiresArg: true, coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'an archive on the same XFS or btrfs filesystem to share identical 4 KiB blocks with (repeatable; implies --align; spec/sharing.md)' })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
@@ -45,9 +49,11 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
+        .example('$0 optimize --share-with vzdump-qemu-100-2026_11_20-01_00_00.vma vzdump-qemu-100-2026_11_21-01_00_00.vma', "store only what changed since the day before (XFS, btrfs)")
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
         .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
     handler: async args => {
+      if (args.shareWith?.length && args.align === false) throw new VmaError('VMA_USAGE', -1, '--share-with needs the aligned form: it cannot be combined with --no-align')
       installSignalCleanup()
       const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
       const progress = makeProgress(io.stderr, 'optimize', 0, !!args.quiet)
@@ -58,6 +64,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         compress,
         keepUuid: args.keepUuid,
         align: args.align,
+        shareWith: args.shareWith,
         tmpdir: args.tmpdir,
         spool: args.spool,
         force: args.force,
@@ -74,6 +81,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       else if (!args.quiet) {
         report.write(summaryLine(r) + '\n')
         if (r.trim) report.write(trimLines(r.trim.report).map(l => l + '\n').join(''))
+        if (r.share) report.write(shareLine(r.share) + '\n')
       }
       result.exitCode = 0
     },
@@ -95,7 +103,13 @@ export function optimizeJson(r: OptimizeResult) {
     seconds: r.seconds,
     devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, digest: d.digest })),
     ...(r.trim ? { trim: { ...r.trim.report, zeroedBytes: r.trim.zeroed } } : {}),
+    ...(r.share ? { share: { sharedBytes: r.share.shared, differingRanges: r.share.differ, why: r.share.why ?? null } } : {}),
   }
+}
+
+/** One line: what sharing saved, or why nothing was shared. */
+function shareLine(s: ShareResult): string {
+  return s.why ? `share: ${s.why}` : `share: ${humanBytes(s.shared)} shared with the archives given by --share-with`
 }
 
 function summaryLine(r: OptimizeResult): string {
