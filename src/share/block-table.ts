@@ -1,16 +1,19 @@
 // Where each distinct 4 KiB block of the archives to share with lies: an
-// open-addressing hash table in typed arrays, sized once from the files'
-// sizes (18 bytes per slot, two slots per block: under 1% of the archives'
-// size), with no object per block.
+// open-addressing hash table in typed arrays (18 bytes per slot, at least two
+// slots per distinct block), with no object per block. It grows by doubling,
+// so that its size follows the distinct blocks: a dump directory of daily
+// backups of one VM holds few more than one backup's.
 
 export class BlockTable {
-  private readonly lo: Int32Array
-  private readonly hi: Int32Array
+  private lo: Int32Array
+  private hi: Int32Array
   /** File index + 1; 0 marks an empty slot. */
-  private readonly file: Uint16Array
-  private readonly offset: Float64Array
-  private readonly mask: number
+  private file: Uint16Array
+  private offset: Float64Array
+  private mask: number
+  private count = 0
 
+  /** `blocks`: how many distinct blocks to expect (it grows past that if need be). */
   constructor(blocks: number) {
     let cap = 1024
     while (cap < blocks * 2) cap *= 2
@@ -32,6 +35,7 @@ export class BlockTable {
     this.hi[i] = hi
     this.file[i] = file + 1
     this.offset[i] = offset
+    if (++this.count * 2 > this.mask + 1) this.grow()
   }
 
   /** The slot of a block with this hash, or -1. */
@@ -50,5 +54,17 @@ export class BlockTable {
 
   offsetAt(slot: number): number {
     return this.offset[slot]!
+  }
+
+  private grow(): void {
+    const { lo, hi, file, offset } = this
+    const cap = (this.mask + 1) * 2
+    this.lo = new Int32Array(cap)
+    this.hi = new Int32Array(cap)
+    this.file = new Uint16Array(cap)
+    this.offset = new Float64Array(cap)
+    this.mask = cap - 1
+    this.count = 0
+    for (let i = 0; i < file.length; i++) if (file[i] !== 0) this.add(lo[i]!, hi[i]!, file[i]! - 1, offset[i]!)
   }
 }

@@ -76,25 +76,36 @@ export async function whyCannotShare(dir: string, others: string[]): Promise<str
 export class ShareSource {
   private constructor(
     readonly files: string[],
-    readonly table: BlockTable,
+    private readonly table: BlockTable,
   ) {}
 
   static async index(files: string[]): Promise<ShareSource> {
-    let blocks = 0
-    for (const f of files) blocks += Math.floor((await stat(f)).size / BLOCK)
-    const table = new BlockTable(blocks)
-    const h = new BlockHasher()
-    for (let i = 0; i < files.length; i++) {
-      await scanBlocks(files[i]!, (words, at, offset) => {
-        h.hash(words, at)
-        table.add(h.lo, h.hi, i, offset)
-      })
-    }
-    return new ShareSource(files, table)
+    const src = await ShareSource.create(files)
+    for (let i = 0; i < files.length; i++) await src.add(i)
+    return src
   }
 
-  /** Shares every block of `file` that equals one of the sources (per the kernel's comparison). */
-  async shareInto(file: string): Promise<ShareResult> {
+  /** An empty index for `files`, sized for the first (the table grows as need be). */
+  static async create(files: string[]): Promise<ShareSource> {
+    const first = files.length ? (await stat(files[0]!)).size : 0
+    return new ShareSource(files, new BlockTable(Math.floor(first / BLOCK)))
+  }
+
+  /** Adds the blocks of files[i]. */
+  async add(i: number): Promise<void> {
+    const h = new BlockHasher()
+    await scanBlocks(this.files[i]!, (words, at, offset) => {
+      h.hash(words, at)
+      this.table.add(h.lo, h.hi, i, offset)
+    })
+  }
+
+  /**
+   * Shares every block of `file` that equals one of the sources (per the
+   * kernel's comparison). With `addAs` (file is files[addAs]), its blocks
+   * that match none are added to the index, for the files after it.
+   */
+  async shareInto(file: string, addAs = -1): Promise<ShareResult> {
     const xfsIo = findTool('xfs_io')!
     const tool = DedupeTool.start(xfsIo, file, this.files)
     const h = new BlockHasher()
@@ -114,7 +125,10 @@ export class ShareSource {
         (words, w, offset) => {
           h.hash(words, w)
           const slot = t.find(h.lo, h.hi)
-          if (slot < 0) return flushRun()
+          if (slot < 0) {
+            if (addAs >= 0) t.add(h.lo, h.hi, addAs, offset)
+            return flushRun()
+          }
           const f = t.fileAt(slot)
           const o = t.offsetAt(slot)
           if (len && f === src && o === srcAt + len && offset === at + len && len < MAX_RANGE) {
