@@ -13,6 +13,7 @@ const LAYERS: string[][] = [
   ['check'],
   ['archive'],
   ['trim'],
+  ['share'],
   ['optimize', 'unpack', 'pack', 'compare', 'delta', 'serve'],
   ['hook'],
   ['cli'],

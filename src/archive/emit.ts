@@ -5,6 +5,11 @@
 // straddling block's tail is zeroed. A vmstate stream (no size bound) is
 // carried as stored.
 //
+// Aligned (spec/optimized-form.md, "The aligned form"): before an extent that
+// stores blocks, empty extents (512-byte headers, no entries) pad the file so
+// that its first block, and so all of them, start at a multiple of 4 KiB:
+// what a filesystem needs to share blocks between archives (src/share/).
+//
 // Where the clusters come from is a ClusterReader: an indexed archive
 // (optimize, cat) or raw images (pack). Buffers are reused for every extent:
 // no allocation per cluster or block. Reads run ahead (when the reader allows
@@ -15,6 +20,7 @@ import { ExtentHeader, popcount16 } from '../format/extent-header.js'
 import { VmaHeader, type HeaderFields } from '../format/header.js'
 import { validMask } from '../format/cluster-tracker.js'
 import { isZero } from '../util/zero.js'
+import { ALIGNMENT, alignPadding } from '../check/form-check.js'
 
 export interface EmitDevice {
   id: number
@@ -49,6 +55,9 @@ export interface ByteSink {
 }
 
 const EXTENT_MAX = EXTENT_HEADER_SIZE + SLOTS_PER_EXTENT * CLUSTER_SIZE
+
+/** Most padding before one extent: 7 empty extents. */
+const PAD_MAX = ALIGNMENT - EXTENT_HEADER_SIZE
 
 /**
  * Extents read ahead and written behind. On a busy machine every hand-off
@@ -87,6 +96,7 @@ export async function emitOptimized(
   reader: ClusterReader,
   out: ByteSink,
   progress?: (done: number) => void,
+  align = false,
 ): Promise<number> {
   const uuid = fields.uuid
   const header = VmaHeader.encode(fields)
@@ -97,9 +107,7 @@ export async function emitOptimized(
   if (devices.every(d => d.clusters === 0)) {
     // A diskless archive is the header plus one empty extent, as Proxmox writes it
     // (also one whose only devices are empty vmstate streams).
-    const buf = Buffer.allocUnsafe(EXTENT_HEADER_SIZE)
-    ExtentHeader.encode(buf, 0, uuid, 0, extent.masks, extent.devIds, extent.clusters)
-    await out.write(buf)
+    await out.write(emptyExtents(uuid, 1))
     return written + EXTENT_HEADER_SIZE
   }
 
@@ -112,7 +120,9 @@ export async function emitOptimized(
   }))
   // A reader that holds data of its own (rereading a compressed input) gets no extra buffers.
   const behind = reader.concurrent ? WRITE_BEHIND : 1
-  const outBufs = Array.from({ length: behind + 1 }, () => Buffer.allocUnsafe(EXTENT_MAX))
+  // Each extent is built PAD_MAX bytes in, leaving room for its padding in front.
+  const outBufs = Array.from({ length: behind + 1 }, () => Buffer.allocUnsafe(PAD_MAX + EXTENT_MAX))
+  const pad = align ? emptyExtents(uuid, PAD_MAX / EXTENT_HEADER_SIZE) : undefined
   const writes: Promise<void>[] = []
   const jobs = extentJobs(devices)
   const queued: Job[] = []
@@ -132,12 +142,18 @@ export async function emitOptimized(
       // The buffer about to be filled was handed to the writer behind + 1 extents ago.
       if (writes.length > behind) await writes.shift()
       const outBuf = outBufs[k % outBufs.length]!
-      const len = extent.build(job.d, job.first, job.n, slot, outBuf)
+      const len = extent.build(job.d, job.first, job.n, slot, outBuf, PAD_MAX)
       startRead(slot) // its data has been copied out
-      const w = out.write(outBuf.subarray(0, len))
+      let from = PAD_MAX
+      if (pad && len > EXTENT_HEADER_SIZE) {
+        const p = alignPadding(written) * EXTENT_HEADER_SIZE
+        from -= p
+        pad.copy(outBuf, from, 0, p)
+      }
+      const w = out.write(outBuf.subarray(from, PAD_MAX + len))
       w.catch(() => undefined) // awaited below
       writes.push(w)
-      written += len
+      written += PAD_MAX + len - from
       progress?.(written)
     }
     for (const w of writes) await w
@@ -156,10 +172,10 @@ class ExtentBuilder {
 
   constructor(private readonly uuid: Uint8Array) {}
 
-  /** Fills `outBuf` with the extent for clusters first .. first + n - 1; returns its length. */
-  build(d: EmitDevice, first: number, n: number, input: InSlot, outBuf: Buffer): number {
+  /** Puts the extent for clusters first .. first + n - 1 into `outBuf` at `at`; returns its length. */
+  build(d: EmitDevice, first: number, n: number, input: InSlot, outBuf: Buffer, at: number): number {
     const inBuf = input.buf
-    let o = EXTENT_HEADER_SIZE
+    let o = at + EXTENT_HEADER_SIZE
     // Keep the non-zero blocks that lie inside the device.
     for (let i = 0; i < n; i++) {
       const c = first + i
@@ -198,9 +214,17 @@ class ExtentBuilder {
       }
       this.masks[i] = outMask
     }
-    ExtentHeader.encode(outBuf, 0, this.uuid, n, this.masks, this.devIds, this.clusters)
-    return o
+    ExtentHeader.encode(outBuf, at, this.uuid, n, this.masks, this.devIds, this.clusters)
+    return o - at
   }
+}
+
+/** `count` empty extents (no entries, no blocks) with `uuid`, one after the other. */
+function emptyExtents(uuid: Uint8Array, count: number): Buffer {
+  const none = new Uint16Array(0)
+  const b = Buffer.alloc(count * EXTENT_HEADER_SIZE)
+  for (let i = 0; i < count; i++) ExtentHeader.encode(b, i * EXTENT_HEADER_SIZE, uuid, 0, none, new Uint8Array(0), new Uint32Array(0))
+  return b
 }
 
 /**

@@ -35,6 +35,8 @@ export interface WriteTarget {
   noCheck?: boolean
   /** The uuid is not the fixed one on purpose (--keep-uuid). */
   keepUuid?: boolean
+  /** Write the aligned form: every data block at a multiple of 4 KiB (spec/optimized-form.md). */
+  align?: boolean
   /** What the check compares with; called after writing (pack computes digests while reading). */
   expected: () => DeviceDigest[]
   /** What the command is called in messages. */
@@ -50,6 +52,12 @@ export interface WriteTarget {
   proof?: { sinks(): VmaSink[]; check(): string | undefined }
   /** Called when the data has been written, before the check (optimize frees its spool here). */
   written?: () => Promise<void>
+  /**
+   * Called with the temp file once written, before the read-back proof:
+   * block sharing (optimize --share-with), which must leave its bytes as
+   * they are, and the proof reads them after it.
+   */
+  beforeProof?: (tempPath: string) => Promise<void>
 }
 
 export interface WriteResult {
@@ -63,7 +71,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
   const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode, shownAs: t.path ?? 'stdout' })
   let durable: Promise<void> | undefined
   try {
-    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n))
+    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n), t.align)
     await out.end()
     // The disk writes the file back while the check reads it from the page
     // cache: the proof covers the bytes the fsync makes durable, and nothing
@@ -71,6 +79,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable = out.finish()
     durable.catch(() => undefined) // awaited below
     await t.written?.()
+    await t.beforeProof?.(tempPath)
     if (!t.noCheck) {
       t.progress?.('proving', 0)
       await proveOutput(tempPath, fields, t.expected(), t)
@@ -117,4 +126,5 @@ async function proveOutput(path: string, fields: HeaderFields, expected: DeviceD
   const extra = t.proof?.check()
   if (extra) fail(extra)
   if (r.formReasons.length || (!t.keepUuid && !r.fixedUuid)) fail(`it is not in the optimized form (${[...r.formReasons, ...(r.fixedUuid ? [] : ['uuid'])].join('; ')})`)
+  if (t.align && !r.aligned) fail('its data blocks are not all at multiples of 4 KiB')
 }

@@ -2,9 +2,11 @@
 // (spec/optimized-form.md) by comparing what it reads with what the
 // optimizer would write: the header and every extent header byte for byte,
 // and, when the data is read too, that no stored block is all zeros and no
-// byte past a device end is set.
+// byte past a device end is set. Two variants are the optimized form: packed
+// (no padding) and aligned (empty extents before each extent that stores
+// blocks, so that every block starts at a multiple of 4 KiB).
 
-import { BLOCK_SIZE, CLUSTER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
+import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
 import { EXTENT_MD5_OFFSET, ExtentHeader } from '../format/extent-header.js'
 import { VmaHeader, type VmaDevice } from '../format/header.js'
 import { clusterCount } from '../format/cluster-tracker.js'
@@ -15,6 +17,19 @@ import { asBuffer, isZero } from '../util/zero.js'
 
 /** The uuid of the optimized form. */
 export const FIXED_UUID = parseUuid(OPTIMIZED_UUID)
+
+/** What the aligned form aligns data blocks to: the block that filesystems share (and a divisor of ZFS record sizes). */
+export const ALIGNMENT = 4096
+
+/**
+ * Empty extents the aligned form puts before an extent that stores blocks
+ * and would otherwise start at `offset`, so that its first block (and so
+ * every one, each 4 KiB long) starts at a multiple of ALIGNMENT.
+ */
+export function alignPadding(offset: number): number {
+  const gap = (((ALIGNMENT - EXTENT_HEADER_SIZE - offset) % ALIGNMENT) + ALIGNMENT) % ALIGNMENT
+  return gap / EXTENT_HEADER_SIZE
+}
 
 export class FormCheck implements VmaSink {
   /** Why the archive is not in the optimized form (empty when it is). */
@@ -40,8 +55,14 @@ export class FormCheck implements VmaSink {
   private vmstateIds: boolean[] = []
   /** Every device is a vmstate stream (or there are none): they may all be empty. */
   private streamsOnly = true
-  /** The one empty extent of an archive that lists no cluster was seen. */
-  private sawEmpty = false
+  /** Empty extents since the last one that lists clusters, and where the first of them starts. */
+  private pads = 0
+  private padStart = 0
+  /** An extent that lists clusters was seen. */
+  private listed = false
+  /** Every extent so far has the padding of the aligned form, or none at all (packed). */
+  private alignedOk = true
+  private packedOk = true
   private blockZero = true
   private sawZeroBlock = false
   private sawTail = false
@@ -54,8 +75,14 @@ export class FormCheck implements VmaSink {
     return f
   }
 
-  optimized(keepUuid = false): boolean {
-    return this.reasons.length === 0 && (keepUuid || this.fixedUuid)
+  /** In the optimized form (either variant; only the aligned one with `align`). */
+  optimized(keepUuid = false, align = false): boolean {
+    return this.reasons.length === 0 && (keepUuid || this.fixedUuid) && (!align || this.alignedOk)
+  }
+
+  /** The layout has the aligned form's padding (an archive may be both packed and aligned, by chance). */
+  get aligned(): boolean {
+    return this.layoutOk && this.alignedOk
   }
 
   header(h: VmaHeader): void {
@@ -82,28 +109,30 @@ export class FormCheck implements VmaSink {
     if (!canonical || !canonical.equals(h.raw)) this.reasons.push('the header is not in canonical encoding')
   }
 
-  extent(e: ExtentHeader, _offset: number, raw: Uint8Array): void {
+  extent(e: ExtentHeader, offset: number, raw: Uint8Array): void {
     this.extents++
     if (!this.layoutOk) return
     let n = 0
     let dev = 0
-    // Nothing to list (no devices, or only empty vmstate streams): the header plus one empty extent.
-    const empty = this.devs.length === 0 || (this.streamsOnly && e.count === 0 && this.extents === 1)
-    if (empty || this.sawEmpty) {
-      if (this.extents > 1) return this.badLayout()
-      this.sawEmpty = true
+    if (e.count === 0) {
+      // The aligned form's padding, or the one extent of an archive that
+      // lists no cluster: what follows tells which (end() and judgePadding).
+      if (this.pads === 0) this.padStart = offset
+      this.pads++
     } else {
       let d = this.devs[this.devIndex]
       // A vmstate stream has no size bound: it ends (or, empty, never began) where the next device begins.
-      while (d?.name === 'vmstate' && e.count > 0 && e.devIds[0] !== d.id) {
+      while (d?.name === 'vmstate' && d.id !== e.devIds[0]) {
         d = this.devs[++this.devIndex]
         this.chunkStart = 0
       }
       if (!d) return this.badLayout()
       dev = d.id
       n = d.name === 'vmstate' ? e.count : Math.min(SLOTS_PER_EXTENT, clusterCount(d.size) - this.chunkStart)
+      if (e.count !== n) return this.badLayout()
+      this.judgePadding(e.blockCount > 0, this.pads ? this.padStart : offset)
+      if (!this.layoutOk) return
     }
-    if (e.count !== n || (n === 0 && !this.sawEmpty)) return this.badLayout()
     for (let i = 0; i < n; i++) {
       this.clusterNums[i] = this.chunkStart + i
       this.devIds[i] = dev
@@ -112,13 +141,30 @@ export class FormCheck implements VmaSink {
     ExtentHeader.encode(this.scratch, 0, raw.subarray(8, 24), n, e.masks, this.devIds, this.clusterNums, false)
     this.scratch.set(raw.subarray(EXTENT_MD5_OFFSET, EXTENT_MD5_OFFSET + 16), EXTENT_MD5_OFFSET)
     if (!this.scratch.equals(raw)) return this.badLayout()
-    if (!this.sawEmpty) {
+    if (n > 0) {
+      this.listed = true
       this.chunkStart += n
       const d = this.devs[this.devIndex]!
       if (d.name === 'vmstate' ? n < SLOTS_PER_EXTENT : this.chunkStart >= clusterCount(d.size)) {
         this.devIndex++
         this.chunkStart = 0
       }
+    }
+  }
+
+  /**
+   * The empty extents before an extent that lists clusters (starting at
+   * `start`) must be none (packed), or exactly the aligned form's padding:
+   * before an extent that stores blocks, as many as put them at a multiple of
+   * 4 KiB; before one that stores none, none.
+   */
+  private judgePadding(stores: boolean, start: number): void {
+    if (this.pads !== (stores ? alignPadding(start) : 0)) this.alignedOk = false
+    if (this.pads !== 0) this.packedOk = false
+    this.pads = 0
+    if (!this.alignedOk && !this.packedOk) {
+      this.layoutOk = false
+      this.reasons.push('empty extents are not the padding that puts every data block at a multiple of 4 KiB')
     }
   }
 
@@ -177,6 +223,11 @@ export class FormCheck implements VmaSink {
     // vmstate streams at the end (one whose last extent was full, or empty ones) end with the archive.
     while (this.devs[this.devIndex]?.name === 'vmstate') this.devIndex++
     if (this.layoutOk && this.devs.length > 0 && this.devIndex < this.devs.length) this.badLayout()
-    if (this.layoutOk && (this.devs.length === 0 || this.streamsOnly) && this.extents === 0) this.badLayout()
+    if (!this.layoutOk) return
+    // An archive that lists no cluster (no devices, or only empty vmstate
+    // streams) is the header plus exactly one empty extent; any other ends
+    // with an extent that lists clusters.
+    const nothingToList = this.devs.length === 0 || this.streamsOnly
+    if (this.listed ? this.pads > 0 : !nothingToList || this.pads !== 1) this.badLayout()
   }
 }

@@ -55,6 +55,8 @@ export interface ArchiveReport {
   fixedUuid: boolean
   /** Why the layout is not the optimized form, the uuid aside. */
   formReasons: string[]
+  /** The layout is the aligned variant of the form: every data block at a multiple of 4 KiB. */
+  aligned: boolean
   /** Whether data blocks were read (otherwise only headers were). */
   dataRead: boolean
   problems: Problem[]
@@ -111,6 +113,7 @@ export async function inspectArchive(src: string | ArchiveInput, opts: InspectOp
       notOptimizedBecause: [...form.reasons, ...(form.fixedUuid ? [] : ['the uuid is not the fixed one'])],
       fixedUuid: form.fixedUuid,
       formReasons: [...form.reasons],
+      aligned: form.aligned,
       dataRead: !headersOnly,
       problems: problems.items,
       problemCount: problems.total,

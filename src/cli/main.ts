@@ -11,6 +11,8 @@ import { catCommand } from './commands/cat.js'
 import { compareCommand } from './commands/compare.js'
 import { diffCommand } from './commands/diff.js'
 import { hookCommand } from './commands/hook.js'
+import { duCommand } from './commands/du.js'
+import { shareCommand } from './commands/share.js'
 import { infoCommand } from './commands/info.js'
 import { optimizeCommand } from './commands/optimize.js'
 import { packCommand } from './commands/pack.js'
@@ -27,7 +29,7 @@ class UsageError extends Error {}
 const DASH = '\u0001-'
 
 /** Options and array positionals that keep every value; any other option given twice keeps the last, as in most Unix tools. */
-const REPEATABLE = new Set(['_', 'device', 'config', 'disk', 'rest', 'more', 'deltas'])
+const REPEATABLE = new Set(['_', 'device', 'config', 'disk', 'rest', 'more', 'deltas', 'share-with', 'shareWith', 'paths', 'files'])
 
 function restoreDash(argv: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(argv)) {
@@ -54,6 +56,8 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(diffCommand(io, result))
     .command(applyCommand(io, result))
     .command(hookCommand(io, result))
+    .command(duCommand(io, result))
+    .command(shareCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()

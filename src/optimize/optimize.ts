@@ -42,6 +42,8 @@ import { writeArchive, type WriteTarget } from '../archive/write-archive.js'
 import { ArchiveDisk } from '../trim/disk/archive-disk.js'
 import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
+import { SharePlan } from '../share/share-plan.js'
+import type { ShareResult } from '../share/share-blocks.js'
 
 export interface OptimizeOptions {
   /** Destination path; "-" for stdout; undefined to replace SRC in place (stdout when SRC is "-"). */
@@ -49,6 +51,10 @@ export interface OptimizeOptions {
   /** Output compression; by default from the destination's extension. */
   compress?: OutputCompression
   keepUuid?: boolean
+  /** Write the aligned form (every data block at a multiple of 4 KiB, for block sharing); a packed optimized archive is then rewritten. */
+  align?: boolean
+  /** Archives on the same filesystem to share identical 4 KiB blocks with (spec/sharing.md); implies align. */
+  shareWith?: string[]
   /** Where spool files go (and the temp output when writing to stdout). */
   tmpdir?: string
   /** Skip the final read-back proof (not recommended). */
@@ -93,6 +99,8 @@ export interface OptimizeResult {
   devices: DeviceDigest[]
   /** What --trim found and zeroed. */
   trim?: TrimResult
+  /** What --share-with shared, or why nothing. */
+  share?: ShareResult
 }
 
 /**
@@ -109,17 +117,20 @@ const trace = process.env.VMA_OPT_TRACE
     }
   : () => undefined
 
-export async function optimize(src: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
+export async function optimize(src: string, opts: OptimizeOptions = {}): Promise<OptimizeResult> {
   // The file written is locked for the whole run (a second run on it waits
   // or fails); what it is gets looked at again once the lock is held.
-  const { finalPath } = await resolveTarget(src, o.dest, o.force)
-  return withFileLock(finalPath, o.lock, () => optimizeLocked(src, o))
+  const { finalPath } = await resolveTarget(src, opts.dest, opts.force)
+  return withFileLock(finalPath, opts.lock, () => optimizeLocked(src, opts))
 }
 
-async function optimizeLocked(src: string, o: OptimizeOptions): Promise<OptimizeResult> {
+async function optimizeLocked(src: string, opts: OptimizeOptions): Promise<OptimizeResult> {
   const t0 = Date.now()
-  const { inPlace, finalPath, srcStat, name, isNew } = await resolveTarget(src, o.dest, o.force)
-  const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
+  const { inPlace, finalPath, srcStat, name, isNew } = await resolveTarget(src, opts.dest, opts.force)
+  const compression = opts.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
+  // Sharing needs the aligned form; the archives to share with are indexed while this one is written.
+  const sharing = opts.shareWith?.length ? await SharePlan.start(opts.shareWith, finalPath, compression !== 'none') : undefined
+  const o: OptimizeOptions & { sharing?: SharingState } = { ...opts, align: opts.align || !!sharing, ...(sharing ? { sharing: { plan: sharing } } : {}) }
   const workDir = o.tmpdir ?? (finalPath ? dirname(finalPath) : tmpdir())
   // Every run clears what killed runs left behind in the directories it uses.
   if (finalPath) sweepStaleTemps(dirname(finalPath))
@@ -153,7 +164,7 @@ async function optimizeLocked(src: string, o: OptimizeOptions): Promise<Optimize
     // pass 2 writes, from an index of the headers alone.
     if (input.file && !o.trim && !o.noOverlap) {
       const headers = await indexArchive(input, { spoolDir: workDir, progress })
-      if (!headers.form.optimized(!!o.keepUuid)) {
+      if (!headers.form.optimized(!!o.keepUuid, !!o.align)) {
         indexed = headers
         trace('pass 1 (headers indexed; the full check runs alongside pass 2)', t0)
         return await optimizeOverlapped(input, headers, { ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew })
@@ -164,7 +175,7 @@ async function optimizeLocked(src: string, o: OptimizeOptions): Promise<Optimize
     const cost = new RereadCost()
     const one: CheckedArchive = rereadable ? await checkArchive(input, { progress, extra: [meter, cost] }) : (indexed = await indexArchive(input, { spoolDir: workDir, digest: true, progress }))
     trace('pass 1 (read, check, digest, index)', t0)
-    const alreadyOptimized = one.form.optimized(!!o.keepUuid)
+    const alreadyOptimized = one.form.optimized(!!o.keepUuid, !!o.align)
     const base = {
       src: input.label,
       compression,
@@ -184,7 +195,9 @@ async function optimizeLocked(src: string, o: OptimizeOptions): Promise<Optimize
       trace('trim plan', t0)
     }
     if (alreadyOptimized && inPlace && compression === input.compression && (!trimmer || (await nothingToZero(trimmer, indexed!)))) {
-      return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: src, outputBytes: total, plainOutputBytes: one.plainBytes, written: false, checked: false, seconds: (Date.now() - t0) / 1000 }
+      // Left alone, but still shared: sharing never changes a byte of it.
+      if (o.sharing) o.sharing.result = await o.sharing.plan.into(finalPath!)
+      return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), ...shareOf(o), dest: src, outputBytes: total, plainOutputBytes: one.plainBytes, written: false, checked: false, seconds: (Date.now() - t0) / 1000 }
     }
 
     // Pass 2: write the optimized form next to its destination.
@@ -214,7 +227,7 @@ async function optimizeLocked(src: string, o: OptimizeOptions): Promise<Optimize
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', t0)
-    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), dest: inPlace ? input.label : name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
+    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), ...shareOf(o), dest: inPlace ? input.label : name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e
@@ -223,10 +236,22 @@ async function optimizeLocked(src: string, o: OptimizeOptions): Promise<Optimize
     await stream?.close()
     await reopened?.close()
     await input.close()
+    await sharing?.settle()
   }
 }
 
+/** What --share-with is doing: the plan, and what it did once the file was written. */
+interface SharingState {
+  plan: SharePlan
+  result?: ShareResult
+}
+
+function shareOf(o: { sharing?: SharingState }): { share?: ShareResult } {
+  return o.sharing ? { share: o.sharing.result ?? { shared: 0, differ: 0, why: o.sharing.plan.why } } : {}
+}
+
 interface Resolved extends OptimizeOptions {
+  sharing?: SharingState
   t0: number
   total: number
   compression: OutputCompression
@@ -270,7 +295,7 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, ...shareOf(o), dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
   } finally {
     await checking.catch(() => undefined) // nothing reads the input once we return
   }
@@ -308,7 +333,7 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, ...shareOf(o), dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
   } catch (e) {
     // A damaged input is the cause to report, even when writing failed after it.
     throw reader.failed ?? e
@@ -345,7 +370,13 @@ function writeTargetOf(o: Resolved): Omit<WriteTarget, 'expected'> {
     stdout: o.stdout,
     noCheck: o.noCheck,
     keepUuid: o.keepUuid,
+    align: o.align,
     what: 'optimized',
+    beforeProof: o.sharing
+      ? async (temp: string) => {
+          o.sharing!.result = await o.sharing!.plan.into(temp)
+        }
+      : undefined,
   }
 }
 

@@ -6,6 +6,7 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { reportError } from '../report-error.js'
 import { VmaError } from '../../util/errors.js'
 import { humanBytes } from '../../util/human.js'
+import type { ShareResult } from '../../share/share-blocks.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
@@ -17,6 +18,8 @@ interface OptimizeArgs extends TrimArgs {
   dest?: string
   compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
   keepUuid?: boolean
+  align?: boolean
+  shareWith?: string[]
   tmpdir?: string
   spool?: boolean
   force?: boolean
@@ -43,6 +46,8 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .option('in-place', { alias: 'i', type: 'boolean', describe: 'every archive named is replaced in place, even two (otherwise the second is DEST)' })
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
+        .option('align', { type: 'boolean', describe: 'put every data block at a multiple of 4 KiB, so that a reflink filesystem can share blocks between archives (spec/optimized-form.md)' })
+        .option('share-with', { type: 'string', requiresArg: true, coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'an archive on the same XFS or btrfs filesystem to share identical 4 KiB blocks with (repeatable; implies --align; spec/sharing.md)' })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
@@ -55,9 +60,11 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
         .example('$0 optimize -i /var/lib/vz/dump/*.vma.zst', 'every backup of a dump directory, in place')
+        .example('$0 optimize --share-with vzdump-qemu-100-2026_11_20-01_00_00.vma vzdump-qemu-100-2026_11_21-01_00_00.vma', "store only what changed since the day before (XFS, btrfs)")
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
         .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
     handler: async args => {
+      if (args.shareWith?.length && args.align === false) throw new VmaError('VMA_USAGE', -1, '--share-with needs the aligned form: it cannot be combined with --no-align')
       const files = args.more?.length || args.inPlace ? [args.src, ...(args.dest === undefined ? [] : [args.dest]), ...(args.more ?? [])] : undefined
       if (files) return optimizeMany(io, result, files, args, async file => {
         await command.handler({ ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, json: false, quiet: args.quiet || args.json })
@@ -73,6 +80,8 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         dest: args.dest,
         compress,
         keepUuid: args.keepUuid,
+        align: args.align,
+        shareWith: args.shareWith,
         tmpdir: args.tmpdir,
         spool: args.spool,
         force: args.force,
@@ -90,6 +99,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       else if (!args.quiet) {
         report.write(summaryLine(r) + '\n')
         if (r.trim) report.write(trimLines(r.trim.report, r.trim.zeroed).map(l => l + '\n').join(''))
+        if (r.share) report.write(shareLine(r.share) + '\n')
       }
       result.exitCode = 0
     },
@@ -149,7 +159,13 @@ export function optimizeJson(r: OptimizeResult) {
     seconds: r.seconds,
     devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, digest: d.digest })),
     ...(r.trim ? { trim: { ...r.trim.report, zeroedBytes: r.trim.zeroed } } : {}),
+    ...(r.share ? { share: { sharedBytes: r.share.shared, differingRanges: r.share.differ, why: r.share.why ?? null } } : {}),
   }
+}
+
+/** One line: what sharing saved, or why nothing was shared. */
+function shareLine(s: ShareResult): string {
+  return s.why ? `share: ${s.why}` : `share: ${humanBytes(s.shared)} shared with the archives given by --share-with`
 }
 
 function summaryLine(r: OptimizeResult): string {

@@ -1,0 +1,38 @@
+// What optimize --share-with does about sharing, decided before it writes:
+// either why nothing can be shared (one line for the summary), or an index
+// of the archives to share with, built while the new archive is written.
+
+import { dirname } from 'node:path'
+import { ShareSource, whyCannotShare, type ShareResult } from './share-blocks.js'
+
+export class SharePlan {
+  private constructor(
+    readonly why: string | undefined,
+    private readonly source: Promise<ShareSource> | undefined,
+  ) {
+    source?.catch(() => undefined) // awaited by into(); a failure then is the error to report
+  }
+
+  /**
+   * `dest`: where the archive goes (undefined for stdout); `compressed`: it is
+   * written through a compressor, whose output no two days have in common.
+   */
+  static async start(others: string[], dest: string | undefined, compressed: boolean): Promise<SharePlan> {
+    const why =
+      dest === undefined ? 'an archive written to stdout cannot share blocks: nothing shared'
+      : compressed ? 'a compressed archive cannot share blocks (write it uncompressed, compress: 0, and let the storage compress): nothing shared'
+      : await whyCannotShare(dirname(dest), others)
+    return new SharePlan(why, why ? undefined : ShareSource.index(others))
+  }
+
+  /** Shares what `file` has in common with the others (nothing when `why` says so). */
+  async into(file: string): Promise<ShareResult> {
+    if (!this.source) return { shared: 0, differ: 0, why: this.why }
+    return (await this.source).shareInto(file)
+  }
+
+  /** Waits for the index being built (before giving up on an error elsewhere). */
+  async settle(): Promise<void> {
+    await this.source?.catch(() => undefined)
+  }
+}
