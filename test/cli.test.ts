@@ -119,7 +119,7 @@ t.test('shared fixtures through pipes, as users run them', { skip: !haveShared &
 t.test('in-process runCli returns the exit status of a damaged archive', async t => {
   const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 65536 }] })
   const bad = Buffer.from(v.buf)
-  bad[v.extents[0]! + 100] ^= 1
+  bad[v.extents[0]! + 100]! ^= 1
   const r = await inProcess(['verify', '-'], bad)
   t.equal(r.code, 1)
   t.match(r.stderr, /^vma-opt: stdin: extent at offset 12800: md5 mismatch .*\(VMA_EXTENT_MD5\)\n$/)

@@ -4,6 +4,7 @@
 // (exit 1) with nothing written.
 
 import t from 'tap'
+import type { Test } from 'tap'
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { apply } from '../src/delta/apply.js'
@@ -12,7 +13,7 @@ import { optimize } from '../src/optimize/optimize.js'
 import { fixHeaderMd5, makeContent, type DeviceSpec } from './fixtures/make-vma.js'
 import { cli, mutate, write, type Version } from './fixtures/delta-helpers.js'
 
-async function expectRoundTrip(t: Tap.Test, dir: string, base: string, neu: string, tag: string) {
+async function expectRoundTrip(t: Test, dir: string, base: string, neu: string, tag: string) {
   const delta = join(dir, `${tag}.vma-delta`)
   await diff(base, neu, delta)
   const out = join(dir, `${tag}.out.vma`)
@@ -131,13 +132,13 @@ t.test('chains of 5 deltas, forward and reverse', async t => {
     const data = readFileSync(fwd[0]!)
     const hs = data.readUInt32BE(56)
     const flipped = Buffer.from(data)
-    flipped[hs + 512 + 100] ^= 0x40 // a data byte of the first held cluster
+    flipped[hs + 512 + 100]! ^= 0x40 // a data byte of the first held cluster
     writeFileSync(join(dir, 'flip.vma-delta'), flipped)
     const r1 = await cli(['apply', vs[0]!, join(dir, 'flip.vma-delta'), join(dir, 'bad.vma')])
     t.equal(r1.code, 1, 'damaged data: exit 1')
     t.match(r1.stderr, /digest/)
     const lied = Buffer.from(data)
-    lied[hs - 1] ^= 1 // padding inside the header: md5 catches it
+    lied[hs - 1]! ^= 1 // padding inside the header: md5 catches it
     writeFileSync(join(dir, 'md5.vma-delta'), lied)
     t.equal((await cli(['apply', vs[0]!, join(dir, 'md5.vma-delta'), join(dir, 'bad.vma')])).code, 1, 'damaged header: exit 1')
     const identity = Buffer.from(data)

@@ -17,9 +17,10 @@ import { firstFrameWindow } from '../src/input/zstd-frames.js'
 import { libzstd, libzstdMissing } from '../src/util/libzstd.js'
 import { VmaError } from '../src/util/errors.js'
 import { BIN, cliEnv } from './helpers.js'
+import { haveTool } from './tools.js'
 
 const MiB = 1 << 20
-const haveZstd = spawnSync('zstd', ['--version']).status === 0
+const haveZstd = haveTool('zstd')
 const skip = !libzstd() ? `the zstd-napi binding did not load: ${libzstdMissing()}` : !haveZstd ? 'needs the zstd program (to write the test streams)' : false
 
 const zstd = (args: string[], input: Uint8Array): Buffer => {

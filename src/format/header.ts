@@ -205,7 +205,7 @@ export class VmaHeader {
     const configPtrs = f.configs.map(c => [blobs.addString(c.name), blobs.add(c.data)] as const)
     const devices = [...f.devices].sort((a, b) => a.id - b.id)
     const devPtrs = devices.map(d => blobs.addString(d.name))
-    const deltaPtrs = f.delta && [blobs.add(f.delta.base), blobs.add(f.delta.target)]
+    const deltaPtrs = f.delta && ([blobs.add(f.delta.base), blobs.add(f.delta.target)] as const)
     if (f.configs.length > CONFIG_SLOTS) throw new VmaError('VMA_BLOB_SIZE', -1, `${f.configs.length} configs do not fit ${CONFIG_SLOTS} slots`)
     const headerSize = HEADER_FIXED_SIZE + roundUp512(blobs.length)
     if (headerSize > MAX_HEADER_SIZE) {
