@@ -1,10 +1,11 @@
 // Reads tap's TAP output and prints the plain "N passed, N failed, N skipped"
 // line CI looks for (always the last line), exiting 1 unless the run is green.
 //
-//   node .ci/summary.mjs LOG STATUS [FUZZ]
+//   node .ci/summary.mjs LOG STATUS [FUZZ [NAME=STATUS...]]
 //
 // LOG is `tap --reporter=tap` output, STATUS tap's exit status, FUZZ the fuzz
-// run's (counted as one more test). The counts are tap's own (its closing
+// run's (counted as one more test), and each NAME=STATUS another check run
+// by .ci/run (typecheck=0 lint=0), each counted as one more test. The counts are tap's own (its closing
 // `# { total, pass, fail, skip }` line: one per assertion and per skipped
 // test). Every skip is named from the `ok N - NAME # SKIP REASON` lines,
 // with its file. Green needs: status 0, no failure, at least one test passed
@@ -20,9 +21,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const [log, status, fuzz] = process.argv.slice(2)
+const [log, status, fuzz, ...checks] = process.argv.slice(2)
 if (log === undefined || status === undefined) {
-  console.error('usage: node .ci/summary.mjs LOG STATUS [FUZZ]')
+  console.error('usage: node .ci/summary.mjs LOG STATUS [FUZZ [NAME=STATUS...]]')
   process.exit(2)
 }
 const text = readFileSync(log, 'utf8')
@@ -95,6 +96,15 @@ if (fuzz !== undefined) {
   else {
     failed++
     problems.push(`the fuzz run exited ${fuzz}`)
+  }
+}
+// Other checks (.ci/run: typecheck, lint), one test each.
+for (const c of checks) {
+  const [name, rc] = c.split('=')
+  if (Number(rc) === 0) passed++
+  else {
+    failed++
+    problems.push(`${name} exited ${rc}`)
   }
 }
 for (const p of problems) console.log(`# FAIL: ${p}`)

@@ -14,12 +14,12 @@ import { ROOT, cliEnv } from './helpers.js'
 
 const SUMMARY = join(ROOT, '.ci', 'summary.mjs')
 
-function summary(dir: string, log: string, status: number, fuzz?: number, env: Record<string, string> = {}) {
+function summary(dir: string, log: string, status: number, fuzz?: number, env: Record<string, string> = {}, checks: string[] = []) {
   const file = join(dir, `log-${Math.random().toString(36).slice(2)}.tap`)
   writeFileSync(file, log)
   const base = cliEnv(env)
   if (!('CI' in env)) delete base.CI
-  const r = spawnSync(process.execPath, [SUMMARY, file, String(status), ...(fuzz === undefined ? [] : [String(fuzz)])], { encoding: 'utf8', env: base })
+  const r = spawnSync(process.execPath, [SUMMARY, file, String(status), ...(fuzz === undefined ? [] : [String(fuzz)]), ...checks], { encoding: 'utf8', env: base })
   const out = r.stdout.trimEnd().split('\n')
   return { status: r.status, line: out[out.length - 1], out: r.stdout + r.stderr }
 }
@@ -32,7 +32,7 @@ const allow = (dir: string, text: string) => {
 
 t.test("tap's own output: every kind of skip is counted and named", async t => {
   const dir = t.testdir({
-    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, include: ['test/**/*.test.ts'] } }),
+    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, timeout: 600, include: ['test/**/*.test.ts'] } }),
     test: {
       'a.test.ts': [
         "import t from 'tap'",
@@ -47,7 +47,7 @@ t.test("tap's own output: every kind of skip is counted and named", async t => {
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
   const env = cliEnv()
   delete env.CI
-  const tap = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--reporter=tap'], { cwd: dir, encoding: 'utf8', env, timeout: 240_000 })
+  const tap = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--reporter=tap'], { cwd: dir, encoding: 'utf8', env, timeout: 900_000 })
   t.equal(tap.status, 0, `tap ran: ${tap.stderr}`)
   t.match(tap.stdout, /^# \{ total: 6, pass: 2, skip: 4 \}$/m, "tap's closing line counts the skips")
   t.match(tap.stdout, /^ {4}ok 1 - option # SKIP no tool X$/m, 'a skipped subtest carries its reason')
@@ -140,4 +140,13 @@ t.test('the allow-list of this checkout is well formed and, on a machine .ci/run
   t.same([r.status, r.line], [0, '1 passed, 0 failed, 0 skipped'])
   const entries = readFileSync(join(ROOT, '.ci', 'allowed-skips'), 'utf8').split('\n').filter(l => l.trim() && !l.startsWith('#'))
   t.same(entries, [], '.ci/allowed-skips lists nothing: .ci/run installs every tool')
+})
+
+t.test('the other checks of .ci/run (typecheck, lint) count one test each', async t => {
+  const dir = t.testdir()
+  const passing = 'TAP version 14\nok 1 - a\n1..1\n# { total: 1, pass: 1 }\n'
+  t.same(summary(dir, passing, 0, 0, {}, ['typecheck=0', 'lint=0']).line, '4 passed, 0 failed, 0 skipped')
+  const r = summary(dir, passing, 0, 0, {}, ['typecheck=2', 'lint=0'])
+  t.same([r.status, r.line], [1, '3 passed, 1 failed, 0 skipped'], 'a failed typecheck fails the run')
+  t.match(r.out, '# FAIL: typecheck exited 2')
 })

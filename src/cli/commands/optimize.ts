@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { OptimizeResult } from '../../optimize/optimize.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -6,25 +7,10 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
-import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { trimLines, trimOptions, trimOptionsFrom } from '../trim-text.js'
 
-interface OptimizeArgs extends TrimArgs {
-  trim?: boolean
-  src: string
-  dest?: string
-  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
-  keepUuid?: boolean
-  tmpdir?: string
-  spool?: boolean
-  force?: boolean
-  check: boolean
-  zstdThreads: number
-  json?: boolean
-  quiet?: boolean
-}
-
-export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
-  return {
+export function optimizeCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'optimize <src> [dest]',
     describe: 'Rewrite an archive deterministically so that backups deduplicate (--trim: and zero the free space inside its disks); proves the result before replacing anything',
     builder: (y: Argv) =>
@@ -44,7 +30,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
-        .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
+        .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe'),
     handler: async args => {
       installSignalCleanup()
       const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
@@ -74,7 +60,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       }
       result.exitCode = 0
     },
-  }
+  })
 }
 
 export function optimizeJson(r: OptimizeResult) {

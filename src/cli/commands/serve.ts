@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { RunningServer, ServeAddress } from '../../serve/serve.js'
 import { tmpdir } from 'node:os'
 import { VmaError } from '../../util/errors.js'
@@ -27,8 +28,8 @@ export function parseListen(s: string): ServeAddress {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port }
 }
 
-export function serveCommand(io: CliIO, result: CommandResult): CommandModule<object, ServeArgs> {
-  return {
+export function serveCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'serve <src> [deltas..]',
     describe: "Serve the archive's disks read only over NBD (for qemu-img, qemu-nbd, nbd-client, guestfish): restore one file without extracting",
     builder: (y: Argv) =>
@@ -43,7 +44,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
-        .example("qemu-img convert -O qcow2 'nbd+unix:///drive-scsi0?socket=/run/b.sock' disk.qcow2", '') as unknown as Argv<ServeArgs>,
+        .example("qemu-img convert -O qcow2 'nbd+unix:///drive-scsi0?socket=/run/b.sock' disk.qcow2", ''),
     handler: async args => {
       let stop: (() => Promise<void>) | undefined
       installSignalCleanup(() => void stop?.())
@@ -77,7 +78,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       await new Promise<never>(() => undefined)
       result.exitCode = 0
     },
-  }
+  })
 }
 
 /** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */

@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import { EXIT_INVALID } from '../../util/errors.js'
 import { inspectArchive, type ArchiveReport } from '../../check/inspect.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
@@ -18,8 +19,8 @@ interface VerifyArgs {
   quiet?: boolean
 }
 
-export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<object, VerifyArgs> {
-  return {
+export function verifyCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'verify <src> [more..]',
     describe: 'Check an archive completely: everything Proxmox checks, plus missing clusters, unknown devices and unsafe names',
     builder: (y: Argv) =>
@@ -34,7 +35,7 @@ export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<o
         .option('tmpdir', { type: 'string', describe: 'with --base: where a pipe or compressed input is spooled' })
         .example('$0 verify backup.vma', 'headers only: fast')
         .example('$0 verify --base today.vma.zst yesterday.vma-delta.zst', 'a reverse delta and its base')
-        .example('zstdcat backup.vma.zst | $0 verify -', 'from a pipe') as Argv<VerifyArgs>,
+        .example('zstdcat backup.vma.zst | $0 verify -', 'from a pipe'),
     handler: async args => {
       if (args.more?.length && !args.base) throw new VmaError('VMA_USAGE', -1, 'verify takes one archive; several only with --base (a chain of deltas)')
       if (args.base) return verifyChainCommand(io, result, args)
@@ -71,7 +72,7 @@ export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<o
       for (const w of r.warnings) io.stderr.write(`vma-opt: ${r.file}: warning: ${w}\n`)
       result.exitCode = 0
     },
-  }
+  })
 }
 
 async function verifyChainCommand(io: CliIO, result: CommandResult, args: VerifyArgs): Promise<void> {
