@@ -44,7 +44,7 @@ for (const line of lines) {
   const ok = /^\s*ok \d+(?: - (.*?))? # SKIP\b:?\s*(.*)$/i.exec(line)
   if (ok) {
     const name = ok[1] ?? ''
-    const file = depth === 0 ? name : path[0] ?? '?'
+    const file = depth === 0 ? name : (path[0] ?? '?')
     skips.push({ file, name: depth === 0 ? '' : [...path.slice(1, depth), name].join(' > '), reason: ok[2].trim() })
   }
 }

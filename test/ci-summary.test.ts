@@ -53,11 +53,22 @@ t.test("tap's own output: every kind of skip is counted and named", async t => {
   t.match(tap.stdout, /^ {4}ok 1 - option # SKIP no tool X$/m, 'a skipped subtest carries its reason')
   const plain = summary(dir, tap.stdout, 0)
   t.same([plain.status, plain.line], [0, '2 passed, 0 failed, 4 skipped'], 'without CI a skip is counted, not failed')
-  for (const s of ['test/a.test.ts: option: no tool X', 'test/a.test.ts: nested > inner: no inner tool', 'test/a.test.ts: nested > by t.skip', 'test/b.test.ts: nothing here: no zstd']) t.match(plain.out, `# skipped: ${s}`, `names ${s}`)
+  for (const s of ['test/a.test.ts: option: no tool X', 'test/a.test.ts: nested > inner: no inner tool', 'test/a.test.ts: nested > by t.skip', 'test/b.test.ts: nothing here: no zstd'])
+    t.match(plain.out, `# skipped: ${s}`, `names ${s}`)
   const ci = summary(dir, tap.stdout, 0, 0, { CI: 'true', VMA_OPT_ALLOWED_SKIPS: join(dir, 'none') })
   t.same([ci.status, ci.line], [1, '3 passed, 4 failed, 4 skipped'], 'with CI=true every unlisted skip fails the run')
   t.match(ci.out, '# FAIL: skip not allowed with CI=true: test/a.test.ts: option: no tool X')
-  const listed = allow(dir, ['# all of them', 'test/a.test.ts: no tool X -- X runs only on arm64', 'test/a.test.ts: inner -- why not', 'test/a.test.ts: by t.skip -- because', 'test/b.test.ts: no zstd -- zstd is optional', ''].join('\n'))
+  const listed = allow(
+    dir,
+    [
+      '# all of them',
+      'test/a.test.ts: no tool X -- X runs only on arm64',
+      'test/a.test.ts: inner -- why not',
+      'test/a.test.ts: by t.skip -- because',
+      'test/b.test.ts: no zstd -- zstd is optional',
+      '',
+    ].join('\n'),
+  )
   const ok = summary(dir, tap.stdout, 0, 0, listed)
   t.same([ok.status, ok.line], [0, '3 passed, 0 failed, 4 skipped'], 'with every skip listed, green')
   const some = allow(dir, 'test/a.test.ts: no tool X -- X runs only on arm64\n')
@@ -111,7 +122,10 @@ t.test('a run whose tests all skipped is never green', async t => {
 
 t.test('a skipped-but-allowed run is green; a failure or an unlisted skip is not', async t => {
   const dir = t.testdir()
-  const passing = mixed.replace(/\n# Subtest: test\/c[\s\S]*?not ok 2 - test\/c.test.ts # time=3ms\n/, '').replace('fail: 1, ', '').replace('1..2\n# Subtest: test/a', '1..1\n# Subtest: test/a')
+  const passing = mixed
+    .replace(/\n# Subtest: test\/c[\s\S]*?not ok 2 - test\/c.test.ts # time=3ms\n/, '')
+    .replace('fail: 1, ', '')
+    .replace('1..2\n# Subtest: test/a', '1..1\n# Subtest: test/a')
   const listed = allow(dir, 'test/a.test.ts: needs zstd -- zstd is optional here\n')
   t.same(summary(dir, passing, 0, 0, listed).line, '2 passed, 0 failed, 1 skipped', 'allowed skip: green')
   t.equal(summary(dir, passing, 0, 0, listed).status, 0)
@@ -138,7 +152,9 @@ t.test('the allow-list of this checkout is well formed and, on a machine .ci/run
   const passing = 'TAP version 14\nok 1 - a\n1..1\n# { total: 1, pass: 1 }\n'
   const r = summary(dir, passing, 0, undefined, { CI: 'true' })
   t.same([r.status, r.line], [0, '1 passed, 0 failed, 0 skipped'])
-  const entries = readFileSync(join(ROOT, '.ci', 'allowed-skips'), 'utf8').split('\n').filter(l => l.trim() && !l.startsWith('#'))
+  const entries = readFileSync(join(ROOT, '.ci', 'allowed-skips'), 'utf8')
+    .split('\n')
+    .filter(l => l.trim() && !l.startsWith('#'))
   t.same(entries, [], '.ci/allowed-skips lists nothing: .ci/run installs every tool')
 })
 
