@@ -107,6 +107,13 @@ for (const c of checks) {
     problems.push(`${name} exited ${rc}`)
   }
 }
+// Where CI time goes: the ten slowest test files (tap's time= on each file's line).
+const times = lines
+  .map(l => /^(?:not )?ok \d+ - (\S+) .*# time=([\d.]+)ms/.exec(l))
+  .filter(m => m !== null)
+  .map(m => [m[1], Number(m[2]) / 1000])
+  .sort((a, b) => b[1] - a[1])
+if (times.length) console.log(`# slowest: ${times.slice(0, 10).map(([f, s]) => `${f} ${s.toFixed(0)} s`).join(', ')}`)
 for (const p of problems) console.log(`# FAIL: ${p}`)
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(failed > 0 ? 1 : 0)

@@ -1,8 +1,9 @@
 // .ci/summary.mjs, the judge of a CI run: its "N passed, N failed, N
 // skipped" line and exit status on small TAP logs, one of them written by tap
-// itself from test files that skip in every way tap offers (a skip option, a
-// t.skip call, a nested skip, a file planning 0 tests), so that the summary is
-// proven to count what tap really prints. A log whose tests all skipped is
+// itself from test files (plain .mjs: nothing to compile) that skip in every
+// way tap offers (a skip option, a t.skip call, a nested skip, a file
+// planning 0 tests), so that the summary is proven to count what tap really
+// prints. A log whose tests all skipped is
 // never green; under CI=true a skip is green only when .ci/allowed-skips
 // (here a temporary file) lists it with a reason.
 
@@ -32,16 +33,16 @@ const allow = (dir: string, text: string) => {
 
 t.test("tap's own output: every kind of skip is counted and named", async t => {
   const dir = t.testdir({
-    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, timeout: 600, include: ['test/**/*.test.ts'] } }),
+    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, timeout: 600, include: ['test/**/*.test.mjs'] } }),
     test: {
-      'a.test.ts': [
+      'a.test.mjs': [
         "import t from 'tap'",
         "t.test('option', { skip: 'no tool X' }, async t => { t.pass('never') })",
         "t.test('runs', async t => { t.pass('one'); t.pass('two') })",
         "t.test('nested', async t => { t.test('inner', { skip: 'no inner tool' }, async () => {}); t.skip('by t.skip') })",
         '',
       ].join('\n'),
-      'b.test.ts': "import t from 'tap'\nt.plan(0, 'nothing here: no zstd')\n",
+      'b.test.mjs': "import t from 'tap'\nt.plan(0, 'nothing here: no zstd')\n",
     },
   })
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
@@ -53,27 +54,28 @@ t.test("tap's own output: every kind of skip is counted and named", async t => {
   t.match(tap.stdout, /^ {4}ok 1 - option # SKIP no tool X$/m, 'a skipped subtest carries its reason')
   const plain = summary(dir, tap.stdout, 0)
   t.same([plain.status, plain.line], [0, '2 passed, 0 failed, 4 skipped'], 'without CI a skip is counted, not failed')
-  for (const s of ['test/a.test.ts: option: no tool X', 'test/a.test.ts: nested > inner: no inner tool', 'test/a.test.ts: nested > by t.skip', 'test/b.test.ts: nothing here: no zstd'])
+  for (const s of ['test/a.test.mjs: option: no tool X', 'test/a.test.mjs: nested > inner: no inner tool', 'test/a.test.mjs: nested > by t.skip', 'test/b.test.mjs: nothing here: no zstd'])
     t.match(plain.out, `# skipped: ${s}`, `names ${s}`)
+  t.match(plain.out, /^# slowest: test\/a\.test\.mjs \d+ s$/m, 'and the slowest files (a skipped file has no time)')
   const ci = summary(dir, tap.stdout, 0, 0, { CI: 'true', VMA_OPT_ALLOWED_SKIPS: join(dir, 'none') })
   t.same([ci.status, ci.line], [1, '3 passed, 4 failed, 4 skipped'], 'with CI=true every unlisted skip fails the run')
-  t.match(ci.out, '# FAIL: skip not allowed with CI=true: test/a.test.ts: option: no tool X')
+  t.match(ci.out, '# FAIL: skip not allowed with CI=true: test/a.test.mjs: option: no tool X')
   const listed = allow(
     dir,
     [
       '# all of them',
-      'test/a.test.ts: no tool X -- X runs only on arm64',
-      'test/a.test.ts: inner -- why not',
-      'test/a.test.ts: by t.skip -- because',
-      'test/b.test.ts: no zstd -- zstd is optional',
+      'test/a.test.mjs: no tool X -- X runs only on arm64',
+      'test/a.test.mjs: inner -- why not',
+      'test/a.test.mjs: by t.skip -- because',
+      'test/b.test.mjs: no zstd -- zstd is optional',
       '',
     ].join('\n'),
   )
   const ok = summary(dir, tap.stdout, 0, 0, listed)
   t.same([ok.status, ok.line], [0, '3 passed, 0 failed, 4 skipped'], 'with every skip listed, green')
-  const some = allow(dir, 'test/a.test.ts: no tool X -- X runs only on arm64\n')
+  const some = allow(dir, 'test/a.test.mjs: no tool X -- X runs only on arm64\n')
   t.same(summary(dir, tap.stdout, 0, 0, some).line, '3 passed, 3 failed, 4 skipped', 'the ones not listed still fail')
-  const otherFile = allow(dir, 'test/b.test.ts: no tool X -- listed for another file\ntest/a.test.ts: inner -- a\ntest/a.test.ts: by t.skip -- b\ntest/b.test.ts: no zstd -- c\n')
+  const otherFile = allow(dir, 'test/b.test.mjs: no tool X -- listed for another file\ntest/a.test.mjs: inner -- a\ntest/a.test.mjs: by t.skip -- b\ntest/b.test.mjs: no zstd -- c\n')
   t.same(summary(dir, tap.stdout, 0, 0, otherFile).line, '3 passed, 1 failed, 4 skipped', 'a listing names the file')
 })
 
