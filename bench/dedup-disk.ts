@@ -6,12 +6,13 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from './common.js'
 import { borgAdded, rdiffDelta, resticAdded } from './dedup-clients.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
+import { proxmoxVmaPath } from '../test/tools.js'
 
-const VMA = join(ROOT, '..', 'shared', 'tools', 'proxmox-vma', 'vma')
+// Found as the tests find it ($VMA_PROXMOX or the shared copy).
+const VMA = proxmoxVmaPath()
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
 const zst = (f: string) => Number(spawnSync('sh', ['-c', `zstd -q -c '${f}' | wc -c`]).stdout.toString())
 

@@ -6,6 +6,7 @@
 // rest of the disk (ESP, MSR, recovery) is untouched.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readNtfs } from '../src/trim/ntfs/ntfs.js'
@@ -29,7 +30,7 @@ function live(vol: string, dir: string, fuse: boolean): string[] {
     .sort() // in the order evolveWindows picks them (readdir, sorted by code point)
 }
 
-if (noTool) t.skip(`${noTool} is not installed (Debian packages gdisk, dosfstools, ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian packages gdisk, dosfstools, ntfs-3g)`)
 else {
   for (const fuse of [true, false]) {
     const how = fuse ? 'through ntfs-3g (FUSE)' : 'through ntfscp and ntfstruncate'

@@ -15,7 +15,7 @@ export async function optimizeWithBrokenWriter(t: Test): Promise<typeof import('
         args[3] = {
           write: (b: Uint8Array) => {
             // An extent ("VMAE") with data: flip a bit near its end.
-            if (b.length > 4096 && b[0] === 0x56 && b[3] === 0x45) b[b.length - 100] ^= 1
+            if (b.length > 4096 && b[0] === 0x56 && b[3] === 0x45) b[b.length - 100]! ^= 1
             return out.write(b)
           },
         }

@@ -8,9 +8,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeContent } from './fixtures/make-vma.js'
 import { openInput } from '../src/input/archive-input.js'
+import { haveTool } from './tools.js'
 
 const MiB = 1 << 20
-const have = (tool: string) => spawnSync(tool, ['--version']).status === 0
+const have = haveTool
 
 t.test("a decompressor's output comes in one reused buffer, not a new one per read", { skip: have('zstd') ? false : 'needs the zstd program' }, async t => {
   const dir = t.testdir()

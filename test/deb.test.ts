@@ -5,19 +5,21 @@
 // used through /usr/bin/vma-opt and /usr/sbin/vzdump-vma-opt, upgraded, and
 // removed and purged with /etc/vzdump.conf still naming the hook.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { skipHere } from './tools.js'
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { ROOT, cliEnv } from './helpers.js'
+import { haveTool } from './tools.js'
 
 // lintian, apt and man-db's trigger are slow on a busy machine; being killed
 // halfway through dpkg would leave the package installed, so wait longer
 // than tap's default rather than that.
 t.setTimeout(900_000)
 
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+const has = haveTool
 const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
 const skip = !has('dpkg-deb') ? 'dpkg-deb is not installed (Debian package dpkg)' : !existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')) ? 'dist/ is not built (npm run build)' : false
 const realInstall = (process.env.CI === 'true' || process.env.VMA_OPT_DEB_INSTALL === '1') && process.getuid?.() === 0
@@ -100,7 +102,7 @@ t.test('the Debian package', { skip }, async t => {
     const w = vzdump(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), ['LC_ALL=C', 'STOREID=local'], ['job-init'])
     t.same([w.status, w.out, w.err], [0, '', ''], 'job-init: exit 0, nothing printed')
     t.match(readFileSync(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), 'utf8'), /\nexec "\$node" "\$entry" '--options-file' '\/etc\/vma-opt\/hook\.conf' "\$@"\n$/)
-    if (!has('groff')) return t.skip('groff is not installed: the manuals are not rendered')
+    if (!has('groff')) return skipHere(t, 'groff is not installed: the manuals are not rendered')
     for (const page of [join('man1', 'vma-opt.1.gz'), join('man8', 'vzdump-vma-opt.8.gz')]) {
       const r = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tutf8 -ww -z', 'sh', join(root, 'usr', 'share', 'man', page)])
       t.same([r.status, r.err], [0, ''], `${page}: groff renders it without a warning`)
@@ -112,13 +114,53 @@ t.test('the Debian package', { skip }, async t => {
   })
 
   t.test('installed with apt, used, upgraded, removed, purged', { skip: realInstall ? false : 'only with CI=true as root (or VMA_OPT_DEB_INSTALL=1): installs into this system' }, async t => {
-    if (sh('dpkg-query', ['-W', '-f', '${Status}', 'vma-opt']).out.includes('installed')) return t.skip('a vma-opt package is installed here already: left alone')
-    t.teardown(() => void sh('dpkg', ['-P', 'vma-opt']))
-    await installed(t, deb, out)
+    asFound(t, out)
+    // In a subtest of its own, so that its teardowns run before the machine is restored.
+    await t.test('from a clean state', async t => {
+      t.teardown(() => void sh('dpkg', ['-P', 'vma-opt']))
+      await installed(t, deb, out)
+    })
   })
 })
 
-async function installed(t: Tap.Test, deb: string, out: string) {
+/**
+ * Leaves the machine as the test found it: a vma-opt package already
+ * installed (say, by an earlier run killed halfway) is saved with
+ * dpkg-repack, purged for the test and reinstalled after it; /etc/vma-opt and
+ * /etc/vzdump.conf are set aside and put back. So nothing found here makes
+ * the install test skip or shrink.
+ */
+function asFound(t: Test, out: string): void {
+  const undo: (() => void)[] = []
+  const status = sh('dpkg-query', ['-W', '-f', '${Status}', 'vma-opt']).out
+  if (status === 'install ok installed') {
+    const saved = join(out, 'found')
+    mkdirSync(saved)
+    const r = sh('dpkg-repack', ['vma-opt'], { cwd: saved })
+    const found = readdirSync(saved).find(f => f.endsWith('.deb'))
+    t.ok(r.status === 0 && found, `dpkg-repack saved the vma-opt found installed: ${r.err}`)
+    t.equal(sh('dpkg', ['-P', 'vma-opt']).status, 0, 'the vma-opt found installed is purged for the test')
+    if (found) undo.push(() => void sh('dpkg', ['-i', '--force-depends', join(saved, found)]))
+  } else if (status !== '') {
+    // Half installed or configured: nothing sound to save; the test purges it.
+    t.comment(`a vma-opt package in state '${status}' was here: purged, not restored`)
+    sh('dpkg', ['-P', 'vma-opt'])
+  }
+  for (const p of ['/etc/vma-opt', '/etc/vzdump.conf']) {
+    if (!existsSync(p)) continue
+    const aside = `${p}.vma-opt-test-${process.pid}`
+    renameSync(p, aside)
+    undo.unshift(() => {
+      rmSync(p, { recursive: true, force: true })
+      renameSync(aside, p)
+    })
+  }
+  t.teardown(() => {
+    for (const u of undo) u()
+  })
+}
+
+async function installed(t: Test, deb: string, out: string) {
   const node = sh('dpkg-query', ['-W', '-f', '${Version}', 'nodejs']).out
   const ok = node !== '' && sh('dpkg', ['--compare-versions', node, 'ge', '20.19']).status === 0
   if (ok) {

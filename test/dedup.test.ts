@@ -13,11 +13,12 @@ import { compareArchives } from '../src/compare/compare.js'
 import { optimize } from '../src/optimize/optimize.js'
 import { makeVma, rng, type Entry } from './fixtures/make-vma.js'
 import { borgAdded, rdiffDelta, resticAdded } from '../bench/dedup-clients.js'
+import { haveTool } from './tools.js'
 
 // mkfs.ext4 and debugfs live in /usr/sbin, which a plain user's PATH may lack.
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`
 const tools = ['restic', 'borg', 'rdiff', 'mkfs.ext4', 'debugfs']
-const missing = tools.filter(x => spawnSync('sh', ['-c', `command -v ${x}`]).status !== 0)
+const missing = tools.filter(x => !haveTool(x))
 if (missing.length && process.env.CI) throw new Error(`CI must install ${missing.join(', ')}`)
 
 const MiB = 1 << 20

@@ -3,18 +3,18 @@
 // the generated day1/day2 pair.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { apply } from '../src/delta/apply.js'
 import { diff } from '../src/delta/diff.js'
 import { optimize } from '../src/optimize/optimize.js'
-import { findTool } from '../src/util/find-tool.js'
+import { findTool, proxmoxVma } from './tools.js'
 import { makeContent } from './fixtures/make-vma.js'
 import { K64, cli, mutate, write } from './fixtures/delta-helpers.js'
 
 t.test('CLI: compressed delta and base, OUT on stdout, info and verify read deltas', async t => {
   const zstd = findTool('zstd')
-  if (!zstd) return t.skip('zstd is not installed')
+  if (!zstd) return skipHere(t, 'zstd is not installed')
   const dir = t.testdir()
   const d = makeContent(1048576, 61)
   const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: d }] }, 1)
@@ -46,8 +46,9 @@ t.test('CLI: compressed delta and base, OUT on stdout, info and verify read delt
 })
 
 t.test("Proxmox's vma refuses a delta outright", async t => {
-  const vma = join(import.meta.dirname, '..', '..', 'shared', 'tools', 'proxmox-vma', 'vma')
-  if (!statSync(vma, { throwIfNoEntry: false })) return t.skip(`${vma} is not there`)
+  const found = proxmoxVma()
+  if (!found.ok) return skipHere(t, found.reason)
+  const vma = found.path
   const { spawnSync } = await import('node:child_process')
   const dir = t.testdir()
   const d = makeContent(1048576, 71)
@@ -56,7 +57,7 @@ t.test("Proxmox's vma refuses a delta outright", async t => {
   const delta = join(dir, 'new.vma-delta')
   await diff(base, neu, delta)
   const ok = spawnSync(vma, ['verify', base])
-  if (ok.status !== 0) return t.skip(`vma does not run here: ${ok.stderr}`)
+  t.equal(ok.status, 0, `vma verifies the base: ${ok.stderr}`)
   const v = spawnSync(vma, ['verify', delta])
   t.not(v.status, 0, `vma verify fails: ${v.stderr.toString().trim()}`)
   const x = spawnSync(vma, ['extract', delta, join(dir, 'x')])

@@ -14,6 +14,7 @@ import { CLUSTER_SIZE } from '../src/format/constants.js'
 import { parseUuid } from '../src/format/uuid.js'
 import { OPTIMIZED_UUID } from '../src/format/constants.js'
 import { BIN, cliEnv } from './helpers.js'
+import { needTools } from './tools.js'
 
 const GIB = 1 << 30
 const SIZE = Number(process.env.VMA_FZSTD_TEST_GIB ?? 4) * GIB
@@ -36,14 +37,15 @@ const constant: ClusterReader = {
 async function writeConstantArchive(path: string, size: number): Promise<void> {
   const fd = openSync(path, 'w')
   const z = spawn('zstd', ['-q', '-c', '-1'], { stdio: ['pipe', fd, 'inherit'] })
+  const stdin = z.stdin! // stdio[0] is 'pipe'
   const done = new Promise<number | null>(resolve => z.on('close', resolve))
   const sink = {
-    write: (b: Uint8Array) => new Promise<void>((resolve, reject) => z.stdin.write(b, e => (e ? reject(e) : resolve()))),
+    write: (b: Uint8Array) => new Promise<void>((resolve, reject) => stdin.write(b, e => (e ? reject(e) : resolve()))),
   }
   const devices = [{ id: 1, name: 'drive-scsi0', size, clusters: size / CLUSTER_SIZE, vmstate: false }]
   const fields = { uuid: parseUuid(OPTIMIZED_UUID), ctime: 1700000000, configs: [{ name: 'qemu-server.conf', data: Buffer.from('memory: 512\n') }], devices }
   await emitOptimized(fields, devices, constant, sink)
-  z.stdin.end()
+  stdin.end()
   const code = await done
   closeSync(fd)
   if (code !== 0) throw new Error(`zstd exited ${code}`)
@@ -62,8 +64,7 @@ function runWithoutZstd(dir: string, args: string[]): { status: number | null; r
 }
 
 const missing = [
-  spawnSync('zstd', ['--version']).status !== 0 && 'the zstd program (to write the test archive) is not installed',
-  !existsSync('/usr/bin/time') && '/usr/bin/time (Debian package: time) is not installed',
+  needTools('zstd', '/usr/bin/time'),
 ].filter(Boolean)
 
 t.test(`a ${SIZE / GIB} GiB constant disk in a .zst is read in bounded memory by fzstd`, { skip: missing.length ? String(missing[0]) : false }, async t => {

@@ -84,7 +84,7 @@ t.test('a wrapper whose node is gone: every phase but backup-end exits 0 silentl
   installHook({ path: hook, node: join(dir, 'no', 'node'), entry: ENTRY, packaged: false })
   for (const phase of [['job-init'], ['job-start'], ['backup-start', 'snapshot', '100'], ['log-end', 'snapshot', '100'], ['job-end'], ['job-abort']]) {
     const r = vzdump(hook, phase)
-    t.same([r.status, r.out, r.err], [0, '', ''], phase[0])
+    t.same([r.status, r.out, r.err], [0, '', ''], phase.join(' '))
   }
   const end = vzdump(hook, ['backup-end', 'snapshot', '100'])
   t.equal(end.status, 0, 'the backup is not failed for it')

@@ -3,6 +3,8 @@
 // with a properly named archive and its side files.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
+import type { Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,7 +19,7 @@ const devices = [
 const BASE = 'vzdump-qemu-100-2026_11_21-22_46_19'
 const optimized = expectedOptimized({ devices })
 
-function install(t: Tap.Test, dir: string, extra: string[] = []): string {
+function install(t: Test, dir: string, extra: string[] = []): string {
   const hook = join(dir, 'vma-opt-hook')
   const r = spawnSync(BIN, ['hook', 'install', '--path', hook, ...extra], { env: cliEnv() })
   t.equal(r.status, 0, `hook install ${r.stderr}`)
@@ -31,7 +33,7 @@ function vzdump(hook: string, phase: string[], vars: Record<string, string>) {
   return { status: r.status, log: r.stdout + r.stderr }
 }
 
-function dumpDir(t: Tap.Test, ext: string, archive = makeVma({ devices, order: 'interleaved' }).buf) {
+function dumpDir(t: Test, ext: string, archive = makeVma({ devices, order: 'interleaved' }).buf) {
   const dir = t.testdir({ dump: {} })
   const dump = join(dir, 'dump')
   const plain = join(dump, `${BASE}.vma`)
@@ -119,7 +121,7 @@ t.test('a read-only dump directory: a warning, exit 0 (or failure with --strict)
   mkdirSync(ro)
   const m = spawnSync('mount', ['--bind', dump, ro])
   if (m.status !== 0) {
-    t.skip(`cannot bind-mount here: ${m.stderr}`)
+    skipHere(t, `cannot bind-mount here: ${m.stderr}`)
     return
   }
   try {

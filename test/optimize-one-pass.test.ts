@@ -6,11 +6,13 @@
 // says, fail on damage exactly as checking first does, and leave no file.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { VmaError } from '../src/util/errors.js'
+import { haveTool } from './tools.js'
 
 // optimize reads VMA_OPT_TRACE when it loads: set it first, then import.
 process.env.VMA_OPT_TRACE = '1'
@@ -18,7 +20,7 @@ const { optimize } = await import('../src/optimize/optimize.js')
 
 const KiB = 1024
 const MiB = 1 << 20
-const have = (tool: string) => spawnSync(tool, ['--version']).status === 0
+const have = haveTool
 const withData = (devs: { name: string; size: number }[], seed = 1): DeviceSpec[] => devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
 const files = (dir: string) => readdirSync(dir).sort()
 
@@ -90,7 +92,7 @@ t.test('gzip and lzop input take the one reading too', async t => {
     ['lzo', 'lzop', ['-q', '-U']],
   ] as const) {
     if (!have(tool)) {
-      t.skip(`.${ext}: needs the ${tool} program`)
+      skipHere(t, `.${ext}: needs the ${tool} program`)
       continue
     }
     const src = join(dir, `in-${ext}.vma`)

@@ -4,6 +4,7 @@
 // things go wrong.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -39,7 +40,7 @@ t.test('output equals the spec-built optimized form, whatever the input order', 
     ['shuffled', { order: 'shuffled' as const, seed: 4 }],
     ['shuffled, 59 per extent', { order: 'shuffled' as const, seed: 5, perExtent: 59 }],
     ['zero blocks stored', { order: 'interleaved' as const, storeZeroBlocks: true }],
-  ]) {
+  ] as const) {
     const src = join(dir, 'in.vma')
     const dest = join(dir, 'out.vma')
     writeFileSync(src, makeVma({ devices, configs, ...o }).buf)
@@ -254,7 +255,7 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
   const small = join(root, 'small')
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', small])
   if (m.status !== 0) {
-    t.skip(`cannot mount a small tmpfs here: ${m.stderr}`)
+    skipHere(t, `cannot mount a small tmpfs here: ${m.stderr}`)
     return
   }
   try {
@@ -333,7 +334,7 @@ t.test('fuzz: damaged inputs are refused or optimized faithfully, never half-wri
   let refused = 0
   for (let i = 0; i < 60; i++) {
     const b = Buffer.from(v.buf)
-    for (let k = 0; k < 3; k++) b[Math.floor(r() * b.length)] ^= 1 + Math.floor(r() * 255)
+    for (let k = 0; k < 3; k++) b[Math.floor(r() * b.length)]! ^= 1 + Math.floor(r() * 255)
     writeFileSync(join(dir, 'in.vma'), b)
     try {
       await optimize(join(dir, 'in.vma'), { dest: join(dir, 'out.vma') })

@@ -1,4 +1,4 @@
-// Proxmox's own `vma` program (../shared/tools/proxmox-vma/vma, or $VMA_PROXMOX)
+// Proxmox's own `vma` program (found by test/tools.ts: $VMA_PROXMOX or ../shared/tools/proxmox-vma/vma)
 // as a judge of what vma-opt writes: find it, check it can start on this
 // machine, and run verify, extract, list and create. Used by the test suite
 // and by the fuzzer (compiled with it), so it imports nothing from tap.
@@ -11,35 +11,12 @@
 
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { ROOT } from './tools.js'
 
-/** The checkout's root, from test/ in the source tree or dist/test/ when compiled. */
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
-  return dir
-}
-
-export type ProxmoxVma = { ok: true; path: string } | { ok: false; reason: string }
-
-let found: ProxmoxVma | undefined
-
-/** Proxmox's vma, or why it cannot be used here (missing, or its libraries are). */
-export function proxmoxVma(): ProxmoxVma {
-  if (found) return found
-  const path = process.env.VMA_PROXMOX ?? resolve(findRoot(), '..', 'shared', 'tools', 'proxmox-vma', 'vma')
-  if (!existsSync(path)) return (found = { ok: false, reason: `${path} not found (set VMA_PROXMOX to Proxmox's vma program)` })
-  // With no arguments it prints its usage and exits 1; a missing library makes the loader exit 127.
-  const r = spawnSync(path, [], { encoding: 'utf8' })
-  if (r.error) return (found = { ok: false, reason: `${path} cannot start: ${r.error.message}` })
-  if (!/usage: vma command/.test(r.stderr + r.stdout)) {
-    const why = (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit status ${r.status}`
-    return (found = { ok: false, reason: `${path} cannot start on this machine: ${why} (see .ci/run for the Debian packages it needs)` })
-  }
-  return (found = { ok: true, path })
-}
+// Found by test/tools.ts, the one place every external tool is found.
+export { proxmoxVma, type ProxmoxVma } from './tools.js'
 
 export interface Run {
   status: number | null
@@ -130,7 +107,7 @@ export function vmaOptInfoList(archive: string): Run {
   // Without a test runner's loaders, as users run it.
   const env = { ...process.env }
   delete env.NODE_OPTIONS
-  return run(process.execPath, [join(findRoot(), 'bin', 'vma-opt'), 'info', '--list', archive], 120_000, env)
+  return run(process.execPath, [join(ROOT, 'bin', 'vma-opt'), 'info', '--list', archive], 120_000, env)
 }
 
 /**

@@ -11,6 +11,7 @@ import { VmaParser } from '../src/format/vma-parser.js'
 import { MAX_REREAD_PASSES, RereadCost, SPOOL_PASSES, estimatedRereadPasses, rereadAfterCheck, spoolFromTheStart } from '../src/optimize/read-strategy.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
+import { needTools } from './tools.js'
 
 const MiB = 1 << 20
 const dev = (name: string, size: number) => ({ id: 0, name, size })
@@ -75,7 +76,7 @@ t.test('the measured cost: interleaved devices each take a whole pass, sequentia
   t.ok(one > 0.99 && one <= 1, `one device: ${one.toFixed(2)} passes`)
 })
 
-t.test('optimize FILE.zst with many devices spools in pass 1, with few reads it once; output is the optimized form', { skip: spawnSync('zstd', ['--version']).status === 0 ? false : 'needs the zstd program' }, async t => {
+t.test('optimize FILE.zst with many devices spools in pass 1, with few reads it once; output is the optimized form', { skip: needTools('zstd') }, async t => {
   const dir = t.testdir()
   for (const [label, n, want] of [
     ['80 devices', 80, /pass 1 spools/],

@@ -92,7 +92,7 @@ t.test('the old archive stays whenever anything fails', async t => {
 t.test('through the hook: --reverse-deltas --keep-deltas as vzdump calls it', async t => {
   const { runHook } = await import('../src/hook/vzdump-hook.js')
   const { hookScript } = await import('../src/hook/install-hook.js')
-  t.match(hookScript({ path: '/x', reverseDeltas: true, keepDeltas: 2 }), /'--reverse-deltas' '--keep-deltas' '2'/)
+  t.match(hookScript({ reverseDeltas: true, keepDeltas: 2 }), /'--reverse-deltas' '--keep-deltas' '2'/)
   const dir = t.testdir()
   const logs: string[] = []
   for (let day = 0; day < 4; day++) {

@@ -12,7 +12,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma, rng } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
-import { findTool } from '../src/util/find-tool.js'
+import { findTool } from './tools.js'
 
 const files = (dir: string) => readdirSync(dir).sort()
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
@@ -72,7 +72,7 @@ t.test('children die with vma-opt on SIGKILL', { skip: !findTool('zstd') && 'nee
   const plain = join(dir, 'big.vma')
   writeFileSync(plain, makeVma({ devices: bigDevices, order: 'shuffled' }).buf)
   t.equal(spawnSync('zstd', ['-q', '-k', '-1', plain]).status, 0)
-  const cases = [
+  const cases: { what: string; args: string[]; env: Record<string, string>; cont?: boolean }[] = [
     // zstd -d reads the file itself and writes the spool file itself: nothing of ours it would notice.
     { what: 'zstd -d filling the spool', args: ['optimize', '--spool', `${plain}.zst`, join(dir, 'a.vma')], env: { VMA_OPT_ZSTD_DECODER: 'program' } },
     { what: 'zstd compressing the output', args: ['optimize', plain, join(dir, 'b.vma.zst')], env: {} },

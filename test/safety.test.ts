@@ -7,13 +7,14 @@
 // named once.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { optimize } from '../src/optimize/optimize.js'
-import { findTool } from '../src/util/find-tool.js'
+import { findTool } from './tools.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
 import { libzstd, libzstdMissing } from '../src/util/libzstd.js'
@@ -149,7 +150,7 @@ t.test('in place keeps owner, group, mode, xattrs and ACLs', { skip: !attrTools 
   spawnSync('zstd', ['-q', '--rm', join(dir, 'a.vma')])
   const set = spawnSync('setfattr', ['-n', 'user.vma-opt-test', '-v', 'kept', a])
   if (set.status !== 0) {
-    t.skip(`this file system takes no user xattrs: ${set.stderr}`)
+    skipHere(t, `this file system takes no user xattrs: ${set.stderr}`)
     return
   }
   t.equal(spawnSync('setfacl', ['-m', 'u:nobody:r', a]).status, 0)
@@ -181,7 +182,7 @@ t.test('a failed chown is an error (exit 3), never swallowed', { skip: process.g
   chmodSync(a, 0o644)
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'optimize', a], { env: cliEnv(), encoding: 'utf8' })
   if (r.status === 126 || r.status === 127 || /Permission denied.*(node|vma-opt|dist)/.test(r.stderr)) {
-    t.skip(`cannot run vma-opt as nobody here: ${r.stderr}`)
+    skipHere(t, `cannot run vma-opt as nobody here: ${r.stderr}`)
     return
   }
   t.equal(r.status, 3, 'exit 3')

@@ -5,6 +5,7 @@
 // client keeps reading correct data; the socket is 0600 and removed on exit.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,8 +19,8 @@ import { serveArchive } from '../src/serve/serve.js'
 import { parseListen } from '../src/cli/commands/serve.js'
 import { runCli } from '../src/cli/main.js'
 import { decompress, fixturesMissing, manifest } from './trim-helpers.js'
+import { haveTool as have } from './tools.js'
 
-const have = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0
 const noQemu = !have('qemu-img') && 'qemu-img not installed (Debian: qemu-utils)'
 const noNbdinfo = !have('nbdinfo') && 'nbdinfo not installed (Debian: libnbd-bin)'
 
@@ -126,7 +127,7 @@ t.test('nbdinfo lists the exports and maps the zero ranges as holes', { skip: no
   if (have('nbd-client')) {
     const l = spawnSync('nbd-client', ['-l', '-unix', sock]).stdout.toString()
     t.same([...l.matchAll(/^(drive-\S+): /gm)].map(m => m[1]), ['drive-scsi0', 'drive-efidisk0'], 'nbd-client -l lists them too')
-  } else t.skip('nbd-client not installed (Debian: nbd-client)')
+  } else skipHere(t, 'nbd-client not installed (Debian: nbd-client)')
   const d = devices[0]!
   const map = spawnSync('nbdinfo', ['--map', uri(sock, d.name)]).stdout.toString()
   const ext = [...map.matchAll(/^\s*(\d+)\s+(\d+)\s+(\d+)/gm)].map(m => [Number(m[1]), Number(m[2]), Number(m[3])])

@@ -4,6 +4,7 @@
 
 process.env.TZ = 'UTC'
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -14,7 +15,7 @@ import { rng } from './fixtures/make-vma.js'
 import { SHARED, expected, haveShared, parseBuffer, sha256 } from './helpers.js'
 
 if (!haveShared) {
-  t.skip(`shared fixtures not found at ${SHARED}`)
+  skipHere(t, `shared fixtures not found at ${SHARED}`)
 } else {
   const all = expected()
 

@@ -1,18 +1,20 @@
 // For the archive-level trim tests: the CLI as a child process, and
 // Proxmox's own `vma extract` with the sha256 of every restored disk.
 import { spawnSync } from 'node:child_process'
+import type { Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { createReadStream, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, ROOT } from './helpers.js'
+import { BIN } from './helpers.js'
+import { proxmoxVma, proxmoxVmaPath } from './tools.js'
 
-export const VMA = process.env.VMA_PROXMOX_BIN ?? join(ROOT, '..', 'shared', 'tools', 'proxmox-vma', 'vma')
+/** Proxmox's vma, as test/tools.ts finds it ($VMA_PROXMOX or the shared copy). */
+export const VMA = proxmoxVmaPath()
 
 /** Why Proxmox's vma cannot be used here, or undefined. */
 export function vmaMissing(): string | undefined {
-  const r = spawnSync(VMA, [], { encoding: 'utf8' })
-  if (r.error) return `Proxmox's vma cannot run here (${r.error.message})`
-  return /usage: vma/.test(r.stdout + r.stderr) ? undefined : `Proxmox's vma did not start: ${r.stderr.slice(0, 200)}`
+  const v = proxmoxVma()
+  return v.ok ? undefined : v.reason
 }
 
 export function cli(args: string[], o: { input?: Buffer } = {}) {
@@ -40,7 +42,7 @@ export async function vmaExtract(archive: string, out: string): Promise<{ status
 }
 
 /** vma extract of `archive` into a fresh dir under `dir`, asserting exit 0; sha256 per device name. */
-export async function extractSums(t: Tap.Test, archive: string, dir: string): Promise<Map<string, string>> {
+export async function extractSums(t: Test, archive: string, dir: string): Promise<Map<string, string>> {
   const r = await vmaExtract(archive, join(dir, `extract-${Math.random().toString(36).slice(2)}`))
   t.equal(r.status, 0, `vma extract ${archive} exits 0 ${r.stderr.slice(0, 300)}`)
   return r.sums

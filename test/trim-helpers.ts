@@ -7,22 +7,18 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TrimPlan } from '../src/trim/plan.js'
-import type { Test } from 'tap'
+import { needTools } from './tools.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** ../shared/fixtures/trim, or $VMA_FIXTURES/trim. */
 export const TRIM_FIXTURES = process.env.VMA_FIXTURES ? join(process.env.VMA_FIXTURES, 'trim') : resolve(ROOT, '..', 'shared', 'fixtures', 'trim')
 
-export function haveTool(name: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) if (existsSync(join(dir, name))) return true
-  return false
-}
+export { haveTool } from './tools.js'
 
 /** Why the fixture tests cannot run, or undefined. */
 export function fixturesMissing(): string | undefined {
   if (!existsSync(join(TRIM_FIXTURES, 'manifest.json'))) return `trim fixtures not found at ${TRIM_FIXTURES}`
-  if (!haveTool('zstd')) return 'zstd not installed (Debian package zstd)'
-  return undefined
+  return needTools('zstd') || undefined
 }
 
 export interface ManifestVolume {
@@ -248,7 +244,4 @@ export function diffRanges(a: string, b: string, max = 64): [number, number][] {
   return out
 }
 
-/** Marks the rest of a test as skipped, with the reason shown in the output. */
-export function skipHere(t: Test, reason: string): void {
-  t.test(reason, { skip: reason }, async () => {})
-}
+export { skipHere } from './tools.js'

@@ -81,12 +81,12 @@ else {
   }
   t.test('superblock checksum wrong', async t => {
     const img = Buffer.from(ext4)
-    img[1024 + 0x78] ^= 1
+    img[1024 + 0x78]! ^= 1
     t.match(only(await plan(img)).reason, /superblock checksum/)
   })
   t.test('descriptor changed without its checksum', async t => {
     const img = Buffer.from(ext4)
-    img[2048 + 0x0c] ^= 1 // group 0 free count, GDT at block 2
+    img[2048 + 0x0c]! ^= 1 // group 0 free count, GDT at block 2
     t.match(only(await plan(img)).reason, /descriptor checksum/)
   })
   t.test('ext2 descriptor: block bitmap pointer past the end', async t => {
@@ -104,7 +104,7 @@ else {
   t.test('ext2 bitmap: a metadata block marked free', async t => {
     const img = Buffer.from(ext2)
     const bb = img.readUInt32LE(2048)
-    img[bb * 1024] &= 0xfe // block 1 = superblock
+    img[bb * 1024]! &= 0xfe // block 1 = superblock
     img.writeUInt16LE(img.readUInt16LE(2048 + 0x0c) + 1, 2048 + 0x0c) // keep the free count consistent
     t.match(only(await plan(img)).reason, /marked free/)
   })
@@ -117,7 +117,7 @@ else {
     let skipped = 0
     for (let i = 0; i < 60; i++) {
       const img = Buffer.from(i % 2 ? ext2 : ext4)
-      for (let k = 0; k < 4; k++) img[rnd(64 * 1024)] ^= 1 << rnd(8)
+      for (let k = 0; k < 4; k++) img[rnd(64 * 1024)]! ^= 1 << rnd(8)
       const p = await plan(img)
       if (only(p).decision === 'skip') skipped++
       for (const [o, n] of p.freeRanges('d')) if (o < 0 || o + n > img.length) t.fail('free range outside the disk')

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { cli, extractSums as extract, vmaMissing, VMA } from './trim-archive-helpers.js'
-import { decompress, fixturesMissing, manifest, type ManifestImage } from './trim-helpers.js'
+import { decompress, fixturesMissing, manifest } from './trim-helpers.js'
 
 const skip = fixturesMissing() ?? vmaMissing()
 

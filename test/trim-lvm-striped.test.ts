@@ -20,7 +20,7 @@ else {
     const handles = await Promise.all(disks.map((d, i) => openFileDisk(d, ['sda', 'sdb'][i]!)))
     const plan = await planTrim(handles, { journal: 'strict', lvmFree: false })
     const vols = Object.fromEntries(plan.report.disks.flatMap(d => d.volumes).map(v => [v.id, v]))
-    t.equal(vols['disk']?.decision, 'container', 'whole-disk PV is a container')
+    t.equal(vols.disk?.decision, 'container', 'whole-disk PV is a container')
     t.equal(vols['vgs/striped']?.decision, 'trim', `striped LV trimmed (${vols['vgs/striped']?.reason ?? ''})`)
     t.equal(vols['vgs/striped']?.freeBytes, refPlan.report.disks[0]!.volumes[0]!.freeBytes, 'same free bytes as the plain ext4')
     t.match(vols['vgs/raw']?.reason, /no recognised signature/, 'raw LV skipped')

@@ -6,13 +6,14 @@
 // and files written without FUSE.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { join } from 'node:path'
 import { NTFS_TOOLS, trimAndCheck } from './fixtures/ntfs-check.js'
 import { buildNtfs } from './fixtures/ntfs-image.js'
 import { missing } from './fixtures/ntfs-tools.js'
 
 const noTool = missing(...NTFS_TOOLS)
-if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   for (const clusterSize of [512, 1024, 2048, 4096]) {
     t.test(`cluster size ${clusterSize}`, async (t) => {

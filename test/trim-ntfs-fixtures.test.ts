@@ -5,6 +5,7 @@
 // manifest, so this needs no partition layer.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -47,8 +48,8 @@ interface Image {
 const opts = { journal: 'strict', lvmFree: false } as const
 const noTool = missing('zstd', 'ntfsfix', 'ntfscat', 'ntfslabel')
 
-if (!haveTrimFixtures) t.skip(`trim fixtures not found at ${TRIM_FIXTURES}`)
-else if (noTool) t.skip(`${noTool} is not installed`)
+if (!haveTrimFixtures) skipHere(t, `trim fixtures not found at ${TRIM_FIXTURES}`)
+else if (noTool) skipHere(t, `${noTool} is not installed`)
 else {
   const manifest = JSON.parse(readFileSync(join(TRIM_FIXTURES, 'manifest.json'), 'utf8')) as { images: Image[] }
   for (const image of manifest.images.filter((i) => i.volumes.some((v) => v.kind === 'ntfs'))) {

@@ -4,6 +4,7 @@
 // through a deep root index (1,500 entries in INDX blocks).
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readNtfs } from '../src/trim/ntfs/ntfs.js'
@@ -23,7 +24,7 @@ async function verdictOf(path: string) {
   }
 }
 
-if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   t.test('fragmented $MFT', { skip: fuseWorks(t.testdir()) ? false : 'ntfs-3g cannot mount here (no FUSE)' }, async (t) => {
     const path = join(t.testdir(), 'frag.img')

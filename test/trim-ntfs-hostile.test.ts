@@ -6,6 +6,7 @@
 // runs past the volume).
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { join } from 'node:path'
 import { readNtfs } from '../src/trim/ntfs/ntfs.js'
 import { decodeRunlist } from '../src/trim/ntfs/ntfs-attribute.js'
@@ -55,7 +56,7 @@ t.test('runlists', async (t) => {
 })
 
 const noTool = missing('mkntfs', 'ntfscp', 'ntfsinfo', 'ntfsls', 'ntfstruncate')
-if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else
   t.test('random damage to metadata', async (t) => {
     const path = join(t.testdir(), 'good.img')

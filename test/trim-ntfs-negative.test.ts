@@ -7,6 +7,8 @@
 // zeroed hiberfil.sys, VSS header without a catalog) are trimmed.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
+import type { Test } from 'tap'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isBitLocker, isExFat, isNtfsBoot, isReFS, readNtfs } from '../src/trim/ntfs/ntfs.js'
@@ -61,7 +63,7 @@ function restartPage(pageSize: number, lsn: bigint, clientInUse: number, flags: 
   return p
 }
 
-if (noTool) t.skip(`${noTool} is not installed (Debian package ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   const dir = t.testdir()
   const good = join(dir, 'good.img')
@@ -75,7 +77,7 @@ else {
     patch(path)
     return path
   }
-  const expectSkip = async (t: Tap.Test, path: string, reason: RegExp, size?: number) => {
+  const expectSkip = async (t: Test, path: string, reason: RegExp, size?: number) => {
     const before = sha256(readFileSync(path))
     const v = await verdictOf(path, size)
     t.equal(v?.decision, 'skip', `skipped${v?.decision === 'skip' ? `: ${v.reason}` : ''}`)
@@ -83,7 +85,7 @@ else {
     t.equal(sha256(readFileSync(path)), before, 'image untouched')
     return v
   }
-  const expectTrim = async (t: Tap.Test, path: string) => {
+  const expectTrim = async (t: Test, path: string) => {
     const v = await verdictOf(path)
     t.equal(v?.decision, 'trim', v?.decision === 'skip' ? v.reason : 'trimmed')
     return v
@@ -120,7 +122,7 @@ else {
     await expectSkip(t, withPages([restartPage(4096, 100n, 0, 0), restartPage(4096, 90n, 0, 0)]), /\$LogFile not clean/)
     await expectSkip(t, withPages([restartPage(4096, 100n, 0, 2), restartPage(4096, 200n, 0, 0)]), /\$LogFile not clean.*restart page at 4096/)
     const torn = restartPage(4096, 300n, 0xffff, 2)
-    torn[1022] ^= 0xff
+    torn[1022]! ^= 0xff
     await expectSkip(t, withPages([torn, restartPage(4096, 100n, 0xffff, 2)]), /update sequence mismatch/)
     await expectSkip(t, withPages([Buffer.alloc(4096, 0x55)]), /no restart page/)
     t.match((await expectTrim(t, withPages([restartPage(4096, 100n, 0, 2), restartPage(4096, 90n, 0, 0)])))?.details?.logFile, /flags 0x2/, 'clean flag')

@@ -5,6 +5,7 @@
 // ntfswipe --unused; with a BitLocker signature the Windows volume is skipped.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { readNtfs } from '../src/trim/ntfs/ntfs.js'
@@ -27,7 +28,7 @@ function extract(from: string, offset: number, length: number, to: string): void
   closeSync(dst)
 }
 
-if (noTool) t.skip(`${noTool} is not installed (Debian packages gdisk, dosfstools, util-linux, ntfs-3g)`)
+if (noTool) skipHere(t, `${noTool} is not installed (Debian packages gdisk, dosfstools, util-linux, ntfs-3g)`)
 else {
   t.test('Windows layout', async (t) => {
     const dir = t.testdir()

@@ -3,7 +3,7 @@
 // `vma extract` restores from the trimmed archive must be, disk by disk,
 // exactly the image after a correct trim (the manifest's sha256, made and
 // cross-checked with zerofree, ntfswipe, e2fsck and file contents).
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { cli, extractSums as extract, vmaMissing } from './trim-archive-helpers.js'

@@ -16,6 +16,7 @@ import { readFileSync, readdirSync, existsSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
+import type { Test } from 'tap'
 import * as realPlan from '../src/trim/plan.js'
 import type { TrimPlan } from '../src/trim/plan.js'
 import type { ClusterZeroer } from '../src/trim/zeroer.js'
@@ -56,7 +57,7 @@ function plusByte(z: ClusterZeroer, name: string, at: number): ClusterZeroer {
  * the module imported and its direct imports only, so the chain from the CLI
  * down to the trim step is rebuilt with the mock at the bottom.
  */
-async function cliWith(t: Tap.Test, fault: (p: TrimPlan) => TrimPlan): Promise<Run> {
+async function cliWith(t: Test, fault: (p: TrimPlan) => TrimPlan): Promise<Run> {
   const plan = {
     ...realPlan,
     planTrim: async (...a: Parameters<typeof realPlan.planTrim>) => fault(await realPlan.planTrim(...a)),
@@ -159,7 +160,7 @@ else {
           const [, first, n, buf, masks, pos] = a
           const c = Math.floor(used / 65536)
           if (c < first || c >= first + n || masks[c - first] !== 0xffff) return
-          buf[pos[c - first]! + (used % 65536)] ^= 0x5a
+          buf[pos[c - first]! + (used % 65536)]! ^= 0x5a
         }
       }
       const { optimize } = await t.mockImport<typeof import('../src/optimize/optimize.js')>('../src/optimize/optimize.js', {

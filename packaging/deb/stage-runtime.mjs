@@ -4,7 +4,7 @@
 // exactly as package-lock.json pins them, taken from the local node_modules
 // that `npm ci` installed. Nothing is downloaded here or at install time.
 
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** Files of bundled modules that are never loaded: docs, types, source maps, licenses (those go to copyright). */

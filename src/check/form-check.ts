@@ -106,7 +106,7 @@ export class FormCheck implements VmaSink {
     } catch {
       canonical = undefined
     }
-    if (!canonical || !canonical.equals(h.raw)) this.reasons.push('the header is not in canonical encoding')
+    if (!canonical?.equals(h.raw)) this.reasons.push('the header is not in canonical encoding')
   }
 
   extent(e: ExtentHeader, offset: number, raw: Uint8Array): void {

@@ -3,10 +3,20 @@
 // usage error (exit 2) before any file is opened. Commands never declare a
 // yargs number option (test/hook-install.test.ts checks).
 
-import type { Options } from 'yargs'
 import { parseInteger, type IntegerRange } from '../util/integer.js'
 
-export function integerOption(name: string, describe: string, range: IntegerRange, defaultValue?: number): Options {
+/** What integerOption returns: typed so that the handler sees a number (with a default) or number | undefined. */
+export interface IntegerOption {
+  type: 'string'
+  requiresArg: true
+  describe: string
+  default?: number
+  coerce: (v: unknown) => number
+}
+
+export function integerOption(name: string, describe: string, range: IntegerRange): IntegerOption
+export function integerOption(name: string, describe: string, range: IntegerRange, defaultValue: number): IntegerOption & { default: number }
+export function integerOption(name: string, describe: string, range: IntegerRange, defaultValue?: number): IntegerOption {
   return {
     type: 'string',
     requiresArg: true,
@@ -14,8 +24,8 @@ export function integerOption(name: string, describe: string, range: IntegerRang
     ...(defaultValue !== undefined ? { default: defaultValue } : {}),
     // Given twice: each value is checked, the last one wins (as for every single-value option).
     coerce: (v: unknown) => {
-      const values = Array.isArray(v) ? v : [v]
-      let last: number | undefined
+      const values: unknown[] = Array.isArray(v) ? v : [v]
+      let last = 0 // yargs gives at least one value (requiresArg)
       for (const x of values) last = typeof x === 'number' ? parseInteger(`--${name}`, String(x), range) : parseInteger(`--${name}`, String(x ?? ''), range)
       return last
     },

@@ -10,14 +10,14 @@ export interface TrimArgs {
   trimLvmFree?: boolean
 }
 
-export function trimOptions<T>(y: Argv<T>): Argv<T & TrimArgs> {
+export function trimOptions<T>(y: Argv<T>) {
   return y
     .option('trim-journal', {
       choices: ['strict', 'union'] as const,
       default: 'strict' as const,
       describe: 'ext3/4 with a journal to replay (a live backup without the guest agent): strict leaves it alone; union trims it, keeping every block a journaled bitmap marks used',
     })
-    .option('trim-lvm-free', { type: 'boolean', describe: 'also zero LVM physical extents no LV uses' }) as unknown as Argv<T & TrimArgs>
+    .option('trim-lvm-free', { type: 'boolean', describe: 'also zero LVM physical extents no LV uses' })
 }
 
 export function trimOptionsFrom(a: TrimArgs): TrimOptions {

@@ -9,6 +9,14 @@
 // the child's pipe handle is moved into such a socket before anything read
 // from it. Where that is not possible (a Node without the handle), the
 // stream is read as usual.
+//
+// Why a private field: no public API reads a child's pipe into a buffer of
+// ours. `onread` exists only for sockets we construct, child_process cannot
+// be handed such a socket for the child's stdout, and Node has no socketpair
+// or pipe() to make one; a FIFO read with fs.read would cost a thread-pool
+// round trip per read. test/node-internals.test.ts pins what this relies on
+// (`_handle` with `useUserBuffer`, adopted by net.Socket), so a Node that
+// drops it fails there by name; the stream path below stays correct anyway.
 
 import net from 'node:net'
 import type { Readable } from 'node:stream'

@@ -133,7 +133,7 @@ export function fromSystemError(err: unknown, what: string): VmaError {
     : code === 'EEXIST' ? 'already exists'
     : code === 'EPIPE' ? 'broken pipe'
     : code === 'ENOTDIR' ? 'not a directory'
-    : e && e.message ? e.message : String(err)
+    : e?.message ? e.message : String(err)
   const vcode = code === 'ENOSPC' || code === 'EDQUOT' ? 'VMA_NO_SPACE' : code === 'EEXIST' ? 'VMA_EXISTS' : 'VMA_IO'
   const out = new VmaError(vcode, -1, `${what}: ${reason}`)
   if (code) out.errno = code

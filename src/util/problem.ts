@@ -1,4 +1,4 @@
-import { VmaError } from './errors.js'
+import type { VmaError } from './errors.js'
 
 /** A finding of verify: what is wrong and where. */
 export interface Problem {

@@ -6,6 +6,15 @@
 // load). A minor collection every so many bytes frees them while they are
 // young, for well under a millisecond each (major ones every 8 MiB doubled
 // the CPU time). V8 offers it only behind --expose-gc, set once at first use.
+//
+// Why at run time: Node documents v8.setFlagsFromString after start-up as
+// unsupported, but the public alternative, `node --expose-gc` on the command
+// line, cannot reach every way vma-opt runs (bin/vma-opt, the hook wrapper,
+// the Debian launcher, and the library inside someone else's process, which
+// must not get a global gc() it did not ask for; the function fetched here
+// stays private). If V8 refuses, nothing breaks: collections are left to V8
+// and only peak RSS grows back. test/node-internals.test.ts checks that each
+// threshold crossed really runs one minor collection.
 
 import v8 from 'node:v8'
 import vm from 'node:vm'

@@ -88,8 +88,7 @@ function mutateHeader(b: Buffer, r: Rng): string {
     b.writeUInt32BE(pick(r, [0, 2, 0xffffffff, 0x01000000]), 4)
     what = 'version'
   } else if (k === 2) {
-    const at = 8 + int(r, 16)
-    b[at] = b[at]! ^ (1 + int(r, 255))
+    b[8 + int(r, 16)]! ^= 1 + int(r, 255)
     what = 'uuid'
   } else if (k === 3) {
     b.writeBigInt64BE(pick(r, [0n, -1n, 1n << 62n, -(1n << 62n), BigInt(int(r, 2 ** 31))]), 24)
@@ -162,8 +161,7 @@ function mutateExtent(b: Buffer, r: Rng): { bytes: Buffer; what: string } {
     b.writeUInt16BE(pick(r, [0, n + 1, n - 1, n + 16, 0xffff]) & 0xffff, off + 6)
     what = 'block count'
   } else if (k === 3) {
-    const at = off + 8 + int(r, 16)
-    b[at] = b[at]! ^ 0x40
+    b[off + 8 + int(r, 16)]! ^= 0x40
     what = 'uuid'
   } else {
     const slot = int(r, 4) === 0 ? int(r, 59) : int(r, 8)
@@ -229,7 +227,7 @@ export function flipBits(b: Buffer, r: Rng): string {
     else if (where === 1 && ext.length) pos = pick(r, ext) + int(r, 512)
     else pos = int(r, b.length)
     pos = Math.min(pos, b.length - 1)
-    b[pos] = b[pos]! ^ (1 << int(r, 8))
+    b[pos]! ^= 1 << int(r, 8)
     spots.push(pos)
   }
   return `flipped bits at ${spots.join(',')}`
@@ -319,7 +317,7 @@ export function mutateCompressed(src: Buffer, r: Rng): { bytes: Buffer; what: st
   const spots: number[] = []
   for (let i = 0; i < n; i++) {
     const pos = r() < 0.3 ? int(r, Math.min(64, b.length)) : int(r, b.length)
-    b[pos] = b[pos]! ^ (1 << int(r, 8))
+    b[pos]! ^= 1 << int(r, 8)
     spots.push(pos)
   }
   return { bytes: b, what: [`compressed: flipped bits at ${spots.join(',')}`] }

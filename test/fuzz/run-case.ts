@@ -92,7 +92,7 @@ export function runCli(o: Pick<CaseOptions, 'bin' | 'dir' | 'timeoutMs'>, args: 
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       if (poll) clearInterval(poll)
-      let status = code
+      const status = code
       if (useTime && existsSync(rssFile)) {
         const text = readFileSync(rssFile, 'utf8')
         rssKb = Number(/(\d+)\s*$/.exec(text.trim())?.[1] ?? 0)

@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { ApplyResult } from '../../delta/apply.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { VmaError } from '../../util/errors.js'
@@ -9,19 +10,8 @@ import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
-interface ApplyArgs {
-  base: string
-  rest: string[]
-  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
-  tmpdir?: string
-  zstdThreads: number
-  json?: boolean
-  quiet?: boolean
-  wait?: boolean
-}
-
-export function applyCommand(io: CliIO, result: CommandResult): CommandModule<object, ApplyArgs> {
-  return {
+export function applyCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'apply <base> <rest..>',
     describe: 'Restore the newest archive of a chain BASE DELTA... as a full archive OUT (the optimized form), proven before it is published',
     builder: (y: Argv) =>
@@ -35,7 +25,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 apply monday.vma.zst tuesday.vma-delta.zst tuesday.vma.zst', 'forward')
-        .example('$0 apply today.vma.zst yesterday.vma-delta.zst - | vma extract - /restore', 'reverse, into a pipe') as unknown as Argv<ApplyArgs>,
+        .example('$0 apply today.vma.zst yesterday.vma-delta.zst - | vma extract - /restore', 'reverse, into a pipe'),
     handler: async args => {
       installSignalCleanup()
       const rest = args.rest ?? []
@@ -59,7 +49,7 @@ export function applyCommand(io: CliIO, result: CommandResult): CommandModule<ob
       else if (!args.quiet) report.write(applyLine(r) + '\n')
       result.exitCode = 0
     },
-  }
+  })
 }
 
 function applyLine(r: ApplyResult): string {

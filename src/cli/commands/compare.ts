@@ -1,18 +1,12 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { Comparison } from '../../compare/compare.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes, thousands } from '../../util/human.js'
 
-interface CompareArgs {
-  a: string
-  b: string
-  json?: boolean
-  tmpdir?: string
-}
-
-export function compareCommand(io: CliIO, result: CommandResult): CommandModule<object, CompareArgs> {
-  return {
+export function compareCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'compare <a> <b>',
     describe: 'How much two backups differ, per device and 4 KiB block, and what a dedup store adds for B given A',
     builder: (y: Argv) =>
@@ -21,7 +15,7 @@ export function compareCommand(io: CliIO, result: CommandResult): CommandModule<
         .positional('b', { type: 'string', describe: 'the newer archive (path or -)', demandOption: true })
         .option('json', { type: 'boolean', describe: 'print one JSON object' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
-        .example('$0 compare monday.vma.zst tuesday.vma.zst', '') as unknown as Argv<CompareArgs>,
+        .example('$0 compare monday.vma.zst tuesday.vma.zst', ''),
     handler: async args => {
       installSignalCleanup()
       const { compareArchives } = await import('../../compare/compare.js') // loaded when used: start-up stays short
@@ -29,7 +23,7 @@ export function compareCommand(io: CliIO, result: CommandResult): CommandModule<
       io.stdout.write(args.json ? JSON.stringify(r, null, 2) + '\n' : compareText(r))
       result.exitCode = 0
     },
-  }
+  })
 }
 
 function pct(part: number, whole: number): string {

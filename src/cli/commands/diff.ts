@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { DiffResult } from '../../delta/diff.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -8,20 +9,8 @@ import { humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
-interface DiffArgs {
-  base: string
-  new: string
-  delta: string
-  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
-  tmpdir?: string
-  zstdThreads: number
-  json?: boolean
-  quiet?: boolean
-  wait?: boolean
-}
-
-export function diffCommand(io: CliIO, result: CommandResult): CommandModule<object, DiffArgs> {
-  return {
+export function diffCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'diff <base> <new> <delta>',
     describe: "Write a delta: NEW's metadata and only the 64 KiB clusters that differ from BASE (restore with apply)",
     builder: (y: Argv) =>
@@ -36,7 +25,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 diff monday.vma.zst tuesday.vma.zst tuesday.vma-delta.zst', 'forward: keep monday, store tuesday as a delta')
-        .example('$0 diff tuesday.vma.zst monday.vma.zst monday.vma-delta.zst', 'reverse: keep tuesday whole, monday as a delta') as unknown as Argv<DiffArgs>,
+        .example('$0 diff tuesday.vma.zst monday.vma.zst monday.vma-delta.zst', 'reverse: keep tuesday whole, monday as a delta'),
     handler: async args => {
       installSignalCleanup()
       const progress = makeProgress(io.stderr, 'diff', 0, !!args.quiet)
@@ -55,7 +44,7 @@ export function diffCommand(io: CliIO, result: CommandResult): CommandModule<obj
       else if (!args.quiet) io.stdout.write(diffLine(r) + '\n')
       result.exitCode = 0
     },
-  }
+  })
 }
 
 function diffLine(r: DiffResult): string {

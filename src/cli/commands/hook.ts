@@ -1,29 +1,15 @@
 import type { Argv, CommandModule } from 'yargs'
+import { command } from '../command.js'
 import { CHECKOUT_WRAPPER, HOOK_ENTRY, installHook } from '../../hook/install-hook.js'
 import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from '../../hook/packaged.js'
 import { uninstallHook } from '../../hook/uninstall-hook.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { integerOption, KEEP_DELTAS, ZSTD_THREADS } from '../integer-option.js'
 
-interface HookArgs {
-  path?: string
-  vzdumpConf?: string
-  keepUuid?: boolean
-  zstdThreads?: number
-  tmpdir?: string
-  strict?: boolean
-  force?: boolean
-  trim?: boolean
-  trimJournal?: 'strict' | 'union'
-  trimLvmFree?: boolean
-  reverseDeltas?: boolean
-  keepDeltas?: number
-}
-
 const PATH_HELP = `the hook wrapper (default ${CHECKOUT_WRAPPER}; from the Debian package ${PACKAGED_WRAPPER}, whose options are ${PACKAGED_OPTIONS}: another path is a wrapper of its own, for one vzdump job's --script)`
 
-function installCommand(io: CliIO, result: CommandResult, packaged: boolean): CommandModule<object, HookArgs> {
-  return {
+function installCommand(io: CliIO, result: CommandResult, packaged: boolean) {
+  return command({
     command: 'install',
     describe: `Write the hook (a wrapper with absolute paths, or from the Debian package ${PACKAGED_OPTIONS}) and set or print the vzdump.conf line`,
     builder: (z: Argv) =>
@@ -35,12 +21,12 @@ function installCommand(io: CliIO, result: CommandResult, packaged: boolean): Co
         .option('tmpdir', { type: 'string', describe: 'spool directory (default: the dump directory)' })
         .option('strict', { type: 'boolean', describe: 'fail the backup on any error, not only on a damaged archive' })
         .option('force', { type: 'boolean', describe: 'replace the hook vzdump.conf names instead of keeping it running after ours' })
-        .option('trim', { type: 'boolean', describe: "optimize --trim: zero what the guests' filesystems declare free (README: Free-space trim)" })
+        .option('trim', { type: 'boolean', describe: "optimize --trim: zero what the guests' filesystems declare free (docs/trim.md)" })
         .option('trim-journal', { choices: ['strict', 'union'] as const, describe: 'with --trim: the ext3/4 journal rule (default strict)' })
         .option('trim-lvm-free', { type: 'boolean', describe: 'with --trim: also zero unallocated LVM extents' })
-        .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (README: Reverse deltas)" })
+        .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (docs/hook-and-reverse-deltas.md)" })
         .option('keep-deltas', { ...integerOption('keep-deltas', 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest', KEEP_DELTAS), implies: 'reverse-deltas' })
-        .example('$0 hook install --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
+        .example('$0 hook install --vzdump-conf /etc/vzdump.conf', ''),
     handler: async args => {
       const r = installHook({ ...args, packaged })
       io.stdout.write(r.wrote !== r.path ? `wrote ${r.wrote} (the options of ${r.path})\n` : `wrote ${r.path}\n`)
@@ -49,18 +35,18 @@ function installCommand(io: CliIO, result: CommandResult, packaged: boolean): Co
       else io.stdout.write(`add this line to /etc/vzdump.conf (or pass --script ${r.path} to vzdump):\n${r.confLine}\n`)
       result.exitCode = 0
     },
-  }
+  })
 }
 
-function uninstallCommand(io: CliIO, result: CommandResult, packaged: boolean): CommandModule<object, HookArgs> {
-  return {
+function uninstallCommand(io: CliIO, result: CommandResult, packaged: boolean) {
+  return command({
     command: 'uninstall',
     describe: "Undo hook install: restore vzdump.conf's previous script: line and delete the wrapper vma-opt wrote",
     builder: (z: Argv) =>
       z
         .option('path', { type: 'string', describe: PATH_HELP })
         .option('vzdump-conf', { type: 'string', describe: 'restore the script: line this file had before hook install (from FILE.vma-opt-backup)' })
-        .example('$0 hook uninstall --vzdump-conf /etc/vzdump.conf', '') as unknown as Argv<HookArgs>,
+        .example('$0 hook uninstall --vzdump-conf /etc/vzdump.conf', ''),
     handler: async args => {
       const r = uninstallHook({ path: args.path, vzdumpConf: args.vzdumpConf, packaged })
       for (const f of r.removed) io.stdout.write(`removed ${f}\n`)
@@ -70,7 +56,7 @@ function uninstallCommand(io: CliIO, result: CommandResult, packaged: boolean): 
       if (r.removed.length === 0 && !r.restored && r.restored !== null) io.stdout.write('nothing to remove\n')
       result.exitCode = 0
     },
-  }
+  })
 }
 
 export function hookCommand(io: CliIO, result: CommandResult): CommandModule<object, object> {

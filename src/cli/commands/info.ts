@@ -1,27 +1,19 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import { inspectArchive, readArchiveHeader, type ArchiveReport } from '../../check/inspect.js'
 import { vmaListText } from '../../format/list-format.js'
 import { cTime, isoTime } from '../../format/ctime.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { bytesWithHuman, humanBytes, thousands } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
-import { trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { trimOptions, trimOptionsFrom } from '../trim-text.js'
 import type { FreeSpaceReport } from '../../trim/free-space.js'
 import { VmaError } from '../../util/errors.js'
 import { deltaIdentities } from '../../archive/archive-identity.js'
 import { describeIdentity } from '../../format/delta-identity.js'
 
-interface InfoArgs extends TrimArgs {
-  freeSpace?: boolean
-  tmpdir?: string
-  src: string
-  json?: boolean
-  list?: boolean
-  quiet?: boolean
-}
-
-export function infoCommand(io: CliIO, result: CommandResult): CommandModule<object, InfoArgs> {
-  return {
+export function infoCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'info <src>',
     describe: 'Show what an archive holds: uuid, time, configs, devices, order and form',
     builder: (y: Argv) =>
@@ -36,7 +28,7 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .conflicts('free-space', 'list')
         .example('$0 info backup.vma.zst', '')
         .example('zstdcat backup.vma.zst | $0 info --list -', '')
-        .example('$0 info --free-space backup.vma.zst', 'what optimize --trim would zero') as unknown as Argv<InfoArgs>,
+        .example('$0 info --free-space backup.vma.zst', 'what optimize --trim would zero'),
     handler: async args => {
       if (args.list) {
         const h = await readArchiveHeader(args.src, { stdin: io.stdin })
@@ -64,7 +56,7 @@ export function infoCommand(io: CliIO, result: CommandResult): CommandModule<obj
       else io.stdout.write(infoText(r))
       result.exitCode = 0
     },
-  }
+  })
 }
 
 /** What a delta records about the archive it applies to and the one it reproduces. */

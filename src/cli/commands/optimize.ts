@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { OptimizeResult } from '../../optimize/optimize.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -9,33 +10,14 @@ import { humanBytes } from '../../util/human.js'
 import type { ShareResult } from '../../share/share-blocks.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
-import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { trimLines, trimOptions, trimOptionsFrom } from '../trim-text.js'
+
 import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
 
-interface OptimizeArgs extends TrimArgs {
-  trim?: boolean
-  src: string
-  dest?: string
-  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
-  keepUuid?: boolean
-  align?: boolean
-  shareWith?: string[]
-  tmpdir?: string
-  spool?: boolean
-  force?: boolean
-  check: boolean
-  zstdThreads: number
-  json?: boolean
-  quiet?: boolean
-  more?: string[]
-  inPlace?: boolean
-  wait?: boolean
-}
-
-export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule<object, OptimizeArgs> {
+export function optimizeCommand(io: CliIO, result: CommandResult) {
   /** Each file's result, for the summary of several. */
   let last: OptimizeResult | undefined
-  const command: CommandModule<object, OptimizeArgs> = {
+  const mod = command({
     command: 'optimize <src> [dest] [more..]',
     describe: 'Rewrite an archive deterministically so that backups deduplicate (--trim: and zero the free space inside its disks); proves the result before replacing anything',
     builder: (y: Argv) =>
@@ -62,12 +44,14 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
         .example('$0 optimize -i /var/lib/vz/dump/*.vma.zst', 'every backup of a dump directory, in place')
         .example('$0 optimize --share-with vzdump-qemu-100-2026_11_20-01_00_00.vma vzdump-qemu-100-2026_11_21-01_00_00.vma', "store only what changed since the day before (XFS, btrfs)")
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
-        .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe') as unknown as Argv<OptimizeArgs>,
+        .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe'),
     handler: async args => {
       if (args.shareWith?.length && args.align === false) throw new VmaError('VMA_USAGE', -1, '--share-with needs the aligned form: it cannot be combined with --no-align')
       const files = args.more?.length || args.inPlace ? [args.src, ...(args.dest === undefined ? [] : [args.dest]), ...(args.more ?? [])] : undefined
       if (files) return optimizeMany(io, result, files, args, async file => {
-        await command.handler({ ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, json: false, quiet: args.quiet || args.json })
+        // The same handler, for one file in place (yargs' parsed type cannot be rebuilt by hand: a cast).
+        const one = { ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, 'in-place': undefined, json: false, quiet: args.quiet || args.json }
+        await mod.handler(one as unknown as Parameters<typeof mod.handler>[0])
         return last!
       })
       installSignalCleanup()
@@ -103,8 +87,8 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
       }
       result.exitCode = 0
     },
-  }
-  return command
+  })
+  return mod
 }
 
 /**
@@ -113,7 +97,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult): CommandModule
  * rest, and a summary ends it; the exit status is the worst. Ctrl-C cleans up
  * the file being written and stops (util/temp-files), as for one file.
  */
-async function optimizeMany(io: CliIO, result: CommandResult, files: string[], args: OptimizeArgs, one: (file: string) => Promise<OptimizeResult>): Promise<void> {
+async function optimizeMany(io: CliIO, result: CommandResult, files: string[], args: { json?: boolean; quiet?: boolean }, one: (file: string) => Promise<OptimizeResult>): Promise<void> {
   if (files.includes('-')) throw new VmaError('VMA_USAGE', -1, 'several archives are optimized in place: stdin (-) cannot be one of them')
   let worst = 0
   let optimized = 0

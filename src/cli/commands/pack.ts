@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import { VmaError } from '../../util/errors.js'
 import type { PackDisk, PackResult } from '../../pack/pack.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
@@ -6,25 +7,8 @@ import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 import { integerOption, ZSTD_THREADS } from '../integer-option.js'
-import { trimLines, trimOptions, trimOptionsFrom, type TrimArgs } from '../trim-text.js'
+import { trimLines, trimOptions, trimOptionsFrom } from '../trim-text.js'
 import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
-
-interface PackArgs extends TrimArgs {
-  trim?: boolean
-  first: string
-  second?: string
-  config?: string[]
-  disk?: string[]
-  compress?: 'zstd' | 'gzip' | 'lzo' | 'none'
-  ctime?: number
-  zstdThreads: number
-  tmpdir?: string
-  check: boolean
-  force?: boolean
-  json?: boolean
-  quiet?: boolean
-  wait?: boolean
-}
 
 function parseDisk(spec: string): PackDisk {
   const eq = spec.indexOf('=')
@@ -32,8 +16,8 @@ function parseDisk(spec: string): PackDisk {
   return { name: spec.slice(0, eq), path: spec.slice(eq + 1) }
 }
 
-export function packCommand(io: CliIO, result: CommandResult): CommandModule<object, PackArgs> {
-  return {
+export function packCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'pack <first> [second]',
     describe: 'Build an archive Proxmox can restore from raw images and configs: pack DEST --config F --disk NAME=PATH ..., or pack DIR DEST',
     builder: (y: Argv) =>
@@ -54,7 +38,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
         .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
         .example('$0 pack restore/ vzdump-qemu-100-2026_11_21-00_00_00.vma.zst', 'from what unpack wrote')
-        .example('$0 pack out.vma --config qemu-server.conf --disk drive-scsi0=disk0.raw', '') as unknown as Argv<PackArgs>,
+        .example('$0 pack out.vma --config qemu-server.conf --disk drive-scsi0=disk0.raw', ''),
     handler: async args => {
       installSignalCleanup()
       const { pack, readPackDir } = await import('../../pack/pack.js') // loaded when used: start-up stays short
@@ -94,7 +78,7 @@ export function packCommand(io: CliIO, result: CommandResult): CommandModule<obj
       if (!args.json && !args.quiet && r.trim) report.write(trimLines(r.trim.report, r.trim.zeroed).map(l => l + '\n').join(''))
       result.exitCode = 0
     },
-  }
+  })
 }
 
 function packJson(r: PackResult) {

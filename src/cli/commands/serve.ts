@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { RunningServer, ServeAddress } from '../../serve/serve.js'
 import type { ClientLimits } from '../../serve/nbd-client-limits.js'
 import { tmpdir } from 'node:os'
@@ -29,8 +30,8 @@ export function parseListen(s: string): ServeAddress {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port }
 }
 
-export function serveCommand(io: CliIO, result: CommandResult): CommandModule<object, ServeArgs> {
-  return {
+export function serveCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'serve <src> [deltas..]',
     describe: "Serve the archive's disks read only over NBD (for qemu-img, qemu-nbd, nbd-client, guestfish): restore one file without extracting",
     builder: (y: Argv) =>
@@ -46,7 +47,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
-        .example("qemu-img convert -O qcow2 'nbd+unix:///drive-scsi0?socket=/run/b.sock' disk.qcow2", '') as unknown as Argv<ServeArgs>,
+        .example("qemu-img convert -O qcow2 'nbd+unix:///drive-scsi0?socket=/run/b.sock' disk.qcow2", ''),
     handler: async args => {
       let stop: (() => Promise<void>) | undefined
       installSignalCleanup(() => void stop?.())
@@ -54,8 +55,8 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       const log = (m: string) => {
         if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
       }
-      const idle = args['idle-timeout'] ?? 300
-      if (!Number.isFinite(idle) || idle < 0 || idle > 2 ** 31 / 1000) throw new VmaError('VMA_USAGE', -1, `--idle-timeout wants a number of seconds (0: none), not ${JSON.stringify(String(args['idle-timeout']))}`)
+      const idle = args.idleTimeout ?? 300
+      if (!Number.isFinite(idle) || idle < 0 || idle > 2 ** 31 / 1000) throw new VmaError('VMA_USAGE', -1, `--idle-timeout wants a number of seconds (0: none), not ${JSON.stringify(String(args.idleTimeout))}`)
       const limits = { idleMs: Math.round(idle * 1000) }
       let server: RunningServer
       const address: ServeAddress | undefined = args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined
@@ -84,7 +85,7 @@ export function serveCommand(io: CliIO, result: CommandResult): CommandModule<ob
       await new Promise<never>(() => undefined)
       result.exitCode = 0
     },
-  }
+  })
 }
 
 /** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */

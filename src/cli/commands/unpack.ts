@@ -1,21 +1,13 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import type { UnpackResult } from '../../unpack/unpack.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
 
-interface UnpackArgs {
-  src: string
-  dir: string
-  device?: string[]
-  force?: boolean
-  json?: boolean
-  quiet?: boolean
-}
-
-export function unpackCommand(io: CliIO, result: CommandResult): CommandModule<object, UnpackArgs> {
-  return {
+export function unpackCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'unpack <src> <dir>',
     describe: 'Write the configs and sparse raw disk images (disk-<name>.raw) of an archive into DIR',
     builder: (y: Argv) =>
@@ -28,7 +20,7 @@ export function unpackCommand(io: CliIO, result: CommandResult): CommandModule<o
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
         .example('$0 unpack backup.vma.zst restore/', '')
         .example('zstdcat backup.vma.zst | $0 unpack - restore/', 'no room for a decompressed copy')
-        .example('$0 unpack backup.vma restore/ --device drive-scsi0', 'one disk') as unknown as Argv<UnpackArgs>,
+        .example('$0 unpack backup.vma restore/ --device drive-scsi0', 'one disk'),
     handler: async args => {
       installSignalCleanup()
       const progress = makeProgress(io.stderr, 'unpacking', 0, !!args.quiet)
@@ -39,7 +31,7 @@ export function unpackCommand(io: CliIO, result: CommandResult): CommandModule<o
       else if (!args.quiet) io.stdout.write(unpackText(r))
       result.exitCode = 0
     },
-  }
+  })
 }
 
 function unpackJson(r: UnpackResult) {

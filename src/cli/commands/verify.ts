@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import { EXIT_INVALID } from '../../util/errors.js'
 import { inspectArchive, type ArchiveReport } from '../../check/inspect.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
@@ -19,8 +20,8 @@ interface VerifyArgs {
   quiet?: boolean
 }
 
-export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<object, VerifyArgs> {
-  return {
+export function verifyCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'verify <src> [more..]',
     describe: 'Check an archive completely: everything Proxmox checks, plus missing clusters, unknown devices and unsafe names',
     builder: (y: Argv) =>
@@ -36,7 +37,7 @@ export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<o
         .example('$0 verify backup.vma', 'headers only: fast')
         .example('$0 verify /var/lib/vz/dump/*.vma.zst', 'every backup in a dump directory; exit status: the worst')
         .example('$0 verify --base today.vma.zst yesterday.vma-delta.zst', 'a reverse delta and its base')
-        .example('zstdcat backup.vma.zst | $0 verify -', 'from a pipe') as Argv<VerifyArgs>,
+        .example('zstdcat backup.vma.zst | $0 verify -', 'from a pipe'),
     handler: async args => {
       if (args.base) return verifyChainCommand(io, result, args)
       const files = [args.src, ...(args.more ?? [])]
@@ -70,7 +71,7 @@ export function verifyCommand(io: CliIO, result: CommandResult): CommandModule<o
       else if (!args.quiet || bad) io.stdout.write(`${files.length} archives: ${files.length - bad} ok, ${bad} failed\n`)
       result.exitCode = worst
     },
-  }
+  })
 }
 
 /** Checks one archive: one line on success, the first problem on stderr otherwise; throws when the structure is broken. */
