@@ -5,6 +5,7 @@
 // output is deterministic, idempotent, and judged optimized in its form.
 
 import t from 'tap'
+import type { Test } from 'tap'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { optimize } from '../src/optimize/optimize.js'
@@ -47,7 +48,7 @@ function walk(file: Buffer): Walk {
   return w
 }
 
-function assertAligned(t: Tap.Test, file: string, label: string): Walk {
+function assertAligned(t: Test, file: string, label: string): Walk {
   const w = walk(readFileSync(file))
   const off = w.blocks.filter(b => b % 4096 !== 0)
   t.same(off.slice(0, 5), [], `${label}: every one of ${w.blocks.length} data blocks starts at a multiple of 4096`)

@@ -4,6 +4,8 @@
 // first real disk, not the EFI variable store a UEFI VM lists first.
 
 import t from 'tap'
+import type { Test } from 'tap'
+import { skipHere } from './tools.js'
 import { execFile, spawnSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -23,7 +25,7 @@ const devices: DeviceSpec[] = [
   { name: 'scsi1', size: 1 << 20 }, // a name without the prefix is found as it is
 ].map((d, i) => ({ ...d, data: makeContent(d.size, 70 + i) }))
 
-function archive(t: { testdir: (f: object) => string }): { dir: string; src: string } {
+function archive(t: Test): { dir: string; src: string } {
   const dir = t.testdir({})
   const src = join(dir, 'uefi.vma')
   writeFileSync(src, makeVma({ devices }).buf)
@@ -57,7 +59,7 @@ t.test('cat and unpack take scsi0 for drive-scsi0', async t => {
 
 t.test('serve: the default export is the first disk that is not EFI or TPM state; --device scsi1 works', async t => {
   const have = spawnSync('sh', ['-c', 'command -v nbdinfo']).status === 0
-  if (!have) return t.skip('nbdinfo not installed (Debian: libnbd-bin)')
+  if (!have) return skipHere(t, 'nbdinfo not installed (Debian: libnbd-bin)')
   const { src } = archive(t)
   // Socket paths are short (108 bytes): not under tap's long fixture names.
   const dir = mkdtempSync(join(tmpdir(), 'vma-dev-'))

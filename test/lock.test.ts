@@ -6,6 +6,7 @@
 // SIGSTOP where the order of events must be certain.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -146,7 +147,7 @@ t.test('a read-only directory: no lock can be taken, and a run that only reads s
   writeFileSync(join(rw, NAME), optimizedFixed)
   const m = spawnSync('mount', ['--bind', rw, ro])
   if (m.status !== 0) {
-    t.skip(`cannot bind-mount here: ${m.stderr}`)
+    skipHere(t, `cannot bind-mount here: ${m.stderr}`)
     return
   }
   spawnSync('mount', ['-o', 'remount,ro,bind', ro])

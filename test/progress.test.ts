@@ -4,6 +4,7 @@
 // pty with `script`), and a pipe gets nothing.
 
 import t from 'tap'
+import { skipHere } from './tools.js'
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -70,7 +71,7 @@ t.test('a terminal is redrawn at most every 200 ms, a new phase at once; a pipe 
 
 t.test('optimize on a real terminal shows done/total and the proof as its own phase; in a pipe, nothing', async t => {
   const probe = spawnSync('script', ['--version'])
-  if (probe.error) return t.skip('script (util-linux) not installed: no pty to test with')
+  if (probe.error) return skipHere(t, 'script (util-linux) not installed: no pty to test with')
   const dir = t.testdir({})
   const src = join(dir, 'in.vma')
   writeFileSync(src, makeVma({ devices: [{ name: 'drive-scsi0', size: 64 * MiB, data: makeContent(64 * MiB, 7) }], order: 'shuffled' }).buf)

@@ -10,9 +10,11 @@
 // name already taken, a file deleted by hand.
 
 import t from 'tap'
+import type { Test } from 'tap'
+import { skipHere } from './tools.js'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { apply } from '../src/delta/apply.js'
@@ -94,7 +96,7 @@ function night(hook: string, dir: string, day: number, keepLast: number, o: { ar
   return { ...end, pruned }
 }
 
-function install(t: Tap.Test, dir: string, extra: string[]): string {
+function install(t: Test, dir: string, extra: string[]): string {
   const hook = join(dir, 'vzdump-vma-opt')
   const r = spawnSync(BIN, ['hook', 'install', '--path', hook, '--reverse-deltas', ...extra], { env: cliEnv(), encoding: 'utf8' })
   t.equal(r.status, 0, `hook install ${r.stderr}`)
@@ -107,7 +109,7 @@ const dayOf = (name: string) => Number(/-2026_11_(\d\d)-/.exec(name)![1]) - 10
  * Every backup in `dir` restores to its day's sums, but `damaged` (archives
  * vzdump wrote damaged) and `broken` (deltas whose chain a person cut).
  */
-async function assertEveryBackupRestores(t: Tap.Test, dir: string, work: string, label: string, o: { damaged?: string[]; broken?: string[] } = {}) {
+async function assertEveryBackupRestores(t: Test, dir: string, work: string, label: string, o: { damaged?: string[]; broken?: string[] } = {}) {
   if (!vma.ok) return
   const chains = await readGuestChains(dir, VMID)
   for (const a of chains.archives) {
@@ -135,7 +137,7 @@ async function assertEveryBackupRestores(t: Tap.Test, dir: string, work: string,
 
 const basenames = (root: string, path: string[]) => [root, ...path.map(p => p.slice(p.lastIndexOf('/') + 1))].join(' ')
 
-function setup(t: Tap.Test, extra: string[] = []) {
+function setup(t: Test, extra: string[] = []) {
   const top = t.testdir({ dump: {}, work: {} })
   return { dir: join(top, 'dump'), work: join(top, 'work'), hook: install(t, top, extra) }
 }
@@ -177,7 +179,7 @@ t.test('no space for the delta: nothing is orphaned, the next night relinks', { 
   })
   const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { encoding: 'utf8' })
   if (m.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${m.stderr}`)
+    skipHere(t, `cannot mount a tmpfs here: ${m.stderr}`)
     return
   }
   for (const day of [1, 2]) t.equal(night(hook, dir, day, 1).status, 0)

@@ -6,6 +6,7 @@
 // live partition's files must survive its zeroer (before this rule the stale
 // filesystem's bitmaps were trusted and the live files were zeroed).
 import t from 'tap'
+import type { Test } from 'tap'
 import { join } from 'node:path'
 import { openSync, readSync, closeSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
@@ -24,7 +25,7 @@ async function planOf(img: string, lvmFree = false): Promise<TrimPlan> {
 }
 
 /** The live p1 (1 MiB + LIVE_MIB) after the plan's zeroer: e2fsck clean and every file intact. */
-async function liveP1Survives(t: Tap.Test, dir: string, img: string, plan: TrimPlan, shas: Record<string, string>, at = MiB): Promise<void> {
+async function liveP1Survives(t: Test, dir: string, img: string, plan: TrimPlan, shas: Record<string, string>, at = MiB): Promise<void> {
   const out = join(dir, 'out.img')
   await applyZeroer(plan, 'd', img, out)
   const vol = join(dir, 'p1.out.img')

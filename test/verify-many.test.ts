@@ -3,6 +3,7 @@
 // summary line, and the exit status the worst of them.
 
 import t from 'tap'
+import type { Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
@@ -10,7 +11,7 @@ import { cliInProcess } from './helpers.js'
 
 const good = makeVma({ devices: [{ name: 'drive-scsi0', size: 1 << 20, data: makeContent(1 << 20, 5) }] }).buf
 
-function dumpDir(t: { testdir: (f: object) => string }): { dir: string; a: string; b: string; bad: string; missing: string } {
+function dumpDir(t: Test): { dir: string; a: string; b: string; bad: string; missing: string } {
   const dir = t.testdir({})
   const a = join(dir, 'vzdump-qemu-100-2026_12_01-01_00_00.vma')
   const b = join(dir, 'vzdump-qemu-100-2026_12_02-01_00_00.vma')
