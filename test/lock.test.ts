@@ -202,6 +202,10 @@ t.test('the reverse-delta conversion waits for a run that holds the previous bac
   t.match(run.output(), new RegExp(`vma-opt: waiting: .*${prevName} is in use by another vma-opt run \\(PID ${h.child.pid}: `))
   t.ok(readFileSync(prev).equals(optimizedFixed), 'the previous backup is still there while the other run holds it')
   t.notOk(existsSync(join(dump, 'vzdump-qemu-100-2026_11_20-22_46_19.vma-delta')))
+  // Meanwhile the hook holds the new backup: a CLI run on it is told which program does.
+  const busy = spawnSync(process.execPath, [BIN, 'optimize', target], { env: cliEnv(), encoding: 'utf8' })
+  t.equal(busy.status, 1)
+  t.match(busy.stderr, new RegExp(`${NAME} is in use by another vma-opt run \\(PID ${run.child.pid}: vma-opt vzdump hook --reverse-deltas backup-end snapshot 100\\)`), 'the claim names the hook')
   await h.release()
   t.equal(await run.done, 0, run.output())
   t.match(run.output(), new RegExp(`${prevName} is now the reverse delta`))

@@ -53,8 +53,8 @@ export interface GuestChains {
   rootOf: Map<string, string>
   /** For each delta that applies: what it applies to directly (an archive or a delta). */
   parentOf: Map<string, string>
-  /** Deltas whose chain reaches no full archive, with what is missing. */
-  broken: { delta: string; missing: string }[]
+  /** Deltas whose chain reaches no full archive, with what is missing (or why the delta itself cannot be read). */
+  broken: { delta: string; missing: string; unreadable?: boolean }[]
 }
 
 function keyOf(i: ArchiveIdentity): string {
@@ -115,10 +115,10 @@ export async function readGuestChains(dir: string, vmid: string): Promise<GuestC
   const baseKeyOf = new Map(deltas.map(d => [d.name, d.baseKey]))
   const rootOf = new Map<string, string>()
   const parentOf = new Map<string, string>()
-  const broken: { delta: string; missing: string }[] = []
+  const broken: GuestChains['broken'] = []
   for (const d of deltas) {
     if (d.unreadable) {
-      broken.push({ delta: d.name, missing: `a readable header (${d.unreadable})` })
+      broken.push({ delta: d.name, missing: d.unreadable, unreadable: true })
       continue
     }
     const parent = byKey.get(d.baseKey!)

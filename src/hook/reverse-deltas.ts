@@ -97,7 +97,10 @@ export async function reverseDeltaAfterBackup(target: string, o: ReverseDeltaOpt
   const chains = await readGuestChains(dir, vmid)
   reportBroken(chains, vmid, result, log)
   if (o.keepDeltas !== undefined) result.pruned = pruneDeltas(chains, o.keepDeltas, log)
-  await protectChainEnds(await readGuestChains(dir, vmid), o.convert !== false ? basename(target) : undefined, result, log)
+  // The newest good backup stays protected for the next night to convert: this one, or on a failed night the one before.
+  const after = await readGuestChains(dir, vmid)
+  const newest = o.convert !== false ? basename(target) : after.archives.find(a => a.time < time)?.name
+  await protectChainEnds(after, newest, result, log)
   return result
 }
 
@@ -185,7 +188,12 @@ async function convert(base: string, previous: string, o: ReverseDeltaOptions, l
 /** One warning line per missing link, every night until a person mends it. */
 function reportBroken(chains: GuestChains, vmid: string, result: ReverseDeltaResult, log: (line: string) => void): void {
   const byMissing = new Map<string, string[]>()
-  for (const b of chains.broken) byMissing.set(b.missing, [...(byMissing.get(b.missing) ?? []), b.delta])
+  for (const b of chains.broken) {
+    if (b.unreadable) {
+      result.broken.push(b.delta)
+      log(`vma-opt: WARNING: ${b.delta} is named like a reverse delta of VM ${vmid} but cannot be read: ${b.missing}; move it away, or delete it`)
+    } else byMissing.set(b.missing, [...(byMissing.get(b.missing) ?? []), b.delta])
+  }
   for (const [missing, names] of byMissing) {
     result.broken.push(...names)
     log(`vma-opt: WARNING: reverse delta${names.length > 1 ? 's' : ''} of VM ${vmid} cannot be restored: ${names.join(', ')} need${names.length > 1 ? '' : 's'} ${missing}, which is not in ${chains.dir}; put that file back, or delete ${names.length > 1 ? 'these deltas' : 'this delta'}`)
