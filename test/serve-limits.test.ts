@@ -5,7 +5,8 @@
 // logged; 63 clients flooding requests they never read keep the server's
 // RSS (VmHWM from /proc) under 150 MB while qemu-img copies the disk
 // correctly; a read followed by shutdown(SHUT_WR) still gets its reply; a
-// read the archive cannot serve fails with EIO for that request alone.
+// read the archive (or a delta of the chain) cannot serve fails with EIO for
+// that request alone, and nothing wrong is ever sent.
 
 import t from 'tap'
 import type { Test } from 'tap'
@@ -255,4 +256,31 @@ t.test('--idle-timeout takes seconds, 0 for none', async t => {
     t.equal(r.status, 2, `--idle-timeout ${bad}: a usage error`)
     t.match(r.stderr, /^vma-opt: --idle-timeout wants a number of seconds \(0: none\)/)
   }
+})
+
+t.test('serve BASE DELTA: clusters the delta cannot give fail with EIO, the rest reads right', async t => {
+  const root = t.testdir()
+  const next = { ...small, data: Buffer.from(small.data) }
+  next.data.fill(0x77, 70000, 200000) // clusters 1-3 come from the delta
+  writeFileSync(join(root, 'a.vma'), makeVma({ devices: [small] }).buf)
+  writeFileSync(join(root, 'b.vma'), makeVma({ devices: [next], seed: 2 }).buf)
+  const delta = join(root, 'b.vma-delta')
+  t.equal(spawnSync(BIN, ['diff', '-q', join(root, 'a.vma'), join(root, 'b.vma'), delta], { env: cliEnv() }).status, 0, 'diff')
+  const sock = newSock()
+  const s = await serve(t, root, [join(root, 'a.vma'), delta, '--socket', sock])
+  // Damage after the start: the delta loses its cluster data.
+  truncateSync(delta, 20000)
+  const [c, size] = await RawNbd.open(sock, '', true)
+  t.equal(size, next.data.length)
+  const got: string[] = []
+  for (let at = 0; at < size; at += 65536) {
+    const n = Math.min(65536, size - at)
+    const r = await c.read(at, n, at / 65536 + 1)
+    got.push(r.data ? (r.data.equals(next.data.subarray(at, at + n)) ? 'ok' : 'WRONG') : `error ${r.error}`)
+  }
+  t.same(got.slice(0, 5), ['ok', 'error 5', 'error 5', 'error 5', 'ok'], 'the delta\'s clusters fail with EIO, the base\'s read right')
+  t.notOk(got.includes('WRONG'), 'nothing wrong is ever served')
+  c.sock.destroy()
+  t.equal((await s.stop()).status, 143, 'the server ran on')
+  t.match(s.stderr(), /client 1: drive-scsi0: a read of 65536 bytes at 65536 failed with EIO: /, 'and said which read failed')
 })
