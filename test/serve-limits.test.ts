@@ -5,17 +5,19 @@
 // logged; 63 clients flooding requests they never read keep the server's
 // RSS (VmHWM from /proc) under 150 MB while qemu-img copies the disk
 // correctly; a read followed by shutdown(SHUT_WR) still gets its reply; a
-// read the archive cannot serve fails with EIO for that request alone.
+// read the archive (or a delta of the chain) cannot serve fails with EIO for
+// that request alone, and nothing wrong is ever sent.
 
 import t from 'tap'
 import type { Test } from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv, sha256 } from './helpers.js'
+import { startServe, type ServeChild } from './fuzz/serve-child.js'
 import { serveArchive } from '../src/serve/serve.js'
 import { CMD_FLUSH, FLAG_DF, OPT_GO, RawNbd, goData, optionBytes, readWhole, requestBytes } from './fuzz/nbd-client.js'
 
@@ -38,37 +40,14 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   return r
 }
 
-interface Served {
-  child: ChildProcess
-  err: () => string
-  stop(): Promise<number | null>
-}
-
-/** `vma-opt serve ARGS` as a child process, once it prints where it listens. */
-async function serve(t: Test, args: string[]): Promise<Served> {
-  const child = spawn(BIN, ['serve', ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  let out = ''
-  let err = ''
-  child.stderr!.on('data', d => (err += d))
-  const closed = new Promise<number | null>(r => child.on('close', r))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', d => {
-      out += d
-      if (/serving.*\n.*\n/.test(out)) resolve()
-    })
-    void closed.then(code => reject(new Error(`serve exited ${code}: ${err}`)))
-  })
-  return {
-    child,
-    err: () => err,
-    stop: async () => {
-      child.kill('SIGTERM')
-      return closed
-    },
-  }
+/** `vma-opt serve ARGS` as a child process, once it prints where it listens; stopped at the end of `t`. */
+async function serve(t: Test, root: string, args: string[]): Promise<ServeChild> {
+  const dir = join(root, 'serve')
+  mkdirSync(join(dir, 'tmp'), { recursive: true })
+  const s = await startServe(BIN, dir, args, 60_000)
+  t.teardown(() => s.stop(1000))
+  if (!s.listening) throw new Error(`serve did not start: ${s.stderr()}`)
+  return s
 }
 
 /** Peak resident memory of a process, in MB. */
@@ -108,7 +87,7 @@ t.test('idle, stalled and trickling clients are dropped; the connection limit fr
   const root = t.testdir()
   writeFileSync(join(root, 'a.vma'), makeVma({ devices: [small] }).buf)
   const sock = newSock()
-  const s = await serve(t, [join(root, 'a.vma'), '--socket', sock, '--idle-timeout', '2'])
+  const s = await serve(t, root, [join(root, 'a.vma'), '--socket', sock, '--idle-timeout', '2'])
   // An active client: a flush every 300 ms, each answered, the whole test long.
   const [busy] = await RawNbd.open(sock, '')
   let flushes = 0
@@ -145,8 +124,8 @@ t.test('idle, stalled and trickling clients are dropped; the connection limit fr
   lazy.sock.pause()
   lazy.request(0, 0, small.size, 1)
   // (A paused socket never reports its close: watch the server's log, then look.)
-  for (let i = 0; i < 300 && !/read none of its replies/.test(s.err()); i++) await sleep(100)
-  t.match(s.err(), /client \d+: dropped: it read none of its replies for 2(\.\d)? s/, 'a client that reads none of its replies is dropped, and the server says so')
+  for (let i = 0; i < 300 && !/read none of its replies/.test(s.stderr()); i++) await sleep(100)
+  t.match(s.stderr(), /client \d+: dropped: it read none of its replies for 2(\.\d)? s/, 'a client that reads none of its replies is dropped, and the server says so')
   let cut = false
   const drain = lazy.reader.skip(small.size + 16).catch(() => (cut = true))
   t.ok(await within(drain, 10_000), '...and reading on finds the end of its connection')
@@ -165,8 +144,8 @@ t.test('idle, stalled and trickling clients are dropped; the connection limit fr
   t.notOk(busy.isClosed, 'the active client stayed connected throughout')
   t.ok(flushes >= 5, `and had its ${flushes} flushes answered`)
   busy.sock.destroy()
-  t.equal(await s.stop(), 143)
-  const err = s.err()
+  t.equal((await s.stop()).status, 143)
+  const err = s.stderr()
   t.match(err, /vma-opt: refused client 65: 64 clients are connected already/, 'the refusal is logged')
   t.equal(err.match(/client \d+: dropped: idle for 2(\.\d)? s \(--idle-timeout\)/g)?.length, 64, 'each idle drop is logged (63 idle, one trickling)')
   t.notMatch(err, /at .*\.js:\d+/, 'no stack trace')
@@ -177,8 +156,8 @@ t.test('63 clients flooding requests they never read: RSS under 150 MB, qemu-img
   const big = { name: 'drive-scsi0', size: 40 << 20, data: makeContent(40 << 20, 11) }
   writeFileSync(join(root, 'a.vma'), makeVma({ devices: [big] }).buf)
   const sock = newSock()
-  const s = await serve(t, [join(root, 'a.vma'), '--socket', sock])
-  const pid = s.child.pid!
+  const s = await serve(t, root, [join(root, 'a.vma'), '--socket', sock])
+  const pid = s.pid
   const before = peakRssMb(pid)
   const floods: RawNbd[] = []
   const kinds = [
@@ -210,7 +189,7 @@ t.test('63 clients flooding requests they never read: RSS under 150 MB, qemu-img
   t.ok(peak <= 150, `the server's peak RSS was ${peak.toFixed(0)} MB (${before.toFixed(0)} MB at start), at most 150`)
   t.ok(floods.every(c => !c.isClosed), 'the flooders were stalled, not dropped (within the stall limit)')
   for (const c of floods) c.sock.destroy()
-  t.equal(await s.stop(), 143)
+  t.equal((await s.stop()).status, 143)
 })
 
 t.test('a read followed by shutdown(SHUT_WR) still gets its reply', async t => {
@@ -277,4 +256,31 @@ t.test('--idle-timeout takes seconds, 0 for none', async t => {
     t.equal(r.status, 2, `--idle-timeout ${bad}: a usage error`)
     t.match(r.stderr, /^vma-opt: --idle-timeout wants a number of seconds \(0: none\)/)
   }
+})
+
+t.test('serve BASE DELTA: clusters the delta cannot give fail with EIO, the rest reads right', async t => {
+  const root = t.testdir()
+  const next = { ...small, data: Buffer.from(small.data) }
+  next.data.fill(0x77, 70000, 200000) // clusters 1-3 come from the delta
+  writeFileSync(join(root, 'a.vma'), makeVma({ devices: [small] }).buf)
+  writeFileSync(join(root, 'b.vma'), makeVma({ devices: [next], seed: 2 }).buf)
+  const delta = join(root, 'b.vma-delta')
+  t.equal(spawnSync(BIN, ['diff', '-q', join(root, 'a.vma'), join(root, 'b.vma'), delta], { env: cliEnv() }).status, 0, 'diff')
+  const sock = newSock()
+  const s = await serve(t, root, [join(root, 'a.vma'), delta, '--socket', sock])
+  // Damage after the start: the delta loses its cluster data.
+  truncateSync(delta, 20000)
+  const [c, size] = await RawNbd.open(sock, '', true)
+  t.equal(size, next.data.length)
+  const got: string[] = []
+  for (let at = 0; at < size; at += 65536) {
+    const n = Math.min(65536, size - at)
+    const r = await c.read(at, n, at / 65536 + 1)
+    got.push(r.data ? (r.data.equals(next.data.subarray(at, at + n)) ? 'ok' : 'WRONG') : `error ${r.error}`)
+  }
+  t.same(got.slice(0, 5), ['ok', 'error 5', 'error 5', 'error 5', 'ok'], 'the delta\'s clusters fail with EIO, the base\'s read right')
+  t.notOk(got.includes('WRONG'), 'nothing wrong is ever served')
+  c.sock.destroy()
+  t.equal((await s.stop()).status, 143, 'the server ran on')
+  t.match(s.stderr(), /client 1: drive-scsi0: a read of 65536 bytes at 65536 failed with EIO: /, 'and said which read failed')
 })

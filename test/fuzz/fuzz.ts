@@ -82,9 +82,9 @@ function usage(why: string): never {
   process.exit(2)
 }
 
-interface Case {
+interface Case<S = Seed> {
   index: number
-  seed: Seed
+  seed: S
   what: string[]
   bytes: Buffer
   variant: number
@@ -167,13 +167,7 @@ function buildCorpora(root: string, work: string, targets: Target[], quiet = fal
   return { archives, deltas, nbd }
 }
 
-interface DeltaCase {
-  index: number
-  seed: DeltaSeed
-  what: string[]
-  bytes: Buffer
-  variant: number
-}
+type DeltaCase = Case<DeltaSeed>
 
 /** Case `k` of the delta target: which delta, which damage. */
 function makeDeltaCase(seed: number, k: number, deltas: DeltaSeed[]): DeltaCase {

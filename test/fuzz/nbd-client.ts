@@ -4,18 +4,10 @@
 
 import { connect, type Socket } from 'node:net'
 import { SocketReader } from '../../src/serve/socket-reader.js'
+import { CMD_FLAG_DF, CMD_READ, IHAVEOPT, NBD_MAGIC, OPT_GO, OPT_STRUCTURED_REPLY, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from '../../src/serve/nbd-protocol.js'
 
-export const NBDMAGIC = 0x4e42444d41474943n
-export const IHAVEOPT = 0x49484156454f5054n
-export const REQUEST_MAGIC = 0x25609513
-export const SIMPLE_REPLY_MAGIC = 0x67446698
-export const STRUCTURED_REPLY_MAGIC = 0x668e33ef
-export const OPT_GO = 7
-export const OPT_STRUCTURED_REPLY = 8
-export const CMD_READ = 0
-export const CMD_DISC = 2
-export const CMD_FLUSH = 3
-export const FLAG_DF = 1 << 2
+export { CMD_FLUSH, OPT_GO } from '../../src/serve/nbd-protocol.js'
+export const FLAG_DF = CMD_FLAG_DF
 
 /** NBD_OPT_* header and data. */
 export function optionBytes(opt: number, data: Buffer, length = data.length): Buffer {
@@ -72,7 +64,7 @@ export class RawNbd {
     await new Promise((r, j) => sock.once('connect', r).once('error', j))
     const c = new RawNbd(sock)
     const g = await c.reader.read(18)
-    if (g?.readBigUInt64BE(0) !== NBDMAGIC) throw new Error('no NBDMAGIC greeting')
+    if (g?.readBigUInt64BE(0) !== NBD_MAGIC) throw new Error('no NBDMAGIC greeting')
     return c
   }
 

@@ -17,7 +17,7 @@ export interface ServeChild {
   /** Peak RSS so far (VmHWM), in KiB; 0 once it is gone. */
   peakRssKb(): number
   alive(): boolean
-  /** SIGTERM (after `graceMs` a SIGKILL to the group, and timedOut), then the result. */
+  /** SIGTERM (after `graceMs`, 30 s by default as the machine may be loaded, a SIGKILL to the group and timedOut), then the result. */
   stop(graceMs?: number): Promise<CommandResult>
 }
 
@@ -85,7 +85,7 @@ export async function startServe(bin: string, dir: string, args: string[], start
     stderr: () => err,
     peakRssKb: readPeak,
     alive: () => exited === undefined,
-    stop: async (graceMs = 10_000) => {
+    stop: async (graceMs = 30_000) => {
       readPeak()
       if (exited === undefined) {
         child.kill('SIGTERM')
