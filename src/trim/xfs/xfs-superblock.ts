@@ -37,7 +37,7 @@ const INCOMPAT_OK = INCOMPAT.FTYPE | INCOMPAT.SPINODES | INCOMPAT.META_UUID | IN
 /** Log-incompat bits: logged extended attributes (1), file mapping exchange (2). */
 const LOG_INCOMPAT_OK = 0x1 | 0x2
 
-/** Smallest AG mkfs makes (XFS_MIN_AG_BLOCKS), largest AG (1 TiB of 4 KiB... kept to 2^31 blocks). */
+/** Smallest and largest AG in blocks (XFS_MIN_AG_BLOCKS, XFS_MAX_AG_BLOCKS). */
 const MIN_AG_BLOCKS = 64
 const MAX_AG_BLOCKS = 2 ** 31 - 1
 
@@ -107,7 +107,9 @@ export function parseXfsSuper(raw: Buffer, volSize: number): XfsSuper {
   const agblocks = be32(raw, 0x54)
   const agcount = be32(raw, 0x58)
   const agblklog = raw[0x7c]!
-  need(agblocks >= MIN_AG_BLOCKS && agblocks <= MAX_AG_BLOCKS, `XFS: AG size ${agblocks} blocks out of range`)
+  // as the kernel's superblock verifier: 64 blocks, 16 MiB and at most 1 TiB per AG (which also bounds the AG count)
+  need(agblocks >= MIN_AG_BLOCKS && agblocks <= MAX_AG_BLOCKS && agblocks * blockSize >= 2 ** 24 && agblocks * blockSize <= 2 ** 40,
+    `XFS: AG size ${agblocks} blocks out of range`)
   need(agblklog < 32 && 2 ** agblklog >= agblocks && 2 ** (agblklog - 1) < agblocks, `XFS: sb_agblklog ${agblklog} does not match ${agblocks} blocks per AG`)
   need(agcount >= 1 && dblocks > (agcount - 1) * agblocks && dblocks <= agcount * agblocks,
     `XFS: ${dblocks} blocks do not make ${agcount} AGs of ${agblocks}`)
