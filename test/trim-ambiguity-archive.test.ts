@@ -24,7 +24,7 @@ const volumesOf = (json: string): Vol[] => (JSON.parse(json) as { disks: { volum
 t.test('optimize --trim of an archive holding a stale whole-disk ext4 under an MBR', { skip }, async t => {
   const dir = t.testdir()
   const stale = join(dir, 'stale.img')
-  const staleShas = staleUnderMbr(t, join(dir, 's'), stale, i => STALE['ext4']!.make(t, join(dir, 'old'), i))
+  const staleShas = staleUnderMbr(t, join(dir, 's'), stale, i => STALE.ext4!.make(t, join(dir, 'old'), i))
   const plain = join(dir, 'plain.img')
   writeGarbage(plain, 64 * MiB)
   sfdiskOnePartition(plain, LIVE_MIB)

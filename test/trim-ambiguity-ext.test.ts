@@ -82,7 +82,7 @@ else {
       const p = await planOf(img)
       const v = p.report.disks[0]!.volumes[0]!
       t.equal(v.decision, 'trim', `${features}: trimmed (${v.reason ?? ''})`)
-      t.ok((v.details['inodesChecked'] as number) > 4, `${features}: the inodes were checked (${String(v.details['inodesChecked'])})`)
+      t.ok((v.details.inodesChecked as number) > 4, `${features}: the inodes were checked (${String(v.details.inodesChecked)})`)
     }
   })
 }

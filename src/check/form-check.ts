@@ -40,7 +40,6 @@ export class FormCheck implements VmaSink {
   private devs: VmaDevice[] = []
   private devIndex = 0
   private chunkStart = 0
-  private extents = 0
   private layoutOk = true
   private readonly scratch = Buffer.alloc(512)
   private readonly clusterNums = new Uint32Array(SLOTS_PER_EXTENT)

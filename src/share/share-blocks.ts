@@ -24,18 +24,18 @@ export interface ShareResult {
 }
 
 /** Filesystems that share blocks between files by FIDEDUPERANGE (statfs f_type). */
-const SHARING: Record<number, string> = { 0x58465342: 'XFS', 0x9123683e: 'btrfs' }
+const SHARING: Record<number, string> = { 1481003842: 'XFS', 2435016766: 'btrfs' }
 /** Names of others, for the message that says why nothing is shared. */
 const OTHERS: Record<number, string> = {
-  0xef53: 'ext2/3/4',
-  0x01021994: 'tmpfs',
-  0x2fc12fc1: 'ZFS',
-  0x6969: 'NFS',
-  0x794c7630: 'overlayfs',
-  0x4d44: 'FAT',
-  0x5346544e: 'NTFS',
-  0x65735546: 'FUSE',
-  0xf2f52010: 'F2FS',
+  61267: 'ext2/3/4',
+  16914836: 'tmpfs',
+  801189825: 'ZFS',
+  26985: 'NFS',
+  2035054128: 'overlayfs',
+  19780: 'FAT',
+  1397118030: 'NTFS',
+  1702057286: 'FUSE',
+  4076150800: 'F2FS',
 }
 
 const BTRFS = 0x9123683e

@@ -121,7 +121,7 @@ const mbrProbe: Probe = {
   kind: 'mbr',
   async find(r) {
     const sec = await r.at(0, 512)
-    if (!sec || sec[510] !== 0x55 || sec[511] !== 0xaa) return undefined
+    if (sec?.[510] !== 0x55 || sec[511] !== 0xaa) return undefined
     const sectors = Math.floor(r.size / 512)
     let some = false
     for (let i = 0; i < 4; i++) {
@@ -147,7 +147,7 @@ const gptProbe: Probe = {
   async find(r) {
     for (const ss of [512, 4096]) if ((await r.ascii(ss, 8)) === 'EFI PART') return sig('gpt', ss, 'a GPT')
     const sec = await r.at(0, 512)
-    if (!sec || sec[510] !== 0x55 || sec[511] !== 0xaa) return undefined
+    if (sec?.[510] !== 0x55 || sec[511] !== 0xaa) return undefined
     for (let i = 0; i < 4; i++) if (sec[0x1be + 16 * i + 4] === 0xee) return sig('gpt', 0, 'a GPT protective MBR')
     return undefined
   },
@@ -193,7 +193,7 @@ const vfatProbe: Probe = {
   kind: 'vfat',
   async find(r) {
     const b = await r.at(0, 512)
-    if (!b || b[510] !== 0x55 || b[511] !== 0xaa) return undefined
+    if (b?.[510] !== 0x55 || b[511] !== 0xaa) return undefined
     return b.toString('latin1', 0x52, 0x57) === 'FAT32' || b.toString('latin1', 0x36, 0x39) === 'FAT' ? sig('vfat', 0, 'FAT boot sector') : undefined
   },
 }
@@ -212,7 +212,7 @@ const bcacheProbe: Probe = {
   kind: 'bcache',
   async find(r) {
     const b = await r.at(4096 + 24, 16)
-    return b && b.equals(BCACHE_MAGIC) ? sig('bcache', 4096, 'bcache superblock at 4096') : undefined
+    return b?.equals(BCACHE_MAGIC) ? sig('bcache', 4096, 'bcache superblock at 4096') : undefined
   },
 }
 

@@ -75,7 +75,7 @@ export class RawNbd {
     if (structured) {
       c.sock.write(optionBytes(OPT_STRUCTURED_REPLY, Buffer.alloc(0)))
       const h = await c.reader.read(20)
-      if (!h || h.readUInt32BE(12) !== 1) throw new Error('STRUCTURED_REPLY refused')
+      if (h?.readUInt32BE(12) !== 1) throw new Error('STRUCTURED_REPLY refused')
       c.structured = true
     }
     return [c, await c.go(name)]

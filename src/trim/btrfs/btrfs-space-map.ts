@@ -1,7 +1,7 @@
 import type { AllocationMap } from '../volume.js'
 import { newAllocationMap } from '../allocation-map.js'
 import { need } from '../skip.js'
-import { type Chunk } from './btrfs-chunk.js'
+import type { Chunk } from './btrfs-chunk.js'
 
 /**
  * The device's allocation map for btrfs: one bit per sector, set = in use.

@@ -1,6 +1,6 @@
 import { u16, u32, u64, u8 } from '../bytes/le.js'
 import { need, TrimSkip } from '../skip.js'
-import { type BtrfsChecksum } from './btrfs-checksum.js'
+import type { BtrfsChecksum } from './btrfs-checksum.js'
 import { type Chunk, chunkItemSize, parseChunk } from './btrfs-chunk.js'
 import { KEY, KEY_SIZE, parseKey, keyNumber } from './btrfs-key.js'
 import { MAX_LEVEL } from './btrfs-header.js'

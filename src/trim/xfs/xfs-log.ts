@@ -27,8 +27,8 @@ const CLIENT = { TRANSACTION: 0x69, LOG: 0xaa }
 const TRANS_MAGIC = 0x5452414e // 'TRAN'
 const LI_BUF = 0x123c
 const LI_NAMES: Record<number, string> = {
-  0x1236: 'extent-free intent', 0x1237: 'extent-free done', 0x123b: 'inode', 0x123c: 'buffer', 0x123d: 'quota',
-  0x123f: 'inode create', 0x1240: 'rmap intent', 0x1242: 'refcount intent', 0x1244: 'bmap intent', 0x1246: 'xattr intent',
+  4662: 'extent-free intent', 4663: 'extent-free done', 4667: 'inode', 4668: 'buffer', 4669: 'quota',
+  4671: 'inode create', 4672: 'rmap intent', 4674: 'refcount intent', 4676: 'bmap intent', 4678: 'xattr intent',
 }
 
 export interface LogState {
