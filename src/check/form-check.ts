@@ -109,7 +109,6 @@ export class FormCheck implements VmaSink {
   }
 
   extent(e: ExtentHeader, offset: number, raw: Uint8Array): void {
-    this.extents++
     if (!this.layoutOk) return
     let n = 0
     let dev = 0
