@@ -7,7 +7,8 @@
 import t from 'tap'
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fixHeaderMd5, makeContent, makeVma } from './fixtures/make-vma.js'
+import { fixExtentMd5, fixHeaderMd5, makeContent, makeVma } from './fixtures/make-vma.js'
+import { layOut } from './fixtures/delta-layout.js'
 import { write } from './fixtures/delta-helpers.js'
 import { ROOT, cliInProcess } from './helpers.js'
 
@@ -62,4 +63,30 @@ t.test('every error code the specs name with an exit status exists and exits so'
     }
   }
   t.ok(pairs >= 8, `${pairs} codes with their exit status found in the specs`)
+})
+
+t.test('a delta that lost a cluster of a grown disk: the error names the delta and the chain', async t => {
+  const dir = t.testdir()
+  const size = 524288
+  const data = makeContent(size, 4)
+  const a = write(join(dir, 'a.vma'), { devices: [{ name: 'drive-scsi0', size, data }] }, 1)
+  // Grown by 4 zero clusters: each is listed with mask 0 (past BASE's end, always listed).
+  const grown = Buffer.concat([data, Buffer.alloc(4 * 65536)])
+  const b = write(join(dir, 'b.vma'), { devices: [{ name: 'drive-scsi0', size: grown.length, data: grown }] }, 2)
+  const delta = join(dir, 'b.vma-delta')
+  t.equal((await cliInProcess(['diff', a, b, delta])).status, 0, 'diff')
+  const buf = readFileSync(delta)
+  const lost = layOut(buf).extents.flatMap(e => e.clusters.map(c => ({ e, c }))).find(x => x.c.cluster === 9 && x.c.mask === 0)!
+  // Its blockinfo slot and check emptied, the extent's md5 made right again: a delta that never listed it.
+  const slot = (lost.c.check - lost.e.checks) / 8
+  buf.fill(0, lost.e.offset + 40 + slot * 8, lost.e.offset + 48 + slot * 8)
+  buf.fill(0, lost.c.check, lost.c.check + 8)
+  fixExtentMd5(buf, lost.e.offset)
+  const cut = join(dir, 'cut.vma-delta')
+  writeFileSync(cut, buf)
+  t.equal((await cliInProcess(['verify', cut])).status, 0, 'the delta alone is well formed')
+  const r = await cliInProcess(['apply', a, cut, join(dir, 'out.vma')])
+  t.equal(r.status, 1)
+  t.match(r.stderr, /cut\.vma-delta: cluster 9 of drive-scsi0 is in none of the chain's archives \(.*cut\.vma-delta, .*a\.vma\): a delta is damaged or was cut \(VMA_DELTA_CHAIN\)/)
+  t.same(readdirSync(dir).sort(), ['a.vma', 'b.vma', 'b.vma-delta', 'cut.vma-delta'], 'nothing written')
 })

@@ -238,10 +238,11 @@ async function digestClusters(ia: IndexedArchive, d: VmaDevice, from: number, mi
  * clusters it leaves out (as apply takes them) must sum to NEW's digest.
  */
 async function proveDelta(path: string, header: Buffer, want: Map<number, DeviceOutcome>, devices: VmaDevice[]): Promise<void> {
-  const r = await inspectArchive(path, { failFast: true, digest: true, allowDelta: true })
   const fail = (what: string): never => {
     throw new VmaError('VMA_DIGEST_MISMATCH', -1, `internal error: vma-opt's delta failed its check: ${what}; nothing was written, the inputs are not damaged (please report this)`)
   }
+  // Damage the reader finds in what vma-opt just wrote (a cluster failing its check) is vma-opt's fault too, not the inputs'.
+  const r = await inspectArchive(path, { failFast: true, digest: true, allowDelta: true }).catch(e => fail(e instanceof VmaError ? e.message : String(e)))
   if (!r.header.raw.equals(header)) fail('its header differs from the one written')
   const got = new Map(r.devices.map(d => [d.id, d]))
   for (const d of devices) {
