@@ -4,7 +4,7 @@
 // that needs no checksum passes while the group holds a live file. e2fsck -fn
 // flags the image; the trim must leave it untouched (e2fsck pass 5's rule:
 // what the inodes reference must be marked used).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
@@ -24,7 +24,7 @@ async function planOf(img: string): Promise<TrimPlan> {
 }
 
 /** ext4 of 64 MiB, 1 KiB blocks (8 MiB groups, flex_bg: group 4 holds only data, no superblock copy), no bitmap checksums; the journal fills half of group 2, a 30 MiB file the groups after it. */
-function build(t: Tap.Test, dir: string, img: string, features: string): Record<string, string> {
+function build(t: Test, dir: string, img: string, features: string): Record<string, string> {
   const src = join(dir, 'src')
   mkdirSync(src, { recursive: true })
   const big = content('big', 30 * MiB)

@@ -2,7 +2,7 @@
 // so the members are built by code (test/fixtures/md-superblock.ts, from the
 // kernel's documented format) around array contents made with the real tools
 // (sfdisk/sgdisk, mke2fs), and each superblock is checked with mdadm --examine.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { mkdirSync, openSync, readSync, writeSync, closeSync, writeFileSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
@@ -24,7 +24,7 @@ async function planOf(imgs: string[]): Promise<TrimPlan> {
 }
 
 /** An ext4 of `size` whose deleted first file leaves free blocks just before a live one (what a misread stripe turns into damage). */
-function buildExtWithHole(t: Tap.Test, dir: string, img: string, size: number, extra: string[] = []): Record<string, string> {
+function buildExtWithHole(t: Test, dir: string, img: string, size: number, extra: string[] = []): Record<string, string> {
   const src = join(dir, 'src')
   mkdirSync(src, { recursive: true })
   const shas: Record<string, string> = {}
@@ -40,7 +40,7 @@ function buildExtWithHole(t: Tap.Test, dir: string, img: string, size: number, e
   return shas
 }
 
-function examine(t: Tap.Test, img: string, want: RegExp): void {
+function examine(t: Test, img: string, want: RegExp): void {
   const r = run('mdadm', ['--examine', img])
   t.match(r.out, want, `mdadm --examine accepts the member: ${r.out.split('\n').filter(l => /Version|Raid Level|Checksum/.test(l)).join(';')}`)
 }
