@@ -13,7 +13,7 @@ import { cli, sha256File, vmaExtract, vmaMissing } from './trim-archive-helpers.
 import { extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
 import { LIVE_MIB, MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
-import { E, PE_START, UUIDS, writePv } from './trim-lvm-build.js'
+import { E, PE_START, UUIDS, dashed, writePv } from './trim-lvm-build.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk'].filter(x => !haveTool(x))
 const skip = missing.length ? `missing tools: ${missing.join(', ')} (Debian packages e2fsprogs, fdisk)` : vmaMissing()
@@ -111,8 +111,7 @@ t.test('an external journal device is named as one', { skip: missing.length ? sk
 
 /** VG vgm on UUIDS[0]: LV mid = extents 4-7, free extents 0-3 and 8-14 on both sides. */
 function middleLvVg(): string {
-  const u = UUIDS[0]!
-  const id = `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
+  const id = dashed(UUIDS[0]!)
   return `vgm {
 id = "vgmvgm-0000-0000-0000-0000-0000-vgmvgm"
 seqno = 2

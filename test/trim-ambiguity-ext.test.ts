@@ -4,8 +4,7 @@
 // that needs no checksum passes while the group holds a live file. e2fsck -fn
 // flags the image; the trim must leave it untouched (e2fsck pass 5's rule:
 // what the inodes reference must be marked used).
-import t from 'tap'
-import type { Test } from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'

@@ -9,11 +9,10 @@ import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
-import { E, PE_START, UUIDS, THIN_POOL, vgMetadata, writePv } from './trim-lvm-build.js'
+import { E, PE_START, UUIDS, THIN_POOL, dashed, vgMetadata, writePv } from './trim-lvm-build.js'
 import { place } from './fixtures/stale-disks.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs'].filter(x => !haveTool(x))
-const dashed = (u: string): string => `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
 
 /** lvm2's metadata in the middle of `pvmove /dev/sda /dev/sdb`: LV data (8 extents on pv0) is LOCKED and mapped on pvmove0, a mirror pv0 → pv1. */
 const PVMOVE = `vgm {

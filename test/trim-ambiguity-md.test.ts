@@ -2,8 +2,7 @@
 // so the members are built by code (test/fixtures/md-superblock.ts, from the
 // kernel's documented format) around array contents made with the real tools
 // (sfdisk/sgdisk, mke2fs), and each superblock is checked with mdadm --examine.
-import t from 'tap'
-import type { Test } from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { mkdirSync, openSync, readSync, writeSync, closeSync, writeFileSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'

@@ -5,15 +5,14 @@
 // planner must skip the whole disk and say why; and whatever it decides, the
 // live partition's files must survive its zeroer (before this rule the stale
 // filesystem's bitmaps were trusted and the live files were zeroed).
-import t from 'tap'
-import type { Test } from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { openSync, readSync, closeSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { LIVE_MIB, MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
-import { UUIDS, PE_START, E, writePv } from './trim-lvm-build.js'
+import { UUIDS, PE_START, E, dashed, writePv } from './trim-lvm-build.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk', 'sgdisk', 'mkswap', 'mkntfs', 'blkid'].filter(x => !haveTool(x))
 
@@ -126,7 +125,7 @@ else {
 
 /** VG vgn on UUIDS[0]: LV guest = extents 0-11 of the PV (48 MiB). */
 function nestedVg(): string {
-  const id = `${UUIDS[0]!.slice(0, 6)}-${UUIDS[0]!.slice(6, 10)}-${UUIDS[0]!.slice(10, 14)}-${UUIDS[0]!.slice(14, 18)}-${UUIDS[0]!.slice(18, 22)}-${UUIDS[0]!.slice(22, 26)}-${UUIDS[0]!.slice(26)}`
+  const id = dashed(UUIDS[0]!)
   return `vgn {
 id = "vgnvgn-0000-0000-0000-0000-0000-vgnvgn"
 seqno = 3

@@ -13,7 +13,7 @@ export const PE_START = MiB
 export const CHUNK = 64 * 1024
 
 export const UUIDS = ['Aaaaaa1111bbbb2222cccc3333dddd44', 'Eeeeee5555ffff6666gggg7777hhhh88']
-const dashed = (u: string): string => `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
+export const dashed = (u: string): string => `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
 
 export const vgMetadata = (extraLvs = ''): string => `vgs {
 id = "vgvgvg-0000-0000-0000-0000-0000-vgvgvg"
