@@ -62,7 +62,7 @@ else {
     t.equal(vols.find(v => v.id === 'p1')?.decision, 'skip', 'the ESP (vfat) left alone')
 
     r = cli(['info', '--free-space', raw])
-    t.match(r.stdout, /p3.*btrfs.*'fedora'|p3.*btrfs/, 'the text report names the btrfs volume')
+    t.match(r.stdout, /^\s+p3\s+btrfs\b.*trim: [\d.]+ [KMG]iB free, [\d.]+ [KMG]iB of it non-zero 'fedora'$/m, 'the text report: p3 btrfs, trim, free and non-zero free bytes, its label')
 
     const trimmed = join(dir, 'trimmed.vma')
     r = cli(['optimize', '--trim', raw, trimmed])

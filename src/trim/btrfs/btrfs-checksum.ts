@@ -3,6 +3,7 @@ import type { XXHashAPI } from 'xxhash-wasm'
 import { crc32cRaw } from '../bytes/crc32c.js'
 import { loadHasher } from '../../util/hasher.js'
 import { TrimSkip } from '../skip.js'
+import { blake2b256 } from './btrfs-blake2b.js'
 
 /**
  * The checksum a btrfs filesystem uses for its superblocks and tree blocks
@@ -14,8 +15,7 @@ export interface BtrfsChecksum {
   verify(b: Buffer, start: number, end: number): boolean
 }
 
-export const CSUM_TYPES = ['crc32c', 'xxhash64', 'sha256', 'blake2b'] as const
-
+/** The verifier for a superblock csum_type: 0 crc32c, 1 xxhash64, 2 sha256, 3 BLAKE2b-256. */
 export async function checksumFor(type: number): Promise<BtrfsChecksum> {
   switch (type) {
     case 0: // crc32c, stored little-endian (the conventional CRC-32C: seed ~0, final inversion)
@@ -26,8 +26,10 @@ export async function checksumFor(type: number): Promise<BtrfsChecksum> {
     }
     case 2: // sha256, all 32 bytes
       return { name: 'sha256', verify: (b, s, e) => createHash('sha256').update(b.subarray(s, e)).digest().equals(b.subarray(0, 32)) }
-    case 3: // BLAKE2b with a 32-byte digest: a different function from blake2b512 truncated (the length is in its IV)
-      throw new TrimSkip("btrfs with BLAKE2b-256 checksums: Node's crypto has no BLAKE2b-256, so tree blocks cannot be verified")
+    case 3: { // BLAKE2b with a 32-byte digest (not blake2b512 truncated: the length is in its initial state)
+      const digest = Buffer.alloc(32)
+      return { name: 'blake2b', verify: (b, s, e) => (blake2b256(b, s, e, digest), digest.equals(b.subarray(0, 32))) }
+    }
     default:
       throw new TrimSkip(`unknown btrfs checksum type ${type}`)
   }
