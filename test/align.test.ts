@@ -13,7 +13,8 @@ import { inspectArchive } from '../src/check/inspect.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
 import { SHARED, expected, haveShared } from './helpers.js'
-import { assertProxmoxReads, extractWithProxmox, proxmoxVma, sumsOf, type Expected } from './proxmox-vma.js'
+import { assertProxmoxReads, proxmoxVma, type Expected } from './proxmox-vma.js'
+import { extractedSums } from './share-helpers.js'
 
 const vma = proxmoxVma()
 const noVma = vma.ok ? false : `Proxmox's vma cannot be used: ${vma.reason}`
@@ -55,14 +56,7 @@ function assertAligned(t: Test, file: string, label: string): Walk {
   return w
 }
 
-/** What Proxmox's vma extracts from an archive: the reference for one it did not write itself. */
-function extracted(file: string, dir: string): Expected {
-  const target = join(dir, `ref-${Math.random().toString(36).slice(2)}`)
-  const x = extractWithProxmox(vmaPath, file, target)
-  if (x.status !== 0) throw new Error(`vma extract ${file}: ${x.stderr}`)
-  const s = sumsOf(target)
-  return { devices: s.devices, configs: s.configs }
-}
+const extracted = (file: string, dir: string): Expected => extractedSums(vmaPath, file, dir)
 
 function fixtureExpected(name: string): Expected {
   const e = expected()[name]!

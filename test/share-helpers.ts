@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { findTool } from '../src/util/find-tool.js'
+import { extractWithProxmox, sumsOf, type Expected } from './proxmox-vma.js'
 
 export type FsKind = 'xfs' | 'btrfs' | 'tmpfs'
 
@@ -105,4 +106,14 @@ export function exclusiveBytes(file: string): number {
     if (m && !/shared/.test(line)) bytes += Number(m[1]) * 4096
   }
   return bytes
+}
+
+/** What Proxmox's vma extracts from an archive it reads (sha256 per device and config): the reference for archives it did not write. */
+export function extractedSums(vma: string, file: string, dir: string): Expected {
+  const target = join(dir, `ref-${Math.random().toString(36).slice(2)}`)
+  const x = extractWithProxmox(vma, file, target)
+  if (x.status !== 0) throw new Error(`vma extract ${file}: ${x.stderr}`)
+  const s = sumsOf(target)
+  rmSync(target, { recursive: true, force: true })
+  return { devices: s.devices, configs: s.configs }
 }

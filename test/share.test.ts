@@ -14,22 +14,14 @@ import { optimize } from '../src/optimize/optimize.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
 import { cliInProcess } from './helpers.js'
-import { assertProxmoxReads, extractWithProxmox, proxmoxVma, sumsOf, type Expected } from './proxmox-vma.js'
-import { exclusiveBytes, loopFs, usedBytes, whyNoLoopFs } from './share-helpers.js'
+import { assertProxmoxReads, proxmoxVma, type Expected } from './proxmox-vma.js'
+import { exclusiveBytes, extractedSums, loopFs, usedBytes, whyNoLoopFs } from './share-helpers.js'
 
 const vma = proxmoxVma()
 const noVma = vma.ok ? false : `Proxmox's vma cannot be used: ${vma.reason}`
 const vmaPath = vma.ok ? vma.path : ''
 
-/** What Proxmox's vma extracts from an archive it can read: the reference sums. */
-function extracted(file: string, dir: string): Expected {
-  const target = join(dir, `ref-${Math.random().toString(36).slice(2)}`)
-  const x = extractWithProxmox(vmaPath, file, target)
-  if (x.status !== 0) throw new Error(`vma extract ${file}: ${x.stderr}`)
-  const s = sumsOf(target)
-  rmSync(target, { recursive: true, force: true })
-  return { devices: s.devices, configs: s.configs }
-}
+const extracted = (file: string, dir: string): Expected => extractedSums(vmaPath, file, dir)
 
 /** Drops the file's clean pages from the page cache, so that what follows reads the disk. */
 function dropCache(file: string): void {

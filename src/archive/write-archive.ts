@@ -79,7 +79,13 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable = out.finish()
     durable.catch(() => undefined) // awaited below
     await t.written?.()
-    await t.beforeProof?.(tempPath)
+    if (t.beforeProof) {
+      // Sharing remaps the file's blocks: the data is on disk first (the
+      // kernel flushes what it shares anyway), so that no writeback of the
+      // old blocks can meet the remapping.
+      await durable
+      await t.beforeProof(tempPath)
+    }
     if (!t.noCheck) {
       t.progress?.('proving', 0)
       await proveOutput(tempPath, fields, t.expected(), t)

@@ -375,6 +375,7 @@ function writeTargetOf(o: Resolved): Omit<WriteTarget, 'expected'> {
     beforeProof: o.sharing
       ? async (temp: string) => {
           o.sharing!.result = await o.sharing!.plan.into(temp)
+          trace('share (before the proof)', o.t0)
         }
       : undefined,
   }
