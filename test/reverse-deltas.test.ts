@@ -4,7 +4,7 @@
 // old archive stays whenever anything fails.
 
 import t from 'tap'
-import { mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { reverseDeltaAfterBackup } from '../src/hook/reverse-deltas.js'
 import { apply } from '../src/delta/apply.js'
@@ -53,12 +53,37 @@ t.test('each backup turns the previous one into a reverse delta; the chain resto
   }
 })
 
-t.test('--keep-deltas removes the oldest deltas', async t => {
+t.test('--keep-deltas removes the oldest deltas, with their notes and vzdump task logs', async t => {
   const dir = t.testdir()
   const logs: string[] = []
-  for (let day = 0; day < 4; day++) await reverseDeltaAfterBackup(backup(dir, 100, day), { keepDeltas: 1, log: l => logs.push(l) })
-  t.same(readdirSync(dir).sort(), [name(100, 2, '.vma-delta'), name(100, 3), `${name(100, 3)}.protected`])
+  for (let day = 0; day < 4; day++) {
+    const path = backup(dir, 100, day)
+    // What vzdump leaves beside each backup: its task log (named without .vma) and the notes.
+    writeFileSync(join(dir, name(100, day, '.log')), `task log of day ${day}`)
+    writeFileSync(`${path}.notes`, `notes of day ${day}`)
+    await reverseDeltaAfterBackup(path, { keepDeltas: 1, log: l => logs.push(l) })
+  }
+  t.same(readdirSync(dir).sort(), [
+    name(100, 2, '.log'),
+    name(100, 2, '.vma-delta'),
+    `${name(100, 2, '.vma-delta')}.notes`,
+    name(100, 3, '.log'),
+    name(100, 3),
+    `${name(100, 3)}.notes`,
+    `${name(100, 3)}.protected`,
+  ])
   t.match(logs.join('\n'), /removed .*2026_11_20.*keep-deltas 1/)
+})
+
+t.test('a delta keeps the owner, group and mode of the archive it replaces', { skip: process.getuid?.() !== 0 && 'chown needs root' }, async t => {
+  const dir = t.testdir()
+  const day0 = backup(dir, 100, 0)
+  chmodSync(day0, 0o644)
+  chownSync(day0, 34, 34)
+  await reverseDeltaAfterBackup(day0)
+  await reverseDeltaAfterBackup(backup(dir, 100, 1))
+  const st = statSync(join(dir, name(100, 0, '.vma-delta')))
+  t.same([st.mode & 0o7777, st.uid, st.gid], [0o644, 34, 34], 'not the 0600 of a new temp file')
 })
 
 t.test('the old archive stays whenever anything fails', async t => {

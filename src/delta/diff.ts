@@ -9,6 +9,7 @@
 // of the clusters it holds, must be exactly what was meant to be written, and
 // with the terms of BASE's clusters it leaves out they must give NEW's digest.
 
+import { keepMetadata, type KeepFrom } from '../output/keep-metadata.js'
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
@@ -36,6 +37,8 @@ import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
   lock?: LockOptions
+  /** The file whose owner, group, xattrs, ACLs and mode the delta takes (the archive a reverse delta replaces). */
+  keepMetadataOf?: KeepFrom
   stdin?: Readable
   /** Where a pipe or compressed input is spooled (default: next to DELTA). */
   tmpdir?: string
@@ -146,6 +149,7 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       await body.remove()
       await proveDelta(out.path, header, outcomes, h.deviceList)
       const { size } = await stat(out.path)
+      if (o.keepMetadataOf) await keepMetadata(out.path, o.keepMetadataOf) // a failure is an error, never swallowed
       await out.commit(deltaPath)
       return {
         base: inputs[0]!.label,

@@ -21,10 +21,10 @@
 // Anything that fails leaves the old archive in place and removes the delta
 // this run wrote; the failure is logged as a warning.
 
-import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { diff } from '../delta/diff.js'
-import { deltaNameFor } from '../delta/delta-name.js'
+import { DELTA_NAME, deltaNameFor } from '../delta/delta-name.js'
 import { verifyChain } from '../delta/verify-chain.js'
 import { identityDifference } from '../format/delta-identity.js'
 import { syncDir } from '../output/output-file.js'
@@ -151,7 +151,9 @@ async function convert(base: string, previous: string, o: ReverseDeltaOptions, l
     locks.push(await lockFile(delta, { wait: true, onWait: log }))
     if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists`)
     if (!existsSync(previous)) throw new VmaError('VMA_IO', -1, `${basename(previous)} is gone`)
-    const d = await diff(base, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads })
+    // The delta replaces the archive: it keeps who may read it (owner, mode, ACLs), as an in-place optimize does.
+    const st = statSync(previous)
+    const d = await diff(base, previous, delta, { tmpdir: o.tmpdir, zstdThreads: o.zstdThreads, keepMetadataOf: { path: previous, uid: st.uid, gid: st.gid, mode: st.mode } })
     published = true
     // The chain base + delta must give back exactly what the old archive held.
     const check = await verifyChain(base, [delta], { tmpdir: o.tmpdir ?? dirname(previous) })
@@ -210,7 +212,8 @@ function pruneDeltas(chains: GuestChains, keep: number, log: (line: string) => v
     if (chains.deltas.some(o => !removed.has(o.name) && chains.parentOf.get(o.name) === d.name)) continue
     const path = join(chains.dir, d.name)
     unlinkSync(path)
-    if (existsSync(`${path}.notes`)) unlinkSync(`${path}.notes`)
+    // The backup's side files go with it: its notes (moved to the delta) and vzdump's task log, named without the suffix.
+    for (const side of [`${path}.notes`, path.replace(DELTA_NAME, '.log')]) if (existsSync(side)) unlinkSync(side)
     removed.add(d.name)
     gone.push(d.name)
     log(`vma-opt: removed ${d.name} (--keep-deltas ${keep})`)
