@@ -17,6 +17,7 @@ import { optimize } from '../optimize/optimize.js'
 import { installSignalCleanup } from '../util/temp-files.js'
 import { lockFile } from '../util/file-lock.js'
 import { humanBytes } from '../util/human.js'
+import { periodicProgress } from '../util/periodic-progress.js'
 import { optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
 import { runReverseDeltas } from './reverse-deltas.js'
 import { reportLines } from '../trim/report.js'
@@ -93,7 +94,9 @@ async function optimizeAndConvert(target: string, before: number, options: HookO
   io.log(`vma-opt: optimizing ${basename(target)} (${humanBytes(before)})`)
   try {
     const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
-    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim })
+    // vzdump's task log keeps every line: a long run says where it is once a minute.
+    const progress = periodicProgress(line => io.log(`vma-opt: ${basename(target)}: ${line}`))
+    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
     else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged'}`)
     if (r.trim) for (const l of reportLines(r.trim.report)) io.log(`vma-opt: trim: ${l}`)
