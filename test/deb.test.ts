@@ -101,7 +101,9 @@ t.test('the Debian package', { skip }, async t => {
     t.match(v.out, /: ok: 2 devices/)
     const w = vzdump(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), ['LC_ALL=C', 'STOREID=local'], ['job-init'])
     t.same([w.status, w.out, w.err], [0, '', ''], 'job-init: exit 0, nothing printed')
-    t.match(readFileSync(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), 'utf8'), /\nexec "\$node" "\$entry" '--options-file' '\/etc\/vma-opt\/hook\.conf' "\$@"\n$/)
+    const wrapper = readFileSync(join(root, 'usr', 'sbin', 'vzdump-vma-opt'), 'utf8')
+    t.match(wrapper, /\n {2}PATH=\S+ "\$node" "\$entry" '--options-file' '\/etc\/vma-opt\/hook\.conf' "\$@"\n/, 'runs the hook with the options file')
+    t.match(wrapper, /done < '\/etc\/vma-opt\/hook\.conf'\n/, 'and reads the hook it chains from the same file')
     if (!has('groff')) return skipHere(t, 'groff is not installed: the manuals are not rendered')
     for (const page of [join('man1', 'vma-opt.1.gz'), join('man8', 'vzdump-vma-opt.8.gz')]) {
       const r = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tutf8 -ww -z', 'sh', join(root, 'usr', 'share', 'man', page)])

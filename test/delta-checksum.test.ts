@@ -131,7 +131,7 @@ t.test('serve BASE DELTA: a damaged cluster is an NBD read error and a log line,
   const data = day2[victim.dev - 1]!.data
   const at = victimDiskOffset()
   t.equal(qemuRead(uri(sock, name), at - 100, 4096), undefined, 'the read of the damaged cluster fails')
-  const logged = /read failed: .*cluster \d+ of drive-\w+: the stored data does not match its check/
+  const logged = /failed with EIO: .*cluster \d+ of drive-\w+: the stored data does not match its check/
   // stderr is a pipe: the line may arrive just after qemu-io's answer.
   for (let i = 0; i < 100 && !logged.test(s.err()); i++) await new Promise(r => setTimeout(r, 50))
   t.match(s.err(), logged, 'and the server says why')
