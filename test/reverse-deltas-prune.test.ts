@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { apply } from '../src/delta/apply.js'
-import { readGuestChains } from '../src/hook/backup-chains.js'
+import { readGuestChains } from '../src/delta/backup-chains.js'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { BIN, cliEnv } from './helpers.js'
 import { proxmoxReads, proxmoxVma } from './proxmox-vma.js'

@@ -31,7 +31,7 @@ import { syncDir } from '../output/output-file.js'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { humanBytes } from '../util/human.js'
 import { lockFile } from '../util/file-lock.js'
-import { ARCHIVE, PROTECTION_MARK, protectionOf, readGuestChains, type GuestChains } from './backup-chains.js'
+import { ARCHIVE, PROTECTION_MARK, protectionOf, readGuestChains, type GuestChains } from '../delta/backup-chains.js'
 
 export interface ReverseDeltaOptions {
   /** Keep at most this many deltas of the guest that apply (default: all). */
