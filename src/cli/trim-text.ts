@@ -26,5 +26,5 @@ export function trimOptionsFrom(a: TrimArgs): TrimOptions {
 
 /** The trim report for people, each line prefixed "trim: "; `zeroed` per device once written (none when left unchanged). */
 export function trimLines(r: TrimReport, zeroed: Record<string, number>): string[] {
-  return reportLines(r, zeroed).map(l => `trim: ${l}`)
+  return reportLines(r, zeroed, true).map(l => `trim: ${l}`)
 }

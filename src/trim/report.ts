@@ -1,4 +1,5 @@
 import { humanBytes } from '../util/human.js'
+import { isStateDisk } from '../format/device-name.js'
 /** The JSON-able result of planning (what `info --free-space --json` prints). */
 export type Decision = 'trim' | 'skip' | 'container' | 'untouched'
 
@@ -62,10 +63,16 @@ export function summaryLine(d: DiskReport, zeroed?: number): string {
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
 }
 
-/** The report for people: a line per device (a skip says why), then, once written, the total zeroed. */
-export function reportLines(r: TrimReport, zeroed?: Record<string, number>): string[] {
+/**
+ * The report for people: a line per device (a skip says why), then, once
+ * written, the total zeroed. `quiet` leaves out an EFI or TPM state disk
+ * nothing was trimmed on: every UEFI VM has one, and "skipped" every night
+ * in the task log says nothing (info --free-space still shows it).
+ */
+export function reportLines(r: TrimReport, zeroed?: Record<string, number>, quiet = false): string[] {
   if (r.reason) return [`nothing trimmed: ${r.reason}`]
-  const lines = r.disks.map(d => summaryLine(d, zeroed ? zeroed[d.name] ?? 0 : undefined))
+  const disks = quiet ? r.disks.filter(d => !isStateDisk(d.name) || d.volumes.some(v => v.decision === 'trim')) : r.disks
+  const lines = disks.map(d => summaryLine(d, zeroed ? zeroed[d.name] ?? 0 : undefined))
   if (zeroed) {
     const total = Object.values(zeroed).reduce((a, b) => a + b, 0)
     lines.push(total > 0 ? `zeroed ${humanBytes(total)} of data the guests' filesystems declare free` : 'nothing zeroed: the declared-free space already held only zeros')
