@@ -122,7 +122,9 @@ t.test('damage is refused, with the offset, wherever the program refuses it', { 
     const e = await failure(decodeAll(pieces(bad, [65536])))
     t.equal(e.code, 'VMA_COMPRESSION_CORRUPT', what)
     t.equal(e.file, 'test.zst', `${what}: names the file`)
-    t.match(e.message, /^zstd data is corrupt (at|near) compressed offset \d+: /, `${what}: ${e.message}`)
+    // A stream cut short says so in the words every decoder uses (input/in-file truncated); other damage says where.
+    const cut = what.startsWith('cut ')
+    t.match(e.message, cut ? /^truncated: the compressed stream ends early \(after \d+ compressed bytes\)$/ : /^zstd data is corrupt (at|near) compressed offset \d+: /, `${what}: ${e.message}`)
   }
 })
 

@@ -32,4 +32,4 @@ export function integerOption(name: string, describe: string, range: IntegerRang
   }
 }
 
-export { KEEP_DELTAS, ZSTD_THREADS } from '../util/integer.js'
+export { IDLE_SECONDS, KEEP_DELTAS, ZSTD_THREADS } from '../util/integer.js'

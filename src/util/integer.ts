@@ -22,5 +22,8 @@ export function parseInteger(name: string, text: string, range: IntegerRange): n
 /** zstd's own limit on worker threads (ZSTDMT_NBWORKERS_MAX on 64-bit); 0 means one per core. */
 export const ZSTD_THREADS: IntegerRange = { min: 0, max: 256 }
 
+/** serve --idle-timeout, in seconds: up to what a Node timer holds (2^31 ms); 0 means none. */
+export const IDLE_SECONDS: IntegerRange = { min: 0, max: 2147483 }
+
 /** How many reverse deltas the hook keeps per guest. */
 export const KEEP_DELTAS: IntegerRange = { min: 0, max: 100000 }

@@ -4,6 +4,7 @@ import type { RunningServer, ServeAddress } from '../../serve/serve.js'
 import type { ClientLimits } from '../../serve/nbd-client-limits.js'
 import { tmpdir } from 'node:os'
 import { VmaError } from '../../util/errors.js'
+import { IDLE_SECONDS, integerOption } from '../integer-option.js'
 import { humanBytes } from '../../util/human.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
@@ -19,7 +20,7 @@ interface ServeArgs extends TrimArgs {
   device?: string[]
   tmpdir?: string
   quiet?: boolean
-  'idle-timeout'?: number
+  idleTimeout: number
 }
 
 /** "HOST:PORT", "[v6]:PORT" or "PORT" (then 127.0.0.1). */
@@ -43,7 +44,7 @@ export function serveCommand(io: CliIO, result: CommandResult) {
         .option('device', { type: 'string', array: true, describe: 'export only this device (drive-scsi0 or scsi0; repeatable; default: every disk)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('trim', { type: 'boolean', describe: "serve the disks as optimize --trim would store them: what the guests' filesystems declare free reads as zeros" })
-        .option('idle-timeout', { type: 'number', default: 300, describe: 'drop a client that sends no request for this many seconds (0: never; a client that leaves its replies unread is dropped after at most 120 s anyway)' })
+        .option('idle-timeout', integerOption('idle-timeout', 'drop a client that sends no request for this many seconds (0: never; a client that leaves its replies unread is dropped after at most 120 s anyway)', IDLE_SECONDS, 300))
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
@@ -55,9 +56,7 @@ export function serveCommand(io: CliIO, result: CommandResult) {
       const log = (m: string) => {
         if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
       }
-      const idle = args.idleTimeout ?? 300
-      if (!Number.isFinite(idle) || idle < 0 || idle > 2 ** 31 / 1000) throw new VmaError('VMA_USAGE', -1, `--idle-timeout wants a number of seconds (0: none), not ${JSON.stringify(String(args.idleTimeout))}`)
-      const limits = { idleMs: Math.round(idle * 1000) }
+      const limits = { idleMs: args.idleTimeout * 1000 } // checked when parsed (integerOption)
       let server: RunningServer
       const address: ServeAddress | undefined = args.listen ? parseListen(args.listen) : args.socket ? { socket: args.socket } : undefined
       try {
