@@ -7,6 +7,8 @@ import { cleanupNow, onInterruptReport } from '../util/temp-files.js'
 import { exitWhenDone } from '../util/exit-when-done.js'
 import { processIO, type CliIO, type CommandResult } from './cli-io.js'
 import { applyCommand } from './commands/apply.js'
+import { backupsCommand } from './commands/backups.js'
+import { rebuildCommand } from './commands/rebuild.js'
 import { catCommand } from './commands/cat.js'
 import { compareCommand } from './commands/compare.js'
 import { diffCommand } from './commands/diff.js'
@@ -58,6 +60,8 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(hookCommand(io, result))
     .command(duCommand(io, result))
     .command(shareCommand(io, result))
+    .command(backupsCommand(io, result))
+    .command(rebuildCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()
