@@ -113,7 +113,13 @@ const times = lines
   .filter(m => m !== null)
   .map(m => [m[1], Number(m[2]) / 1000])
   .sort((a, b) => b[1] - a[1])
-if (times.length) console.log(`# slowest: ${times.slice(0, 10).map(([f, s]) => `${f} ${s.toFixed(0)} s`).join(', ')}`)
+if (times.length)
+  console.log(
+    `# slowest: ${times
+      .slice(0, 10)
+      .map(([f, s]) => `${f} ${s.toFixed(0)} s`)
+      .join(', ')}`,
+  )
 for (const p of problems) console.log(`# FAIL: ${p}`)
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(failed > 0 ? 1 : 0)

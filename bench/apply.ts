@@ -29,9 +29,7 @@ const delta = join(DATA, 'next.vma-delta')
 const out = join(DATA, 'out.vma')
 sh(`rm -f '${delta}' && '${BIN}' diff -q '${file}' '${next}' '${delta}'`)
 sh(`cat '${file}' '${next}' '${delta}' > /dev/null`) // warm the page cache for every contender alike
-console.log(
-  `apply, ${(size(file) / 2 ** 30).toFixed(2)} GiB full archive + ${(size(delta) / 2 ** 20).toFixed(1)} MiB delta (VMA_BENCH_GIB=${GIB}), warm page cache, best of ${RUNS}, round-robin`,
-)
+console.log(`apply, ${(size(file) / 2 ** 30).toFixed(2)} GiB full archive + ${(size(delta) / 2 ** 20).toFixed(1)} MiB delta (VMA_BENCH_GIB=${GIB}), warm page cache, best of ${RUNS}, round-robin`)
 table(
   race([
     { label: 'vma-opt optimize FULL OUT', cmd: `optimize -q '${file}' '${out}'`, vmaOpt: true, setup: `rm -f '${out}'` },

@@ -28,8 +28,8 @@ export async function benchArchive(): Promise<string> {
   await writeSampleArchive(path, {
     devices: [
       { name: 'drive-efidisk0', size: 540672 },
-      { name: 'drive-scsi0', size: Math.floor(disk * 0.75 / 65536) * 65536 },
-      { name: 'drive-scsi1', size: Math.floor(disk * 0.25 / 65536) * 65536 },
+      { name: 'drive-scsi0', size: Math.floor((disk * 0.75) / 65536) * 65536 },
+      { name: 'drive-scsi1', size: Math.floor((disk * 0.25) / 65536) * 65536 },
     ],
     fill: 0.9,
     seed: 7,

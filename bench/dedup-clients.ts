@@ -19,7 +19,11 @@ export function resticAdded(work: string, files: string[]): number {
   let added = 0
   for (const f of files) {
     const out = run('restic', ['backup', '--compression', 'off', '--json', '-q', f], env)
-    added = out.trim().split('\n').map(l => JSON.parse(l)).find(m => m.message_type === 'summary').data_added
+    added = out
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l))
+      .find(m => m.message_type === 'summary').data_added
   }
   rmSync(repo, { recursive: true, force: true })
   return added

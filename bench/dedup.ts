@@ -67,7 +67,9 @@ for (const [tool, raw, opt] of rows) console.log(`| ${tool} | ${mb(raw)} (${pct(
 const delta = join(dir, 'b.vma-delta')
 const d = await diff(A, B, delta)
 const held = d.heldClusters * 65536
-console.log(`| vma-opt diff A B (a delta of B; ${d.heldClusters} clusters held, ${mb(held)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(ideal)} (${pct(ideal)}) |`)
+console.log(
+  `| vma-opt diff A B (a delta of B; ${d.heldClusters} clusters held, ${mb(held)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(d.outputBytes)} (${pct(d.outputBytes)}) | ${mb(ideal)} (${pct(ideal)}) |`,
+)
 
 // The same with filesystems inside: what --trim adds, for a Linux and a Windows disk.
 const mib = Math.round(gib * 1024)

@@ -38,8 +38,8 @@ function fuseFiles(mnt: string): NtfsFiles {
       mkdirSync(dirname(join(mnt, rel)), { recursive: true })
       writeFileSync(join(mnt, rel), content)
     },
-    drop: (rel) => rmSync(join(mnt, rel)),
-    list: (rel) => readdirSync(join(mnt, rel)).sort(),
+    drop: rel => rmSync(join(mnt, rel)),
+    list: rel => readdirSync(join(mnt, rel)).sort(),
     patch(rel, writes) {
       const fd = openSync(join(mnt, rel), 'r+')
       for (const { offset, data } of writes) writeSync(fd, data, 0, data.length, offset)
@@ -65,8 +65,12 @@ function ntfsProgsFiles(img: string, tmp: string): NtfsFiles {
       writeFileSync(local, content)
       run('ntfscp', ['-f', '-q', img, local, flat(rel)])
     },
-    drop: (rel) => void run('ntfstruncate', ['-f', img, String(inodes().get(flat(rel))), '0']),
-    list: (rel) => [...inodes().keys()].filter((n) => n.startsWith(`${flat(rel)}_`)).map((n) => n.slice(flat(rel).length + 1)).sort(),
+    drop: rel => void run('ntfstruncate', ['-f', img, String(inodes().get(flat(rel))), '0']),
+    list: rel =>
+      [...inodes().keys()]
+        .filter(n => n.startsWith(`${flat(rel)}_`))
+        .map(n => n.slice(flat(rel).length + 1))
+        .sort(),
     patch(rel, writes) {
       const content = run('ntfscat', ['-f', img, flat(rel)])
       for (const { offset, data } of writes) data.copy(content, offset)
@@ -115,7 +119,7 @@ function onWindowsVolume(disk: WindowsDisk, work: string, fuse: boolean | undefi
 }
 
 export function windowsPartition(disk: WindowsDisk): WindowsPartition {
-  return disk.partitions.find((p) => p.content === 'windows')!
+  return disk.partitions.find(p => p.content === 'windows')!
 }
 
 export interface WindowsDayOptions {
@@ -130,7 +134,7 @@ export function buildBenchWindowsDisk(path: string, sizeMiB: number, work: strin
   const recoveryMiB = Math.max(8, Math.round(sizeMiB * 0.04))
   const disk = buildWindowsDisk(path, { espMiB: 34, msrMiB: 16, recoveryMiB, windowsMiB: sizeMiB - 2 - 34 - 16 - recoveryMiB })
   const volume = windowsPartition(disk).length
-  onWindowsVolume(disk, work, options.fuse, (files) => {
+  onWindowsVolume(disk, work, options.fuse, files => {
     for (let i = 0, used = 0; used < volume * 0.4; i++) {
       const n = (1 + (i % 8)) * MiB
       files.put(`${PROGRAMS}/app${i % 6}-file${i}.bin`, fileContent(n, i + 1))
@@ -149,7 +153,7 @@ export function buildBenchWindowsDisk(path: string, sizeMiB: number, work: strin
 export function evolveWindows(disk: WindowsDisk, work: string, day: number, options: WindowsDayOptions = {}): void {
   const churn = options.churn ?? 4
   const pagefile = Math.floor((windowsPartition(disk).length * 0.08) / MiB) * MiB
-  onWindowsVolume(disk, work, options.fuse, (files) => {
+  onWindowsVolume(disk, work, options.fuse, files => {
     const gone = files.list(PROGRAMS).filter((_, i) => (i * 7 + day) % 50 === 0)
     let changed = 0
     for (const [k, name] of gone.entries()) {

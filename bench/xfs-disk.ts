@@ -44,15 +44,20 @@ export function buildXfsDisk(path: string, sizeMiB: number, work: string): Linux
   const fsLen = disk.ext4.length
   const swapLen = disk.swap.length
   run('sgdisk', ['-o', '-n', `1:2048:+${fsLen / 1024}K`, '-t', '1:8300', '-n', `2:0:+${swapLen / 1024}K`, '-t', '2:8200', path])
-  withMounted(disk, work, mnt => {
-    run('mkdir', ['-p', join(mnt, 'srv')])
-    // The files: about 40% of the filesystem, 1 to 8 MiB each.
-    for (let i = 0, used = 0; used < fsLen * 0.4; i++) {
-      const n = (1 + (i % 8)) * MiB
-      writeFileSync(join(mnt, 'srv', `file${i}.bin`), fileContent(n, i + 1))
-      used += n
-    }
-  }, true)
+  withMounted(
+    disk,
+    work,
+    mnt => {
+      run('mkdir', ['-p', join(mnt, 'srv')])
+      // The files: about 40% of the filesystem, 1 to 8 MiB each.
+      for (let i = 0, used = 0; used < fsLen * 0.4; i++) {
+        const n = (1 + (i % 8)) * MiB
+        writeFileSync(join(mnt, 'srv', `file${i}.bin`), fileContent(n, i + 1))
+        used += n
+      }
+    },
+    true,
+  )
   const sw = join(work, 'swap.img')
   run('truncate', ['-s', String(swapLen), sw])
   run('mkswap', ['-q', '-U', 'clear', sw])
@@ -67,12 +72,14 @@ export function evolveXfs(disk: LinuxDisk, work: string, day: number, churn = 4)
     const srv = join(mnt, 'srv')
     const files = readdirSync(srv).filter(n => n.startsWith('file'))
     let changed = 0
-    files.filter((_, i) => (i * 7 + day) % 50 === 0).forEach((name, k) => {
-      rmSync(join(srv, name))
-      const n = (2 + (k % 4)) * MiB
-      writeFileSync(join(srv, `day${day}-${k}.bin`), fileContent(n, day * 1000 + k))
-      changed += n
-    })
+    files
+      .filter((_, i) => (i * 7 + day) % 50 === 0)
+      .forEach((name, k) => {
+        rmSync(join(srv, name))
+        const n = (2 + (k % 4)) * MiB
+        writeFileSync(join(srv, `day${day}-${k}.bin`), fileContent(n, day * 1000 + k))
+        changed += n
+      })
     const tmp: string[] = []
     for (let k = 0; k * 8 * MiB < changed * churn; k++) {
       tmp.push(join(mnt, `tmp${k}.bin`))

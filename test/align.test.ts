@@ -106,7 +106,16 @@ t.test('a generated VM: several disks, odd sizes, holes; vmstate too', { skip: n
   const disk = makeContent(3 * 65536 + 4096, 1)
   const state = makeContent(5 * 65536, 2)
   const vm = join(dir, 'vmstate.vma')
-  writeFileSync(vm, makeVma({ devices: [{ name: 'drive-scsi0', size: disk.length, data: disk }, { name: 'vmstate', size: state.length, data: state }], order: 'interleaved' }).buf)
+  writeFileSync(
+    vm,
+    makeVma({
+      devices: [
+        { name: 'drive-scsi0', size: disk.length, data: disk },
+        { name: 'vmstate', size: state.length, data: state },
+      ],
+      order: 'interleaved',
+    }).buf,
+  )
   const vmOut = join(dir, 'vmstate-aligned.vma')
   await optimize(vm, { dest: vmOut, align: true })
   assertAligned(t, vmOut, 'vmstate')

@@ -35,7 +35,11 @@ async function dumpDir(root: string): Promise<{ dir: string; outDir: string }> {
     const data = dayData(day)
     const path = join(dir, name(day))
     const config = `day ${day}\n`
-    writeFileSync(path, makeVma({ devices: [{ name: 'drive-scsi0', size: data.length, data }], configs: [{ name: 'qemu-server.conf', data: config }], ctime: 1795136400 + day * 86400, order: 'shuffled', seed: day }).buf)
+    writeFileSync(
+      path,
+      makeVma({ devices: [{ name: 'drive-scsi0', size: data.length, data }], configs: [{ name: 'qemu-server.conf', data: config }], ctime: 1795136400 + day * 86400, order: 'shuffled', seed: day })
+        .buf,
+    )
     await reverseDeltaAfterBackup(path)
   }
   // Another guest, full only, and a file that is no backup.
@@ -54,15 +58,21 @@ t.test('backups: per VM, newest first, what each restore takes; rebuild writes t
   const b = await cliInProcess(['backups', '--json', dir])
   t.equal(b.status, 0, b.stderr)
   const guests = JSON.parse(b.stdout) as Listed[]
-  t.same(guests.map(g => g.vmid), [100, 200])
+  t.same(
+    guests.map(g => g.vmid),
+    [100, 200],
+  )
   const vm = guests[0]!.backups
-  t.same(vm.map(x => [x.file, x.kind, x.status]), [
-    [name(3), 'full', 'ok'],
-    [name(2, '.vma-delta'), 'delta', 'ok'],
-    [name(1, '.vma-delta'), 'delta', 'ok'],
-    [name(0, '.vma-delta'), 'delta', 'ok'],
-  ])
-  t.equal(vm[0]!.protected, 'vma-opt', 'the chain end is kept from vzdump\'s prune')
+  t.same(
+    vm.map(x => [x.file, x.kind, x.status]),
+    [
+      [name(3), 'full', 'ok'],
+      [name(2, '.vma-delta'), 'delta', 'ok'],
+      [name(1, '.vma-delta'), 'delta', 'ok'],
+      [name(0, '.vma-delta'), 'delta', 'ok'],
+    ],
+  )
+  t.equal(vm[0]!.protected, 'vma-opt', "the chain end is kept from vzdump's prune")
   t.equal(vm[0]!.date, '2026-11-23T01:00:00')
   t.same(vm[3]!.needs, [name(3), name(2, '.vma-delta'), name(1, '.vma-delta'), name(0, '.vma-delta')], 'day 0 needs the full archive and every newer delta, in apply order')
   const text = await cliInProcess(['backups', dir])

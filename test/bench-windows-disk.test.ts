@@ -21,12 +21,14 @@ const noTool = missing(...NTFS_TOOLS, 'sgdisk', 'mkfs.vfat')
 
 /** Files of `dir` with data, as ntfsls -l lists them (name -> size); without FUSE dir/x is the root's "dir_x". */
 function live(vol: string, dir: string, fuse: boolean): string[] {
-  const out = run('ntfsls', ['-f', '-l', vol, '-p', fuse ? `/${dir}` : '/']).toString().split('\n')
+  const out = run('ntfsls', ['-f', '-l', vol, '-p', fuse ? `/${dir}` : '/'])
+    .toString()
+    .split('\n')
   const prefix = fuse ? '' : `${dir.replaceAll('/', '_')}_`
   return out
-    .map((l) => /^\s*(\d+)\s+\w+\s+\d+\s+[\d:]+\s+\d+\s+(.+)$/.exec(l))
+    .map(l => /^\s*(\d+)\s+\w+\s+\d+\s+[\d:]+\s+\d+\s+(.+)$/.exec(l))
     .filter((m): m is RegExpExecArray => !!m && m[1] !== '0' && m[2]!.startsWith(prefix))
-    .map((m) => m[2]!.slice(prefix.length))
+    .map(m => m[2]!.slice(prefix.length))
     .sort() // in the order evolveWindows picks them (readdir, sorted by code point)
 }
 
@@ -34,7 +36,7 @@ if (noTool) skipHere(t, `${noTool} is not installed (Debian packages gdisk, dosf
 else {
   for (const fuse of [true, false]) {
     const how = fuse ? 'through ntfs-3g (FUSE)' : 'through ntfscp and ntfstruncate'
-    t.test(`day 2 of the Windows disk, ${how}`, async (t) => {
+    t.test(`day 2 of the Windows disk, ${how}`, async t => {
       const dir = t.testdir()
       if (fuse && !fuseWorks(dir)) return t.plan(0, 'ntfs-3g cannot mount here (no /dev/fuse?)')
       const day1 = buildBenchWindowsDisk(join(dir, 'day1.img'), 160, join(dir, 'work'), { fuse })
@@ -53,7 +55,11 @@ else {
       t.equal(status('ntfsfix', ['-n', vol]).rc, 0, 'ntfsfix -n finds the volume consistent')
       const before = live(volume(day1.path, 'windows1.img'), 'Program Files', fuse)
       t.ok(before.length > 2, `${before.length} program files on day 1`)
-      t.same(live(vol, 'Program Files', fuse), before.filter((_, i) => i !== 1), 'the second program file is gone on day 2')
+      t.same(
+        live(vol, 'Program Files', fuse),
+        before.filter((_, i) => i !== 1),
+        'the second program file is gone on day 2',
+      )
       const name = (rel: string) => (fuse ? rel : rel.replaceAll('/', '_'))
       const doc = run('ntfscat', ['-f', vol, name('Users/user/Documents/day43-0.bin')])
       t.equal(sha256(doc), sha256(fileContent(2 * MiB, day * 1000)), 'the new document reads back')
@@ -71,7 +77,7 @@ else {
         const c = Math.floor((at - verdict.map.first) / verdict.map.unit)
         t.equal(verdict.map.used[c >> 3]! & (1 << (c & 7)), 0, 'and its cluster is free')
       }
-      for (const q of day2.partitions.filter((q) => q.content !== 'windows')) {
+      for (const q of day2.partitions.filter(q => q.content !== 'windows')) {
         t.equal(sha256File(day2.path, q.offset, q.length), sha256File(day1.path, q.offset, q.length), `${q.content} unchanged`)
       }
     })

@@ -59,7 +59,13 @@ t.test('missing file: exit 3, one line', async t => {
 })
 
 t.test('info and verify on a built archive, from a path and from stdin', async t => {
-  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 1 << 20 }, { name: 'drive-efidisk0', size: 540672 }], order: 'interleaved' })
+  const v = makeVma({
+    devices: [
+      { name: 'drive-scsi0', size: 1 << 20 },
+      { name: 'drive-efidisk0', size: 540672 },
+    ],
+    order: 'interleaved',
+  })
   const dir = t.testdir()
   const file = join(dir, 'x.vma')
   writeFileSync(file, v.buf)
@@ -76,7 +82,13 @@ t.test('info and verify on a built archive, from a path and from stdin', async t
     const info = await both(['info', '--json', ...args], input)
     t.equal(info.status, 0, `${label}: info exit 0`)
     const j = JSON.parse(info.stdout.toString())
-    t.same(j.devices.map((d: { name: string; size: number }) => [d.name, d.size]), [['drive-scsi0', 1 << 20], ['drive-efidisk0', 540672]])
+    t.same(
+      j.devices.map((d: { name: string; size: number }) => [d.name, d.size]),
+      [
+        ['drive-scsi0', 1 << 20],
+        ['drive-efidisk0', 540672],
+      ],
+    )
     t.equal(j.sorted, false)
     t.equal(j.optimized, false)
     t.equal(j.size, v.buf.length)
@@ -91,13 +103,20 @@ t.test('info and verify on a built archive, from a path and from stdin', async t
 })
 
 t.test('verify --json lists every problem and exits 1', async t => {
-  const order = [{ dev: 1, cluster: 0 }, { dev: 1, cluster: 0 }, { dev: 3, cluster: 0, mask: 0 }]
+  const order = [
+    { dev: 1, cluster: 0 },
+    { dev: 1, cluster: 0 },
+    { dev: 3, cluster: 0, mask: 0 },
+  ]
   const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 3 * 65536 }], order })
   const r = run(['verify', '--json', '-'], v.buf)
   t.equal(r.status, 1)
   const j = JSON.parse(r.stdout.toString())
   t.equal(j.ok, false)
-  t.same(j.problems.map((p: { code: string }) => p.code), ['VMA_DUPLICATE_CLUSTER', 'VMA_UNKNOWN_DEVICE', 'VMA_MISSING_CLUSTER'])
+  t.same(
+    j.problems.map((p: { code: string }) => p.code),
+    ['VMA_DUPLICATE_CLUSTER', 'VMA_UNKNOWN_DEVICE', 'VMA_MISSING_CLUSTER'],
+  )
   t.equal(r.stderr.toString().split('\n').length, 2, 'one line on stderr')
   t.match(r.stderr.toString(), /\[and 2 more problems\]/)
 })

@@ -39,7 +39,14 @@ t.test('a known set of changes is reported exactly', async t => {
   writeFileSync(join(root, 'a.vma'), makeVma({ devices: [{ name: 'drive-scsi0', size, data: a }, onlyA], configs: [{ name: 'qemu-server.conf', data: 'v1' }], order: 'shuffled' }).buf)
   writeFileSync(
     join(root, 'b.vma'),
-    makeVma({ devices: [{ name: 'drive-scsi0', size, data: b }, onlyB], configs: [{ name: 'qemu-server.conf', data: 'v2' }, { name: 'qemu-server.fw', data: 'x' }], order: 'interleaved' }).buf,
+    makeVma({
+      devices: [{ name: 'drive-scsi0', size, data: b }, onlyB],
+      configs: [
+        { name: 'qemu-server.conf', data: 'v2' },
+        { name: 'qemu-server.fw', data: 'x' },
+      ],
+      order: 'interleaved',
+    }).buf,
   )
   const r = await compareArchives(join(root, 'a.vma'), join(root, 'b.vma'))
   const d = r.devices.find(x => x.name === 'drive-scsi0')!
@@ -59,7 +66,10 @@ t.test('a known set of changes is reported exactly', async t => {
   t.equal(nb.sizeA, null)
   t.equal(nb.newlyData, 2)
   t.equal(nb.added4k, 8192)
-  t.same(r.configs, [{ name: 'qemu-server.conf', status: 'different' }, { name: 'qemu-server.fw', status: 'only in B' }])
+  t.same(r.configs, [
+    { name: 'qemu-server.conf', status: 'different' },
+    { name: 'qemu-server.fw', status: 'only in B' },
+  ])
   t.equal(r.identical, false)
   t.equal(r.total.added4k, 6 * 4096 + 8192)
   // The CLI, with B from stdin, as JSON and as a table.

@@ -80,7 +80,11 @@ t.test('damaged compressed streams fail, never pass silently', async t => {
   const dir = t.testdir()
   const plain = join(dir, 'a.vma')
   writeFileSync(plain, v.buf)
-  for (const [tool, args] of [['zstd', ['-q', '-f', '-k']], ['gzip', ['-k', '-f', '-n']], ['lzop', ['-f', '-q']]] as const) {
+  for (const [tool, args] of [
+    ['zstd', ['-q', '-f', '-k']],
+    ['gzip', ['-k', '-f', '-n']],
+    ['lzop', ['-f', '-q']],
+  ] as const) {
     const ext = tool === 'zstd' ? 'zst' : tool === 'gzip' ? 'gz' : 'lzo'
     const r = spawnSync(tool, [...args, plain])
     t.equal(r.status, 0, `${tool} ran`)
@@ -98,7 +102,14 @@ t.test('damaged compressed streams fail, never pass silently', async t => {
 })
 
 t.test('fuzz: flipped bytes and cuts anywhere give a VmaError or pass', async t => {
-  const v = makeVma({ devices: [{ name: 'drive-scsi0', size: 300 * 1024 }, { name: 'drive-efidisk0', size: 540672 }], order: 'shuffled', seed: 9 })
+  const v = makeVma({
+    devices: [
+      { name: 'drive-scsi0', size: 300 * 1024 },
+      { name: 'drive-efidisk0', size: 540672 },
+    ],
+    order: 'shuffled',
+    seed: 9,
+  })
   const r = rng(1234)
   let errors = 0
   for (let i = 0; i < 300; i++) {
@@ -153,7 +164,13 @@ t.test("an odd-sized device: a block that starts in its partial last sector is r
     [65536 + 4096 + 100, false],
     [70244, true],
   ] as const) {
-    const v = makeVma({ devices: [{ name: 'drive-scsi0', size }], order: [{ dev: 1, cluster: 0 }, { dev: 1, cluster: 1, mask: 0x0003 }] })
+    const v = makeVma({
+      devices: [{ name: 'drive-scsi0', size }],
+      order: [
+        { dev: 1, cluster: 0 },
+        { dev: 1, cluster: 1, mask: 0x0003 },
+      ],
+    })
     const file = join(dir, `odd-${size}.vma`)
     writeFileSync(file, v.buf)
     const ours = spawnSync(BIN, ['verify', '--data', file], { env: cliEnv(), encoding: 'utf8' })

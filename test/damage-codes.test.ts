@@ -76,7 +76,9 @@ t.test('a delta that lost a cluster of a grown disk: the error names the delta a
   const delta = join(dir, 'b.vma-delta')
   t.equal((await cliInProcess(['diff', a, b, delta])).status, 0, 'diff')
   const buf = readFileSync(delta)
-  const lost = layOut(buf).extents.flatMap(e => e.clusters.map(c => ({ e, c }))).find(x => x.c.cluster === 9 && x.c.mask === 0)!
+  const lost = layOut(buf)
+    .extents.flatMap(e => e.clusters.map(c => ({ e, c })))
+    .find(x => x.c.cluster === 9 && x.c.mask === 0)!
   // Its blockinfo slot and check emptied, the extent's md5 made right again: a delta that never listed it.
   const slot = (lost.c.check - lost.e.checks) / 8
   buf.fill(0, lost.e.offset + 40 + slot * 8, lost.e.offset + 48 + slot * 8)

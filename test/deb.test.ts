@@ -70,12 +70,27 @@ t.test('the Debian package', { skip }, async t => {
 
   t.test('contents: the program, production modules only, launcher, wrapper, manuals, docs', async t => {
     const list = sh('dpkg-deb', ['-c', deb]).out
-    for (const p of ['./usr/bin/vma-opt', './usr/sbin/vzdump-vma-opt', './usr/lib/vma-opt/package.json', './usr/lib/vma-opt/bin/vma-opt', './usr/lib/vma-opt/dist/src/cli/main.js', './usr/lib/vma-opt/dist/src/hook/hook-main.js', './usr/share/man/man1/vma-opt.1.gz', './usr/share/man/man8/vzdump-vma-opt.8.gz', './usr/share/doc/vma-opt/changelog.gz', './usr/share/doc/vma-opt/copyright', './usr/share/doc/vma-opt/README.md']) {
+    for (const p of [
+      './usr/bin/vma-opt',
+      './usr/sbin/vzdump-vma-opt',
+      './usr/lib/vma-opt/package.json',
+      './usr/lib/vma-opt/bin/vma-opt',
+      './usr/lib/vma-opt/dist/src/cli/main.js',
+      './usr/lib/vma-opt/dist/src/hook/hook-main.js',
+      './usr/share/man/man1/vma-opt.1.gz',
+      './usr/share/man/man8/vzdump-vma-opt.8.gz',
+      './usr/share/doc/vma-opt/changelog.gz',
+      './usr/share/doc/vma-opt/copyright',
+      './usr/share/doc/vma-opt/README.md',
+    ]) {
       t.match(list, new RegExp(` ${p.replace(/[.]/g, '\\.')}(\\n| )`), p)
     }
     // Production: neither dev nor optional (the optional zstd-napi binding is native code; the package is for all architectures).
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>
-    const prod = Object.entries(lock).filter(([k, v]) => k && !v.dev && !v.optional && !v.devOptional).map(([k]) => k).sort()
+    const prod = Object.entries(lock)
+      .filter(([k, v]) => k && !v.dev && !v.optional && !v.devOptional)
+      .map(([k]) => k)
+      .sort()
     t.notMatch(list, /node_modules\/zstd-napi\//, 'no native binding')
     const shipped = [...list.matchAll(/ \.\/usr\/lib\/vma-opt\/((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)package\.json\n/g)].map(m => m[1]!.replace(/\/$/, '')).sort()
     t.same(shipped, prod, 'exactly the production packages package-lock.json pins')
@@ -230,5 +245,9 @@ async function installed(t: Test, deb: string, out: string) {
   t.equal(p.status, 0)
   t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, 'purge leaves vzdump.conf too')
   if (ownEtc) t.ok(existsSync('/etc/vma-opt/hook.conf'), 'and the hook options')
-  t.same(readdirSync('/usr/lib').filter(f => f === 'vma-opt'), [], '/usr/lib/vma-opt is gone')
+  t.same(
+    readdirSync('/usr/lib').filter(f => f === 'vma-opt'),
+    [],
+    '/usr/lib/vma-opt is gone',
+  )
 }

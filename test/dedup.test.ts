@@ -31,7 +31,8 @@ function makeTree(dir: string, seed: number): void {
   mkdirSync(join(dir, 'srv/db'), { recursive: true })
   for (let i = 0; i < 12; i++) {
     let text = ''
-    for (let n = 0; text.length < 100_000 + i * 40_000; n++) text += `Nov ${1 + (n % 28)} 0${n % 10}:${10 + (n % 50)}:00 host app[${1000 + n}]: request ${Math.floor(r() * 1e9)} served in ${Math.floor(r() * 900)} ms\n`
+    for (let n = 0; text.length < 100_000 + i * 40_000; n++)
+      text += `Nov ${1 + (n % 28)} 0${n % 10}:${10 + (n % 50)}:00 host app[${1000 + n}]: request ${Math.floor(r() * 1e9)} served in ${Math.floor(r() * 900)} ms\n`
     writeFileSync(join(dir, 'var/log', `app${i}.log`), text)
   }
   for (let i = 0; i < 10; i++) {
@@ -52,7 +53,11 @@ function mkfs(tree: string, image: string, size: string): void {
 
 /** Overwrites the data blocks of `file` inside the image: the file changed in place. */
 function changeFile(image: string, file: string, seed: number, share = 1): number {
-  const blocks = spawnSync('debugfs', ['-R', `blocks ${file}`, image]).stdout.toString().trim().split(/\s+/).map(Number)
+  const blocks = spawnSync('debugfs', ['-R', `blocks ${file}`, image])
+    .stdout.toString()
+    .trim()
+    .split(/\s+/)
+    .map(Number)
   const r = rng(seed)
   const fd = openSync(image, 'r+')
   const buf = Buffer.alloc(4096)
@@ -109,7 +114,10 @@ t.test('restic, borg and rdiff store about what changed, once optimized', { skip
       { name: 'drive-scsi0', size: img.length, data: img },
       { name: 'drive-scsi1', size: data.length, data },
     ]
-    const order = proxmoxOrder(devices.map((d, i) => ({ id: i + 1, clusters: Math.ceil(d.size / 65536) })), seed)
+    const order = proxmoxOrder(
+      devices.map((d, i) => ({ id: i + 1, clusters: Math.ceil(d.size / 65536) })),
+      seed,
+    )
     return makeVma({ devices, order, ctime: 1700000000 + seed }).buf // random uuid each time
   }
   const A = join(root, 'a.vma')

@@ -61,21 +61,27 @@ function flipped(buf: Buffer, at: number): Buffer {
   return b
 }
 
-t.test('every extent is followed by its check sector: xxh64 of each slot\'s stored bytes', async t => {
+t.test("every extent is followed by its check sector: xxh64 of each slot's stored bytes", async t => {
   const xx = await xxhash()
   t.equal(layout.version, DLT2, 'version DLT2')
   t.ok(layout.extents.length >= 2, 'several extents')
-  t.ok(held.some(c => c.mask === 0), 'a cluster listed with mask 0 is among them')
+  t.ok(
+    held.some(c => c.mask === 0),
+    'a cluster listed with mask 0 is among them',
+  )
   for (const e of layout.extents) {
     for (const c of e.clusters) {
       t.equal(good.readBigUInt64LE(c.check), xx.h64Raw(good.subarray(c.data, c.data + c.length)), `extent ${e.offset} cluster ${c.cluster} of ${devName(c.dev)}`)
     }
-    t.ok(good.subarray(e.checks + e.clusters.length * 8, e.checks + 512).every(x => x === 0), 'unused slots and the tail are zero')
+    t.ok(
+      good.subarray(e.checks + e.clusters.length * 8, e.checks + 512).every(x => x === 0),
+      'unused slots and the tail are zero',
+    )
   }
   t.equal(layout.extents.at(-1)!.offset + layout.extents.at(-1)!.size, good.length, 'the extents cover the file exactly')
 })
 
-t.test('a flipped bit in a delta\'s data: apply, verify --data and compare refuse it, naming the file', async t => {
+t.test("a flipped bit in a delta's data: apply, verify --data and compare refuse it, naming the file", async t => {
   const dir = t.testdir()
   const bad = join(dir, 'flip.vma-delta')
   writeFileSync(bad, flipped(good, victim.data + 100))
@@ -116,7 +122,13 @@ function qemuRead(u: string, off: number, len: number): Buffer | undefined {
   const bytes: number[] = []
   for (const line of r.stdout.split('\n')) {
     const m = /^[0-9a-f]{8}:\s+((?:[0-9a-f]{2}\s)+)/.exec(line)
-    if (m) bytes.push(...m[1]!.trim().split(/\s+/).map(h => parseInt(h, 16)))
+    if (m)
+      bytes.push(
+        ...m[1]!
+          .trim()
+          .split(/\s+/)
+          .map(h => parseInt(h, 16)),
+      )
   }
   return Buffer.from(bytes)
 }

@@ -95,10 +95,25 @@ t.test('compare reads a delta as the archive it reproduces', async t => {
   const dir = t.testdir()
   const d = makeContent(1048576 + 4096, 81)
   const grown = Buffer.concat([mutate(d, 82), makeContent(200000, 83)])
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: d.length, data: d }, { name: 'drive-old', size: 65536 }] }, 1)
+  const base = write(
+    join(dir, 'base.vma'),
+    {
+      devices: [
+        { name: 'drive-scsi0', size: d.length, data: d },
+        { name: 'drive-old', size: 65536 },
+      ],
+    },
+    1,
+  )
   const neu = write(
     join(dir, 'new.vma'),
-    { devices: [{ name: 'drive-scsi0', size: grown.length, data: grown }, { name: 'drive-new', size: 8192 }], configs: [{ name: 'qemu-server.conf', data: 'changed\n' }] },
+    {
+      devices: [
+        { name: 'drive-scsi0', size: grown.length, data: grown },
+        { name: 'drive-new', size: 8192 },
+      ],
+      configs: [{ name: 'qemu-server.conf', data: 'changed\n' }],
+    },
     2,
   )
   const delta = join(dir, 'new.vma-delta')

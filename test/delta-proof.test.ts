@@ -17,8 +17,26 @@ t.test('a changed cluster left out of the delta: exit 4, nothing published', asy
   const size = 2 * 1048576 + 8192
   const d1 = makeContent(size, 11)
   const d2 = makeContent(540672, 12)
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size, data: d1 }, { name: 'drive-scsi1', size: d2.length, data: d2 }] }, 1)
-  const neu = write(join(dir, 'new.vma'), { devices: [{ name: 'drive-scsi0', size, data: mutate(d1, 4) }, { name: 'drive-scsi1', size: d2.length, data: mutate(d2, 5) }] }, 2)
+  const base = write(
+    join(dir, 'base.vma'),
+    {
+      devices: [
+        { name: 'drive-scsi0', size, data: d1 },
+        { name: 'drive-scsi1', size: d2.length, data: d2 },
+      ],
+    },
+    1,
+  )
+  const neu = write(
+    join(dir, 'new.vma'),
+    {
+      devices: [
+        { name: 'drive-scsi0', size, data: mutate(d1, 4) },
+        { name: 'drive-scsi1', size: d2.length, data: mutate(d2, 5) },
+      ],
+    },
+    2,
+  )
   let dropped = 0
   let calls = 0
   const real = await import('../src/delta/same-content.js')

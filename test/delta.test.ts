@@ -27,12 +27,27 @@ t.test('changed clusters, configs and ctime', async t => {
   const dir = t.testdir()
   const size = 3 * 1048576 + 12288
   const d1 = makeContent(size, 1)
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size, data: d1 }, { name: 'drive-efidisk0', size: 540672 }] }, 1)
+  const base = write(
+    join(dir, 'base.vma'),
+    {
+      devices: [
+        { name: 'drive-scsi0', size, data: d1 },
+        { name: 'drive-efidisk0', size: 540672 },
+      ],
+    },
+    1,
+  )
   const neu = write(
     join(dir, 'new.vma'),
     {
-      devices: [{ name: 'drive-scsi0', size, data: mutate(d1, 3) }, { name: 'drive-efidisk0', size: 540672 }],
-      configs: [{ name: 'qemu-server.conf', data: 'memory: 1024\n' }, { name: 'qemu-server.fw', data: '[OPTIONS]\n' }],
+      devices: [
+        { name: 'drive-scsi0', size, data: mutate(d1, 3) },
+        { name: 'drive-efidisk0', size: 540672 },
+      ],
+      configs: [
+        { name: 'qemu-server.conf', data: 'memory: 1024\n' },
+        { name: 'qemu-server.fw', data: '[OPTIONS]\n' },
+      ],
       ctime: 1700086400,
     },
     2,
@@ -45,12 +60,28 @@ t.test('added, removed, grown and shrunk devices, odd sizes', async t => {
   const dir = t.testdir()
   const a = makeContent(2 * 1048576 + 4608, 5)
   const b = makeContent(1048576 + 1536, 6)
-  const base = write(join(dir, 'base.vma'), { devices: [{ name: 'drive-scsi0', size: a.length, data: a }, { name: 'drive-scsi1', size: b.length, data: b }, { name: 'drive-old', size: 200704 }] }, 3)
+  const base = write(
+    join(dir, 'base.vma'),
+    {
+      devices: [
+        { name: 'drive-scsi0', size: a.length, data: a },
+        { name: 'drive-scsi1', size: b.length, data: b },
+        { name: 'drive-old', size: 200704 },
+      ],
+    },
+    3,
+  )
   const grown = Buffer.concat([a, makeContent(300000, 7)])
   const shrunk = b.subarray(0, 700000 - 512)
   const neu = write(
     join(dir, 'new.vma'),
-    { devices: [{ name: 'drive-scsi0', size: grown.length, data: grown }, { name: 'drive-scsi1', size: shrunk.length, data: shrunk }, { name: 'drive-new', size: 135680, data: makeContent(135680, 8) }] },
+    {
+      devices: [
+        { name: 'drive-scsi0', size: grown.length, data: grown },
+        { name: 'drive-scsi1', size: shrunk.length, data: shrunk },
+        { name: 'drive-new', size: 135680, data: makeContent(135680, 8) },
+      ],
+    },
     4,
   )
   await expectRoundTrip(t, dir, base, neu, 'devices')
@@ -146,8 +177,9 @@ t.test('chains of 5 deltas, forward and reverse', async t => {
     fixHeaderMd5(identity)
     writeFileSync(join(dir, 'id.vma-delta'), identity)
     t.equal((await cli(['apply', vs[0]!, join(dir, 'id.vma-delta'), join(dir, 'bad.vma')])).code, 1, 'altered identity: exit 1')
-    const after = readdirSync(dir).filter(f => !/^(flip|md5|id)\.vma-delta$/.test(f)).sort()
+    const after = readdirSync(dir)
+      .filter(f => !/^(flip|md5|id)\.vma-delta$/.test(f))
+      .sort()
     t.same(after, before, 'no output and no temp file left behind')
   })
 })
-

@@ -50,7 +50,12 @@ t.test('cat and unpack take scsi0 for drive-scsi0', async t => {
   const out = join(dir, 'out')
   const u = await cliInProcess(['unpack', src, out, '--device', 'scsi0', '--device', 'scsi1'])
   t.equal(u.status, 0, u.stderr)
-  t.same(readdirSync(out).filter(f => f.endsWith('.raw')).sort(), ['disk-drive-scsi0.raw', 'disk-scsi1.raw'])
+  t.same(
+    readdirSync(out)
+      .filter(f => f.endsWith('.raw'))
+      .sort(),
+    ['disk-drive-scsi0.raw', 'disk-scsi1.raw'],
+  )
   t.equal(sha256(readFileSync(join(out, 'disk-drive-scsi0.raw'))), sha256(devices[2]!.data!))
   const bad = await cliInProcess(['cat', src, 'scsi9'])
   t.equal(bad.status, 2, 'unknown device: usage error')

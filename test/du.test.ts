@@ -53,7 +53,11 @@ for (const kind of ['xfs', 'btrfs'] as const) {
     const sums = [day1, day2, clone].map(sha)
 
     const before = await du(mnt)
-    t.same(before.map(u => u.file), [day1, day2, clone].map(f => join(mnt, f.slice(mnt.length + 1))), 'du of the directory lists its archives by name')
+    t.same(
+      before.map(u => u.file),
+      [day1, day2, clone].map(f => join(mnt, f.slice(mnt.length + 1))),
+      'du of the directory lists its archives by name',
+    )
     for (const u of before) t.ok(u.shared === 0 && u.exclusive >= u.size, `${u.file}: nothing shared yet, ${u.exclusive} bytes its own`)
     const usedBefore = await usedBytes(mnt)
 

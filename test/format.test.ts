@@ -43,8 +43,17 @@ t.test('header decode matches the spec-built header and encode reproduces it', a
   t.equal(h.headerSize, v.headerSize)
   t.same(h.uuid, v.uuid)
   t.equal(h.ctime, 1795301179)
-  t.same(h.configs.map(c => [c.slot, c.name, c.data.length]), [[0, 'qemu-server.conf', 300], [1, 'qemu-server.fw', 20]])
-  t.same(h.deviceList, [{ id: 1, name: 'drive-efidisk0', size: 540672 }, { id: 2, name: 'drive-scsi0', size: 1 << 20 }])
+  t.same(
+    h.configs.map(c => [c.slot, c.name, c.data.length]),
+    [
+      [0, 'qemu-server.conf', 300],
+      [1, 'qemu-server.fw', 20],
+    ],
+  )
+  t.same(h.deviceList, [
+    { id: 1, name: 'drive-efidisk0', size: 540672 },
+    { id: 2, name: 'drive-scsi0', size: 1 << 20 },
+  ])
   const again = VmaHeader.encode({ uuid: h.uuid, ctime: h.ctime, configs: h.configs, devices: h.deviceList })
   t.ok(again.equals(h.raw), 'canonical encoding is what Proxmox writes')
 })
@@ -109,7 +118,11 @@ t.test('parser: 59 clusters per extent and holes between slots are legal', async
   b2.fill(0, slot(2), slot(2) + 8)
   fixExtentMd5(b2, x)
   const p2 = parseBuffer(b2)
-  t.same(p2.order, [[1, 0], [1, 1], [1, 2]])
+  t.same(p2.order, [
+    [1, 0],
+    [1, 1],
+    [1, 2],
+  ])
   t.ok(p2.contents.get(1)!.equals(v58.contents.get(1)!), 'holes change nothing')
 })
 

@@ -16,7 +16,11 @@ const result = (o: Partial<CommandResult>): CommandResult => ({ args: ['verify',
 t.test('clean results pass', async t => {
   t.same(judge(result({}), limits), [], 'success')
   t.same(judge(result({ status: 1, stderr: 'vma-opt: x: extent at offset 12800: bad magic (VMA_EXTENT_MAGIC)\n' }), limits), [], 'one error line, exit 1')
-  t.same(judge(result({ status: 1, stderr: 'vma-opt: x: blockinfo at offset 1: cluster 1 of d appears twice (VMA_DUPLICATE_CLUSTER) [and 3 more problems]\n' }), limits), [], "verify's count of more problems")
+  t.same(
+    judge(result({ status: 1, stderr: 'vma-opt: x: blockinfo at offset 1: cluster 1 of d appears twice (VMA_DUPLICATE_CLUSTER) [and 3 more problems]\n' }), limits),
+    [],
+    "verify's count of more problems",
+  )
   t.same(judge(result({ status: 3, stderr: 'vma-opt: warning: something\nvma-opt: x: no space (VMA_NO_SPACE)\n' }), limits), [], 'a warning line before the error')
 })
 
@@ -39,13 +43,19 @@ t.test('mutations are reproducible and keep extents findable', async t => {
   }
 })
 
-t.test("a disk Proxmox pads to whole sectors is the same disk, and nothing else is", async t => {
+t.test('a disk Proxmox pads to whole sectors is the same disk, and nothing else is', async t => {
   const dir = t.testdir()
   const disk = Buffer.from(makeContent(307713, 5))
   writeFileSync(join(dir, 'disk.raw'), disk)
-  const padded = createHash('sha256').update(disk).update(Buffer.alloc(308224 - 307713)).digest('hex')
+  const padded = createHash('sha256')
+    .update(disk)
+    .update(Buffer.alloc(308224 - 307713))
+    .digest('hex')
   t.ok(sameDisk(join(dir, 'disk.raw'), padded, 308224), 'zeros up to the next 512 bytes: the same disk')
-  const otherTail = createHash('sha256').update(disk).update(Buffer.alloc(308224 - 307713, 1)).digest('hex')
+  const otherTail = createHash('sha256')
+    .update(disk)
+    .update(Buffer.alloc(308224 - 307713, 1))
+    .digest('hex')
   t.notOk(sameDisk(join(dir, 'disk.raw'), otherTail, 308224), 'a non-zero tail is not')
   const exact = createHash('sha256').update(disk).digest('hex')
   t.ok(sameDisk(join(dir, 'disk.raw'), exact, 307713), 'the same size and bytes')
@@ -66,7 +76,10 @@ t.test('the serve verdict (delta and nbd targets)', async t => {
   t.match(judgeServe(served({ stderr: 'vma-opt: internal error: x (VMA_INTERNAL)\n' }), true, limits.maxRssKb, j), [/internal error/])
   t.match(judgeServe(served({ rssKb: 300 * 1024 }), true, limits.maxRssKb, j), [/peak RSS 300 MB/])
   t.same(judgeServe(served({ status: 1, stderr: 'vma-opt: d: header at offset 0: md5 mismatch (VMA_HEADER_MD5)\n' }), false, limits.maxRssKb, j), [], 'refused before listening: a clean error')
-  t.same(exportNames('serving 2 exports read only on unix socket /s (Ctrl-C to stop)\n  nbd+unix:///drive-scsi0?socket=/s  1 MiB  (default export)\n  nbd+unix:///drive%20x?socket=/s  2 MiB\n'), ['drive-scsi0', 'drive x'])
+  t.same(exportNames('serving 2 exports read only on unix socket /s (Ctrl-C to stop)\n  nbd+unix:///drive-scsi0?socket=/s  1 MiB  (default export)\n  nbd+unix:///drive%20x?socket=/s  2 MiB\n'), [
+    'drive-scsi0',
+    'drive x',
+  ])
   const disks = [{ name: 'drive-scsi0', data: Buffer.alloc(1 << 20) }]
   for (let k = 0; k < 10; k++) t.same(makeSessions(3, k, disks), makeSessions(3, k, disks), `nbd case ${k} is the same every time`)
 })

@@ -63,9 +63,7 @@ function runWithoutZstd(dir: string, args: string[]): { status: number | null; r
   return { status: r.status, rssKb, stderr: r.stderr, stdout: r.stdout }
 }
 
-const missing = [
-  needTools('zstd', '/usr/bin/time'),
-].filter(Boolean)
+const missing = [needTools('zstd', '/usr/bin/time')].filter(Boolean)
 
 t.test(`a ${SIZE / GIB} GiB constant disk in a .zst is read in bounded memory by fzstd`, { skip: missing.length ? String(missing[0]) : false }, async t => {
   const dir = t.testdir()
@@ -78,6 +76,10 @@ t.test(`a ${SIZE / GIB} GiB constant disk in a .zst is read in bounded memory by
   t.equal(v.status, 0, `verify --data succeeds: ${v.stderr}`)
   const report = JSON.parse(v.stdout || '{}') as { dataRead?: boolean; devices?: { size: number; clustersSeen: number }[] }
   t.ok(report.dataRead, 'every data block was read')
-  t.same(report.devices?.map(d => [d.size, d.clustersSeen]), [[SIZE, SIZE / CLUSTER_SIZE]], 'the whole disk came through')
+  t.same(
+    report.devices?.map(d => [d.size, d.clustersSeen]),
+    [[SIZE, SIZE / CLUSTER_SIZE]],
+    'the whole disk came through',
+  )
   t.ok(v.rssKb < LIMIT_KB, `verify --data peak RSS ${Math.round(v.rssKb / 1024)} MB < 150 MB`)
 })

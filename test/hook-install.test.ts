@@ -122,7 +122,8 @@ t.test('install twice keeps the first backup and the mode and owner; uninstall r
   const conf = join(dir, 'vzdump.conf')
   chmodSync(conf, 0o640)
   chownSync(conf, 1234, 5678)
-  const a = join(dir, 'a'), b = join(dir, 'b')
+  const a = join(dir, 'a'),
+    b = join(dir, 'b')
   const run = (...args: string[]) => cli('hook', ...args)
   t.equal((await run('install', '--path', a, '--vzdump-conf', conf, '--force')).status, 0, 'another hook: --force replaces it')
   t.notMatch(readFileSync(a, 'utf8'), /their-hook/, 'replaced, not chained')
@@ -199,7 +200,12 @@ t.test('integer options are checked at parse time, before anything is read or wr
     t.match(r.stderr, `--zstd-threads takes a whole number from 0 to 256, got ${JSON.stringify(v)}`)
   }
   t.notOk(existsSync(hook), 'no wrapper written')
-  for (const args of [['optimize', join(dir, 'missing.vma'), '--zstd-threads', 'abc'], ['pack', join(dir, 'out.vma'), '--disk', `a=${join(dir, 'missing')}`, '--ctime', 'now'], ['pack', join(dir, 'out.vma'), '--disk', `a=${join(dir, 'missing')}`, '--zstd-threads', '2', '--zstd-threads', 'x'], ['optimize', join(dir, 'missing.vma'), '--zstd-threads']]) {
+  for (const args of [
+    ['optimize', join(dir, 'missing.vma'), '--zstd-threads', 'abc'],
+    ['pack', join(dir, 'out.vma'), '--disk', `a=${join(dir, 'missing')}`, '--ctime', 'now'],
+    ['pack', join(dir, 'out.vma'), '--disk', `a=${join(dir, 'missing')}`, '--zstd-threads', '2', '--zstd-threads', 'x'],
+    ['optimize', join(dir, 'missing.vma'), '--zstd-threads'],
+  ]) {
     const r = await cli(...args)
     t.equal(r.status, 2, `${args.join(' ')}: a usage error, not the missing file (3)`)
   }
@@ -217,7 +223,11 @@ t.test("no command declares a yargs 'number' option (integerOption checks them a
 function theirHook(dir: string): { path: string; log: string } {
   const log = join(dir, 'their.log')
   const path = join(dir, 'their hook')
-  writeFileSync(path, `#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' "$*" "$TARGET" "$DUMPDIR" "$PATH" "$(wc -c < "$TARGET" 2>/dev/null)" >> '${log}'\ncase "$1" in job-start) exit \${THEIR_JOB_START:-0} ;; backup-end) exit \${THEIR_BACKUP_END:-0} ;; esac\nexit 0\n`, { mode: 0o755 })
+  writeFileSync(
+    path,
+    `#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' "$*" "$TARGET" "$DUMPDIR" "$PATH" "$(wc -c < "$TARGET" 2>/dev/null)" >> '${log}'\ncase "$1" in job-start) exit \${THEIR_JOB_START:-0} ;; backup-end) exit \${THEIR_BACKUP_END:-0} ;; esac\nexit 0\n`,
+    { mode: 0o755 },
+  )
   return { path, log }
 }
 
@@ -239,9 +249,19 @@ t.test('the hook vzdump ran before keeps running, every phase, same arguments an
   writeFileSync(their.log, '')
   const phases = [['job-init'], ['job-start'], ['backup-start', 'snapshot', '100'], ['backup-end', 'snapshot', '100'], ['log-end', 'snapshot', '100'], ['job-end']]
   for (const p of phases) t.equal(vzdump(hook, p, vars).status, 0, p.join(' '))
-  const lines = readFileSync(their.log, 'utf8').trim().split('\n').map(l => l.split('|'))
-  t.same(lines.map(l => l[0]), phases.map(p => p.join(' ')), 'their hook saw every phase with its arguments')
-  t.ok(lines.every(l => l[1] === target && l[2] === vars.DUMPDIR && l[3] === direct[3]), `with vzdump's environment: TARGET, DUMPDIR, and the PATH it sees alone (${direct[3]}; ours is set for node alone)`)
+  const lines = readFileSync(their.log, 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => l.split('|'))
+  t.same(
+    lines.map(l => l[0]),
+    phases.map(p => p.join(' ')),
+    'their hook saw every phase with its arguments',
+  )
+  t.ok(
+    lines.every(l => l[1] === target && l[2] === vars.DUMPDIR && l[3] === direct[3]),
+    `with vzdump's environment: TARGET, DUMPDIR, and the PATH it sees alone (${direct[3]}; ours is set for node alone)`,
+  )
   const optimized = expectedOptimized({ devices }, undefined)
   t.equal(Number(lines[3]![4]), optimized.length, 'at backup-end their hook ran after ours: it saw the optimized archive')
   t.ok(readFileSync(target).equals(optimized) || uuid.length > 0, 'the archive is optimized')
@@ -284,7 +304,7 @@ t.test('packaged: the package wrapper chains through hook.conf; a job gets a wra
   const { target: t2, uuid, vars: v2 } = dump(join(dir, 'job'))
   const jr = vzdump(job, ['backup-end', 'snapshot', '100'], v2)
   t.equal(jr.status, 0, jr.out + jr.err)
-  t.ok(readFileSync(t2).equals(expectedOptimized({ devices }, uuid)), 'the job wrapper\'s own option (--keep-uuid) applied')
+  t.ok(readFileSync(t2).equals(expectedOptimized({ devices }, uuid)), "the job wrapper's own option (--keep-uuid) applied")
   const u = uninstallHook({ packaged: true, packagedWrapper: wrapper, optionsFile, path: job })
   t.same(u.removed, [job], 'uninstalling the job wrapper removes it and nothing global')
   t.ok(existsSync(optionsFile))

@@ -57,7 +57,11 @@ for (const ext of ['', '.zst', '.gz', '.lzo']) {
   t.test(`backup-end optimizes ${BASE}.vma${ext} in place`, async t => {
     const { dir, dump, target, vars } = dumpDir(t, ext)
     const hook = install(t, dir, ['--zstd-threads', '2'])
-    const side = Object.fromEntries(readdirSync(dump).filter(f => f !== `${BASE}.vma${ext}`).map(f => [f, readFileSync(join(dump, f))]))
+    const side = Object.fromEntries(
+      readdirSync(dump)
+        .filter(f => f !== `${BASE}.vma${ext}`)
+        .map(f => [f, readFileSync(join(dump, f))]),
+    )
     const compression = detectCompression(readFileSync(target))
     const r = vzdump(hook, ['backup-end', 'snapshot', '100'], vars)
     t.equal(r.status, 0, r.log)

@@ -82,7 +82,12 @@ t.test('the same bytes as the zstd program, for every frame layout and any chunk
 
 t.test('an archive read through openInput comes in one reused buffer, equal to the plain file', { skip }, async t => {
   const dir = t.testdir()
-  const { buf } = makeVma({ devices: [{ name: 'drive-scsi0', size: 8 * MiB }, { name: 'drive-scsi1', size: 3 * MiB }] })
+  const { buf } = makeVma({
+    devices: [
+      { name: 'drive-scsi0', size: 8 * MiB },
+      { name: 'drive-scsi1', size: 3 * MiB },
+    ],
+  })
   writeFileSync(join(dir, 'a.vma.zst'), zstd([], buf))
   const input = await openInput(join(dir, 'a.vma.zst'))
   t.equal(input.decoder, 'libzstd')
@@ -110,12 +115,15 @@ t.test('damage is refused, with the offset, wherever the program refuses it', { 
     ['cut before the checksum', z.subarray(0, z.length - 2)],
     ['a flipped byte in a stored block (only the checksum sees it)', flipped],
     ['garbage after the frame', Buffer.concat([z, Buffer.from('not a frame at all')])],
-    ['a bad block type', (() => {
-      const b = Buffer.from(z)
-      const hdr = 6 // magic (4), frame header descriptor and window (2): the first block header follows
-      b[hdr]! |= 0x06 // block type 3: reserved
-      return b
-    })()],
+    [
+      'a bad block type',
+      (() => {
+        const b = Buffer.from(z)
+        const hdr = 6 // magic (4), frame header descriptor and window (2): the first block header follows
+        b[hdr]! |= 0x06 // block type 3: reserved
+        return b
+      })(),
+    ],
   ]
   for (const [what, bad] of cases) {
     t.equal(programDecodes(bad), undefined, `${what}: the zstd program refuses it`)

@@ -68,7 +68,12 @@ t.test('two CLI runs on one file: the second exits 1 naming the first, or waits 
   const b = spawnSync(process.execPath, [BIN, 'optimize', f], { env: cliEnv(), encoding: 'utf8' })
   t.equal(b.status, 1, 'the second run exits 1 at once')
   t.equal(b.stdout, '', 'and reports no result')
-  t.match(b.stderr, new RegExp(`^vma-opt: .*${NAME} is in use by another vma-opt run \\(PID ${a.child.pid}: vma-opt optimize --keep-uuid .*${NAME}\\); try again when it has finished, or use --wait \\(VMA_LOCKED\\)\\n$`))
+  t.match(
+    b.stderr,
+    new RegExp(
+      `^vma-opt: .*${NAME} is in use by another vma-opt run \\(PID ${a.child.pid}: vma-opt optimize --keep-uuid .*${NAME}\\); try again when it has finished, or use --wait \\(VMA_LOCKED\\)\\n$`,
+    ),
+  )
 
   const w = run(['optimize', '--wait', f])
   await until(() => (w.output().includes('waiting') ? true : undefined), w.child)
@@ -121,7 +126,10 @@ t.test('pack, apply and diff onto a name another run holds exit 1; --wait waits'
   t.ok(existsSync(delta))
 
   const h2 = await holder(out)
-  for (const args of [['apply', base, delta, out], ['pack', out, '--disk', `drive-scsi0=${img}`]]) {
+  for (const args of [
+    ['apply', base, delta, out],
+    ['pack', out, '--disk', `drive-scsi0=${img}`],
+  ]) {
     const r = spawnSync(process.execPath, [BIN, ...args], { env: cliEnv(), encoding: 'utf8' })
     t.equal(r.status, 1, `${args[0]} exits 1`)
     t.match(r.stderr, /out\.vma is in use by another vma-opt run .*\(VMA_LOCKED\)\n$/)

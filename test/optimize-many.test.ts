@@ -32,7 +32,14 @@ t.test('optimize -i A B and optimize A B C: each in place, a summary, the worst 
   const two = await cliInProcess(['optimize', '-i', '--json', names[0]!, names[1]!])
   t.equal(two.status, 0, two.stderr)
   const j = JSON.parse(two.stdout) as { src: string; written: boolean }[]
-  t.same(j.map(x => [x.src, x.written]), [[names[0], false], [names[1], false]], '--json: an array; both already optimized')
+  t.same(
+    j.map(x => [x.src, x.written]),
+    [
+      [names[0], false],
+      [names[1], false],
+    ],
+    '--json: an array; both already optimized',
+  )
   const stdin = await cliInProcess(['optimize', '-i', '-', names[0]!])
   t.equal(stdin.status, 2, 'stdin cannot be optimized in place')
 })

@@ -56,7 +56,20 @@ t.test('one reading, held, reread or spooled: always the optimized form', { skip
     ['two disks, scsi1 read again', usualVm.slice(1), { order: 'interleaved', seed: 3 }, 512 * KiB, /reads the input again for drive-scsi1 /, /spools/],
     // Its own clusters come too far out of order: dropped part-way, spooled.
     ['one shuffled disk', withData([{ name: 'drive-scsi0', size: 4 * MiB }], 2), { order: 'shuffled', seed: 9 }, 256 * KiB, /spools the input for drive-scsi0/, /reads the input again/],
-    ['zero blocks stored, shuffled', withData([{ name: 'drive-virtio0', size: 3 * MiB }, { name: 'drive-virtio1', size: MiB }], 4), { order: 'shuffled', seed: 5, storeZeroBlocks: true }, 128 * KiB, /spools/, undefined],
+    [
+      'zero blocks stored, shuffled',
+      withData(
+        [
+          { name: 'drive-virtio0', size: 3 * MiB },
+          { name: 'drive-virtio1', size: MiB },
+        ],
+        4,
+      ),
+      { order: 'shuffled', seed: 5, storeZeroBlocks: true },
+      128 * KiB,
+      /spools/,
+      undefined,
+    ],
   ]
   for (const [label, devices, o, holdLimit, want, notWant] of cases) {
     const src = join(dir, 'in.vma')
@@ -196,7 +209,13 @@ t.test('sparse clusters are held at what they pin (a 64 KiB buffer each), not at
 
 t.test('reading ahead stops at the end of the device being written (the next is not dropped for it)', { skip: have('zstd') ? false : 'needs the zstd program' }, async t => {
   const dir = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 24 * MiB }, { name: 'drive-scsi1', size: 16 * MiB }], 9)
+  const devices = withData(
+    [
+      { name: 'drive-scsi0', size: 24 * MiB },
+      { name: 'drive-scsi1', size: 16 * MiB },
+    ],
+    9,
+  )
   const src = join(dir, 'seq.vma')
   writeFileSync(src, makeVma({ devices, order: 'sequential' }).buf)
   t.equal(spawnSync('zstd', ['-q', '--rm', src]).status, 0)

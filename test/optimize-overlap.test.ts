@@ -17,7 +17,15 @@ const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 t.test('overlapped and sequential passes write the same archive', async t => {
   const dir = t.testdir()
   const cases: [string, DeviceSpec[], Parameters<typeof makeVma>[0]][] = [
-    ['three disks, interleaved', withData([{ name: 'drive-efidisk0', size: 540672 }, { name: 'drive-scsi0', size: (9 << 20) + 4096 * 3 + 512 }, { name: 'drive-scsi1', size: 3 << 20 }]), { order: 'interleaved', seed: 3 }],
+    [
+      'three disks, interleaved',
+      withData([
+        { name: 'drive-efidisk0', size: 540672 },
+        { name: 'drive-scsi0', size: (9 << 20) + 4096 * 3 + 512 },
+        { name: 'drive-scsi1', size: 3 << 20 },
+      ]),
+      { order: 'interleaved', seed: 3 },
+    ],
     ['shuffled, zero blocks stored', withData([{ name: 'drive-scsi0', size: 6 << 20 }], 2), { order: 'shuffled', seed: 9, storeZeroBlocks: true }],
     ['vmstate', [...withData([{ name: 'drive-virtio0', size: 2 << 20 }], 3), { name: 'vmstate', size: 300000, data: makeContent(300000, 77) }], { order: 'sequential' }],
   ]
@@ -38,7 +46,13 @@ t.test('overlapped and sequential passes write the same archive', async t => {
 t.test('an input cut short while it is being written fails cleanly and publishes nothing', async t => {
   const dir = t.testdir()
   const src = join(dir, 'in.vma')
-  const devices = withData([{ name: 'drive-scsi0', size: 96 << 20 }, { name: 'drive-scsi1', size: 32 << 20 }], 5)
+  const devices = withData(
+    [
+      { name: 'drive-scsi0', size: 96 << 20 },
+      { name: 'drive-scsi1', size: 32 << 20 },
+    ],
+    5,
+  )
   const full = makeVma({ devices, order: 'interleaved', seed: 1 }).buf
   let caught = 0
   for (let attempt = 0; attempt < 6 && caught < 2; attempt++) {

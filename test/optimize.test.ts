@@ -15,8 +15,7 @@ import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixt
 import { BIN, SHARED, cliEnv, expected, haveShared, parseBuffer, sha256 } from './helpers.js'
 import { optimizeWithBrokenWriter } from './broken-writer.js'
 
-const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] =>
-  devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
+const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] => devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
 
 function files(dir: string) {
   return readdirSync(dir).sort()
@@ -56,9 +55,23 @@ t.test('edge shapes: one cluster, odd sizes, many devices, diskless, pre-2020 fu
   const dir = t.testdir()
   const shapes: [string, DeviceSpec[], Parameters<typeof makeVma>[0]?][] = [
     ['one tiny device', withData([{ name: 'drive-scsi0', size: 512 }])],
-    ['58 and 59 clusters', withData([{ name: 'a', size: 58 * 65536 }, { name: 'b', size: 59 * 65536 }, { name: 'c', size: 60 * 65536 - 1536 }])],
+    [
+      '58 and 59 clusters',
+      withData([
+        { name: 'a', size: 58 * 65536 },
+        { name: 'b', size: 59 * 65536 },
+        { name: 'c', size: 60 * 65536 - 1536 },
+      ]),
+    ],
     ['254 devices', withData(Array.from({ length: 254 }, (_, i) => ({ name: `drive-scsi${i}`, size: 4096 * (1 + (i % 20)) })))],
-    ['sparse ids', withData([{ name: 'x', size: 70000 + 512, id: 3 }, { name: 'y', size: 131072, id: 9 }]), { order: 'shuffled' }],
+    [
+      'sparse ids',
+      withData([
+        { name: 'x', size: 70000 + 512, id: 3 },
+        { name: 'y', size: 131072, id: 9 },
+      ]),
+      { order: 'shuffled' },
+    ],
     ['diskless', []],
   ]
   for (const [label, devices, extra] of shapes) {
@@ -69,7 +82,13 @@ t.test('edge shapes: one cluster, odd sizes, many devices, diskless, pre-2020 fu
   }
   // An archive from before Proxmox's 2020 fix: mask 0xffff on the short last cluster.
   const devices = withData([{ name: 'drive-scsi0', size: 65536 + 8192 }])
-  const old = makeVma({ devices, order: [{ dev: 1, cluster: 0 }, { dev: 1, cluster: 1, mask: 0xffff }] })
+  const old = makeVma({
+    devices,
+    order: [
+      { dev: 1, cluster: 0 },
+      { dev: 1, cluster: 1, mask: 0xffff },
+    ],
+  })
   writeFileSync(join(dir, 'old.vma'), old.buf)
   await optimize(join(dir, 'old.vma'), { dest: join(dir, 'old-opt.vma') })
   t.ok(readFileSync(join(dir, 'old-opt.vma')).equals(expectedOptimized({ devices })), 'blocks past the end are dropped')
@@ -87,7 +106,10 @@ t.test('shared fixtures: reordered and plain optimize to the same bytes, with th
     const p = parseBuffer(out)
     for (const d of Object.values(exp[name]!.devices)) t.equal(sha256(p.contents.get(d.dev_id)!), d.sha256, `${name}: device ${d.dev_id} content`)
     t.equal(p.header.ctime, exp[name]!.ctime)
-    t.same(p.header.configs.map(c => [c.name, sha256(c.data)]), Object.entries(exp[name]!.configs).map(([n, c]) => [n, c.sha256]))
+    t.same(
+      p.header.configs.map(c => [c.name, sha256(c.data)]),
+      Object.entries(exp[name]!.configs).map(([n, c]) => [n, c.sha256]),
+    )
   }
   for (const o of outs) t.ok(o.equals(outs[0]!), 'all inputs give identical output')
   for (const name of ['odd-size.vma', 'no-disks.vma']) {
@@ -101,7 +123,10 @@ t.test('shared fixtures: reordered and plain optimize to the same bytes, with th
 
 t.test('idempotent: an optimized archive optimizes to itself and in place is left alone', async t => {
   const dir = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 3 << 20 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 3 << 20 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   const src = join(dir, 'a.vma')
   writeFileSync(src, makeVma({ devices, order: 'interleaved' }).buf)
   await optimize(src)
@@ -128,7 +153,11 @@ t.test('in place keeps name, permissions and compression', async t => {
   const dir = t.testdir()
   const devices = withData([{ name: 'drive-scsi0', size: 2 << 20 }])
   const want = expectedOptimized({ devices })
-  for (const [ext, tool, decode] of [['zst', 'zstd', ['zstd', '-dcq']], ['gz', 'gzip', ['gzip', '-dc']], ['lzo', 'lzop', ['lzop', '-dc']]] as const) {
+  for (const [ext, tool, decode] of [
+    ['zst', 'zstd', ['zstd', '-dcq']],
+    ['gz', 'gzip', ['gzip', '-dc']],
+    ['lzo', 'lzop', ['lzop', '-dc']],
+  ] as const) {
     const plain = join(dir, 'vzdump-qemu-100-2026_11_21-22_46_19.vma')
     writeFileSync(plain, makeVma({ devices, order: 'shuffled' }).buf)
     spawnSync(tool, tool === 'lzop' ? ['-U', '-q', plain] : ['-q', '--rm', plain].filter(a => tool !== 'gzip' || a !== '--rm'))
@@ -148,7 +177,13 @@ t.test('in place keeps name, permissions and compression', async t => {
 
 t.test('invalid input: rejected before any output, source untouched', async t => {
   const dir = t.testdir()
-  const v = makeVma({ devices: withData([{ name: 'drive-scsi0', size: 1 << 20 }]), order: [{ dev: 1, cluster: 0 }, { dev: 1, cluster: 2 }] })
+  const v = makeVma({
+    devices: withData([{ name: 'drive-scsi0', size: 1 << 20 }]),
+    order: [
+      { dev: 1, cluster: 0 },
+      { dev: 1, cluster: 2 },
+    ],
+  })
   const src = join(dir, 'bad.vma')
   writeFileSync(src, v.buf)
   await t.rejects(optimize(src), { code: 'VMA_MISSING_CLUSTER' })
@@ -167,7 +202,13 @@ t.test('invalid input: rejected before any output, source untouched', async t =>
 t.test('a header that claims far more than the archive holds is refused before the index is built', async t => {
   const dir = t.testdir()
   // 254 devices of 2^47 bytes each: 2^31 clusters apiece, in an archive of a few KiB.
-  const v = makeVma({ devices: Array.from({ length: 254 }, (_, i) => ({ name: `d${i}`, size: 2 ** 47, data: Buffer.alloc(0) })), order: [{ dev: 1, cluster: 5, mask: 0 }, { dev: 200, cluster: 2 ** 30, mask: 0 }] })
+  const v = makeVma({
+    devices: Array.from({ length: 254 }, (_, i) => ({ name: `d${i}`, size: 2 ** 47, data: Buffer.alloc(0) })),
+    order: [
+      { dev: 1, cluster: 5, mask: 0 },
+      { dev: 200, cluster: 2 ** 30, mask: 0 },
+    ],
+  })
   writeFileSync(join(dir, 'huge.vma'), v.buf)
   const before = process.memoryUsage().rss
   await t.rejects(optimize(join(dir, 'huge.vma'), { dest: join(dir, 'o.vma') }), { code: 'VMA_MISSING_CLUSTER', message: /claims \d+ clusters, but \d+ bytes of archive can list at most \d+/ })
@@ -192,7 +233,10 @@ t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not t
 
 t.test('CLI: stdin to stdout, --json, and the summary line', async t => {
   const dir = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 2 << 20 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 2 << 20 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   const v = makeVma({ devices, order: 'interleaved' })
   const r = spawnSync(BIN, ['optimize', '--tmpdir', dir, '-'], { input: v.buf, env: cliEnv(), maxBuffer: 64 << 20 })
   t.equal(r.status, 0)
@@ -220,7 +264,10 @@ t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source
   const devices = withData([{ name: 'drive-scsi0', size: 8 << 20 }])
   const v = makeVma({ devices, order: 'shuffled' })
   const root = t.testdir({ SIGINT: {}, SIGTERM: {}, inplace: {} })
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     const dir = join(root, sig)
     const child = spawn(BIN, ['optimize', '--tmpdir', dir, '-', join(dir, 'out.vma')], { env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
     child.stdin.on('error', () => undefined)
@@ -229,7 +276,10 @@ t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source
     // Feed half the archive, wait until the spool file exists, then interrupt.
     child.stdin.write(v.buf.subarray(0, v.buf.length >> 1))
     for (let i = 0; i < 800 && !files(dir).some(f => f.endsWith('.spool')); i++) await new Promise(r => setTimeout(r, 25)) // up to 20 s: a loaded machine starts node slowly
-    t.ok(files(dir).some(f => f.endsWith('.spool')), `${sig}: spool file existed mid-run`)
+    t.ok(
+      files(dir).some(f => f.endsWith('.spool')),
+      `${sig}: spool file existed mid-run`,
+    )
     child.kill(sig)
     const status = await new Promise<number | null>(r => child.on('close', c => r(c)))
     t.equal(status, code, `${sig}: exit ${code} ${stderr}`)
@@ -326,7 +376,10 @@ t.test('DEST may be a directory, as with cp', async t => {
 
 t.test('fuzz: damaged inputs are refused or optimized faithfully, never half-written', async t => {
   const dir = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 700 * 1024 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 700 * 1024 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   const v = makeVma({ devices, order: 'shuffled', seed: 3 })
   const { rng } = await import('./fixtures/make-vma.js')
   const { inspectArchive } = await import('../src/check/inspect.js')
@@ -348,7 +401,11 @@ t.test('fuzz: damaged inputs are refused or optimized faithfully, never half-wri
     // Accepted: only data bytes were hit (VMA has no data checksum); the content must be carried over exactly.
     const a = await inspectArchive(join(dir, 'in.vma'), { digest: true })
     const o = await inspectArchive(join(dir, 'out.vma'), { digest: true })
-    t.same(o.devices.map(d => d.digest), a.devices.map(d => d.digest), 'same content')
+    t.same(
+      o.devices.map(d => d.digest),
+      a.devices.map(d => d.digest),
+      'same content',
+    )
     spawnSync('rm', [join(dir, 'out.vma')])
   }
   t.ok(refused > 0, `${refused} of 60 refused`)
@@ -371,7 +428,11 @@ t.test('compressed output is deterministic: zstd, gzip and lzop (whose time stam
 
 t.test('compressed input: read again per device, or spooled when too far out of order', async t => {
   const dir = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 3 << 20 }, { name: 'drive-scsi1', size: 2 << 20 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 3 << 20 },
+    { name: 'drive-scsi1', size: 2 << 20 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   const want = expectedOptimized({ devices })
   writeFileSync(join(dir, 'a.vma'), makeVma({ devices, order: 'shuffled' }).buf)
   spawnSync('zstd', ['-q', join(dir, 'a.vma')])

@@ -79,28 +79,41 @@ t.test('optimize on a real terminal shows done/total and the proof as its own ph
   const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: cliEnv(), encoding: 'utf8', timeout: 120_000 })
   t.equal(tty.status, 0, `optimize under script: ${tty.stderr}`)
   const screens = tty.stdout.split(/\r\x1b\[K/)
-  t.ok(screens.some(s => /^writing [\d.]+ \S+ of [\d.]+ MiB \(\d+%\)/.test(s)), 'writing shows done of total')
-  t.ok(screens.some(s => /^proving [\d.]+ \S+ of [\d.]+ MiB \(\d+%\)/.test(s)), 'the read-back proof is its own phase')
-  t.notOk(screens.some(s => s.startsWith('checking')), 'no "checking" phase sitting at 0%')
+  t.ok(
+    screens.some(s => /^writing [\d.]+ \S+ of [\d.]+ MiB \(\d+%\)/.test(s)),
+    'writing shows done of total',
+  )
+  t.ok(
+    screens.some(s => /^proving [\d.]+ \S+ of [\d.]+ MiB \(\d+%\)/.test(s)),
+    'the read-back proof is its own phase',
+  )
+  t.notOk(
+    screens.some(s => s.startsWith('checking')),
+    'no "checking" phase sitting at 0%',
+  )
   const piped = spawnSync(BIN, ['optimize', '--force', src, join(dir, 'out.vma')], { env: cliEnv(), encoding: 'utf8' })
   t.equal(piped.status, 0)
   t.notMatch(piped.stderr, /\x1b|writing|proving/, 'stderr to a pipe carries no progress')
 })
 
-t.test('a log gets a line a minute, the first after a minute, in the terminal line\'s words', async t => {
+t.test("a log gets a line a minute, the first after a minute, in the terminal line's words", async t => {
   const { periodicProgress } = await import('../src/util/periodic-progress.js')
   const lines: string[] = []
   let now = 0
-  const p = periodicProgress(l => lines.push(l), 60_000, () => now)
+  const p = periodicProgress(
+    l => lines.push(l),
+    60_000,
+    () => now,
+  )
   // 10 MiB/s for 3 minutes, reported every 100 ms.
   for (now = 0; now <= 180_000; now += 100) p('writing', (now / 1000) * 10 * MiB, 2000 * MiB)
-  t.same(lines, [
-    'writing 600 MiB of 2.0 GiB (30%), 10 MiB/s, 2 min 20 s left',
-    'writing 1.2 GiB of 2.0 GiB (60%), 10 MiB/s, 1 min 20 s left',
-    'writing 1.8 GiB of 2.0 GiB (90%), 10 MiB/s, 20 s left',
-  ])
+  t.same(lines, ['writing 600 MiB of 2.0 GiB (30%), 10 MiB/s, 2 min 20 s left', 'writing 1.2 GiB of 2.0 GiB (60%), 10 MiB/s, 1 min 20 s left', 'writing 1.8 GiB of 2.0 GiB (90%), 10 MiB/s, 20 s left'])
   const quick: string[] = []
-  const q = periodicProgress(l => quick.push(l), 60_000, () => now)
+  const q = periodicProgress(
+    l => quick.push(l),
+    60_000,
+    () => now,
+  )
   for (let i = 0; i < 100; i++) q('writing', i, 100)
   t.same(quick, [], 'a run shorter than a minute says nothing')
 })

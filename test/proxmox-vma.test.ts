@@ -81,7 +81,17 @@ t.test('odd sizes, diskless and vmstate through optimize', { skip: noVma || noSh
   // A legacy vmstate stream: Proxmox appends its stored blocks to vmstate.bin.
   const disk = makeContent(300 * 1024, 5)
   const state = makeContent(70 * 65536, 6)
-  writeFileSync(join(dir, 'vmstate.vma'), makeVma({ devices: [{ name: 'drive-scsi0', size: disk.length, data: disk }, { name: 'vmstate', size: state.length, data: state }], order: 'interleaved', seed: 2 }).buf)
+  writeFileSync(
+    join(dir, 'vmstate.vma'),
+    makeVma({
+      devices: [
+        { name: 'drive-scsi0', size: disk.length, data: disk },
+        { name: 'vmstate', size: state.length, data: state },
+      ],
+      order: 'interleaved',
+      seed: 2,
+    }).buf,
+  )
   const before = proxmoxReads(vmaPath, join(dir, 'vmstate.vma'), dir)
   t.same(before.problems, [], 'the vmstate input is one Proxmox reads')
   await optimize(join(dir, 'vmstate.vma'), { dest: join(dir, 'vmstate-opt.vma') })
@@ -165,5 +175,8 @@ t.test("archives by Proxmox's vma create are read right by vma-opt", { skip: noV
   await unpack(join(dir, 'opt.vma'), join(dir, 'unpacked-opt'))
   t.same(sumsOf(join(dir, 'unpacked-opt')).devices, want, 'optimize then unpack gives the raw images')
   await assertProxmoxReads(t, vmaPath, join(dir, 'opt.vma'), { devices: want, configs: wantCfg }, 'vma create -> optimize', proof)
-  t.ok(readdirSync(dir).every(f => !f.endsWith('.tmp')), 'nothing left behind')
+  t.ok(
+    readdirSync(dir).every(f => !f.endsWith('.tmp')),
+    'nothing left behind',
+  )
 })

@@ -131,7 +131,11 @@ async function assertEveryBackupRestores(t: Test, dir: string, work: string, lab
     await apply(join(dir, root), path, out)
     const v = proxmoxReads(vma.path, out, work)
     rmSync(out)
-    t.same({ problems: v.problems, devices: v.extracted?.devices, configs: v.extracted?.configs }, { problems: [], ...dayContent(dayOf(d.name)).sums }, `${label}: ${d.name} restores by apply ${basenames(root, path)} and vma extract`)
+    t.same(
+      { problems: v.problems, devices: v.extracted?.devices, configs: v.extracted?.configs },
+      { problems: [], ...dayContent(dayOf(d.name)).sums },
+      `${label}: ${d.name} restores by apply ${basenames(root, path)} and vma extract`,
+    )
   }
 }
 
@@ -165,7 +169,12 @@ t.test('a damaged night: the chain end stays protected through the prunes, the n
   t.same(n5.pruned, [], 'keep-last=2 counts day 5 and the damaged day 3 (day 4 is protected)')
   t.equal(n5.status, 0, n5.log)
   t.notMatch(n5.log, /WARNING/)
-  t.same(readdirSync(dir).filter(f => /\.vma(-delta)?$/.test(f)).sort(), [archiveName(3), archiveName(5), deltaName(1), deltaName(2), deltaName(4)].sort())
+  t.same(
+    readdirSync(dir)
+      .filter(f => /\.vma(-delta)?$/.test(f))
+      .sort(),
+    [archiveName(3), archiveName(5), deltaName(1), deltaName(2), deltaName(4)].sort(),
+  )
   await assertEveryBackupRestores(t, dir, work, 'night 5', { damaged: [archiveName(3)] })
 })
 
@@ -195,15 +204,30 @@ t.test('no space for the delta: nothing is orphaned, the next night relinks', { 
   t.equal(n3.status, 0, 'the backup itself is fine')
   t.match(n3.log, new RegExp(`WARNING: ${archiveName(2)} was not turned into a reverse delta: .*no space left.*protected, with the deltas that apply to it`))
   unlinkSync(filler)
-  t.same(readdirSync(dir).filter(f => f.startsWith('.')), [], 'no temp file left')
+  t.same(
+    readdirSync(dir).filter(f => f.startsWith('.')),
+    [],
+    'no temp file left',
+  )
   await assertEveryBackupRestores(t, dir, work, 'night 3')
   // keep-last=1, and yet vzdump prunes neither day 2 (the chain end) nor day 3 (the next one to convert).
   const n4 = night(hook, dir, 4, 1)
   t.same(n4.pruned, [])
   t.equal(n4.status, 0, n4.log)
-  t.match(n4.log, new RegExp(`${archiveName(2)} is now the reverse delta ${deltaName(2)} .*proven against ${archiveName(3)}\n.*${archiveName(3)} is now the reverse delta ${deltaName(3)} .*proven against ${archiveName(4)}\n`), 'linked up oldest first: one chain again')
+  t.match(
+    n4.log,
+    new RegExp(
+      `${archiveName(2)} is now the reverse delta ${deltaName(2)} .*proven against ${archiveName(3)}\n.*${archiveName(3)} is now the reverse delta ${deltaName(3)} .*proven against ${archiveName(4)}\n`,
+    ),
+    'linked up oldest first: one chain again',
+  )
   await assertEveryBackupRestores(t, dir, work, 'night 4')
-  t.same(readdirSync(dir).filter(f => /\.vma(-delta)?$/.test(f)).sort(), [archiveName(4), deltaName(1), deltaName(2), deltaName(3)].sort())
+  t.same(
+    readdirSync(dir)
+      .filter(f => /\.vma(-delta)?$/.test(f))
+      .sort(),
+    [archiveName(4), deltaName(1), deltaName(2), deltaName(3)].sort(),
+  )
 })
 
 t.test('the delta name is taken: the chain end is kept until the name is free, then linked', { skip }, async t => {
@@ -222,15 +246,30 @@ t.test('the delta name is taken: the chain end is kept until the name is free, t
   const n5 = night(hook, dir, 5, 2)
   t.equal(n5.status, 0, n5.log)
   t.notMatch(n5.log, /WARNING/)
-  t.same(readdirSync(dir).filter(f => /\.vma(-delta)?$/.test(f)).sort(), [archiveName(5), deltaName(1), deltaName(2), deltaName(3), deltaName(4)].sort(), 'every day is kept')
-  t.same(readdirSync(dir).filter(f => f.endsWith('.protected')), [`${archiveName(5)}.protected`], 'only the chain end is protected')
+  t.same(
+    readdirSync(dir)
+      .filter(f => /\.vma(-delta)?$/.test(f))
+      .sort(),
+    [archiveName(5), deltaName(1), deltaName(2), deltaName(3), deltaName(4)].sort(),
+    'every day is kept',
+  )
+  t.same(
+    readdirSync(dir).filter(f => f.endsWith('.protected')),
+    [`${archiveName(5)}.protected`],
+    'only the chain end is protected',
+  )
   await assertEveryBackupRestores(t, dir, work, 'night 5')
 })
 
 t.test('a file deleted by hand: a warning every night until it is mended; --keep-deltas counts only deltas that apply', { skip }, async t => {
   const { dir, work, hook } = setup(t, ['--keep-deltas', '2'])
   for (const day of [1, 2, 3, 4]) t.equal(night(hook, dir, day, 2).status, 0)
-  t.same(readdirSync(dir).filter(f => /\.vma(-delta)?$/.test(f)).sort(), [archiveName(4), deltaName(2), deltaName(3)].sort())
+  t.same(
+    readdirSync(dir)
+      .filter(f => /\.vma(-delta)?$/.test(f))
+      .sort(),
+    [archiveName(4), deltaName(2), deltaName(3)].sort(),
+  )
   unlinkSync(join(dir, deltaName(3)))
   for (const day of [5, 6]) {
     const n = night(hook, dir, day, 2)
@@ -238,7 +277,13 @@ t.test('a file deleted by hand: a warning every night until it is mended; --keep
     t.match(n.log, new RegExp(`WARNING: reverse delta of VM 100 cannot be restored: ${deltaName(2)} needs the backup made 2026-11-13 01:00:00 UTC, which is not in ${dir}`), `night ${day} says so`)
     await assertEveryBackupRestores(t, dir, work, `night ${day}`, { broken: [deltaName(2)] })
   }
-  t.same(readdirSync(dir).filter(f => /\.vma(-delta)?$/.test(f)).sort(), [archiveName(6), deltaName(2), deltaName(4), deltaName(5)].sort(), 'two deltas that apply are kept, the broken one is not counted')
+  t.same(
+    readdirSync(dir)
+      .filter(f => /\.vma(-delta)?$/.test(f))
+      .sort(),
+    [archiveName(6), deltaName(2), deltaName(4), deltaName(5)].sort(),
+    'two deltas that apply are kept, the broken one is not counted',
+  )
   unlinkSync(join(dir, deltaName(2)))
   const n7 = night(hook, dir, 7, 2)
   t.notMatch(n7.log, /WARNING/, 'mended: no more warnings')

@@ -19,7 +19,16 @@ function backup(dir: string, vmid: number, day: number, ext = '.vma'): string {
   const data = makeContent(1048576 + 8192, vmid)
   for (let d = 1; d <= day; d++) data.fill(d, d * 131072, d * 131072 + 20000)
   const path = join(dir, name(vmid, day, ext))
-  writeFileSync(path, makeVma({ devices: [{ name: 'drive-scsi0', size: data.length, data }], configs: [{ name: 'qemu-server.conf', data: `day ${day}\n` }], ctime: 1795136400 + day * 86400, order: 'shuffled', seed: day }).buf)
+  writeFileSync(
+    path,
+    makeVma({
+      devices: [{ name: 'drive-scsi0', size: data.length, data }],
+      configs: [{ name: 'qemu-server.conf', data: `day ${day}\n` }],
+      ctime: 1795136400 + day * 86400,
+      order: 'shuffled',
+      seed: day,
+    }).buf,
+  )
   return path
 }
 
@@ -38,7 +47,9 @@ t.test('each backup turns the previous one into a reverse delta; the chain resto
     else t.equal(r.delta, join(dir, name(100, day - 1, '.vma-delta')))
   }
   t.same(
-    readdirSync(dir).filter(f => f.endsWith('.vma')).sort(),
+    readdirSync(dir)
+      .filter(f => f.endsWith('.vma'))
+      .sort(),
     [name(100, 3), name(200, 0)],
     'only the newest backup of each guest is a full archive',
   )
@@ -102,7 +113,13 @@ t.test('the old archive stays whenever anything fails', async t => {
   const damaged = backup(dir2, 100, 1)
   truncateSync(damaged, 20000)
   t.match((await reverseDeltaAfterBackup(damaged)).failed, [{ error: { code: 'VMA_EXTENT_TRUNCATED' } }])
-  t.same(readdirSync(dir2).filter(f => !f.endsWith('.protected')).sort(), [name(100, 0), name(100, 1)], 'a damaged new backup converts nothing')
+  t.same(
+    readdirSync(dir2)
+      .filter(f => !f.endsWith('.protected'))
+      .sort(),
+    [name(100, 0), name(100, 1)],
+    'a damaged new backup converts nothing',
+  )
   t.ok(readFileSync(prev2).length > 20000)
 
   const dir3 = t.testdir()

@@ -206,7 +206,11 @@ t.test('a decompressor that will not stop cannot keep vma-opt from exiting', asy
   const src = join(dir, 'x.vma.lzo')
   writeFileSync(src, Buffer.concat([Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(4096, 7)]))
   const env = cliEnv({ PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` })
-  for (const args of [['info', '--json', src], ['verify', '--data', src], ['optimize', src, join(dir, 'out.vma')]]) {
+  for (const args of [
+    ['info', '--json', src],
+    ['verify', '--data', src],
+    ['optimize', src, join(dir, 'out.vma')],
+  ]) {
     const run = spawn(BIN, args, { env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     run.stderr!.on('data', d => (stderr += d))

@@ -133,7 +133,7 @@ t.test('an existing DEST is refused without --force (exit 3)', async t => {
     },
   })
   await t.rejects(race, { code: 'VMA_EXISTS', message: /wednesday\.vma exists now \(created while this ran\); use --force/ })
-  t.equal(readFileSync(wed, 'utf8'), 'the other run', 'the other run\'s file kept')
+  t.equal(readFileSync(wed, 'utf8'), 'the other run', "the other run's file kept")
   t.same(files(dir), ['monday.vma', 'tuesday.vma', 'wednesday.vma'], 'no temp file left')
   // A directory as DEST: the file of SRC's name in it must not exist either.
   mkdirSync(join(dir, 'out'))
@@ -226,7 +226,10 @@ t.test('a failed self-check is exit 4, and the hook warns instead of failing the
     '../src/optimize/optimize.js': brokenOptimize,
   })
   const env = { VMTYPE: 'qemu', TARGET: target }
-  for (const [args, status] of [[[], 0], [['--strict'], 4]] as const) {
+  for (const [args, status] of [
+    [[], 0],
+    [['--strict'], 4],
+  ] as const) {
     const log: string[] = []
     const code = await runHook([...args, 'backup-end', 'snapshot', '100'], env, { log: l => log.push(l) })
     t.equal(code, status, `${args.join(' ') || 'default'}: exit ${status}`)
@@ -259,7 +262,10 @@ t.test('decompressor messages: our words, the file named once', async t => {
     t.equal(z.stderr.split('t.vma.zst').length - 1, 1, `${decoder}: t.vma.zst named once: ${z.stderr}`)
     t.match(z.stderr, message, decoder)
   }
-  for (const args of [['verify', '--data', '-'], ['optimize', '-', join(dir, 'o.vma')]]) {
+  for (const args of [
+    ['verify', '--data', '-'],
+    ['optimize', '-', join(dir, 'o.vma')],
+  ]) {
     const l = cli(args, { input: readFileSync(join(dir, 't.vma.lzo')) })
     t.equal(l.status, 1)
     t.match(l.stderr, /^vma-opt: stdin: truncated or damaged lzop stream.* \(VMA_COMPRESSION_CORRUPT\)\n$/, args.join(' '))

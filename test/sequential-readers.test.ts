@@ -32,7 +32,7 @@ t.test('stopping early waits for the read in flight before the file may be close
   t.same(events, ['read 1 starts', 'read 1 ends', 'read 2 starts', 'read 2 ends', 'closed'], 'it ended before the caller could close')
 })
 
-t.test('a read in flight that fails after an early stop is nobody\'s error', async t => {
+t.test("a read in flight that fails after an early stop is nobody's error", async t => {
   let reads = 0
   const file = {
     read: (_buf: Uint8Array, _off: number, len: number) => (++reads === 1 ? Promise.resolve(len) : new Promise<number>((_, reject) => setTimeout(() => reject(new Error('EBADF')), 20))),

@@ -77,7 +77,11 @@ t.test('the handshake has an absolute deadline: a client sending a byte every 10
     await sleep(100)
   }
   t.ok(c.isClosed, `the server closed the connection while the client was still sending (after ${sent} of ${bytes.length} bytes)`)
-  t.ok(said.some(m => /^client 1: dropped: the handshake was not over 1\.5 s after it connected$/.test(m)), 'and said why', { said })
+  t.ok(
+    said.some(m => /^client 1: dropped: the handshake was not over 1\.5 s after it connected$/.test(m)),
+    'and said why',
+    { said },
+  )
   const [ok, size] = await RawNbd.open(sock, 'drive-scsi0')
   t.equal(size, small.size, 'a client that completes its handshake in time is served')
   ok.sock.destroy()
@@ -187,7 +191,10 @@ t.test('63 clients flooding requests they never read: RSS under 150 MB, qemu-img
   t.equal(sha256(readFileSync(out)), sha256(big.data), 'with the exact disk')
   const peak = peakRssMb(pid)
   t.ok(peak <= 150, `the server's peak RSS was ${peak.toFixed(0)} MB (${before.toFixed(0)} MB at start), at most 150`)
-  t.ok(floods.every(c => !c.isClosed), 'the flooders were stalled, not dropped (within the stall limit)')
+  t.ok(
+    floods.every(c => !c.isClosed),
+    'the flooders were stalled, not dropped (within the stall limit)',
+  )
   for (const c of floods) c.sock.destroy()
   t.equal((await s.stop()).status, 143)
 })
@@ -199,7 +206,11 @@ t.test('a read followed by shutdown(SHUT_WR) still gets its reply', async t => {
   const s = await serveArchive(join(root, 'a.vma'), { address: { socket: sock } })
   t.teardown(() => s.close())
   for (const structured of [false, true]) {
-    for (const [offset, length] of [[4096, 8192], [5, (1 << 20) + 3], [0, small.size]] as const) {
+    for (const [offset, length] of [
+      [4096, 8192],
+      [5, (1 << 20) + 3],
+      [0, small.size],
+    ] as const) {
       const [c] = await RawNbd.open(sock, '', structured)
       c.request(0, offset, length, 9)
       c.sock.end()
@@ -239,7 +250,11 @@ t.test('a read the archive cannot serve fails with EIO for that request alone', 
   const status = await new Promise<number | null>(r => qemu.on('close', r))
   t.equal(status, 1, 'qemu-img convert fails rather than copying wrong data')
   t.match(qerr, /Input\/output error/, '...saying the read failed with EIO')
-  t.ok(said.some(m => /^client 1: drive-scsi0: a read of 4096 bytes at 0 failed with EIO: .*\(VMA_EXTENT_TRUNCATED\)$/.test(m)), 'each failure is logged with the export, range and reason', { said: said.slice(0, 3) })
+  t.ok(
+    said.some(m => /^client 1: drive-scsi0: a read of 4096 bytes at 0 failed with EIO: .*\(VMA_EXTENT_TRUNCATED\)$/.test(m)),
+    'each failure is logged with the export, range and reason',
+    { said: said.slice(0, 3) },
+  )
   // Repaired: the same connections read the right data again.
   writeFileSync(path, bytes)
   for (const [c] of clients) {
@@ -278,7 +293,7 @@ t.test('serve BASE DELTA: clusters the delta cannot give fail with EIO, the rest
     const r = await c.read(at, n, at / 65536 + 1)
     got.push(r.data ? (r.data.equals(next.data.subarray(at, at + n)) ? 'ok' : 'WRONG') : `error ${r.error}`)
   }
-  t.same(got.slice(0, 5), ['ok', 'error 5', 'error 5', 'error 5', 'ok'], 'the delta\'s clusters fail with EIO, the base\'s read right')
+  t.same(got.slice(0, 5), ['ok', 'error 5', 'error 5', 'error 5', 'ok'], "the delta's clusters fail with EIO, the base's read right")
   t.notOk(got.includes('WRONG'), 'nothing wrong is ever served')
   c.sock.destroy()
   t.equal((await s.stop()).status, 143, 'the server ran on')

@@ -97,8 +97,16 @@ t.test('qemu-img reads every export of plain, compressed and optimized archives'
     const s = await serveArchive(join(root, name), { address: { socket: sock }, tmpdir: root, log: m => said.push(m) })
     t.equal(statSync(sock).mode & 0o777, 0o600, `${name}: socket mode 0600`)
     t.equal(s.spooled, name.endsWith('.zst'), `${name}: spooled only when compressed`)
-    t.equal(said.some(m => /spooling it uncompressed to/.test(m)), name.endsWith('.zst'), `${name}: says when and where it spools`)
-    t.same(s.uris, devices.map(d => uri(sock, d.name)), `${name}: one URI per disk`)
+    t.equal(
+      said.some(m => /spooling it uncompressed to/.test(m)),
+      name.endsWith('.zst'),
+      `${name}: says when and where it spools`,
+    )
+    t.same(
+      s.uris,
+      devices.map(d => uri(sock, d.name)),
+      `${name}: one URI per disk`,
+    )
     for (const d of devices) {
       const out = join(root, `${name}-${d.name}.raw`)
       t.equal(await qemuCopy(uri(sock, d.name), out), 0, `${name} ${d.name}: qemu-img convert`)
@@ -121,17 +129,28 @@ t.test('nbdinfo lists the exports and maps the zero ranges as holes', { skip: no
   const list = JSON.parse(spawnSync('nbdinfo', ['--list', '--json', uri(sock, '')]).stdout.toString())
   t.same(
     list.exports.map((e: { 'export-name': string; 'export-size': number }) => [e['export-name'], e['export-size']]),
-    [['drive-scsi0', devices[0]!.size], ['drive-efidisk0', devices[1]!.size]],
+    [
+      ['drive-scsi0', devices[0]!.size],
+      ['drive-efidisk0', devices[1]!.size],
+    ],
     'every chosen export with its exact size, in order',
   )
   if (have('nbd-client')) {
     const l = spawnSync('nbd-client', ['-l', '-unix', sock]).stdout.toString()
-    t.same([...l.matchAll(/^(drive-\S+): /gm)].map(m => m[1]), ['drive-scsi0', 'drive-efidisk0'], 'nbd-client -l lists them too')
+    t.same(
+      [...l.matchAll(/^(drive-\S+): /gm)].map(m => m[1]),
+      ['drive-scsi0', 'drive-efidisk0'],
+      'nbd-client -l lists them too',
+    )
   } else skipHere(t, 'nbd-client not installed (Debian: nbd-client)')
   const d = devices[0]!
   const map = spawnSync('nbdinfo', ['--map', uri(sock, d.name)]).stdout.toString()
   const ext = [...map.matchAll(/^\s*(\d+)\s+(\d+)\s+(\d+)/gm)].map(m => [Number(m[1]), Number(m[2]), Number(m[3])])
-  t.equal(ext.reduce((a, e) => a + e[1]!, 0), d.size, 'the map covers the whole disk')
+  t.equal(
+    ext.reduce((a, e) => a + e[1]!, 0),
+    d.size,
+    'the map covers the whole disk',
+  )
   const zeroRun = ext.find(e => e[0]! <= 1 << 20 && e[0]! + e[1]! >= 3 << 20)
   t.equal(zeroRun?.[2], 3, 'the 2 MiB zero run is one hole,zero extent')
   let wrong = 0
@@ -364,12 +383,19 @@ t.test('structured replies: all-zero ranges go out as OFFSET_HOLE chunks', async
     }
     return out
   }
-  const from = (1 << 20) - 8192, len = (2 << 20) + 16384
+  const from = (1 << 20) - 8192,
+    len = (2 << 20) + 16384
   c.request(0, from, len, 1)
   const got = await chunks()
   t.ok(rebuild(got, from, len).equals(d.data!.subarray(from, from + len)), 'data and hole chunks rebuild the range exactly')
-  t.ok(got.some(([type, off, n]) => type === 2 && off <= 1 << 20 && off + n >= 3 << 20), 'the 2 MiB zero run is one hole chunk')
-  t.ok(got.some(([type]) => type === 1), 'the data around it comes as data chunks')
+  t.ok(
+    got.some(([type, off, n]) => type === 2 && off <= 1 << 20 && off + n >= 3 << 20),
+    'the 2 MiB zero run is one hole chunk',
+  )
+  t.ok(
+    got.some(([type]) => type === 1),
+    'the data around it comes as data chunks',
+  )
   c.request(0, d.size, 1, 2)
   const [e] = await chunks()
   t.same([e![0], e![1]], [0x8001, 22], 'a read past the end: an error chunk, EINVAL')

@@ -40,11 +40,7 @@ if (!haveShared) {
       }
       const h = await readArchiveHeader(path)
       t.equal(vmaListText(h), exp.vma_list, 'vma list output, byte for byte')
-      t.same(
-        Object.fromEntries(h.configs.map(c => [c.name, { size: c.data.length, sha256: sha256(c.data) }])),
-        exp.configs,
-        'configs',
-      )
+      t.same(Object.fromEntries(h.configs.map(c => [c.name, { size: c.data.length, sha256: sha256(c.data) }])), exp.configs, 'configs')
       for (const readData of [false, true]) {
         const r = await inspectArchive(path, { readData })
         t.equal(r.uuid, exp.uuid)
@@ -58,7 +54,11 @@ if (!haveShared) {
           Object.fromEntries(Object.entries(exp.devices).map(([k, d]) => [k, { dev_id: d.dev_id, size: d.size, clusters: d.clusters, nonzero_blocks: d.nonzero_blocks }])),
           `devices (${readData ? 'data read' : 'headers only'})`,
         )
-        t.equal(r.sorted, exp.cluster_order.every((e, i, a) => i === 0 || e[0]! * 2 ** 32 + e[1]! > a[i - 1]![0]! * 2 ** 32 + a[i - 1]![1]!), 'sorted flag')
+        t.equal(
+          r.sorted,
+          exp.cluster_order.every((e, i, a) => i === 0 || e[0]! * 2 ** 32 + e[1]! > a[i - 1]![0]! * 2 ** 32 + a[i - 1]![1]!),
+          'sorted flag',
+        )
       }
       // The same through a stream, as from stdin.
       const viaStream = await inspectArchive('-', { stdin: Readable.from([readFileSync(path)]), digest: true })
@@ -83,7 +83,10 @@ if (!haveShared) {
     const buf = readFileSync(join(SHARED, 'two-disks-reordered.vma'))
     const whole = parseBuffer(buf)
     const r = rng(42)
-    for (const [label, size] of [['one byte', () => 1], ['random', () => 1 + Math.floor(r() * 9000)]] as const) {
+    for (const [label, size] of [
+      ['one byte', () => 1],
+      ['random', () => 1 + Math.floor(r() * 9000)],
+    ] as const) {
       const p = parseBuffer(buf, size)
       t.same(p.order, whole.order, `${label}: order`)
       for (const [id, c] of whole.contents) t.ok(p.contents.get(id)!.equals(c), `${label}: device ${id}`)
@@ -102,7 +105,11 @@ t.test('large compressed inputs read from a file: every compression gives the sa
   const plain = join(dir, 'a.vma')
   writeFileSync(plain, v.buf)
   const want = (await inspectArchive(plain, { digest: true })).devices[0]!.digest
-  for (const [tool, ext] of [['gzip', 'gz'], ['zstd', 'zst'], ['lzop', 'lzo']] as const) {
+  for (const [tool, ext] of [
+    ['gzip', 'gz'],
+    ['zstd', 'zst'],
+    ['lzop', 'lzo'],
+  ] as const) {
     spawnSync(tool, ['-q', '-k', '-f', plain])
     const r = await inspectArchive(`${plain}.${ext}`, { digest: true })
     t.equal(r.devices[0]!.digest, want, `${ext}`)

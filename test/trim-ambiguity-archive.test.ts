@@ -18,7 +18,14 @@ import { E, PE_START, UUIDS, dashed, writePv } from './trim-lvm-build.js'
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk'].filter(x => !haveTool(x))
 const skip = missing.length ? `missing tools: ${missing.join(', ')} (Debian packages e2fsprogs, fdisk)` : vmaMissing()
 
-interface Vol { id: string; kind: string; decision: string; reason?: string; freeBytes: number; nonZeroFreeBytes: number }
+interface Vol {
+  id: string
+  kind: string
+  decision: string
+  reason?: string
+  freeBytes: number
+  nonZeroFreeBytes: number
+}
 const volumesOf = (json: string): Vol[] => (JSON.parse(json) as { disks: { volumes: Vol[] }[] }).disks.flatMap(d => d.volumes)
 
 t.test('optimize --trim of an archive holding a stale whole-disk ext4 under an MBR', { skip }, async t => {
@@ -56,7 +63,10 @@ t.test('optimize --trim of an archive holding a stale whole-disk ext4 under an M
   const extracted = await vmaExtract(out, ex)
   t.equal(extracted.status, 0, `Proxmox's vma extract exits 0 ${extracted.stderr}`)
   t.equal(extracted.sums.get('drive-scsi0'), await sha256File(stale), 'vma extract: the ambiguous disk is restored bit for bit')
-  for (const [name, img, shas] of [['drive-scsi0', stale, staleShas], ['drive-scsi1', plain, plainShas]] as const) {
+  for (const [name, img, shas] of [
+    ['drive-scsi0', stale, staleShas],
+    ['drive-scsi1', plain, plainShas],
+  ] as const) {
     const vol = join(dir, `${name}.p1.img`)
     await extractVolume(join(ex, `disk-${name}.raw`), [{ offset: MiB, length: LIVE_MIB * MiB }], vol)
     t.equal(run('e2fsck', ['-fn', vol]).status, 0, `${name} (${img === stale ? 'stale' : 'plain'}): the live p1 restored by vma extract is e2fsck clean`)

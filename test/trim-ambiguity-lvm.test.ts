@@ -81,7 +81,10 @@ else {
     const p = await planOf(disks, true)
     const vols = p.report.disks.flatMap(d => d.volumes)
     t.match(vols.find(v => v.id === 'vgs/*')?.reason, /LV pool has a thin-pool segment: VG vgs left untouched/, 'the reason names the segment type')
-    t.notOk(vols.some(v => v.id === 'vgs/striped'), 'no LV of the VG is looked into')
+    t.notOk(
+      vols.some(v => v.id === 'vgs/striped'),
+      'no LV of the VG is looked into',
+    )
     for (const d of ['sda', 'sdb']) t.same([...p.freeRanges(d)], [], `${d}: nothing declared free`)
   })
 }

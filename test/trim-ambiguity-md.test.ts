@@ -28,7 +28,11 @@ function buildExtWithHole(t: Test, dir: string, img: string, size: number, extra
   const src = join(dir, 'src')
   mkdirSync(src, { recursive: true })
   const shas: Record<string, string> = {}
-  for (const [name, n] of [['a.bin', 3 * MiB], ['b.bin', 8 * MiB], ['c.bin', 2 * MiB]] as const) {
+  for (const [name, n] of [
+    ['a.bin', 3 * MiB],
+    ['b.bin', 8 * MiB],
+    ['c.bin', 2 * MiB],
+  ] as const) {
     const data = content(name, n)
     writeFileSync(join(src, name), data)
     if (name !== 'a.bin') shas[`/${name}`] = createHash('sha256').update(data).digest('hex')
@@ -36,13 +40,20 @@ function buildExtWithHole(t: Test, dir: string, img: string, size: number, extra
   writeGarbage(img, size)
   mustRun('mke2fs', ['-q', '-F', '-E', 'nodiscard', '-t', 'ext4', ...extra, '-d', src, img])
   mustRun('debugfs', ['-w', '-R', 'rm /a.bin', img])
-  t.equal(run('e2fsck', ['-fn', img]).status, 0, 'the array\'s ext4 is clean')
+  t.equal(run('e2fsck', ['-fn', img]).status, 0, "the array's ext4 is clean")
   return shas
 }
 
 function examine(t: Test, img: string, want: RegExp): void {
   const r = run('mdadm', ['--examine', img])
-  t.match(r.out, want, `mdadm --examine accepts the member: ${r.out.split('\n').filter(l => /Version|Raid Level|Checksum/.test(l)).join(';')}`)
+  t.match(
+    r.out,
+    want,
+    `mdadm --examine accepts the member: ${r.out
+      .split('\n')
+      .filter(l => /Version|Raid Level|Checksum/.test(l))
+      .join(';')}`,
+  )
 }
 
 function readAt(img: string, off: number, n: number): Buffer {
@@ -67,7 +78,7 @@ async function zeroAll(plan: TrimPlan, imgs: string[]): Promise<string[]> {
 
 if (missing.length) t.plan(0, `missing tools: ${missing.join(', ')} (Debian packages e2fsprogs, fdisk, gdisk, mdadm)`)
 else {
-  t.test('RAID0, metadata 1.0, MBR-partitioned array: member 0 starts with the array\'s MBR', async t => {
+  t.test("RAID0, metadata 1.0, MBR-partitioned array: member 0 starts with the array's MBR", async t => {
     const dir = t.testdir()
     const chunk = 4 * MiB
     const perMember = Math.floor(md10Offset(MEMBER) / chunk) * chunk
@@ -86,7 +97,7 @@ else {
       writeMd1(m, md10Offset(MEMBER), i, a, 0)
       examine(t, m, /Version : 1\.0[\s\S]*Raid Level : raid0/)
     })
-    t.ok(readAt(members[0]!, 510, 2).equals(Buffer.from([0x55, 0xaa])), 'member 0 begins with the array\'s MBR')
+    t.ok(readAt(members[0]!, 510, 2).equals(Buffer.from([0x55, 0xaa])), "member 0 begins with the array's MBR")
     const p = await planOf(members)
     for (const d of p.report.disks) {
       const v = d.volumes.find(x => x.id === 'disk')

@@ -41,7 +41,11 @@ else {
       const img = join(dir, 'disk.img')
       const shas = staleUnderMbr(t, dir, img, i => stale.make(t, join(dir, 'old'), i))
       const blkid = run('blkid', ['-p', '-o', 'udev', img]).out
-      t.match(blkid, name === 'ntfs' ? /ID_FS_TYPE=ntfs/ : new RegExp(`ID_FS_TYPE=${name}[\\s\\S]*ID_PART_TABLE_TYPE=dos|ambivalent`), `blkid still sees the stale ${name}: ${blkid.replace(/\n/g, ' ')}`)
+      t.match(
+        blkid,
+        name === 'ntfs' ? /ID_FS_TYPE=ntfs/ : new RegExp(`ID_FS_TYPE=${name}[\\s\\S]*ID_PART_TABLE_TYPE=dos|ambivalent`),
+        `blkid still sees the stale ${name}: ${blkid.replace(/\n/g, ' ')}`,
+      )
       const p = await planOf(img)
       const d = p.report.disks[0]!
       const v = d.volumes.find(x => x.id === 'disk')

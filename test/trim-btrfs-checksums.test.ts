@@ -13,7 +13,11 @@ import { checkBuiltBtrfs } from './fixtures/btrfs-check.js'
 const missing = btrfsMissing()
 if (missing) t.plan(0, missing)
 else {
-  for (const [csum, name] of [['xxhash', 'xxhash64'], ['sha256', 'sha256'], ['blake2', 'blake2b']] as const) {
+  for (const [csum, name] of [
+    ['xxhash', 'xxhash64'],
+    ['sha256', 'sha256'],
+    ['blake2', 'blake2b'],
+  ] as const) {
     t.test(`${name} checksums`, t => checkBuiltBtrfs(t, { name: csum, mkfs: ['--csum', csum], checksum: name }))
   }
   t.test('BLAKE2b-256 as Python computes it (hashlib.blake2b, digest_size=32)', { skip: have('python3') ? false : 'python3 is not installed' }, async t => {
@@ -21,8 +25,7 @@ else {
       const data = randomBytes(`blake2 ${n}`, n + 7)
       const ours = Buffer.alloc(32)
       blake2b256(data, 7, n + 7, ours)
-      const py = spawnSync('python3', ['-c', 'import sys, hashlib; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())'],
-        { input: data.subarray(7), encoding: 'utf8' })
+      const py = spawnSync('python3', ['-c', 'import sys, hashlib; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())'], { input: data.subarray(7), encoding: 'utf8' })
       t.equal(ours.toString('hex'), py.stdout.trim(), `${n} bytes`)
     }
   })

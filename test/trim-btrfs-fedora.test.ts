@@ -37,8 +37,7 @@ function shaWithZeros(path: string, offset: number, length: number, zero: [numbe
   return h.digest('hex')
 }
 
-const missing = btrfsMissing() ?? vmaMissing() ??
-  (['sgdisk', 'mkfs.vfat', 'mke2fs', 'e2fsck', 'debugfs', 'zerofree'].find(x => !haveTool(x)) ? 'missing gdisk, dosfstools or e2fsprogs' : undefined)
+const missing = btrfsMissing() ?? vmaMissing() ?? (['sgdisk', 'mkfs.vfat', 'mke2fs', 'e2fsck', 'debugfs', 'zerofree'].find(x => !haveTool(x)) ? 'missing gdisk, dosfstools or e2fsprogs' : undefined)
 if (missing) t.plan(0, missing)
 else {
   t.test('Fedora-like disk: optimize --trim, then Proxmox restores it', async t => {
@@ -75,14 +74,24 @@ else {
     t.equal(x.status, 0, `vma extract ${x.stderr}`)
     const restored = join(out, 'disk-drive-scsi0.raw')
     const { root, boot } = disk
-    t.equal(changedOutside(disk.path, restored, [[boot.offset, boot.length], [root.offset, root.length]]), 0, 'GPT, ESP and gaps unchanged')
-    t.equal(shaWithZeros(restored, root.offset, root.length, []), shaWithZeros(disk.path, root.offset, root.length, rootFree),
-      '/ is exactly the input with the ranges dump-tree declares free zeroed')
+    t.equal(
+      changedOutside(disk.path, restored, [
+        [boot.offset, boot.length],
+        [root.offset, root.length],
+      ]),
+      0,
+      'GPT, ESP and gaps unchanged',
+    )
+    t.equal(shaWithZeros(restored, root.offset, root.length, []), shaWithZeros(disk.path, root.offset, root.length, rootFree), '/ is exactly the input with the ranges dump-tree declares free zeroed')
     const rootOut = join(dir, 'root-restored.img')
     await extractVolume(restored, [root], rootOut)
     sh('btrfs', ['check', '--readonly', rootOut])
     t.pass('btrfs check --readonly is clean')
-    t.same(withMount(restored, ['ro'], mnt => fileShas(mnt), root), root.image.files, 'every file of /, snapshot included, keeps its sha256')
+    t.same(
+      withMount(restored, ['ro'], mnt => fileShas(mnt), root),
+      root.image.files,
+      'every file of /, snapshot included, keeps its sha256',
+    )
     const bootOut = join(dir, 'boot-restored.img')
     await extractVolume(restored, [boot], bootOut)
     t.equal(run('e2fsck', ['-fn', bootOut]).status, 0, '/boot: e2fsck -fn clean')

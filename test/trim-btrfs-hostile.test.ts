@@ -46,37 +46,51 @@ else {
       {
         name: 'a tree block fails its checksum',
         reason: /tree block at logical \d+: crc32c checksum mismatch/,
-        damage: img => patchTreeBlock(img, leaves[1]!.logical, b => { b[HEADER + 3]! ^= 0xff }, true),
+        damage: img =>
+          patchTreeBlock(
+            img,
+            leaves[1]!.logical,
+            b => {
+              b[HEADER + 3]! ^= 0xff
+            },
+            true,
+          ),
       },
       {
         name: 'a cycle: a node points at itself',
         reason: /extent tree block at logical \d+: level \d+, its parent expects \d+/,
-        damage: img => patchTreeBlock(img, root.logical, b => {
-          b.writeBigUInt64LE(BigInt(root.logical), HEADER + KEY_PTR + 17)
-          b.writeBigUInt64LE(b.readBigUInt64LE(0x50), HEADER + KEY_PTR + 25)
-        }),
+        damage: img =>
+          patchTreeBlock(img, root.logical, b => {
+            b.writeBigUInt64LE(BigInt(root.logical), HEADER + KEY_PTR + 17)
+            b.writeBigUInt64LE(b.readBigUInt64LE(0x50), HEADER + KEY_PTR + 25)
+          }),
       },
       {
         name: 'a cycle: a node points at an earlier leaf again',
         reason: /first key .* is not its parent's|not after the previous leaf/,
-        damage: img => patchTreeBlock(img, root.logical, b => {
-          b.copy(b, HEADER + KEY_PTR + 17, HEADER + 17, HEADER + 33) // pointer 1 := pointer 0's block and generation
-        }),
+        damage: img =>
+          patchTreeBlock(img, root.logical, b => {
+            b.copy(b, HEADER + KEY_PTR + 17, HEADER + 17, HEADER + 33) // pointer 1 := pointer 0's block and generation
+          }),
       },
       {
         name: 'a generation mismatch between a node and its child',
         reason: /generation \d+, its parent expects \d+/,
-        damage: img => patchTreeBlock(img, root.logical, b => {
-          b.writeBigUInt64LE(b.readBigUInt64LE(HEADER + 25) - 1n, HEADER + 25)
-        }),
+        damage: img =>
+          patchTreeBlock(img, root.logical, b => {
+            b.writeBigUInt64LE(b.readBigUInt64LE(HEADER + 25) - 1n, HEADER + 25)
+          }),
       },
       {
         name: 'a tree block outside the metadata chunks',
         reason: /extent tree block at logical \d+ (lies in a data chunk|is in no chunk)/,
-        damage: img => patchTreeBlock(img, root.logical, b => {
-          const data = treeBlocks(img, 'chunk').map(c => /key \(FIRST_CHUNK_TREE CHUNK_ITEM (\d+)\)[^\n]*\n\s+length \d+ owner \d+ stripe_len \d+ type DATA\|single/.exec(c.text)).find(Boolean)!
-          b.writeBigUInt64LE(BigInt(data[1]!), HEADER + 17)
-        }),
+        damage: img =>
+          patchTreeBlock(img, root.logical, b => {
+            const data = treeBlocks(img, 'chunk')
+              .map(c => /key \(FIRST_CHUNK_TREE CHUNK_ITEM (\d+)\)[^\n]*\n\s+length \d+ owner \d+ stripe_len \d+ type DATA\|single/.exec(c.text))
+              .find(Boolean)!
+            b.writeBigUInt64LE(BigInt(data[1]!), HEADER + 17)
+          }),
       },
       {
         name: 'a chunk mapped past the end of the device',

@@ -38,7 +38,10 @@ else {
     t.ok(peak - before < 100e6, `planning 1 TiB grew the RSS by ${((peak - before) / 1e6).toFixed(1)} MB`)
     t.same(ranges, expectedFree(img), 'the free ranges are those dump-tree gives')
     const copy = 256 * 2 ** 30
-    t.notOk(ranges.some(([o, n]) => o < copy + 65536 && copy < o + n), 'the superblock copy at 256 GiB is not declared free')
+    t.notOk(
+      ranges.some(([o, n]) => o < copy + 65536 && copy < o + n),
+      'the superblock copy at 256 GiB is not declared free',
+    )
     t.ok(ranges.some(([o, n]) => o + n === copy) && ranges.some(([o]) => o === copy + 65536), 'free space ends right before it and resumes right after')
   })
 }

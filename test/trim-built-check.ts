@@ -58,7 +58,11 @@ export function buildExt(t: Test, dir: string, img: string, size: number, args: 
 }
 
 /** Superblock fields zerofree rewrites (volume offsets): s_wtime, s_kbytes_written, s_checksum. */
-const ZEROFREE_FIELDS: [number, number][] = [[1072, 4], [1400, 8], [2044, 4]]
+const ZEROFREE_FIELDS: [number, number][] = [
+  [1072, 4],
+  [1400, 8],
+  [2044, 4],
+]
 
 /** Trims a whole-disk ext image and runs every check; returns the report entry. */
 export async function checkBuiltExt(t: Test, dir: string, img: string, shas: Record<string, string>, kind: string): Promise<void> {

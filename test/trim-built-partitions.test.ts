@@ -49,8 +49,7 @@ async function plan(img: string): Promise<TrimPlan> {
   return p
 }
 
-const decisions = (p: TrimPlan): Record<string, string> =>
-  Object.fromEntries(p.report.disks[0]!.volumes.map(v => [v.id, `${v.kind}:${v.decision}`]))
+const decisions = (p: TrimPlan): Record<string, string> => Object.fromEntries(p.report.disks[0]!.volumes.map(v => [v.id, `${v.kind}:${v.decision}`]))
 
 if (missing.length) t.plan(0, `missing tools: ${missing.join(', ')} (Debian packages e2fsprogs, gdisk, util-linux)`)
 else {

@@ -8,9 +8,7 @@ import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { readerFor } from '../src/trim/readers.js'
 import type { TrimOptions } from '../src/trim/volume.js'
-import {
-  type ManifestImage, type ManifestVolume, applyZeroer, decompress, freeJson, mergeRanges, sha256Of,
-} from './trim-helpers.js'
+import { type ManifestImage, type ManifestVolume, applyZeroer, decompress, freeJson, mergeRanges, sha256Of } from './trim-helpers.js'
 
 export const DISK = 'drive-scsi0'
 

@@ -31,7 +31,10 @@ else {
     const plan = await planTrim([disk, vm], { journal: 'strict', lvmFree: true })
     t.match(plan.report.reason, /vmstate/, 'the report says why')
     t.same([...plan.freeRanges(DISK)], [], 'no free range')
-    t.notOk(plan.report.disks[0]!.volumes.some(v => v.decision === 'trim'), 'no volume trimmed')
+    t.notOk(
+      plan.report.disks[0]!.volumes.some(v => v.decision === 'trim'),
+      'no volume trimmed',
+    )
     const buf = Buffer.alloc(65536, 0x55)
     t.equal(plan.zeroer(DISK).apply(1 << 20, buf), 0, 'zeroer zeroes nothing')
     t.equal(await plan.guarded.recheck([disk]), undefined, 'recheck of the untouched disk is clean, even without the vmstate device')

@@ -7,7 +7,9 @@ import { checkImage } from './trim-fixture-check.js'
 const missing = fixturesMissing()
 if (missing) t.plan(0, missing)
 else {
-  const negatives = manifest().filter(i => i.name.startsWith('neg-')).sort((a, b) => a.name.localeCompare(b.name))
+  const negatives = manifest()
+    .filter(i => i.name.startsWith('neg-'))
+    .sort((a, b) => a.name.localeCompare(b.name))
   for (const im of negatives.slice(0, 6)) {
     t.test(im.name, async t => {
       const { plan } = await checkImage(t, im, { journal: 'strict', lvmFree: false }, t.testdir())

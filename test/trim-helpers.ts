@@ -84,8 +84,13 @@ const CLUSTER = 65536
  * given, the sha256 of the input with exactly those ranges zeroed: an
  * expectation computed independently of the zeroer, in the same pass.
  */
-export async function applyZeroer(plan: TrimPlan, diskName: string, src: string, dst: string, expectRanges?: [number, number][]):
-    Promise<{ sha256: string; inputSha256: string; expectedSha256?: string; changed: number; zeroed: number }> {
+export async function applyZeroer(
+  plan: TrimPlan,
+  diskName: string,
+  src: string,
+  dst: string,
+  expectRanges?: [number, number][],
+): Promise<{ sha256: string; inputSha256: string; expectedSha256?: string; changed: number; zeroed: number }> {
   const zeroer = plan.zeroer(diskName)
   const inp = openSync(src, 'r')
   const out = openSync(dst, 'w')

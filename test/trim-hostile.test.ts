@@ -60,14 +60,24 @@ else {
     ['blocks per group 0', ext4, b => b.writeUInt32LE(0, 1024 + 0x20), /per group/],
     ['descriptor size 3', ext4, b => b.writeUInt16LE(3, 1024 + 0xfe), /descriptor size/],
     ['inodes per group huge', ext4, b => b.writeUInt32LE(0x7fffffff, 1024 + 0x28), /inodes per group/],
-    ['first meta_bg huge with meta_bg', ext4, b => {
-      b.writeUInt32LE(b.readUInt32LE(1024 + 0x60) | 0x10, 1024 + 0x60)
-      b.writeUInt32LE(0xffffffff, 1024 + 0x104)
-    }, /./],
-    ['cluster size with bigalloc garbage', ext4, b => {
-      b.writeUInt32LE(b.readUInt32LE(1024 + 0x64) | 0x200, 1024 + 0x64)
-      b.writeUInt32LE(40, 1024 + 0x1c)
-    }, /cluster|first_data_block|per group/],
+    [
+      'first meta_bg huge with meta_bg',
+      ext4,
+      b => {
+        b.writeUInt32LE(b.readUInt32LE(1024 + 0x60) | 0x10, 1024 + 0x60)
+        b.writeUInt32LE(0xffffffff, 1024 + 0x104)
+      },
+      /./,
+    ],
+    [
+      'cluster size with bigalloc garbage',
+      ext4,
+      b => {
+        b.writeUInt32LE(b.readUInt32LE(1024 + 0x64) | 0x200, 1024 + 0x64)
+        b.writeUInt32LE(40, 1024 + 0x1c)
+      },
+      /cluster|first_data_block|per group/,
+    ],
   ]
   for (const [name, base, mutate, why] of sbCases) {
     t.test(`superblock: ${name}`, async t => {

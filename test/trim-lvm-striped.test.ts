@@ -45,7 +45,7 @@ else {
     const one = await planTrim([handles[0]!], { journal: 'strict', lvmFree: true })
     const v1 = Object.fromEntries(one.report.disks[0]!.volumes.map(v => [v.id, v]))
     t.match(v1['vgs/striped']?.reason, /not in this archive/, 'with only one disk the striped LV is skipped')
-    t.equal(v1['vgs/<free>']?.decision, 'trim', 'lvmFree: the present PV\'s unallocated extents are trimmed')
+    t.equal(v1['vgs/<free>']?.decision, 'trim', "lvmFree: the present PV's unallocated extents are trimmed")
     t.equal(v1['vgs/<free>']?.freeBytes, (15 - 4) * E, 'pv0: 15 extents minus 4 striped')
     await Promise.all([...handles, ...outHandles].map(h => h.close()))
   })

@@ -16,14 +16,14 @@ const noTool = missing(...NTFS_TOOLS)
 if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   for (const clusterSize of [8192, 16384, 32768, 65536]) {
-    t.test(`cluster size ${clusterSize}`, async (t) => {
+    t.test(`cluster size ${clusterSize}`, async t => {
       const path = join(t.testdir(), 'ntfs.img')
       const img = buildNtfs(path, { sizeMiB: 8, clusterSize, label: `C${clusterSize}`, seed: clusterSize })
       t.comment(`files written with ${img.method}`)
       await trimAndCheck(t, path, img.label, img.files)
     })
   }
-  t.test('4096-byte sectors (4Kn), 4 KiB MFT records', async (t) => {
+  t.test('4096-byte sectors (4Kn), 4 KiB MFT records', async t => {
     const path = join(t.testdir(), 'ntfs.img')
     const img = buildNtfs(path, { sizeMiB: 8, sectorSize: 4096, label: '4Kn' })
     await trimAndCheck(t, path, img.label, img.files)

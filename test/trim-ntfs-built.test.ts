@@ -16,14 +16,14 @@ const noTool = missing(...NTFS_TOOLS)
 if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
   for (const clusterSize of [512, 1024, 2048, 4096]) {
-    t.test(`cluster size ${clusterSize}`, async (t) => {
+    t.test(`cluster size ${clusterSize}`, async t => {
       const path = join(t.testdir(), 'ntfs.img')
       const img = buildNtfs(path, { sizeMiB: 8, clusterSize, label: `C${clusterSize}`, seed: clusterSize })
       t.comment(`files written with ${img.method}`)
       await trimAndCheck(t, path, img.label, img.files)
     })
   }
-  t.test('files written with ntfscp, freed with ntfstruncate (no FUSE)', async (t) => {
+  t.test('files written with ntfscp, freed with ntfstruncate (no FUSE)', async t => {
     const path = join(t.testdir(), 'ntfs.img')
     const img = buildNtfs(path, { sizeMiB: 8, fuse: false, files: 18, label: 'NoFuse' })
     await trimAndCheck(t, path, img.label, img.files)

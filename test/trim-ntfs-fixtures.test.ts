@@ -52,15 +52,15 @@ if (!haveTrimFixtures) skipHere(t, `trim fixtures not found at ${TRIM_FIXTURES}`
 else if (noTool) skipHere(t, `${noTool} is not installed`)
 else {
   const manifest = JSON.parse(readFileSync(join(TRIM_FIXTURES, 'manifest.json'), 'utf8')) as { images: Image[] }
-  for (const image of manifest.images.filter((i) => i.volumes.some((v) => v.kind === 'ntfs'))) {
-    t.test(image.name, async (t) => {
+  for (const image of manifest.images.filter(i => i.volumes.some(v => v.kind === 'ntfs'))) {
+    t.test(image.name, async t => {
       const dir = t.testdir()
       const path = join(dir, `${image.name}.img`)
       execFileSync('zstd', ['-d', '-q', '--long=27', join(TRIM_FIXTURES, image.file), '-o', path])
       chmodSync(path, 0o644)
       const expectedFree = JSON.parse(readFileSync(join(TRIM_FIXTURES, `${image.name}.free.json`), 'utf8')).ranges as Record<string, [number, number][]>
-      for (const v of image.volumes.filter((v) => v.kind === 'ntfs')) {
-        t.test(v.id, async (t) => {
+      for (const v of image.volumes.filter(v => v.kind === 'ntfs')) {
+        t.test(v.id, async t => {
           const volPath = join(dir, `${v.id}.img`)
           extract(path, v.offset, v.length, volPath)
           t.equal(sha256File(volPath), v.sha256, 'volume as the manifest describes it')
@@ -85,7 +85,7 @@ else {
           zeroRanges(volPath, 0, ranges)
           t.equal(sha256File(volPath), v.sha256_after_trim, 'trimmed volume has the expected sha256')
           t.equal(status('ntfsfix', ['-n', volPath]).rc, 0, 'ntfsfix -n is happy with the trimmed volume')
-          const changed = (v.files ?? []).filter((f) => sha256(run('ntfscat', [volPath, f.path])) !== f.sha256)
+          const changed = (v.files ?? []).filter(f => sha256(run('ntfscat', [volPath, f.path])) !== f.sha256)
           t.same(changed, [], `all ${v.files?.length} files unchanged (ntfscat)`)
         })
       }

@@ -26,7 +26,7 @@ async function verdictOf(path: string) {
 
 if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else {
-  t.test('fragmented $MFT', { skip: fuseWorks(t.testdir()) ? false : 'ntfs-3g cannot mount here (no FUSE)' }, async (t) => {
+  t.test('fragmented $MFT', { skip: fuseWorks(t.testdir()) ? false : 'ntfs-3g cannot mount here (no FUSE)' }, async t => {
     const path = join(t.testdir(), 'frag.img')
     const frag = buildFragmentedMft(path)
     const mftRuns = runlistOf(path, 0)
@@ -41,7 +41,11 @@ else {
     zeroRanges(path, 0, freeRanges(v.map))
     t.ok(readFileSync(path).equals(readFileSync(wiped)), 'byte-identical to ntfswipe --unused')
     t.equal(status('ntfsfix', ['-n', path]).rc, 0, 'ntfsfix -n')
-    t.same([...frag.files].filter(([p, h]) => sha256(run('ntfscat', ['-f', path, p])) !== h), [], 'files unchanged')
+    t.same(
+      [...frag.files].filter(([p, h]) => sha256(run('ntfscat', ['-f', path, p])) !== h),
+      [],
+      'files unchanged',
+    )
     // hiberfil.sys found through a deep root index (1,500 entries).
     writeFileSync(`${path}.h`, Buffer.from('HIBRxxxx'))
     run('ntfscp', ['-f', '-q', path, `${path}.h`, 'hiberfil.sys'])

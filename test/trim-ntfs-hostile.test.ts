@@ -28,7 +28,7 @@ function memoryVolume(buf: Buffer): VolumeReader {
   }
 }
 
-t.test('runlists', async (t) => {
+t.test('runlists', async t => {
   const rl = (bytes: number[], clusters = 1000) => decodeRunlist(Buffer.from(bytes), 0, bytes.length, clusters, 'test')
   t.same(
     rl([0x21, 0x10, 0x00, 0x01, 0x11, 0x08, 0xf0, 0x01, 0x05, 0x00]),
@@ -47,18 +47,42 @@ t.test('runlists', async (t) => {
       return e instanceof NtfsSkip ? e.reason : `threw ${e}`
     }
   }
-  t.match(reason(() => rl([0x11, 0x10, 0x7f])), /past its attribute/, 'no terminator')
-  t.match(reason(() => rl([0x11, 0x10, 0xf0, 0x00])), /outside the volume/, 'negative LCN')
-  t.match(reason(() => rl([0x21, 0x10, 0xf0, 0x03, 0x00])), /outside the volume/, 'run past the last cluster')
-  t.match(reason(() => rl([0x11, 0x00, 0x05, 0x00])), /run length 0/, 'empty run')
-  t.match(reason(() => rl([0x91, 0x01, 0x05, 0x00])), /malformed/, 'LCN field of 9 bytes')
-  t.match(reason(() => rl([0x18, 1, 2, 3, 4, 5, 6, 7, 0x80, 0x00])), /run length/, 'negative length')
+  t.match(
+    reason(() => rl([0x11, 0x10, 0x7f])),
+    /past its attribute/,
+    'no terminator',
+  )
+  t.match(
+    reason(() => rl([0x11, 0x10, 0xf0, 0x00])),
+    /outside the volume/,
+    'negative LCN',
+  )
+  t.match(
+    reason(() => rl([0x21, 0x10, 0xf0, 0x03, 0x00])),
+    /outside the volume/,
+    'run past the last cluster',
+  )
+  t.match(
+    reason(() => rl([0x11, 0x00, 0x05, 0x00])),
+    /run length 0/,
+    'empty run',
+  )
+  t.match(
+    reason(() => rl([0x91, 0x01, 0x05, 0x00])),
+    /malformed/,
+    'LCN field of 9 bytes',
+  )
+  t.match(
+    reason(() => rl([0x18, 1, 2, 3, 4, 5, 6, 7, 0x80, 0x00])),
+    /run length/,
+    'negative length',
+  )
 })
 
 const noTool = missing('mkntfs', 'ntfscp', 'ntfsinfo', 'ntfsls', 'ntfstruncate')
 if (noTool) skipHere(t, `${noTool} is not installed (Debian package ntfs-3g)`)
 else
-  t.test('random damage to metadata', async (t) => {
+  t.test('random damage to metadata', async t => {
     const path = join(t.testdir(), 'good.img')
     buildNtfs(path, { sizeMiB: 8, files: 20, clusterSize: 1024, label: 'HOSTILE' })
     const f = bootFacts(path)
@@ -106,5 +130,10 @@ else
     }
     t.same(failures, [], 'every damaged image gave a verdict without an exception, quickly')
     t.ok(outcomes.size > 10, `${outcomes.size} different outcomes`)
-    t.comment([...outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} × ${k}`).join('\n'))
+    t.comment(
+      [...outcomes]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${n} × ${k}`)
+        .join('\n'),
+    )
   })

@@ -102,16 +102,28 @@ else {
     rec.writeUInt16LE(rec.readUInt16LE(value + 0x0a) | flag, value + 0x0a)
   }
 
-  t.test('the good image is trimmed', async (t) => {
+  t.test('the good image is trimmed', async t => {
     t.equal((await expectTrim(t, good))?.label, 'NEG')
     t.match(run('ntfsinfo', ['-f', '-i', '5', good]).toString(), /\$INDEX_ALLOCATION/, 'root directory index has INDX blocks')
   })
-  t.test('VOLUME_IS_DIRTY', (t) => expectSkip(t, variant((p) => patchRecord(p, 3, volumeFlags(0x0001))), /VOLUME_IS_DIRTY/))
-  t.test('CHKDSK_UNDERWAY', (t) => expectSkip(t, variant((p) => patchRecord(p, 3, volumeFlags(0x4000))), /CHKDSK_UNDERWAY/))
+  t.test('VOLUME_IS_DIRTY', t =>
+    expectSkip(
+      t,
+      variant(p => patchRecord(p, 3, volumeFlags(0x0001))),
+      /VOLUME_IS_DIRTY/,
+    ),
+  )
+  t.test('CHKDSK_UNDERWAY', t =>
+    expectSkip(
+      t,
+      variant(p => patchRecord(p, 3, volumeFlags(0x4000))),
+      /CHKDSK_UNDERWAY/,
+    ),
+  )
 
-  t.test('$LogFile restart pages', async (t) => {
+  t.test('$LogFile restart pages', async t => {
     const withPages = (pages: Buffer[]) =>
-      variant((p) => {
+      variant(p => {
         const runs = runlistOf(p, 2)
         let off = 0
         for (const page of pages) {
@@ -134,9 +146,9 @@ else {
     await expectSkip(t, withPages([restartPage(8192, 50n, 0, 0), restartPage(8192, 40n, 0, 2)]), /not clean/) // 8 KiB system pages
   })
 
-  t.test('hiberfil.sys', async (t) => {
+  t.test('hiberfil.sys', async t => {
     const withHiberfil = (content: Buffer) =>
-      variant((p) => {
+      variant(p => {
         writeFileSync(`${p}.hiberfil`, content)
         run('ntfscp', ['-f', '-q', p, `${p}.hiberfil`, 'hiberfil.sys'])
       })
@@ -149,10 +161,10 @@ else {
     await expectSkip(t, withHiberfil(Buffer.from('hibr')), /hibernation image/) // a resident $DATA
   })
 
-  t.test('Volume Shadow Copies', async (t) => {
+  t.test('Volume Shadow Copies', async t => {
     // The VSS volume header at 0x1E00 (libvshadow's documentation): identifier, version 1, type 1, catalog offset.
     const vss = (catalog: bigint) =>
-      variant((p) => {
+      variant(p => {
         const h = Buffer.alloc(0x40)
         Buffer.from('6b87083876c1484eb7ae04046e6cc752', 'hex').copy(h, 0)
         h.writeUInt32LE(1, 0x10)
@@ -166,36 +178,52 @@ else {
     t.equal((await expectTrim(t, good))?.details?.shadowCopies, 'none')
   })
 
-  t.test('BitLocker signature', async (t) => {
-    const path = variant((p) => writeAt(p, 3, Buffer.from('-FVE-FS-', 'latin1')))
+  t.test('BitLocker signature', async t => {
+    const path = variant(p => writeAt(p, 3, Buffer.from('-FVE-FS-', 'latin1')))
     const v = await expectSkip(t, path, /BitLocker/)
     t.equal(v?.kind, 'bitlocker')
     t.ok(isBitLocker(readAt(path, 0, 512)) && !isNtfsBoot(readAt(path, 0, 512)), 'isBitLocker / isNtfsBoot')
     t.ok(isNtfsBoot(readAt(good, 0, 512)) && !isBitLocker(readAt(good, 0, 512)))
   })
 
-  t.test('torn or damaged records', async (t) => {
+  t.test('torn or damaged records', async t => {
     for (const record of [0, 2, 3, 5, 6]) {
-      await expectSkip(t, variant((p) => patchRecord(p, record, (rec) => rec.writeUInt16LE(rec.readUInt16LE(510) ^ 0x0101, 510))), new RegExp(`MFT record ${record}: update sequence mismatch`))
+      await expectSkip(
+        t,
+        variant(p => patchRecord(p, record, rec => rec.writeUInt16LE(rec.readUInt16LE(510) ^ 0x0101, 510))),
+        new RegExp(`MFT record ${record}: update sequence mismatch`),
+      )
     }
-    await expectSkip(t, variant((p) => patchRecord(p, 6, (rec) => rec.write('BAAD', 0, 'latin1'))), /BAAD/)
-    const indexBlock = variant((p) => {
+    await expectSkip(
+      t,
+      variant(p => patchRecord(p, 6, rec => rec.write('BAAD', 0, 'latin1'))),
+      /BAAD/,
+    )
+    const indexBlock = variant(p => {
       const at = streamOffset(runlistOf(p, 5, '$INDEX_ALLOCATION'), facts.clusterSize, 0)
       writeAt(p, at + 1022, Buffer.from([0xde, 0xad]))
     })
     await expectSkip(t, indexBlock, /directory index.*update sequence mismatch/)
   })
 
-  t.test('$ATTRIBUTE_LIST on $MFT, $LogFile, $Bitmap', async (t) => {
+  t.test('$ATTRIBUTE_LIST on $MFT, $LogFile, $Bitmap', async t => {
     // The first attribute ($STANDARD_INFORMATION, 0x10) becomes an $ATTRIBUTE_LIST (0x20).
-    for (const [record, name] of [[0, '\\$MFT'], [2, '\\$LogFile'], [6, '\\$Bitmap']] as const) {
-      await expectSkip(t, variant((p) => patchRecord(p, record, (rec) => rec.writeUInt32LE(0x20, rec.readUInt16LE(0x14)))), new RegExp(`${name} has an \\$ATTRIBUTE_LIST`))
+    for (const [record, name] of [
+      [0, '\\$MFT'],
+      [2, '\\$LogFile'],
+      [6, '\\$Bitmap'],
+    ] as const) {
+      await expectSkip(
+        t,
+        variant(p => patchRecord(p, record, rec => rec.writeUInt32LE(0x20, rec.readUInt16LE(0x14)))),
+        new RegExp(`${name} has an \\$ATTRIBUTE_LIST`),
+      )
     }
   })
 
-  t.test('metadata marked free in $Bitmap', async (t) => {
+  t.test('metadata marked free in $Bitmap', async t => {
     const clearBit = (cluster: number) =>
-      variant((p) => {
+      variant(p => {
         const at = streamOffset(runlistOf(p, 6), facts.clusterSize, cluster >> 3)
         writeAt(p, at, Buffer.from([readAt(p, at, 1)[0]! & ~(1 << (cluster & 7))]))
       })
@@ -205,15 +233,15 @@ else {
     await expectSkip(t, clearBit(runlistOf(good, 6)[0]!.lcn), /\$Bitmap cluster .* marked free/)
   })
 
-  t.test('bitmap size disagrees with the cluster count', async (t) => {
-    const path = variant((p) => {
+  t.test('bitmap size disagrees with the cluster count', async t => {
+    const path = variant(p => {
       const b = readAt(p, 0, 512)
       b.writeBigUInt64LE(b.readBigUInt64LE(0x28) - BigInt((128 * facts.clusterSize) / 512), 0x28)
       writeAt(p, 0, b)
     })
     await expectSkip(t, path, /\$Bitmap is \d+ bytes/)
-    const short = variant((p) =>
-      patchRecord(p, 6, (rec) => {
+    const short = variant(p =>
+      patchRecord(p, 6, rec => {
         const a = attrOffset(rec, 0x80)
         const size = rec.readBigUInt64LE(a + 0x30) - 8n
         rec.writeBigUInt64LE(size, a + 0x30) // data size
@@ -223,13 +251,12 @@ else {
     await expectSkip(t, short, /\$Bitmap is \d+ bytes, the \d+ clusters need/)
   })
 
-  t.test('volume larger than its container', (t) => expectSkip(t, good, /larger than its container/, 7 << 20))
+  t.test('volume larger than its container', t => expectSkip(t, good, /larger than its container/, 7 << 20))
 
-  t.test('not NTFS', async (t) => {
-    t.equal(await verdictOf(variant((p) => writeAt(p, 3, Buffer.from('MSDOS5.0')))), undefined)
+  t.test('not NTFS', async t => {
+    t.equal(await verdictOf(variant(p => writeAt(p, 3, Buffer.from('MSDOS5.0')))), undefined)
     const oem = (id: string) => Buffer.concat([Buffer.from([0xeb, 0x76, 0x90]), Buffer.from(id, 'latin1'), Buffer.alloc(501)])
     t.ok(isExFat(oem('EXFAT   ')) && !isNtfsBoot(oem('EXFAT   ')), 'exFAT probe')
     t.ok(isReFS(oem('ReFS\0\0\0\0')) && !isReFS(oem('NTFS    ')), 'ReFS probe')
   })
-
 }

@@ -30,7 +30,7 @@ function extract(from: string, offset: number, length: number, to: string): void
 
 if (noTool) skipHere(t, `${noTool} is not installed (Debian packages gdisk, dosfstools, util-linux, ntfs-3g)`)
 else {
-  t.test('Windows layout', async (t) => {
+  t.test('Windows layout', async t => {
     const dir = t.testdir()
     const disk = buildWindowsDisk(join(dir, 'windows.img'))
     const table = run('sgdisk', ['-p', disk.path]).toString()
@@ -53,11 +53,11 @@ else {
       t.equal(readAt(disk.path, p.offset + 0x1c, 4).readUInt32LE(0), p.offset / 512, 'boot sector knows its partition start (hidden sectors)')
       const vpath = join(dir, `p${p.number}.img`)
       extract(disk.path, p.offset, p.length, vpath)
-      await t.test(`p${p.number} ${p.label}`, (t) => trimAndCheck(t, vpath, p.label!, p.files!))
+      await t.test(`p${p.number} ${p.label}`, t => trimAndCheck(t, vpath, p.label!, p.files!))
     }
   })
 
-  t.test('BitLocker on the Windows volume', async (t) => {
+  t.test('BitLocker on the Windows volume', async t => {
     const disk = buildWindowsDisk(join(t.testdir(), 'bitlocker.img'), { bitlocker: true, espMiB: 34, msrMiB: 1, windowsMiB: 12, recoveryMiB: 8, windows: { files: 4 } })
     const p = disk.partitions[2]!
     const before = sha256File(disk.path)

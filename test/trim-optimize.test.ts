@@ -70,4 +70,3 @@ t.test('trim of the shared disk images', { skip }, async t => {
     t.ok(readFileSync(packed).equals(readFileSync(trimmed)), 'byte-identical to optimize --trim of the untrimmed pack: two runs, one result')
   })
 })
-

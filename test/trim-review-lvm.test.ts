@@ -12,7 +12,6 @@ import { haveTool } from './trim-helpers.js'
 import { buildStripedExt4 } from './trim-built-check.js'
 import { cli } from './trim-archive-helpers.js'
 
-
 if (!haveTool('mke2fs') || !haveTool('debugfs') || !haveTool('e2fsck')) t.plan(0, 'e2fsprogs missing (Debian package e2fsprogs)')
 else {
   t.test('optimize --trim zeroes a striped LV on both of its disks', async t => {

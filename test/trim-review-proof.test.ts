@@ -100,7 +100,10 @@ else {
     for (let i = 0; i < data.length && meta < 0; i++) if (mark[i] === 2 && data[i] !== 0) meta = i
     t.ok(used > 0 && meta >= 0, `a used byte outside the guarded ranges (${used}) and a guarded metadata byte (${meta}) to attack`)
 
-    const files = () => readdirSync(dir).filter(f => f.endsWith('.vma') || f.startsWith('.')).sort()
+    const files = () =>
+      readdirSync(dir)
+        .filter(f => f.endsWith('.vma') || f.startsWith('.'))
+        .sort()
     const before = files()
 
     await t.test('control: the real planner passes its own proof', async t => {

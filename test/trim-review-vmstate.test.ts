@@ -39,7 +39,11 @@ t.test('a vmstate archive is carried untrimmed', { skip }, async t => {
   t.equal(r.status, 0, r.stderr)
   const res = JSON.parse(r.stdout)
   t.match(res.trim.reason, /vmstate/, 'the report says why nothing is trimmed')
-  t.same(Object.values(res.trim.zeroedBytes ?? {}).filter(n => n !== 0), [], 'no byte zeroed')
+  t.same(
+    Object.values(res.trim.zeroedBytes ?? {}).filter(n => n !== 0),
+    [],
+    'no byte zeroed',
+  )
   const a = await vmaExtract(raw, join(dir, 'ex-in'))
   const o = await vmaExtract(out, join(dir, 'ex-out'))
   t.equal(a.status, 0, a.stderr)

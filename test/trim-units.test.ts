@@ -12,7 +12,7 @@ import { makeZeroer, freeDeviceRanges, type MappedPiece } from '../src/trim/zero
 const CHECK = Buffer.from('123456789')
 
 t.test('CRC vectors', async t => {
-  t.equal((~crc32cRaw(0xffffffff, CHECK)) >>> 0, 0xe3069283, 'CRC-32C check value')
+  t.equal(~crc32cRaw(0xffffffff, CHECK) >>> 0, 0xe3069283, 'CRC-32C check value')
   t.equal(crc16Raw(0xffff, CHECK), 0x4b37, 'CRC-16 (0x8005 reflected, init 0xFFFF) = CRC-16/MODBUS check value')
   t.equal(crc16Raw(0, CHECK), 0xbb3d, 'CRC-16/ARC check value')
   t.equal(crc32Ieee(CHECK), 0xcbf43926, 'CRC-32 check value')
@@ -26,10 +26,48 @@ t.test('CRC vectors', async t => {
 })
 
 t.test('ranges', async t => {
-  t.same(mergeRanges([[10, 5], [0, 3], [3, 2], [14, 10]]), [[0, 5], [10, 14]])
-  t.same(subtractRanges([[0, 100], [200, 50]], [[10, 10], [90, 120], [240, 5]]), [[0, 10], [20, 70], [210, 30], [245, 5]])
+  t.same(
+    mergeRanges([
+      [10, 5],
+      [0, 3],
+      [3, 2],
+      [14, 10],
+    ]),
+    [
+      [0, 5],
+      [10, 14],
+    ],
+  )
+  t.same(
+    subtractRanges(
+      [
+        [0, 100],
+        [200, 50],
+      ],
+      [
+        [10, 10],
+        [90, 120],
+        [240, 5],
+      ],
+    ),
+    [
+      [0, 10],
+      [20, 70],
+      [210, 30],
+      [245, 5],
+    ],
+  )
   t.same(subtractRanges([[0, 10]], []), [[0, 10]])
-  t.same(subtractRanges([[0, 10], [20, 10]], [[0, 40]]), [])
+  t.same(
+    subtractRanges(
+      [
+        [0, 10],
+        [20, 10],
+      ],
+      [[0, 40]],
+    ),
+    [],
+  )
 })
 
 /** A random map and pieces: a linear volume at an odd offset, and a 3-way striped one. */
@@ -47,7 +85,13 @@ function fixture(seed: number): { pieces: MappedPiece[]; size: number } {
   for (let i = 0; i < stMap.units; i++) if (rnd(2) === 0) setUsed(stMap, i)
   const base = 8 << 20
   const legs: MappedPiece[] = [0, 1, 2].map(i => ({
-    disk: 'd', devStart: base + i * (1 << 20), length: 8 * chunk, volOffset: i * chunk, chunk, stride: 3 * chunk, map: stMap,
+    disk: 'd',
+    devStart: base + i * (1 << 20),
+    length: 8 * chunk,
+    volOffset: i * chunk,
+    chunk,
+    stride: 3 * chunk,
+    map: stMap,
   }))
   return { pieces: [lin, ...legs], size: 12 << 20 }
 }
@@ -61,7 +105,7 @@ t.test('zeroer: any order and size gives exactly the free ranges', async t => {
     const total = ranges.reduce((a, r) => a + r[1], 0)
     const lin = pieces[0]!.map
     const st = pieces[1]!.map
-    t.equal(total, countFreeUnits(lin) * lin.unit + countFreeUnits(st) * st.unit, 'free ranges add up to the maps\' free units')
+    t.equal(total, countFreeUnits(lin) * lin.unit + countFreeUnits(st) * st.unit, "free ranges add up to the maps' free units")
     const z = makeZeroer(pieces)
     for (const step of [65536, 4096, 1000, 777777]) {
       const img = Buffer.alloc(size, 0xaa)
@@ -74,7 +118,10 @@ t.test('zeroer: any order and size gives exactly the free ranges', async t => {
       t.ok(img.equals(expected), `seed ${seed}, ${step}-byte buffers out of order: same bytes zeroed`)
       t.equal(zeroed, total, 'apply reports every byte it zeroed')
     }
-    t.ok(ranges.every(([o], i) => i === 0 || o > ranges[i - 1]![0] + ranges[i - 1]![1]), 'ranges sorted and merged')
-    t.ok(ranges[0]![0] >= 2049 * 512 + 1024, 'nothing before the linear volume\'s first unit')
+    t.ok(
+      ranges.every(([o], i) => i === 0 || o > ranges[i - 1]![0] + ranges[i - 1]![1]),
+      'ranges sorted and merged',
+    )
+    t.ok(ranges[0]![0] >= 2049 * 512 + 1024, "nothing before the linear volume's first unit")
   }
 })

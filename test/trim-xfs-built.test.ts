@@ -24,7 +24,11 @@ async function trimAndCheck(t: Test, dir: string, img: string, shas: Record<stri
   t.equal(v.decision, 'trim', `trimmed (${v.reason ?? JSON.stringify(v.details.log)})`)
   const ranges = [...plan.freeRanges('d')]
   t.same(ranges, mergeRanges(xfsDbFreeRanges(img)), 'free ranges = xfs_db freesp -d minus the AGFL')
-  t.equal(v.freeBytes, ranges.reduce((a, r) => a + r[1], 0), 'declared free bytes = the ranges')
+  t.equal(
+    v.freeBytes,
+    ranges.reduce((a, r) => a + r[1], 0),
+    'declared free bytes = the ranges',
+  )
   const out = join(dir, 'trimmed.img')
   const res = await applyZeroer(plan, 'd', img, out)
   t.ok(res.changed > 32 * MiB, `the trim changed ${res.changed} bytes (deleted files and garbage)`)

@@ -90,41 +90,59 @@ else {
   const CASES: { name: string; reason: RegExp; make: (img: string) => void }[] = [
     { name: 'untouched image (control)', reason: /^$/, make: () => {} },
     {
-      name: 'a bnobt record outside its AG', reason: /free extent \d+\+\d+ outside the AG/,
+      name: 'a bnobt record outside its AG',
+      reason: /free extent \d+\+\d+ outside the AG/,
       make: img => patch(img, bnoRoot * BS, BS, b => b.writeUInt32BE(agblocks - 2, 56), 0x34),
     },
     {
-      name: 'a cycle: a node whose child is itself', reason: /level 1, expected 0/,
+      name: 'a cycle: a node whose child is itself',
+      reason: /level 1, expected 0/,
       make: img => {
         writeAt(img, spare * BS, nodeBlock(uuid, spare, [rec0], [spare]))
-        patch(img, SECT, SECT, b => {
-          b.writeUInt32BE(spare, 0x10)
-          b.writeUInt32BE(2, 0x1c)
-        }, 0xd8)
+        patch(
+          img,
+          SECT,
+          SECT,
+          b => {
+            b.writeUInt32BE(spare, 0x10)
+            b.writeUInt32BE(2, 0x1c)
+          },
+          0xd8,
+        )
       },
     },
     {
-      name: 'a leaf reached twice from one node', reason: /left sibling|right sibling|out of order|does not match/,
+      name: 'a leaf reached twice from one node',
+      reason: /left sibling|right sibling|out of order|does not match/,
       make: img => {
         writeAt(img, spare * BS, nodeBlock(uuid, spare, [rec0, [rec0[0] + 1, 1]], [bnoRoot, bnoRoot]))
-        patch(img, SECT, SECT, b => {
-          b.writeUInt32BE(spare, 0x10)
-          b.writeUInt32BE(2, 0x1c)
-        }, 0xd8)
+        patch(
+          img,
+          SECT,
+          SECT,
+          b => {
+            b.writeUInt32BE(spare, 0x10)
+            b.writeUInt32BE(2, 0x1c)
+          },
+          0xd8,
+        )
       },
     },
     { name: 'a CRC failure in the bnobt', reason: /bnobt block \d+: CRC mismatch/, make: img => patch(img, bnoRoot * BS + 100, 1, b => (b[0] = b[0]! ^ 0xff)) },
     { name: 'a CRC failure in the AGF', reason: /AGF CRC mismatch/, make: img => patch(img, SECT + 0x34, 1, b => (b[0] = b[0]! ^ 1)) },
     {
-      name: 'AGF free count does not match the bnobt', reason: /the AGF says|free counters inconsistent/,
+      name: 'AGF free count does not match the bnobt',
+      reason: /the AGF says|free counters inconsistent/,
       make: img => patch(img, SECT, SECT, b => b.writeUInt32BE(b.readUInt32BE(0x34) + 1, 0x34), 0xd8),
     },
     {
-      name: 'AGF B+tree block count does not match', reason: /besides their roots, the AGF says/,
+      name: 'AGF B+tree block count does not match',
+      reason: /besides their roots, the AGF says/,
       make: img => patch(img, SECT, SECT, b => b.writeUInt32BE(b.readUInt32BE(0x3c) + 1, 0x3c), 0xd8),
     },
     {
-      name: 'cntbt and bnobt disagree', reason: /cntbt and the bnobt do not hold the same/,
+      name: 'cntbt and bnobt disagree',
+      reason: /cntbt and the bnobt do not hold the same/,
       make: img => patch(img, cntRoot * BS, BS, b => b.writeUInt32BE(b.readUInt32BE(56 + 4) - 1, 56 + 4), 0x34),
     },
     { name: 'an unknown incompat bit', reason: /unknown incompat feature bits 0x40000000/, make: img => patch(img, 0, SECT, b => b.writeUInt32BE(b.readUInt32BE(0xd8) | 0x40000000, 0xd8), 0xe0) },
@@ -138,7 +156,8 @@ else {
     { name: 'a log record of another filesystem', reason: /log record at block 0: belongs to another filesystem/, make: img => patch(img, logAt + 0x130, 1, b => (b[0] = b[0]! ^ 1)) },
     { name: 'log cycle numbers that do not make a ring', reason: /do not make a ring/, make: img => patch(img, logEnd - 512, 4, b => b.writeUInt32BE(9, 0)) },
     {
-      name: 'AGF of another AG', reason: /says it is AG 3/,
+      name: 'AGF of another AG',
+      reason: /says it is AG 3/,
       make: img => patch(img, SECT, SECT, b => b.writeUInt32BE(3, 0x08), 0xd8),
     },
   ]

@@ -88,7 +88,7 @@ else {
       t.equal(rep.status, 0, `xfs_repair -n clean ${rep.status ? rep.out.slice(-400) : ''}`)
     })
 
-    t.test('live copy with an fsync\'ed file: log needs recovery, skipped in both modes', async t => {
+    t.test("live copy with an fsync'ed file: log needs recovery, skipped in both modes", async t => {
       const dir = t.testdir()
       const live = join(dir, 'live.img')
       buildXfs(t, dir, live, 320 * MiB)
@@ -119,7 +119,7 @@ else {
       unmount(mountImage(t, replayed, dir))
       t.not(JSON.stringify(xfsDbFreeRanges(replayed)), JSON.stringify(before), 'log recovery changes the free space')
       const got = xfsFileShas(t, replayed, dir, ['/fsynced.bin'])['/fsynced.bin']
-      t.equal(got, createHash('sha256').update(data).digest('hex'), 'the fsync\'ed file is intact after recovery')
+      t.equal(got, createHash('sha256').update(data).digest('hex'), "the fsync'ed file is intact after recovery")
     })
   }
 }

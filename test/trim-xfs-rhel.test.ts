@@ -24,7 +24,12 @@ const missing = [...xfsToolsMissing(), ...RHEL_TOOLS.filter(x => !haveTool(x))]
 function deletedBlocks(): Set<string> {
   const set = new Set<string>()
   const add = (b: Buffer): void => {
-    for (let o = 0; o + 4096 <= b.length; o += 4096) set.add(createHash('sha1').update(b.subarray(o, o + 4096)).digest('hex'))
+    for (let o = 0; o + 4096 <= b.length; o += 4096)
+      set.add(
+        createHash('sha1')
+          .update(b.subarray(o, o + 4096))
+          .digest('hex'),
+      )
   }
   add(content('filler', MiB))
   for (const [p, size] of Object.entries(DELETE)) add(content(p, size))
@@ -39,7 +44,15 @@ function countDeleted(img: string, set: Set<string>): number {
   let n = 0
   for (let off = 0; off < size; off += buf.length) {
     const len = readSync(fd, buf, 0, Math.min(buf.length, size - off), off)
-    for (let o = 0; o + 4096 <= len; o += 4096) if (set.has(createHash('sha1').update(buf.subarray(o, o + 4096)).digest('hex'))) n++
+    for (let o = 0; o + 4096 <= len; o += 4096)
+      if (
+        set.has(
+          createHash('sha1')
+            .update(buf.subarray(o, o + 4096))
+            .digest('hex'),
+        )
+      )
+        n++
   }
   closeSync(fd)
   return n
@@ -75,7 +88,11 @@ else {
       t.equal(r.status, 0, r.stderr)
       const vols = JSON.parse(r.stdout).disks[0].volumes as { id: string; kind: string; decision: string; freeBytes: number; nonZeroFreeBytes: number; reason?: string }[]
       const byId = new Map(vols.map(v => [v.id, v]))
-      for (const [id, kind] of [['p2', 'xfs'], ['rhel/root', 'xfs'], ['rhel/swap', 'swap']]) {
+      for (const [id, kind] of [
+        ['p2', 'xfs'],
+        ['rhel/root', 'xfs'],
+        ['rhel/swap', 'swap'],
+      ]) {
         const v = byId.get(id!)
         t.equal(v?.kind, kind, `${id} is ${kind}`)
         t.equal(v?.decision, 'trim', `${id} trimmed ${v?.reason ?? ''}`)
@@ -96,7 +113,10 @@ else {
       const restored = join(ex, 'disk-drive-scsi0.raw')
       t.equal(changedOutside(disk, restored, ranges), 0, 'nothing outside the free ranges changed')
 
-      for (const [name, off, len, shas] of [['boot', RHEL.boot.offset, RHEL.boot.length, boot], ['root', rootOffset, rootLen, root]] as const) {
+      for (const [name, off, len, shas] of [
+        ['boot', RHEL.boot.offset, RHEL.boot.length, boot],
+        ['root', rootOffset, rootLen, root],
+      ] as const) {
         const vol = join(dir, `${name}.restored.img`)
         await extractVolume(restored, [{ offset: off, length: len }], vol)
         const rep = run('xfs_repair', ['-n', '-f', vol])

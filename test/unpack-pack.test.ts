@@ -13,8 +13,7 @@ import { unpack } from '../src/unpack/unpack.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { BIN, SHARED, cliEnv, expected, haveShared, sha256 } from './helpers.js'
 
-const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] =>
-  devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
+const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] => devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
 const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
 const run = (args: string[], input?: Buffer) => spawnSync(BIN, args, { input, env: cliEnv(), maxBuffer: 256 << 20 })
 
@@ -54,7 +53,10 @@ t.test('unpacked images are sparse', async t => {
 
 t.test('--device limits what is written; the others are still checked', async t => {
   const root = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 1 << 20 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 1 << 20 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   writeFileSync(join(root, 'a.vma'), makeVma({ devices, order: 'interleaved' }).buf)
   const r = await unpack(join(root, 'a.vma'), join(root, 'one'), { devices: ['drive-efidisk0'] })
   t.same(ls(join(root, 'one')), ['disk-drive-efidisk0.raw', 'qemu-server.conf'])
@@ -113,7 +115,10 @@ t.test('SIGTERM during unpack from a pipe removes the partial files', async t =>
   child.stdin.on('error', () => undefined)
   child.stdin.write(v.buf.subarray(0, v.buf.length >> 1))
   for (let i = 0; i < 200 && !ls(dir).some(f => f.endsWith('.partial')); i++) await new Promise(r => setTimeout(r, 25))
-  t.ok(ls(dir).some(f => f.endsWith('.partial')), 'partial files existed mid-run')
+  t.ok(
+    ls(dir).some(f => f.endsWith('.partial')),
+    'partial files existed mid-run',
+  )
   child.kill('SIGTERM')
   t.equal(await new Promise(r => child.on('close', r)), 143)
   t.same(ls(dir), [], 'no partial files left')
@@ -121,7 +126,10 @@ t.test('SIGTERM during unpack from a pipe removes the partial files', async t =>
 
 t.test('cat: one device in order, from a file, a pipe and compressed input', async t => {
   const root = t.testdir()
-  const devices = withData([{ name: 'drive-scsi0', size: 3 * 1024 * 1024 + 1536 }, { name: 'drive-efidisk0', size: 540672 }])
+  const devices = withData([
+    { name: 'drive-scsi0', size: 3 * 1024 * 1024 + 1536 },
+    { name: 'drive-efidisk0', size: 540672 },
+  ])
   const v = makeVma({ devices, order: 'shuffled' })
   const file = join(root, 'a.vma')
   writeFileSync(file, v.buf)
@@ -198,7 +206,16 @@ t.test('pack refuses what Proxmox cannot restore', async t => {
     ['config over 65535 bytes', { configs: [p('big.conf')] }, /at most 65535/],
     ['unsafe device name', { disks: [{ name: '../x', path: p('ok.raw') }] }, /contains '\/'/],
     ['white space', { disks: [{ name: 'a b', path: p('ok.raw') }] }, /white space/],
-    ['duplicate disks', { disks: [{ name: 'd', path: p('ok.raw') }, { name: 'd', path: p('ok.raw') }] }, /two disks are named "d"/],
+    [
+      'duplicate disks',
+      {
+        disks: [
+          { name: 'd', path: p('ok.raw') },
+          { name: 'd', path: p('ok.raw') },
+        ],
+      },
+      /two disks are named "d"/,
+    ],
     ['duplicate configs', { configs: [p('qemu-server.conf'), p('qemu-server.conf')] }, /two configs/],
     ['a directory as image', { disks: [{ name: 'd', path: p('dir') }] }, /is a directory/],
     ['255 disks', { disks: Array.from({ length: 255 }, (_, i) => ({ name: `d${i}`, path: p('ok.raw') })) }, /at most 254/],
@@ -218,7 +235,11 @@ t.test('pack refuses what Proxmox cannot restore', async t => {
   mkdirSync(u)
   await unpack(p('odd.vma'), u, { force: true })
   t.equal(statSync(join(u, 'disk-drive-scsi0.raw')).size, 1024)
-  t.ok(readFileSync(join(u, 'disk-drive-scsi0.raw')).subarray(0, 1000).equals(Buffer.from('x'.repeat(1000))))
+  t.ok(
+    readFileSync(join(u, 'disk-drive-scsi0.raw'))
+      .subarray(0, 1000)
+      .equals(Buffer.from('x'.repeat(1000))),
+  )
   t.equal(run(['pack', p('odd.vma'), '--disk', `drive-scsi0=${p('ok.raw')}`]).status, 3, 'an existing DEST needs --force')
 })
 
@@ -229,14 +250,23 @@ t.test('--json summaries of unpack and pack', async t => {
   const u = run(['unpack', '--json', join(root, 'a.vma'), join(root, 'u')])
   t.equal(u.status, 0)
   const uj = JSON.parse(u.stdout.toString())
-  t.same(uj.files.map((f: { kind: string; name: string; size: number }) => [f.kind, f.name, f.size]), [['config', 'qemu-server.conf', uj.files[0].size], ['device', 'drive-scsi0', 1 << 20]])
+  t.same(
+    uj.files.map((f: { kind: string; name: string; size: number }) => [f.kind, f.name, f.size]),
+    [
+      ['config', 'qemu-server.conf', uj.files[0].size],
+      ['device', 'drive-scsi0', 1 << 20],
+    ],
+  )
   t.ok(uj.files[1].written > 0 && uj.files[1].written <= 1 << 20, 'bytes of data written')
   const p = run(['pack', '--json', '--ctime', '1700000000', join(root, 'u'), join(root, 'p.vma.zst')])
   t.equal(p.status, 0)
   const pj = JSON.parse(p.stdout.toString())
   t.equal(pj.compression, 'zstd')
   t.equal(pj.checked, true)
-  t.same(pj.devices.map((d: { id: number; name: string; size: number }) => [d.id, d.name, d.size]), [[1, 'drive-scsi0', 1 << 20]])
+  t.same(
+    pj.devices.map((d: { id: number; name: string; size: number }) => [d.id, d.name, d.size]),
+    [[1, 'drive-scsi0', 1 << 20]],
+  )
   t.match(pj.devices[0].digest, /^[0-9a-f]{16}$/)
   const v = run(['verify', '--digest', '--json', join(root, 'p.vma.zst')])
   t.equal(JSON.parse(v.stdout.toString()).devices[0].digest, pj.devices[0].digest, 'verify --digest agrees with pack')

@@ -37,12 +37,24 @@ function storedStream(buf: Buffer, dev: number): { bytes: Buffer; masks: number[
 const disk = makeContent(3 * 65536, 1)
 const declared = 2 * 65536 + 1000
 const order: Entry[] = [
-  { dev: 1, cluster: 0 }, { dev: 2, cluster: 0 }, { dev: 1, cluster: 1 }, { dev: 2, cluster: 1 },
-  { dev: 2, cluster: 2 }, { dev: 1, cluster: 2 }, { dev: 2, cluster: 3 }, { dev: 2, cluster: 4 },
+  { dev: 1, cluster: 0 },
+  { dev: 2, cluster: 0 },
+  { dev: 1, cluster: 1 },
+  { dev: 2, cluster: 1 },
+  { dev: 2, cluster: 2 },
+  { dev: 1, cluster: 2 },
+  { dev: 2, cluster: 3 },
+  { dev: 2, cluster: 4 },
 ]
 function archive(state: Buffer, extra: Partial<Entry>[] = []) {
   const entries = order.map((e, i) => ({ ...e, ...(extra[i] ?? {}) }))
-  return makeVma({ devices: [{ name: 'drive-scsi0', size: disk.length, data: disk }, { name: 'vmstate', size: declared, data: state }], order: entries }).buf
+  return makeVma({
+    devices: [
+      { name: 'drive-scsi0', size: disk.length, data: disk },
+      { name: 'vmstate', size: declared, data: state },
+    ],
+    order: entries,
+  }).buf
 }
 
 t.test('a vmstate stream longer than its declared size is carried whole and proven', async t => {
@@ -95,8 +107,22 @@ t.test('an empty vmstate stream, before, after or instead of the disks (found by
   const dir = t.testdir()
   const vma = proxmoxVma()
   const layouts: [string, { name: string; size: number; data?: Buffer }[], Entry[]][] = [
-    ['after the disk', [{ name: 'drive-scsi0', size: disk.length, data: disk }, { name: 'vmstate', size: declared }], [0, 1, 2].map(c => ({ dev: 1, cluster: c }))],
-    ['before the disk', [{ name: 'vmstate', size: declared }, { name: 'drive-scsi0', size: disk.length, data: disk }], [0, 1, 2].map(c => ({ dev: 2, cluster: c }))],
+    [
+      'after the disk',
+      [
+        { name: 'drive-scsi0', size: disk.length, data: disk },
+        { name: 'vmstate', size: declared },
+      ],
+      [0, 1, 2].map(c => ({ dev: 1, cluster: c })),
+    ],
+    [
+      'before the disk',
+      [
+        { name: 'vmstate', size: declared },
+        { name: 'drive-scsi0', size: disk.length, data: disk },
+      ],
+      [0, 1, 2].map(c => ({ dev: 2, cluster: c })),
+    ],
     ['alone', [{ name: 'vmstate', size: declared }], []],
   ]
   for (const [label, devices, order] of layouts) {

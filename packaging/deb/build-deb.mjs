@@ -75,7 +75,10 @@ function normalize(stage, epoch) {
   for (const p of walk(stage).reverse()) {
     const full = join(stage, p)
     const st = lstatSync(full)
-    if (st.isSymbolicLink()) { lutimesSync(full, epoch, epoch); continue }
+    if (st.isSymbolicLink()) {
+      lutimesSync(full, epoch, epoch)
+      continue
+    }
     chmodSync(full, st.isDirectory() || EXECUTABLE.has(p) ? 0o755 : 0o644)
     utimesSync(full, epoch, epoch)
   }
@@ -88,7 +91,12 @@ function controlFiles(stage, { version, maintainer }) {
     if (p === 'DEBIAN' || p.startsWith('DEBIAN/')) continue
     const st = lstatSync(join(stage, p))
     kib += st.isFile() ? Math.ceil(st.size / 1024) || 1 : 1
-    if (st.isFile()) sums.push(`${createHash('md5').update(readFileSync(join(stage, p))).digest('hex')}  ${p}`)
+    if (st.isFile())
+      sums.push(
+        `${createHash('md5')
+          .update(readFileSync(join(stage, p)))
+          .digest('hex')}  ${p}`,
+      )
   }
   const control = [
     'Package: vma-opt',
@@ -115,7 +123,10 @@ async function stageTree(stage, entry) {
   const packages = stageRuntime(ROOT, lib)
   mkdirSync(join(stage, 'usr', 'bin'), { recursive: true })
   // A launcher rather than a symlink: nothing under /usr/lib needs to be executable.
-  writeFileSync(join(stage, 'usr', 'bin', 'vma-opt'), '#!/bin/sh\n# vma-opt, installed by the Debian package: the program is in /usr/lib/vma-opt.\nexec /usr/bin/node /usr/lib/vma-opt/bin/vma-opt "$@"\n')
+  writeFileSync(
+    join(stage, 'usr', 'bin', 'vma-opt'),
+    '#!/bin/sh\n# vma-opt, installed by the Debian package: the program is in /usr/lib/vma-opt.\nexec /usr/bin/node /usr/lib/vma-opt/bin/vma-opt "$@"\n',
+  )
 
   // The wrapper comes from the same code `hook install` uses, pointed at the packaged paths.
   const dist = join(ROOT, 'dist', 'src', 'hook')
@@ -139,7 +150,9 @@ async function stageTree(stage, entry) {
   writeFileSync(join(doc, 'copyright'), copyrightFile(ROOT, packages))
 
   // Only the override lines; the reasons are comments in the repository's file.
-  const kept = readFileSync(join(HERE, 'lintian-overrides'), 'utf8').split('\n').filter(l => l.trim() && !l.startsWith('#'))
+  const kept = readFileSync(join(HERE, 'lintian-overrides'), 'utf8')
+    .split('\n')
+    .filter(l => l.trim() && !l.startsWith('#'))
   if (kept.length) {
     const overrides = join(stage, 'usr', 'share', 'lintian', 'overrides')
     mkdirSync(overrides, { recursive: true })
@@ -152,7 +165,8 @@ async function main() {
   if (o.build) build()
   const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version
   const entry = newestEntry(readFileSync(join(HERE, 'changelog'), 'utf8'))
-  if (entry.version !== version) throw new Error(`packaging/deb/changelog's newest entry is ${entry.version}, package.json says ${version}: add an entry for ${version} at the top of packaging/deb/changelog`)
+  if (entry.version !== version)
+    throw new Error(`packaging/deb/changelog's newest entry is ${entry.version}, package.json says ${version}: add an entry for ${version} at the top of packaging/deb/changelog`)
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? entry.epoch)
   const stage = mkdtempSync(join(tmpdir(), 'vma-opt-deb-'))
   try {

@@ -50,7 +50,10 @@ function license(spdx, what) {
 function holders(dir) {
   const file = readdirSync(dir).find(f => /^licen[cs]e/i.test(f))
   const text = file ? readFileSync(join(dir, file), 'utf8') : ''
-  const lines = text.split('\n').map(l => l.trim()).filter(l => /^copyright\b/i.test(l) && !/^copyright (notice|holders)/i.test(l))
+  const lines = text
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => /^copyright\b/i.test(l) && !/^copyright (notice|holders)/i.test(l))
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
   const author = typeof pkg.author === 'string' ? pkg.author : pkg.author?.name
   const out = lines.map(l => l.replace(/^copyright\s*(\(c\)|©)?\s*/i, ''))
@@ -60,7 +63,11 @@ function holders(dir) {
 }
 
 /** Folds text into a DEP-5 field value: continuation lines start with a space, empty lines are " .". */
-const fold = text => text.split('\n').map(l => (l.trim() === '' ? ' .' : ` ${l}`)).join('\n')
+const fold = text =>
+  text
+    .split('\n')
+    .map(l => (l.trim() === '' ? ' .' : ` ${l}`))
+    .join('\n')
 
 export function copyrightFile(root, packages) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))

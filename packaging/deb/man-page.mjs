@@ -55,10 +55,18 @@ const header = (name, sec, date, version, manual) => [
 ]
 
 const FILES = [
-  '.TP', '.I /usr/sbin/vzdump\\-vma\\-opt', 'The vzdump hook wrapper of the Debian package; its path never changes.',
-  '.TP', '.I /etc/vma\\-opt/hook.conf', 'Hook options, one a line, written by \\fBvma\\-opt hook install\\fR.',
-  '.TP', '.I /etc/vzdump.conf', 'Its \\fBscript:\\fR line names the hook; \\fBhook install \\-\\-vzdump\\-conf\\fR keeps the first version as \\fI/etc/vzdump.conf.vma\\-opt\\-backup\\fR.',
-  '.TP', '.I /usr/share/doc/vma\\-opt/', 'README and the full reference (spec/cli.md).',
+  '.TP',
+  '.I /usr/sbin/vzdump\\-vma\\-opt',
+  'The vzdump hook wrapper of the Debian package; its path never changes.',
+  '.TP',
+  '.I /etc/vma\\-opt/hook.conf',
+  'Hook options, one a line, written by \\fBvma\\-opt hook install\\fR.',
+  '.TP',
+  '.I /etc/vzdump.conf',
+  'Its \\fBscript:\\fR line names the hook; \\fBhook install \\-\\-vzdump\\-conf\\fR keeps the first version as \\fI/etc/vzdump.conf.vma\\-opt\\-backup\\fR.',
+  '.TP',
+  '.I /usr/share/doc/vma\\-opt/',
+  'README and the full reference (spec/cli.md).',
 ]
 
 export function vmaOptPage(root, { date, version }) {
@@ -109,7 +117,10 @@ export function wrapperPage(root, { date, version }) {
     ...markdownToRoff(section(spec, 'The vzdump hook')),
     '.SH SETTING IT UP',
   ]
-  for (const path of [['hook', 'install'], ['hook', 'uninstall']]) {
+  for (const path of [
+    ['hook', 'install'],
+    ['hook', 'uninstall'],
+  ]) {
     const prose = specFor(spec, path)
     if (prose) out.push(`.SS vma\\-opt ${path.join(' ')}`, ...markdownToRoff(prose))
   }

@@ -49,7 +49,10 @@ export function markdownToRoff(md) {
   const out = []
   for (let i = 0; i < lines.length; ) {
     const l = lines[i]
-    if (l.trim() === '') { i++; continue }
+    if (l.trim() === '') {
+      i++
+      continue
+    }
     const h = /^#+ (.*)$/.exec(l)
     if (h) {
       out.push(`.SS ${inline(h[1])}`)

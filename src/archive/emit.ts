@@ -90,14 +90,7 @@ function* extentJobs(devices: EmitDevice[]): Generator<Job> {
 }
 
 /** Writes the whole optimized archive to `out`; returns the bytes written. */
-export async function emitOptimized(
-  fields: HeaderFields,
-  devices: EmitDevice[],
-  reader: ClusterReader,
-  out: ByteSink,
-  progress?: (done: number) => void,
-  align = false,
-): Promise<number> {
+export async function emitOptimized(fields: HeaderFields, devices: EmitDevice[], reader: ClusterReader, out: ByteSink, progress?: (done: number) => void, align = false): Promise<number> {
   const uuid = fields.uuid
   const header = VmaHeader.encode(fields)
   await out.write(header)

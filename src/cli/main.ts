@@ -84,11 +84,15 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
   const cli = buildCli(io, result)
   try {
     let helpText = ''
-    await cli.parseAsync(argv.map(a => (a === '-' ? DASH : a)), {}, (err, _argv, output) => {
-      if (output && !err) helpText = output
-      if (err && !(err instanceof UsageError) && !output) throw err
-      if (err) throw new UsageError(err.message)
-    })
+    await cli.parseAsync(
+      argv.map(a => (a === '-' ? DASH : a)),
+      {},
+      (err, _argv, output) => {
+        if (output && !err) helpText = output
+        if (err && !(err instanceof UsageError) && !output) throw err
+        if (err) throw new UsageError(err.message)
+      },
+    )
     if (helpText) io.stdout.write(helpText + '\n')
     return result.exitCode
   } catch (e) {

@@ -200,8 +200,7 @@ export async function compareArchives(a: string, b: string, o: CompareOptions = 
       configs.push({ name: c.name, status: !other ? 'only in A' : other.data.equals(c.data) ? 'same' : 'different' })
     }
     for (const c of ib.header.configs) if (!ia.header.configs.some(x => x.name === c.name)) configs.push({ name: c.name, status: 'only in B' })
-    const identical =
-      configs.every(c => c.status === 'same') && devices.every(d => d.sizeA === d.sizeB && d.clustersChanged === 0)
+    const identical = configs.every(c => c.status === 'same') && devices.every(d => d.sizeA === d.sizeB && d.clustersChanged === 0)
     return { a: inputs[0]!.label, b: inputs[1]!.label, devices, configs, total, identical }
   } finally {
     for (const i of indexes) await i.release()

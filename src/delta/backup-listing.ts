@@ -50,7 +50,16 @@ export async function listBackups(dir: string): Promise<ListedGuest[]> {
       }
       const status = f.unreadable ? 'unreadable' : broken ? 'broken' : 'ok'
       const problem = f.unreadable ?? (broken ? `needs ${broken.missing}, which is not in ${dir}` : undefined)
-      backups.push({ file: f.name, date: isoOf(f.time), kind, size: statSync(join(dir, f.name)).size, protected: f.protection ?? null, status, needs: kind === 'delta' ? needs : [], ...(problem ? { problem } : {}) })
+      backups.push({
+        file: f.name,
+        date: isoOf(f.time),
+        kind,
+        size: statSync(join(dir, f.name)).size,
+        protected: f.protection ?? null,
+        status,
+        needs: kind === 'delta' ? needs : [],
+        ...(problem ? { problem } : {}),
+      })
     }
     backups.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0))
     out.push({ vmid: Number(vmid), backups })

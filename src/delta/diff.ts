@@ -103,7 +103,10 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       }
     }
     const [ib, inew] = indexes as [IndexedArchive, IndexedArchive]
-    for (const [ix, label] of [[ib, inputs[0]!.label], [inew, inputs[1]!.label]] as const) {
+    for (const [ix, label] of [
+      [ib, inputs[0]!.label],
+      [inew, inputs[1]!.label],
+    ] as const) {
       if (ix.header.deviceList.some(d => d.name === 'vmstate')) {
         throw new VmaError('VMA_USAGE', -1, `${label} holds a vmstate (RAM) device; diff handles disk-only backups`)
       }
@@ -131,8 +134,14 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       const rest = await digestClusters(ib, bd, nd ? clusterCount(nd.size) : 0, mix)
       baseSums.set(bd.id, ((baseSums.get(bd.id) ?? 0n) + rest) & MOD64)
     }
-    const baseIdentity = identityOf(ib.header, ib.header.deviceList.map(d => digestOf(d, baseSums.get(d.id)!)))
-    const targetIdentity = identityOf(h, h.deviceList.map(d => digestOf(d, outcomes.get(d.id)!.newSum)))
+    const baseIdentity = identityOf(
+      ib.header,
+      ib.header.deviceList.map(d => digestOf(d, baseSums.get(d.id)!)),
+    )
+    const targetIdentity = identityOf(
+      h,
+      h.deviceList.map(d => digestOf(d, outcomes.get(d.id)!.newSum)),
+    )
     const header = VmaHeader.encode({
       uuid,
       ctime: h.ctimeRaw,

@@ -138,7 +138,14 @@ export class ClusterTracker implements VmaSink {
       this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores blocks beyond the device end (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
     } else if (e.mask !== 0 && (e.mask === 0xffff ? restorableMask(d.size, e.cluster) === 0 : (e.mask & ~restorableMask(d.size, e.cluster)) !== 0)) {
       // Only a size that is not a multiple of 512 (no QEMU disk has one) gets here.
-      this.problems.add(new VmaError('VMA_MASK_RANGE', at, `cluster ${e.cluster} of ${d.name} stores a block that starts in the last, partial 512-byte sector of its ${d.size}-byte device, which Proxmox's vma cannot restore (mask 0x${e.mask.toString(16).padStart(4, '0')})`, 'blockinfo'))
+      this.problems.add(
+        new VmaError(
+          'VMA_MASK_RANGE',
+          at,
+          `cluster ${e.cluster} of ${d.name} stores a block that starts in the last, partial 512-byte sector of its ${d.size}-byte device, which Proxmox's vma cannot restore (mask 0x${e.mask.toString(16).padStart(4, '0')})`,
+          'blockinfo',
+        ),
+      )
     }
     if (!this.seen[e.devId]!.set(e.cluster)) {
       this.problems.add(new VmaError('VMA_DUPLICATE_CLUSTER', at, `cluster ${e.cluster} of ${d.name} appears twice`, 'blockinfo'))
@@ -160,9 +167,7 @@ export class ClusterTracker implements VmaSink {
       if (!d || d.vmstate || d.clustersSeen === d.clusters) continue
       const first = this.seen[d.id]!.firstClear()
       const missing = d.clusters - d.clustersSeen
-      this.problems.add(
-        new VmaError('VMA_MISSING_CLUSTER', -1, `device ${d.name} lacks ${missing} of its ${d.clusters} clusters (first missing: cluster ${first})`, 'archive'),
-      )
+      this.problems.add(new VmaError('VMA_MISSING_CLUSTER', -1, `device ${d.name} lacks ${missing} of its ${d.clusters} clusters (first missing: cluster ${first})`, 'archive'))
     }
   }
 }

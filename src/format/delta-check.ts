@@ -20,10 +20,5 @@ export class DeltaCheck {
 
 /** The error for a cluster whose stored bytes differ from its check: the delta is damaged (exit 1). */
 export function damagedCluster(device: string, cluster: number, dataOffset: number): VmaError {
-  return new VmaError(
-    'VMA_DELTA_DATA',
-    dataOffset,
-    `cluster ${cluster} of ${device}: the stored data does not match its check (the delta is damaged; nothing of it is used)`,
-    'data',
-  )
+  return new VmaError('VMA_DELTA_DATA', dataOffset, `cluster ${cluster} of ${device}: the stored data does not match its check (the delta is damaged; nothing of it is used)`, 'data')
 }

@@ -82,12 +82,7 @@ export class ExtentHeader {
     }
     this.count = n
     if (blocks !== this.blockCount) {
-      throw new VmaError(
-        'VMA_BLOCK_COUNT',
-        fileOffset + OFF_BLOCK_COUNT,
-        `block_count is ${this.blockCount} but the masks of its ${n} clusters need ${blocks} blocks`,
-        'extent',
-      )
+      throw new VmaError('VMA_BLOCK_COUNT', fileOffset + OFF_BLOCK_COUNT, `block_count is ${this.blockCount} but the masks of its ${n} clusters need ${blocks} blocks`, 'extent')
     }
     return this
   }
@@ -103,16 +98,7 @@ export class ExtentHeader {
    * `md5` false leaves the md5 field zero (for comparing with a header
    * whose md5 is already checked: the rest being equal, so is the md5).
    */
-  static encode(
-    out: Buffer,
-    pos: number,
-    uuid: Uint8Array,
-    n: number,
-    masks: ArrayLike<number>,
-    devIds: ArrayLike<number>,
-    clusters: ArrayLike<number>,
-    md5 = true,
-  ): void {
+  static encode(out: Buffer, pos: number, uuid: Uint8Array, n: number, masks: ArrayLike<number>, devIds: ArrayLike<number>, clusters: ArrayLike<number>, md5 = true): void {
     if (n > SLOTS_PER_EXTENT) throw new RangeError(`${n} clusters do not fit one extent`)
     const b = out.subarray(pos, pos + EXTENT_HEADER_SIZE)
     b.fill(0)

@@ -10,17 +10,7 @@
 
 import { createHash } from 'node:crypto'
 import { BlobTable, BlobWriter } from './blob-buffer.js'
-import {
-  CONFIG_SLOTS,
-  DELTA_VERSION,
-  DELTA_VERSION_1,
-  DEVICE_SLOTS,
-  HEADER_FIXED_SIZE,
-  MAX_DEV_ID,
-  MAX_HEADER_SIZE,
-  VMA_MAGIC,
-  VMA_VERSION,
-} from './constants.js'
+import { CONFIG_SLOTS, DELTA_VERSION, DELTA_VERSION_1, DEVICE_SLOTS, HEADER_FIXED_SIZE, MAX_DEV_ID, MAX_HEADER_SIZE, VMA_MAGIC, VMA_VERSION } from './constants.js'
 import { VmaError } from '../util/errors.js'
 import { formatUuid } from './uuid.js'
 

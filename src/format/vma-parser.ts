@@ -132,12 +132,7 @@ export class VmaParser {
       case State.ExtentHeader:
         if (this.extentHave > 0) {
           this.state = State.Failed
-          throw new VmaError(
-            'VMA_TRAILING_BYTES',
-            this.extentOffset,
-            `${this.extentHave} stray bytes after the last extent (an extent header needs 512)`,
-            'end of archive',
-          )
+          throw new VmaError('VMA_TRAILING_BYTES', this.extentOffset, `${this.extentHave} stray bytes after the last extent (an extent header needs 512)`, 'end of archive')
         }
         this.state = State.Ended
         for (const s of this.sinks) s.end?.(this.position)

@@ -34,7 +34,8 @@ export function hookOptionLines(o: HookOptions): string[] {
   if (o.zstdThreads !== undefined) parseInteger('--zstd-threads', String(o.zstdThreads), ZSTD_THREADS)
   if (o.keepDeltas !== undefined) parseInteger('--keep-deltas', String(o.keepDeltas), KEEP_DELTAS)
   if (o.trimJournal !== undefined) journalMode(o.trimJournal)
-  if (o.chain !== undefined && (/[\n\r]/.test(o.chain) || !o.chain.startsWith('/'))) throw new VmaError('VMA_USAGE', -1, `the hook to chain must be an absolute path on one line, got ${JSON.stringify(o.chain)}`)
+  if (o.chain !== undefined && (/[\n\r]/.test(o.chain) || !o.chain.startsWith('/')))
+    throw new VmaError('VMA_USAGE', -1, `the hook to chain must be an absolute path on one line, got ${JSON.stringify(o.chain)}`)
   return [
     ...(o.keepUuid ? ['--keep-uuid'] : []),
     ...(o.zstdThreads !== undefined ? [`--zstd-threads ${o.zstdThreads}`] : []),
@@ -70,7 +71,10 @@ export function formatOptionsFile(o: HookOptions): string {
 
 /** The options file as arguments: comments and blank lines skipped, each line split at its first space. */
 export function optionsFileArgs(text: string): string[] {
-  return text.split('\n').filter(l => l.trim() !== '' && !l.trimStart().startsWith('#')).flatMap(splitLine)
+  return text
+    .split('\n')
+    .filter(l => l.trim() !== '' && !l.trimStart().startsWith('#'))
+    .flatMap(splitLine)
 }
 
 /** Parses hook options, then PHASE [MODE VMID]; `--options-file F` is kept for the caller to read. */

@@ -122,7 +122,13 @@ async function convertOlder(target: string, vmid: string, time: string, chains: 
   const full = new Set(todo)
   for (let i = todo.length - 1; i >= 0; i--) {
     const archive = todo[i]!
-    const bases = [...todo.slice(0, i).reverse().filter(b => full.has(b)), target]
+    const bases = [
+      ...todo
+        .slice(0, i)
+        .reverse()
+        .filter(b => full.has(b)),
+      target,
+    ]
     for (const base of bases) {
       try {
         const delta = await convert(base, archive, o, log)
@@ -134,7 +140,9 @@ async function convertOlder(target: string, vmid: string, time: string, chains: 
         const damaged = e instanceof VmaError && e.exitCode === EXIT_INVALID
         if (damaged && base !== target) continue // BASE or ARCHIVE is damaged: the new backup tells which
         result.failed.push({ archive, error: e })
-        log(`vma-opt: WARNING: ${basename(archive)} was not turned into a reverse delta: ${errorText(e)}; it was left as it is${ends.has(basename(archive)) ? ', protected, with the deltas that apply to it' : ''}`)
+        log(
+          `vma-opt: WARNING: ${basename(archive)} was not turned into a reverse delta: ${errorText(e)}; it was left as it is${ends.has(basename(archive)) ? ', protected, with the deltas that apply to it' : ''}`,
+        )
         break
       }
     }
@@ -198,7 +206,9 @@ function reportBroken(chains: GuestChains, vmid: string, result: ReverseDeltaRes
   }
   for (const [missing, names] of byMissing) {
     result.broken.push(...names)
-    log(`vma-opt: WARNING: reverse delta${names.length > 1 ? 's' : ''} of VM ${vmid} cannot be restored: ${names.join(', ')} need${names.length > 1 ? '' : 's'} ${missing}, which is not in ${chains.dir}; put that file back, or delete ${names.length > 1 ? 'these deltas' : 'this delta'}`)
+    log(
+      `vma-opt: WARNING: reverse delta${names.length > 1 ? 's' : ''} of VM ${vmid} cannot be restored: ${names.join(', ')} need${names.length > 1 ? '' : 's'} ${missing}, which is not in ${chains.dir}; put that file back, or delete ${names.length > 1 ? 'these deltas' : 'this delta'}`,
+    )
   }
 }
 

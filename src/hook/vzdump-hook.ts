@@ -98,7 +98,10 @@ async function optimizeAndConvert(target: string, before: number, options: HookO
     const progress = periodicProgress(line => io.log(`vma-opt: ${basename(target)}: ${line}`))
     const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
-    else io.log(`vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged'}`)
+    else
+      io.log(
+        `vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged'}`,
+      )
     if (r.trim) for (const l of reportLines(r.trim.report, r.trim.zeroed, true)) io.log(`vma-opt: trim: ${l}`)
     return options.reverseDeltas ? await runReverseDeltas(target, options, io.log) : 0
   } catch (e) {

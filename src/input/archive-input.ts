@@ -228,7 +228,12 @@ export async function openInput(name: string, opts: OpenOptions = {}): Promise<A
   const detected = detectCompression(head)
   if (detected === 'bzip2' || detected === 'xz') {
     await src.file?.close()
-    const e = new VmaError('VMA_UNSUPPORTED_COMPRESSION', 0, `${detected}-compressed input is not supported; decompress it first (for example: ${detected === 'bzip2' ? 'bzcat' : 'xzcat'} FILE | vma-opt ... -)`, 'input')
+    const e = new VmaError(
+      'VMA_UNSUPPORTED_COMPRESSION',
+      0,
+      `${detected}-compressed input is not supported; decompress it first (for example: ${detected === 'bzip2' ? 'bzcat' : 'xzcat'} FILE | vma-opt ... -)`,
+      'input',
+    )
     e.file = label // named once, by whoever reports it
     throw e
   }

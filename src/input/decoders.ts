@@ -153,7 +153,6 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
   }
 }
 
-
 /** A decompressor's last stderr line in our words, without the name of its input (it only sees <stdin>). */
 export function decoderFailure(tool: string, why: string): string {
   const detail = why

@@ -67,7 +67,14 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
       } catch (e) {
         const why = (e as Error).message
         if (/too much memory/i.test(why)) {
-          throw inFile(new VmaError('VMA_UNSUPPORTED_COMPRESSION', -1, `a zstd frame near compressed offset ${consumed} needs a window over ${2 ** WINDOW_LOG_MAX / 2 ** 20} MiB, more than vma-opt decodes in its own memory; VMA_OPT_ZSTD_DECODER=program has the zstd program decode it (up to 128 MiB)`), label)
+          throw inFile(
+            new VmaError(
+              'VMA_UNSUPPORTED_COMPRESSION',
+              -1,
+              `a zstd frame near compressed offset ${consumed} needs a window over ${2 ** WINDOW_LOG_MAX / 2 ** 20} MiB, more than vma-opt decodes in its own memory; VMA_OPT_ZSTD_DECODER=program has the zstd program decode it (up to 128 MiB)`,
+            ),
+            label,
+          )
         }
         throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt near compressed offset ${consumed}: ${why}`), label)
       }

@@ -75,4 +75,3 @@ export async function* readFile(file: PositionalFile, chunk = READ_CHUNK): Async
     await pending.catch(() => undefined)
   }
 }
-

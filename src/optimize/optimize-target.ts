@@ -55,16 +55,21 @@ async function inPlaceTarget(path: string, st: Stats, force: boolean): Promise<s
     throw usage(`${path} is not a regular file (a pipe, FIFO, terminal or device), so it cannot be optimized in place; name an output file: vma-opt optimize - OUT.vma < ${path}`)
   }
   if (st.nlink > 1 && !force) {
-    throw usage(`${path} has ${st.nlink} hard links: replacing it in place would leave the other names with the old archive and take the space twice; optimize to a new file, or use --force to replace this name only`)
+    throw usage(
+      `${path} has ${st.nlink} hard links: replacing it in place would leave the other names with the old archive and take the space twice; optimize to a new file, or use --force to replace this name only`,
+    )
   }
   return realFile(path, st, 'optimized in place')
 }
 
 export async function resolveTarget(src: string, dest: string | undefined, force = false): Promise<OptimizeTarget> {
   const toStdout = dest === '-' || (dest === undefined && src === '-')
-  const srcStat = src === '-' ? undefined : await stat(src).catch(e => {
-    throw fromSystemError(e, `cannot open ${src}`)
-  })
+  const srcStat =
+    src === '-'
+      ? undefined
+      : await stat(src).catch(e => {
+          throw fromSystemError(e, `cannot open ${src}`)
+        })
   if (toStdout) return { toStdout, inPlace: false, name: '-', srcStat }
   if (dest === undefined) return { toStdout, inPlace: true, name: src, finalPath: await inPlaceTarget(src, srcStat!, force), srcStat }
 

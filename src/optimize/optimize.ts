@@ -156,7 +156,7 @@ async function optimizeLocked(src: string, opts: OptimizeOptions): Promise<Optim
     // A compressed file that is not optimized yet (its uuid is not the fixed
     // one): one reading checks it and feeds the writer (checking-reader).
     if (rereadable && peeked && onePass(peeked, o)) {
-      trace('pass 1 (header read; the check\'s reading feeds pass 2)', t0)
+      trace("pass 1 (header read; the check's reading feeds pass 2)", t0)
       return await optimizeOnePass(input, reopen, holdLimit, { ...o, t0, total, compression, workDir, inPlace, finalPath, srcStat, name, isNew })
     }
     // A plain file whose headers already show it is not in the optimized
@@ -197,7 +197,17 @@ async function optimizeLocked(src: string, opts: OptimizeOptions): Promise<Optim
     if (alreadyOptimized && inPlace && compression === input.compression && (!trimmer || (await nothingToZero(trimmer, indexed!)))) {
       // Left alone, but still shared: sharing never changes a byte of it.
       if (o.sharing) o.sharing.result = await o.sharing.plan.into(finalPath!)
-      return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), ...shareOf(o), dest: src, outputBytes: total, plainOutputBytes: one.plainBytes, written: false, checked: false, seconds: (Date.now() - t0) / 1000 }
+      return {
+        ...base,
+        ...(trimmer ? { trim: trimmer.result() } : {}),
+        ...shareOf(o),
+        dest: src,
+        outputBytes: total,
+        plainOutputBytes: one.plainBytes,
+        written: false,
+        checked: false,
+        seconds: (Date.now() - t0) / 1000,
+      }
     }
 
     // Pass 2: write the optimized form next to its destination.
@@ -227,7 +237,17 @@ async function optimizeLocked(src: string, opts: OptimizeOptions): Promise<Optim
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', t0)
-    return { ...base, ...(trimmer ? { trim: trimmer.result() } : {}), ...shareOf(o), dest: inPlace ? input.label : name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - t0) / 1000 }
+    return {
+      ...base,
+      ...(trimmer ? { trim: trimmer.result() } : {}),
+      ...shareOf(o),
+      dest: inPlace ? input.label : name,
+      outputBytes: w.outputBytes,
+      plainOutputBytes: w.plainBytes,
+      written: true,
+      checked: w.checked,
+      seconds: (Date.now() - t0) / 1000,
+    }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label
     throw e
@@ -295,7 +315,21 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, ...shareOf(o), dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+    return {
+      src: input.label,
+      compression: o.compression,
+      inputBytes: o.total,
+      plainBytes: one!.plainBytes,
+      alreadyOptimized: false,
+      devices: one!.digests,
+      ...shareOf(o),
+      dest: o.inPlace ? input.label : o.name,
+      outputBytes: w.outputBytes,
+      plainOutputBytes: w.plainBytes,
+      written: true,
+      checked: w.checked,
+      seconds: (Date.now() - o.t0) / 1000,
+    }
   } finally {
     await checking.catch(() => undefined) // nothing reads the input once we return
   }
@@ -333,7 +367,21 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return { src: input.label, compression: o.compression, inputBytes: o.total, plainBytes: one!.plainBytes, alreadyOptimized: false, devices: one!.digests, ...shareOf(o), dest: o.inPlace ? input.label : o.name, outputBytes: w.outputBytes, plainOutputBytes: w.plainBytes, written: true, checked: w.checked, seconds: (Date.now() - o.t0) / 1000 }
+    return {
+      src: input.label,
+      compression: o.compression,
+      inputBytes: o.total,
+      plainBytes: one!.plainBytes,
+      alreadyOptimized: false,
+      devices: one!.digests,
+      ...shareOf(o),
+      dest: o.inPlace ? input.label : o.name,
+      outputBytes: w.outputBytes,
+      plainOutputBytes: w.plainBytes,
+      written: true,
+      checked: w.checked,
+      seconds: (Date.now() - o.t0) / 1000,
+    }
   } catch (e) {
     // A damaged input is the cause to report, even when writing failed after it.
     throw reader.failed ?? e

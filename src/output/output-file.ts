@@ -237,7 +237,13 @@ async function publishNew(temp: string, finalPath: string): Promise<void> {
     if (code === 'EEXIST') throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
     // A file system without hard links: check once more and rename (a small window, not the whole run).
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw e
-    if (await lstat(finalPath).then(() => true, () => false)) throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
+    if (
+      await lstat(finalPath).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw new VmaError('VMA_EXISTS', -1, `${finalPath} exists now (created while this ran); use --force to replace it`)
     await rename(temp, finalPath)
     return
   }

@@ -172,7 +172,12 @@ async function packLocked(dest: string, o: PackOptions): Promise<PackResult> {
     }
     let reader: ClusterReader = new ImageClusterReader(images, digest)
     const trimmer = o.trim
-      ? await prepareTrim(devices.map(d => ({ id: d.id, disk: new ImageDisk(d.name, d.size, images.get(d.id)!) })), devices, reader, o.trim)
+      ? await prepareTrim(
+          devices.map(d => ({ id: d.id, disk: new ImageDisk(d.name, d.size, images.get(d.id)!) })),
+          devices,
+          reader,
+          o.trim,
+        )
       : undefined
     if (trimmer) reader = trimmer.reader
     const w = await writeArchive(fields, devices, reader, {

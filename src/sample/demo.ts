@@ -61,7 +61,9 @@ if (tools.length) {
   const mib = (p: string) => `${(statSync(p).size / 2 ** 20).toFixed(1)} MiB`
   const img1 = join(dir, 'linux-disk-day1.raw')
   const img2 = join(dir, 'linux-disk-day2.raw')
-  console.log(`\nA Linux guest disk built with mkfs.ext4, sgdisk and mkswap (${rel(img1)}), and the same disk a day later (debugfs: files replaced, temp files written and deleted, swap pages rewritten)`)
+  console.log(
+    `\nA Linux guest disk built with mkfs.ext4, sgdisk and mkswap (${rel(img1)}), and the same disk a day later (debugfs: files replaced, temp files written and deleted, swap pages rewritten)`,
+  )
   const disk = buildLinuxDisk(img1, 64, join(dir, 'work'))
   copyFileSync(img1, img2)
   // Day 43 of evolve's schedule replaces a file of this small disk (day 1 would only churn temp files).

@@ -34,9 +34,7 @@ export interface SampleOptions {
   fill?: number
 }
 
-const TEXT = Buffer.from(
-  'Nov 21 22:46:19 pve kernel: [12345.678901] EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)\n'.repeat(80),
-)
+const TEXT = Buffer.from('Nov 21 22:46:19 pve kernel: [12345.678901] EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)\n'.repeat(80))
 const KEY = Buffer.alloc(16, 7)
 
 function hash32(...parts: number[]): number {
@@ -60,7 +58,8 @@ export function sampleCluster(out: Buffer, seed: number, devId: number, cluster:
   const pattern = hash32(seed, devId, cluster, generation)
   for (let j = 0; j < 16; j++) {
     const at = j * BLOCK_SIZE
-    if (kind % 3 === 0) random.copy(out, at, at, at + BLOCK_SIZE) // incompressible
+    if (kind % 3 === 0)
+      random.copy(out, at, at, at + BLOCK_SIZE) // incompressible
     else if (kind % 3 === 1) {
       const from = (j * 97 + cluster + generation * 13) % 1024
       TEXT.copy(out, at, from, from + BLOCK_SIZE) // text, stamped so blocks differ like real files

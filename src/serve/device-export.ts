@@ -118,11 +118,11 @@ export class ArchiveDeviceExport implements ExportedDevice {
       }
       for (let j = 0; j < 16; j++) {
         const b = cStart + j * BLOCK_SIZE
-        const from = Math.max(b, offset), to = Math.min(b + BLOCK_SIZE, end)
+        const from = Math.max(b, offset),
+          to = Math.min(b + BLOCK_SIZE, end)
         if (from < to && !add(from, to, !(mask & (1 << j)))) return out
       }
     }
     return out
   }
 }
-

@@ -31,8 +31,7 @@ export interface Negotiated {
  * many connections; DF (never fragment a read) only with structured replies,
  * as the protocol requires.
  */
-export const exportFlags = (structured: boolean): number =>
-  P.TFLAG_HAS_FLAGS | P.TFLAG_READ_ONLY | P.TFLAG_SEND_FLUSH | P.TFLAG_CAN_MULTI_CONN | (structured ? P.TFLAG_SEND_DF : 0)
+export const exportFlags = (structured: boolean): number => P.TFLAG_HAS_FLAGS | P.TFLAG_READ_ONLY | P.TFLAG_SEND_FLUSH | P.TFLAG_CAN_MULTI_CONN | (structured ? P.TFLAG_SEND_DF : 0)
 
 const describe = (d: ExportedDevice) => `${d.name}, ${d.size} bytes, read only`
 

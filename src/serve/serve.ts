@@ -75,11 +75,13 @@ function exportSet(devices: ExportedDevice[]): ExportSet {
 /** The disks to export (vmstate is RAM, not a disk), all or those named, in the archive's order. */
 export function chooseDisks(list: readonly VmaDevice[], names: string[] | undefined): VmaDevice[] {
   const disks = list.filter(d => d.name !== 'vmstate')
-  const chosen = names?.length ? [...new Set(names)].map(n => {
-    const d = findDevice(disks, n)
-    if (!d) throw noSuchDevice([n], disks)
-    return d
-  }) : disks
+  const chosen = names?.length
+    ? [...new Set(names)].map(n => {
+        const d = findDevice(disks, n)
+        if (!d) throw noSuchDevice([n], disks)
+        return d
+      })
+    : disks
   if (chosen.length === 0) throw new VmaError('VMA_USAGE', -1, 'the archive has no disk to serve')
   return chosen
 }
@@ -99,7 +101,10 @@ async function trimmedDevices(idx: IndexedArchive, devices: ExportedDevice[], op
     import('../trim/report.js'),
     import('./trimmed-export.js'),
   ])
-  const plan = await planTrim(idx.header.deviceList.map(d => new ArchiveDisk(idx.file, idx.index, d)), opts)
+  const plan = await planTrim(
+    idx.header.deviceList.map(d => new ArchiveDisk(idx.file, idx.index, d)),
+    opts,
+  )
   for (const line of reportLines(plan.report)) log(`trim: ${line}`)
   return devices.map(d => (zeroesOn(plan, d.name) ? new TrimmedDeviceExport(d, plan.zeroer(d.name)) : d))
 }
@@ -126,10 +131,16 @@ export async function serveArchive(src: string, o: ServeOptions = {}): Promise<R
     let devices = chooseDevices(idx, o.devices)
     if (o.trim) devices = await trimmedDevices(idx, devices, o.trim, log)
     const index = idx
-    const server = await serveDevices(devices, o.address ?? defaultAddress(), log, async () => {
-      await index.release()
-      await input.close()
-    }, o.limits)
+    const server = await serveDevices(
+      devices,
+      o.address ?? defaultAddress(),
+      log,
+      async () => {
+        await index.release()
+        await input.close()
+      },
+      o.limits,
+    )
     return { ...server, spooled: !input.file }
   } catch (e) {
     if (e instanceof VmaError) e.file ??= input.label

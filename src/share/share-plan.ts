@@ -19,9 +19,11 @@ export class SharePlan {
    */
   static async start(others: string[], dest: string | undefined, compressed: boolean): Promise<SharePlan> {
     const why =
-      dest === undefined ? 'an archive written to stdout cannot share blocks: nothing shared'
-      : compressed ? 'a compressed archive cannot share blocks (write it uncompressed, compress: 0, and let the storage compress): nothing shared'
-      : await whyCannotShare(dirname(dest), others)
+      dest === undefined
+        ? 'an archive written to stdout cannot share blocks: nothing shared'
+        : compressed
+          ? 'a compressed archive cannot share blocks (write it uncompressed, compress: 0, and let the storage compress): nothing shared'
+          : await whyCannotShare(dirname(dest), others)
     return new SharePlan(why, why ? undefined : ShareSource.index(others))
   }
 

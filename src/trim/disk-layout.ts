@@ -61,9 +61,7 @@ export async function diskLayout(disk: TrimDisk): Promise<DiskLayout> {
   for (const s of others) if (!(await claimedByPartition(disk, disks, t.partitions, s))) foreign.push(s)
   if (foreign.length > 0) {
     const md = foreign.find(s => s.kind === 'md-raid')
-    const reason = md
-      ? `${md.what}: an md RAID member is never read as a plain disk (also ${tables[0]!.what}), skipped`
-      : ambiguityReason([...foreign, tables[0]!])
+    const reason = md ? `${md.what}: an md RAID member is never read as a plain disk (also ${tables[0]!.what}), skipped` : ambiguityReason([...foreign, tables[0]!])
     return wholeDiskSkip(disk, t.table, md ? 'md-raid' : 'ambiguous', reason, t.notes)
   }
   return fromTable(disk, t)

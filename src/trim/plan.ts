@@ -60,8 +60,7 @@ interface DiskState {
   protected: Range[]
 }
 
-export const VMSTATE_REASON =
-  'the archive holds a vmstate device (RAM state): a resumed guest expects its disks exactly as they were, nothing is trimmed'
+export const VMSTATE_REASON = 'the archive holds a vmstate device (RAM state): a resumed guest expects its disks exactly as they were, nothing is trimmed'
 
 export async function planTrim(disks: TrimDisk[], opts: TrimOptions): Promise<TrimPlan> {
   const recorders = new Map(disks.map(d => [d.name, new RecordingDisk(d)]))
@@ -114,8 +113,12 @@ async function planDisk(disk: RecordingDisk, all: Map<string, TrimDisk>, opts: T
     }
     const a = await analyzeVolume(volumeReader(c.layout, all), opts, false)
     const entry: VolumeReport = {
-      ...base, kind: a.kind, ...(a.label ? { label: a.label } : {}), decision: a.decision,
-      ...(a.reason ? { reason: a.reason } : {}), freeBytes: a.freeBytes,
+      ...base,
+      kind: a.kind,
+      ...(a.label ? { label: a.label } : {}),
+      decision: a.decision,
+      ...(a.reason ? { reason: a.reason } : {}),
+      freeBytes: a.freeBytes,
       details: { ...(c.partitionType ? { type: c.partitionType } : {}), ...a.details },
     }
     report.volumes.push(entry)
@@ -165,8 +168,14 @@ async function planVg(vg: VgPlan, pvs: FoundPv[], all: Map<string, TrimDisk>, op
     const st = states.get(first.disk)!
     const a = await analyzeVolume(volumeReader(lv.layout, all), opts, true)
     const entry: VolumeReport = {
-      id: lv.id, kind: a.kind, ...(a.label ? { label: a.label } : {}), offset: first.devStart, length: lv.layout.size,
-      decision: a.decision === 'container' ? 'skip' : a.decision, ...(a.reason ? { reason: a.reason } : {}), freeBytes: a.freeBytes,
+      id: lv.id,
+      kind: a.kind,
+      ...(a.label ? { label: a.label } : {}),
+      offset: first.devStart,
+      length: lv.layout.size,
+      decision: a.decision === 'container' ? 'skip' : a.decision,
+      ...(a.reason ? { reason: a.reason } : {}),
+      freeBytes: a.freeBytes,
       details: { ...a.details, segments: lv.layout.segments.map(s => ({ lvOffset: s.volStart, length: s.length, chunk: s.chunk, legs: s.legs })) },
     }
     st.report.volumes.push(entry)
@@ -182,10 +191,14 @@ function planFreeExtents(vg: VgPlan, f: VgPlan['free'][number], opts: TrimOption
   const runs = [...freeRunsIn(map, map.first, map.first + map.units * map.unit)]
   const span: Range = runs.length ? [runs[0]![0], runs[runs.length - 1]![1] - runs[0]![0]] : [map.first, 0]
   const entry: VolumeReport = {
-    id: `${vg.name}/<free>`, kind: 'lvm-free', offset: pv.devStart + span[0], length: span[1],
+    id: `${vg.name}/<free>`,
+    kind: 'lvm-free',
+    offset: pv.devStart + span[0],
+    length: span[1],
     decision: opts.lvmFree ? 'trim' : 'untouched',
     reason: opts.lvmFree ? 'unallocated physical extents' : 'unallocated physical extents (zeroed only with --trim-lvm-free)',
-    freeBytes, details: { pv: pv.containerId, extentSize: vg.extentSize },
+    freeBytes,
+    details: { pv: pv.containerId, extentSize: vg.extentSize },
   }
   states.get(pv.disk)!.report.volumes.push(entry)
   if (!opts.lvmFree || freeBytes === 0) return

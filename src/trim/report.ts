@@ -40,7 +40,6 @@ export interface TrimReport {
 /** How people name the kinds in a report line ("p4 NTFS 'Windows' trimmed 3.1 GiB"). */
 const KIND_NAMES: Record<string, string> = { ntfs: 'NTFS', vfat: 'FAT', luks: 'LUKS', raw: 'data', 'lvm2-pv': 'LVM PV' }
 
-
 const volumeName = (v: VolumeReport): string => `${v.id} ${KIND_NAMES[v.kind] ?? v.kind}${v.label ? ` '${v.label}'` : ''}`
 
 /**
@@ -51,13 +50,15 @@ const volumeName = (v: VolumeReport): string => `${v.id} ${KIND_NAMES[v.kind] ??
  * Without it (a plan only) it names what is trimmed and claims no amount.
  */
 export function summaryLine(d: DiskReport, zeroed?: number): string {
-  const trimmed = d.volumes.filter(v => v.decision === 'trim').map(volumeName).join(', ')
+  const trimmed = d.volumes
+    .filter(v => v.decision === 'trim')
+    .map(volumeName)
+    .join(', ')
   const parts: string[] = []
   if (zeroed === undefined) {
     if (trimmed) parts.push(`${trimmed} trimmed (free space reads as zeros)`)
   } else if (zeroed > 0) {
-    parts.push(trimmed ? `${trimmed} trimmed, ${humanBytes(zeroed)} of data zeroed in their free space`
-      : `${humanBytes(zeroed)} of data zeroed in the free space of LVs reported on another disk`)
+    parts.push(trimmed ? `${trimmed} trimmed, ${humanBytes(zeroed)} of data zeroed in their free space` : `${humanBytes(zeroed)} of data zeroed in the free space of LVs reported on another disk`)
   } else if (trimmed) parts.push(`nothing zeroed, the free space of ${trimmed} already holds only zeros`)
   for (const v of d.volumes) if (v.decision === 'skip') parts.push(`${volumeName(v)} skipped: ${v.reason ?? v.kind}`)
   return `${d.name}: ${parts.length ? parts.join('; ') : 'nothing to trim'}`
@@ -72,7 +73,7 @@ export function summaryLine(d: DiskReport, zeroed?: number): string {
 export function reportLines(r: TrimReport, zeroed?: Record<string, number>, quiet = false): string[] {
   if (r.reason) return [`nothing trimmed: ${r.reason}`]
   const disks = quiet ? r.disks.filter(d => !isStateDisk(d.name) || d.volumes.some(v => v.decision === 'trim')) : r.disks
-  const lines = disks.map(d => summaryLine(d, zeroed ? zeroed[d.name] ?? 0 : undefined))
+  const lines = disks.map(d => summaryLine(d, zeroed ? (zeroed[d.name] ?? 0) : undefined))
   if (zeroed) {
     const total = Object.values(zeroed).reduce((a, b) => a + b, 0)
     lines.push(total > 0 ? `zeroed ${humanBytes(total)} of data the guests' filesystems declare free` : 'nothing zeroed: the declared-free space already held only zeros')

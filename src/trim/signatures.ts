@@ -8,9 +8,25 @@ import type { VolumeReader } from './volume.js'
  * the scan looks for everything, not just what we trim.
  */
 export type SignatureKind =
-  | 'mbr' | 'gpt'
-  | 'lvm2-pv' | 'ntfs' | 'ext' | 'swap' | 'swap-hibernation' | 'swap-v0' | 'xfs' | 'btrfs' | 'zfs'
-  | 'luks' | 'vfat' | 'exfat' | 'md-raid' | 'bitlocker' | 'ldm' | 'storage-spaces' | 'bcache'
+  | 'mbr'
+  | 'gpt'
+  | 'lvm2-pv'
+  | 'ntfs'
+  | 'ext'
+  | 'swap'
+  | 'swap-hibernation'
+  | 'swap-v0'
+  | 'xfs'
+  | 'btrfs'
+  | 'zfs'
+  | 'luks'
+  | 'vfat'
+  | 'exfat'
+  | 'md-raid'
+  | 'bitlocker'
+  | 'ldm'
+  | 'storage-spaces'
+  | 'bcache'
 
 /** One signature found: what, at which volume byte offset, and a phrase for reasons. */
 export interface Signature {
@@ -74,7 +90,10 @@ const MD_MAGIC = 0xa92b4efc
 /** The md superblock positions of a device of `size` bytes: [version, byte offset]. */
 export function mdPositions(size: number): [string, number][] {
   const sectors = Math.floor(size / 512)
-  const out: [string, number][] = [['1.1', 0], ['1.2', 4096]]
+  const out: [string, number][] = [
+    ['1.1', 0],
+    ['1.2', 4096],
+  ]
   if (sectors >= 256) out.push(['0.90', (Math.floor(sectors / 128) * 128 - 128) * 512])
   if (sectors >= 24) out.push(['1.0', Math.floor((sectors - 16) / 8) * 8 * 512])
   return out
@@ -131,8 +150,7 @@ const mbrProbe: Probe = {
       if (sec[o + 4] !== 0 && sec.readUInt32LE(o + 12) !== 0) some = true
     }
     if (!some) return undefined
-    const bootSector = BOOT_SECTOR_FS.includes(sec.toString('latin1', 3, 11)) || sec.toString('latin1', 0x52, 0x57) === 'FAT32' ||
-      sec.toString('latin1', 0x36, 0x39) === 'FAT'
+    const bootSector = BOOT_SECTOR_FS.includes(sec.toString('latin1', 3, 11)) || sec.toString('latin1', 0x52, 0x57) === 'FAT32' || sec.toString('latin1', 0x36, 0x39) === 'FAT'
     if (bootSector) {
       const states = [0, 1, 2, 3].map(i => entryPlausible(sec, i, sectors))
       if (states.includes('bad') || !states.includes('ok')) return undefined
@@ -168,8 +186,7 @@ const swapProbe: Probe = {
   async find(r) {
     for (const ps of SWAP_PAGE_SIZES) {
       const m = await r.ascii(ps - 10, 10)
-      const kind: SignatureKind | undefined = m === 'SWAPSPACE2' ? 'swap' : m === 'SWAP-SPACE' ? 'swap-v0'
-        : HIBERNATION_MAGICS.some(h => m.startsWith(h)) ? 'swap-hibernation' : undefined
+      const kind: SignatureKind | undefined = m === 'SWAPSPACE2' ? 'swap' : m === 'SWAP-SPACE' ? 'swap-v0' : HIBERNATION_MAGICS.some(h => m.startsWith(h)) ? 'swap-hibernation' : undefined
       if (kind) return sig(kind, ps - 10, `swap signature at ${ps - 10}`)
     }
     return undefined

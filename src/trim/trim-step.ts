@@ -49,7 +49,10 @@ export function zeroesOn(plan: TrimPlan, diskName: string): boolean {
 }
 
 export async function prepareTrim(targets: TrimTarget[], devices: EmitDevice[], base: ClusterReader, opts: TrimOptions): Promise<PreparedTrim> {
-  const plan = await planTrim(targets.map(t => t.disk), opts)
+  const plan = await planTrim(
+    targets.map(t => t.disk),
+    opts,
+  )
   const trims = new Map<number, DeviceTrim>()
   for (const t of targets) {
     if (zeroesOn(plan, t.disk.name)) trims.set(t.id, { zeroer: plan.zeroer(t.disk.name), freeRanges: () => plan.freeRanges(t.disk.name) })

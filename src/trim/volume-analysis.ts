@@ -18,11 +18,13 @@ export interface Analysis {
 }
 
 const KIND_NAMES: Partial<Record<SignatureKind, string>> = {
-  'lvm2-pv': 'lvm2-pv', 'swap-hibernation': 'swap', 'swap-v0': 'swap', 'md-raid': 'md-raid',
+  'lvm2-pv': 'lvm2-pv',
+  'swap-hibernation': 'swap',
+  'swap-v0': 'swap',
+  'md-raid': 'md-raid',
 }
 
-const skip = (kind: string, reason: string, details: Record<string, unknown> = {}): Analysis =>
-  ({ kind, decision: 'skip', reason, freeBytes: 0, details })
+const skip = (kind: string, reason: string, details: Record<string, unknown> = {}): Analysis => ({ kind, decision: 'skip', reason, freeBytes: 0, details })
 
 /**
  * Probes a volume and hands it to the matching reader. Never throws: any

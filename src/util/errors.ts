@@ -124,16 +124,27 @@ export function fromSystemError(err: unknown, what: string): VmaError {
   if (e instanceof VmaError) return e
   const code = e && typeof e.code === 'string' ? e.code : ''
   const reason =
-    code === 'ENOENT' ? 'no such file or directory'
-    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-    : code === 'ENOSPC' ? 'no space left on device'
-    : code === 'EISDIR' ? 'is a directory'
-    : code === 'EROFS' ? 'read-only file system'
-    : code === 'EDQUOT' ? 'disk quota exceeded'
-    : code === 'EEXIST' ? 'already exists'
-    : code === 'EPIPE' ? 'broken pipe'
-    : code === 'ENOTDIR' ? 'not a directory'
-    : e?.message ? e.message : String(err)
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'ENOSPC'
+          ? 'no space left on device'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : code === 'EROFS'
+              ? 'read-only file system'
+              : code === 'EDQUOT'
+                ? 'disk quota exceeded'
+                : code === 'EEXIST'
+                  ? 'already exists'
+                  : code === 'EPIPE'
+                    ? 'broken pipe'
+                    : code === 'ENOTDIR'
+                      ? 'not a directory'
+                      : e?.message
+                        ? e.message
+                        : String(err)
   const vcode = code === 'ENOSPC' || code === 'EDQUOT' ? 'VMA_NO_SPACE' : code === 'EEXIST' ? 'VMA_EXISTS' : 'VMA_IO'
   const out = new VmaError(vcode, -1, `${what}: ${reason}`)
   if (code) out.errno = code

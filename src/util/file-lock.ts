@@ -66,7 +66,10 @@ function realTarget(target: string): string {
 function claimText(): string {
   // The hook's entry runs as node .../hook-main.js PHASE...: say which program it is.
   const prog = /hook-main\.js$/.test(process.argv[1] ?? '') ? 'vma-opt vzdump hook' : 'vma-opt'
-  const cmd = [prog, ...process.argv.slice(2)].join(' ').replace(/[\n\r]/g, ' ').slice(0, 300)
+  const cmd = [prog, ...process.argv.slice(2)]
+    .join(' ')
+    .replace(/[\n\r]/g, ' ')
+    .slice(0, 300)
   return `${process.pid}\n${cmd}\n${hostname()}\n`
 }
 

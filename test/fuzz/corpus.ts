@@ -117,10 +117,15 @@ export function buildCorpus(dir: string, bin: string, shared: string, vma: Proxm
     files.push('opt-odd-size.vma.gz')
   }
   if (vma.ok) {
-    const r = createWithProxmox(vma.path, join(dir, 'created.vma'), [join(src, 'qemu-server.conf')], [
-      { name: 'drive-scsi0', path: join(src, 'disk-drive-scsi0.raw') },
-      { name: 'drive-scsi1', path: join(src, 'disk-drive-scsi1.raw') },
-    ])
+    const r = createWithProxmox(
+      vma.path,
+      join(dir, 'created.vma'),
+      [join(src, 'qemu-server.conf')],
+      [
+        { name: 'drive-scsi0', path: join(src, 'disk-drive-scsi0.raw') },
+        { name: 'drive-scsi1', path: join(src, 'disk-drive-scsi1.raw') },
+      ],
+    )
     if (r.status === 0) files.push('created.vma')
   }
   return files.map(f => {
@@ -180,7 +185,12 @@ export function buildDeltaCorpus(dir: string, bin: string, vma: ProxmoxVma): Del
   pairs.push(['packed', 'base.vma', 'new.vma'])
   if (vma.ok) {
     const made = (name: string, sub: string) =>
-      createWithProxmox(vma.path, join(dir, name), [join(dir, sub, 'qemu-server.conf')], baseDisks.map(d => ({ name: d.name, path: join(dir, sub, `disk-${d.name}.raw`) }))).status === 0
+      createWithProxmox(
+        vma.path,
+        join(dir, name),
+        [join(dir, sub, 'qemu-server.conf')],
+        baseDisks.map(d => ({ name: d.name, path: join(dir, sub, `disk-${d.name}.raw`) })),
+      ).status === 0
     if (made('pbase.vma', 'base-src') && made('pnew.vma', 'new-src')) pairs.push(['proxmox', 'pbase.vma', 'pnew.vma'])
   }
   const out: DeltaSeed[] = []

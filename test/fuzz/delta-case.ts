@@ -29,10 +29,7 @@ export interface DeltaCaseOptions {
 /** Settles with `p`, or rejects after `ms`: a read that never comes back is a hang. */
 export function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms))),
-  ])
+  return Promise.race([p.finally(() => clearTimeout(timer)), new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms)))])
 }
 
 /** Export names from serve's start-up lines, in order. */

@@ -71,14 +71,15 @@ function parseArgs(argv: string[]): Args {
       const ts = v().split(',')
       for (const x of ts) if (!(x in SHARES)) usage(`unknown target ${x} (archive, delta, nbd)`)
       a.targets = [...new Set(ts)] as Target[]
-    }
-    else usage(`unknown argument ${k}`)
+    } else usage(`unknown argument ${k}`)
   }
   return a
 }
 
 function usage(why: string): never {
-  process.stderr.write(`fuzz: ${why}\nusage: npm run fuzz -- [--seconds N] [--seed S] [--targets archive,delta,nbd] [--cases N] [--out DIR] [--timeout S] [--max-rss-mb M] [-q]\n       npm run fuzz -- --replay fuzz-failures/S-K\n`)
+  process.stderr.write(
+    `fuzz: ${why}\nusage: npm run fuzz -- [--seconds N] [--seed S] [--targets archive,delta,nbd] [--cases N] [--out DIR] [--timeout S] [--max-rss-mb M] [-q]\n       npm run fuzz -- --replay fuzz-failures/S-K\n`,
+  )
   process.exit(2)
 }
 
@@ -97,10 +98,11 @@ function makeCase(seed: number, k: number, corpus: Seed[]): Case {
   const weights = corpus.map(s => (s.plain.length < 1.5e6 ? 3 : 1))
   let x = r() * weights.reduce((a, b) => a + b, 0)
   let s = corpus[0]!
-  for (let i = 0; i < corpus.length; i++) if ((x -= weights[i]!) < 0) {
-    s = corpus[i]!
-    break
-  }
+  for (let i = 0; i < corpus.length; i++)
+    if ((x -= weights[i]!) < 0) {
+      s = corpus[i]!
+      break
+    }
   const donor = corpus[Math.floor(r() * corpus.length)]!.plain
   const variant = Math.floor(r() * 420)
   const roll = r()
@@ -163,7 +165,12 @@ function buildCorpora(root: string, work: string, targets: Target[], quiet = fal
   const deltas = targets.includes('delta') || targets.includes('nbd') ? buildDeltaCorpus(join(work, 'deltas'), bin, vma) : []
   const d = deltas[0]
   // The plain archive, and a delta chain (each cluster from the newest link).
-  const nbd: NbdTarget[] = d ? [{ args: [d.base], disks: d.baseDisks }, { args: [d.base, d.deltaPath], disks: d.disks }] : []
+  const nbd: NbdTarget[] = d
+    ? [
+        { args: [d.base], disks: d.baseDisks },
+        { args: [d.base, d.deltaPath], disks: d.disks },
+      ]
+    : []
   return { archives, deltas, nbd }
 }
 
@@ -227,7 +234,10 @@ function saveCase(a: Args, name: string, info: object, input?: [string, Buffer])
 const commandsOf = (res: CaseResult) => res.results.map(r => ({ args: r.args, status: r.status, signal: r.signal, timedOut: r.timedOut, rssKb: r.rssKb, ms: r.ms, stderr: r.stderr.slice(0, 2000) }))
 
 function printResult(res: CaseResult): void {
-  for (const r of res.results) process.stdout.write(`  vma-opt ${r.args.join(' ')}: exit ${r.status}${r.signal ? ` (${r.signal})` : ''}, ${Math.round(r.rssKb / 1024)} MB, ${r.ms} ms${r.stderr ? `\n    ${r.stderr.trim().split('\n').slice(0, 20).join('\n    ')}` : ''}\n`)
+  for (const r of res.results)
+    process.stdout.write(
+      `  vma-opt ${r.args.join(' ')}: exit ${r.status}${r.signal ? ` (${r.signal})` : ''}, ${Math.round(r.rssKb / 1024)} MB, ${r.ms} ms${r.stderr ? `\n    ${r.stderr.trim().split('\n').slice(0, 20).join('\n    ')}` : ''}\n`,
+    )
   process.stdout.write(res.failures.length ? `FAIL:\n  ${res.failures.join('\n  ')}\n` : 'clean\n')
 }
 
@@ -235,7 +245,9 @@ async function replay(root: string, work: string, a: Args): Promise<number> {
   const p = a.replay!
   const dir = existsSync(p) && statSync(p).isDirectory() ? p : dirname(p)
   const caseFile = join(dir, 'case.json')
-  const info = existsSync(caseFile) ? (JSON.parse(readFileSync(caseFile, 'utf8')) as { target?: Target; variant: number; seed: number; index: number; from: string; failures: string[] }) : { variant: 0, seed: 0, index: 0, from: '', failures: [] }
+  const info = existsSync(caseFile)
+    ? (JSON.parse(readFileSync(caseFile, 'utf8')) as { target?: Target; variant: number; seed: number; index: number; from: string; failures: string[] })
+    : { variant: 0, seed: 0, index: 0, from: '', failures: [] }
   const target = info.target ?? 'archive'
   process.stdout.write(`replaying ${p} (${target}, variant ${info.variant})\n`)
   let res: CaseResult
@@ -290,7 +302,11 @@ async function main(): Promise<number> {
         const c = makeDeltaCase(a.seed, k, deltas)
         res = await runDelta(root, work, a, c)
         label = `delta case ${k} (${c.seed.name}: ${c.what.join('; ')})`
-        where = () => saveCase(a, `${a.seed}-delta-${k}`, { target, seed: a.seed, index: k, from: c.seed.name, mutations: c.what, variant: c.variant, failures: res.failures, commands: commandsOf(res) }, [c.seed.name.endsWith('.zst') ? 'input.vma-delta.zst' : 'input.vma-delta', c.bytes])
+        where = () =>
+          saveCase(a, `${a.seed}-delta-${k}`, { target, seed: a.seed, index: k, from: c.seed.name, mutations: c.what, variant: c.variant, failures: res.failures, commands: commandsOf(res) }, [
+            c.seed.name.endsWith('.zst') ? 'input.vma-delta.zst' : 'input.vma-delta',
+            c.bytes,
+          ])
       } else {
         const n = await runNbd(root, work, a, nbd, a.seed, k)
         res = n

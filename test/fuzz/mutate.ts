@@ -52,7 +52,10 @@ export function fixHeaderMd5(b: Buffer): void {
 export function fixExtentMd5(b: Buffer, off: number): void {
   if (off + 512 > b.length) return
   b.fill(0, off + 24, off + 40)
-  createHash('md5').update(b.subarray(off, off + 512)).digest().copy(b, off + 24)
+  createHash('md5')
+    .update(b.subarray(off, off + 512))
+    .digest()
+    .copy(b, off + 24)
 }
 
 const U32_VALUES = [0, 1, 2, 511, 512, 4095, 4096, 12287, 12288, 12289, 12800, 65535, 65536, 524288, 524289, 0x7fffffff, 0xffffffff]
@@ -71,7 +74,26 @@ function interesting32(r: Rng, old: number, fileSize: number): number {
 }
 
 function interestingSize(r: Rng, old: bigint): bigint {
-  const v = [0n, 1n, 511n, 512n, 4096n, 65535n, 65536n, 65537n, old - 1n, old + 1n, old + 4096n, old * 2n, old / 2n, 1n << 32n, (1n << 32n) * 65536n, (1n << 32n) * 65536n + 1n, 1n << 53n, (1n << 64n) - 1n]
+  const v = [
+    0n,
+    1n,
+    511n,
+    512n,
+    4096n,
+    65535n,
+    65536n,
+    65537n,
+    old - 1n,
+    old + 1n,
+    old + 4096n,
+    old * 2n,
+    old / 2n,
+    1n << 32n,
+    (1n << 32n) * 65536n,
+    (1n << 32n) * 65536n + 1n,
+    1n << 53n,
+    (1n << 64n) - 1n,
+  ]
   const x = int(r, 5) === 0 ? BigInt(int(r, 0x100000000)) * BigInt(1 + int(r, 65536)) : pick(r, v)
   return x < 0n ? 0n : x & ((1n << 64n) - 1n)
 }

@@ -155,7 +155,14 @@ export function makeSessions(seed: number, index: number, disks: NbdTarget['disk
     const plain = conversation(r, disks)
     const { bytes, what } = r() < 0.5 ? damage(plain, r) : { bytes: plain, what: [] as string[] }
     const slow = r() < 0.2
-    sessions.push({ kind: 'stream', bytes, chunks: chunking(r, bytes.length, slow), reads, end, what: [`${bytes.length} bytes`, slow ? 'slowly' : '', `reads ${reads}`, `then ${end}`, ...what].filter(Boolean).join(', ') })
+    sessions.push({
+      kind: 'stream',
+      bytes,
+      chunks: chunking(r, bytes.length, slow),
+      reads,
+      end,
+      what: [`${bytes.length} bytes`, slow ? 'slowly' : '', `reads ${reads}`, `then ${end}`, ...what].filter(Boolean).join(', '),
+    })
   }
   return sessions
 }
@@ -174,10 +181,14 @@ function open(path: string): Promise<Socket> {
 /** Whether a new connection gets the server's greeting (it is not refused). */
 async function greets(path: string): Promise<boolean> {
   const c = await open(path)
-  const got = await deadline(new Promise<boolean>(r => {
-    c.once('data', () => r(true))
-    c.once('close', () => r(false))
-  }), 2000, 'greeting').catch(() => false)
+  const got = await deadline(
+    new Promise<boolean>(r => {
+      c.once('data', () => r(true))
+      c.once('close', () => r(false))
+    }),
+    2000,
+    'greeting',
+  ).catch(() => false)
   c.destroy()
   return got
 }
@@ -236,7 +247,14 @@ export async function runNbdCase(o: NbdCaseOptions): Promise<CaseResult & { sess
   if (!srv.listening) failures.push(`serve did not start: ${srv.stderr().trim().split('\n').pop()}`)
   else {
     const names = exportNames(srv.stdout())
-    if ([...names].sort().join() !== o.target.disks.map(d => d.name).sort().join()) failures.push(`serve exports ${JSON.stringify(names)}`)
+    if (
+      [...names].sort().join() !==
+      o.target.disks
+        .map(d => d.name)
+        .sort()
+        .join()
+    )
+      failures.push(`serve exports ${JSON.stringify(names)}`)
     try {
       const played = await deadline(Promise.all(sessions.map(s => play(sock, s, o.target.disks))), 20_000, 'the hostile sessions')
       leftOpen.push(...played.flat())

@@ -121,7 +121,12 @@ export function runCli(o: Pick<CaseOptions, 'bin' | 'dir' | 'timeoutMs'>, args: 
 export function sameDisk(ours: string, sum: string, size: number): boolean {
   const data = readFileSync(ours)
   if (size < data.length || size - data.length >= 512) return false
-  return createHash('sha256').update(data).update(Buffer.alloc(size - data.length)).digest('hex') === sum
+  return (
+    createHash('sha256')
+      .update(data)
+      .update(Buffer.alloc(size - data.length))
+      .digest('hex') === sum
+  )
 }
 
 /** What is wrong with one result, if anything. */
@@ -142,7 +147,6 @@ export function judge(r: CommandResult, o: Pick<CaseOptions, 'timeoutMs' | 'maxR
   if (r.rssKb > o.maxRssKb) bad.push(`${cmd}: peak RSS ${Math.round(r.rssKb / 1024)} MB is over ${Math.round(o.maxRssKb / 1024)} MB`)
   return bad
 }
-
 
 /** Every path under `dir`, relative, directories with a trailing slash. */
 export function listTree(dir: string, prefix = ''): string[] {
@@ -201,7 +205,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       if (v.extracted && unpack.status === 0) {
         for (const [name, sum] of Object.entries(v.extracted.devices)) {
           const ours = join(o.dir, 'unpacked', `disk-${name}.raw`)
-          if (name !== 'vmstate' && existsSync(ours) && !sameDisk(ours, sum, v.extracted.sizes[name]!)) failures.push(`device ${name}: Proxmox extracts from the output other bytes than vma-opt unpacks from the input`)
+          if (name !== 'vmstate' && existsSync(ours) && !sameDisk(ours, sum, v.extracted.sizes[name]!))
+            failures.push(`device ${name}: Proxmox extracts from the output other bytes than vma-opt unpacks from the input`)
         }
       }
       const list = await runCli(o, ['info', '--list', outName])

@@ -23,7 +23,12 @@ export function backupsCommand(io: CliIO, result: CommandResult) {
           io.stdout.write(`VM ${g.vmid}\n`)
           for (const b of g.backups) {
             const prot = b.protected === 'user' ? ', protected' : b.protected === 'vma-opt' ? ', kept for reverse deltas' : ''
-            const how = b.status !== 'ok' ? `  ${b.status.toUpperCase()}: ${b.problem}` : b.kind === 'delta' ? `  restore: vma-opt rebuild ${b.file} OUT (${b.needs.length - 1} delta${b.needs.length === 2 ? '' : 's'} on ${b.needs[0]})` : ''
+            const how =
+              b.status !== 'ok'
+                ? `  ${b.status.toUpperCase()}: ${b.problem}`
+                : b.kind === 'delta'
+                  ? `  restore: vma-opt rebuild ${b.file} OUT (${b.needs.length - 1} delta${b.needs.length === 2 ? '' : 's'} on ${b.needs[0]})`
+                  : ''
             io.stdout.write(`  ${b.date.replace('T', ' ')}  ${b.kind.padEnd(5)}  ${humanBytes(b.size).padStart(9)}${prot}  ${b.file}${how}\n`)
           }
         }

@@ -34,7 +34,9 @@ export function compareText(r: Comparison): string {
   const w = Math.max(6, ...r.devices.map(d => d.name.length))
   const n = (x: number) => thousands(x).padStart(10)
   const lines = [`A: ${r.a}`, `B: ${r.b}`, '']
-  lines.push(`${'device'.padEnd(w)}  ${'size in B'.padStart(10)}  ${'same'.padStart(10)}${'changed'.padStart(10)}${'now zero'.padStart(10)}${'new data'.padStart(10)}  ${'clusters'.padStart(10)}${'changed'.padStart(10)}`)
+  lines.push(
+    `${'device'.padEnd(w)}  ${'size in B'.padStart(10)}  ${'same'.padStart(10)}${'changed'.padStart(10)}${'now zero'.padStart(10)}${'new data'.padStart(10)}  ${'clusters'.padStart(10)}${'changed'.padStart(10)}`,
+  )
   lines.push(`${''.padEnd(w)}  ${''.padStart(10)}  ${'---------- 4 KiB blocks ----------'.padStart(40)}  ${'---- 64 KiB ----'.padStart(20)}`)
   for (const d of [...r.devices, { ...r.total, name: 'total', sizeA: 0, sizeB: r.devices.reduce((a, x) => a + (x.sizeB ?? 0), 0) }]) {
     const size = d.sizeB === null ? 'only in A' : humanBytes(d.sizeB)
@@ -48,7 +50,9 @@ export function compareText(r: Comparison): string {
   const data = t.dataB * 4096
   lines.push(
     '',
-    r.identical ? 'A and B hold the same content.' : `A block-level dedup store that holds A adds for B (${humanBytes(data)} of data, ${t.changedRuns} changed place${t.changedRuns === 1 ? '' : 's'}):`,
+    r.identical
+      ? 'A and B hold the same content.'
+      : `A block-level dedup store that holds A adds for B (${humanBytes(data)} of data, ${t.changedRuns} changed place${t.changedRuns === 1 ? '' : 's'}):`,
   )
   if (!r.identical) {
     lines.push(`  at 4 KiB blocks:    ${humanBytes(t.added4k)} (${pct(t.added4k, data)})`)

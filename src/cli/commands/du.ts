@@ -55,6 +55,8 @@ function duText(files: FileUsage[], total: UsageTotal): string {
   const w = (s: string) => s.padStart(10)
   const lines = [`${w('size')}  ${w('shared')}  ${w('exclusive')}  file`]
   for (const f of files) lines.push(`${w(humanBytes(f.size))}  ${w(humanBytes(f.shared))}  ${w(humanBytes(f.exclusive))}  ${f.file}`)
-  lines.push(`total: ${total.files} archive${total.files === 1 ? '' : 's'}, ${humanBytes(total.size)} of archives in ${humanBytes(total.onDisk)} on disk (shared blocks counted once: ${humanBytes(total.shared)})`)
+  lines.push(
+    `total: ${total.files} archive${total.files === 1 ? '' : 's'}, ${humanBytes(total.size)} of archives in ${humanBytes(total.onDisk)} on disk (shared blocks counted once: ${humanBytes(total.shared)})`,
+  )
   return lines.join('\n') + '\n'
 }

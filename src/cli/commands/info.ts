@@ -79,7 +79,15 @@ export function infoJson(r: ArchiveReport) {
     size: r.size,
     extents: r.extents,
     configs: r.configs.map(c => ({ name: c.name, size: c.size, slot: c.slot })),
-    devices: r.devices.map(d => ({ id: d.id, name: d.name, size: d.size, clusters: d.clusters, ...(r.delta ? { heldClusters: d.clustersSeen } : {}), storedBlocks: d.storedBlocks, zeroClusters: d.zeroClusters })),
+    devices: r.devices.map(d => ({
+      id: d.id,
+      name: d.name,
+      size: d.size,
+      clusters: d.clusters,
+      ...(r.delta ? { heldClusters: d.clustersSeen } : {}),
+      storedBlocks: d.storedBlocks,
+      zeroClusters: d.zeroClusters,
+    })),
     clusters: r.devices.reduce((a, d) => a + d.clustersSeen, 0),
     sorted: r.sorted,
     optimized: r.optimized,
@@ -129,9 +137,11 @@ function freeSpaceText(f: FreeSpaceReport): string {
     const k = Math.max(4, ...d.volumes.map(v => v.kind.length))
     for (const v of d.volumes) {
       const what =
-        v.decision === 'trim' ? `trim: ${humanBytes(v.freeBytes)} free, ${humanBytes(v.nonZeroFreeBytes)} of it non-zero`
-        : v.decision === 'skip' ? `skip: ${v.reason ?? ''}`
-        : `${v.decision}${v.reason ? `: ${v.reason}` : ''}`
+        v.decision === 'trim'
+          ? `trim: ${humanBytes(v.freeBytes)} free, ${humanBytes(v.nonZeroFreeBytes)} of it non-zero`
+          : v.decision === 'skip'
+            ? `skip: ${v.reason ?? ''}`
+            : `${v.decision}${v.reason ? `: ${v.reason}` : ''}`
       const label = v.label ? ` '${v.label}'` : ''
       lines.push(`  ${v.id.padEnd(w)}  ${v.kind.padEnd(k)}  ${humanBytes(v.length).padStart(9)}  ${what}${label}`)
     }

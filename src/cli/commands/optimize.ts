@@ -29,7 +29,12 @@ export function optimizeCommand(io: CliIO, result: CommandResult) {
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the file name: .zst, .gz, .lzo)' })
         .option('keep-uuid', { type: 'boolean', describe: "keep the archive's uuid instead of the fixed one" })
         .option('align', { type: 'boolean', describe: 'put every data block at a multiple of 4 KiB, so that a reflink filesystem can share blocks between archives (spec/optimized-form.md)' })
-        .option('share-with', { type: 'string', requiresArg: true, coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'an archive on the same XFS or btrfs filesystem to share identical 4 KiB blocks with (repeatable; implies --align; spec/sharing.md)' })
+        .option('share-with', {
+          type: 'string',
+          requiresArg: true,
+          coerce: (v: string | string[]) => ([] as string[]).concat(v),
+          describe: 'an archive on the same XFS or btrfs filesystem to share identical 4 KiB blocks with (repeatable; implies --align; spec/sharing.md)',
+        })
         .option('tmpdir', { type: 'string', describe: 'directory for spool files (default: next to the output)' })
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
@@ -42,18 +47,19 @@ export function optimizeCommand(io: CliIO, result: CommandResult) {
         .example('$0 optimize vzdump-qemu-100.vma.zst', 'in place, recompressed with zstd --rsyncable')
         .example('$0 optimize in.vma out.vma', 'to a new file')
         .example('$0 optimize -i /var/lib/vz/dump/*.vma.zst', 'every backup of a dump directory, in place')
-        .example('$0 optimize --share-with vzdump-qemu-100-2026_11_20-01_00_00.vma vzdump-qemu-100-2026_11_21-01_00_00.vma', "store only what changed since the day before (XFS, btrfs)")
+        .example('$0 optimize --share-with vzdump-qemu-100-2026_11_20-01_00_00.vma vzdump-qemu-100-2026_11_21-01_00_00.vma', 'store only what changed since the day before (XFS, btrfs)')
         .example('$0 optimize --trim vzdump-qemu-100.vma.zst', 'also zero free space inside the guest disks')
         .example('zstdcat in.vma.zst | $0 optimize - - > out.vma', 'in a pipe'),
     handler: async args => {
       if (args.shareWith?.length && args.align === false) throw new VmaError('VMA_USAGE', -1, '--share-with needs the aligned form: it cannot be combined with --no-align')
       const files = args.more?.length || args.inPlace ? [args.src, ...(args.dest === undefined ? [] : [args.dest]), ...(args.more ?? [])] : undefined
-      if (files) return optimizeMany(io, result, files, args, async file => {
-        // The same handler, for one file in place (yargs' parsed type cannot be rebuilt by hand: a cast).
-        const one = { ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, 'in-place': undefined, json: false, quiet: args.quiet || args.json }
-        await mod.handler(one as unknown as Parameters<typeof mod.handler>[0])
-        return last!
-      })
+      if (files)
+        return optimizeMany(io, result, files, args, async file => {
+          // The same handler, for one file in place (yargs' parsed type cannot be rebuilt by hand: a cast).
+          const one = { ...args, src: file, dest: undefined, more: undefined, inPlace: undefined, 'in-place': undefined, json: false, quiet: args.quiet || args.json }
+          await mod.handler(one as unknown as Parameters<typeof mod.handler>[0])
+          return last!
+        })
       installSignalCleanup()
       const toStdout = args.dest === '-' || (args.dest === undefined && args.src === '-')
       const progress = makeProgress(io.stderr, 'optimize', 0, !!args.quiet)
@@ -82,7 +88,12 @@ export function optimizeCommand(io: CliIO, result: CommandResult) {
       if (args.json) report.write(JSON.stringify(optimizeJson(r), null, 2) + '\n')
       else if (!args.quiet) {
         report.write(summaryLine(r) + '\n')
-        if (r.trim) report.write(trimLines(r.trim.report, r.trim.zeroed).map(l => l + '\n').join(''))
+        if (r.trim)
+          report.write(
+            trimLines(r.trim.report, r.trim.zeroed)
+              .map(l => l + '\n')
+              .join(''),
+          )
         if (r.share) report.write(shareLine(r.share) + '\n')
       }
       result.exitCode = 0

@@ -74,8 +74,16 @@ export function packCommand(io: CliIO, result: CommandResult) {
       })
       progress.done()
       if (args.json) report.write(JSON.stringify(packJson(r), null, 2) + '\n')
-      else if (!args.quiet) report.write(`${r.dest === '-' ? 'stdout' : r.dest}: ${r.configs.length} config${r.configs.length === 1 ? '' : 's'}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${humanBytes(r.outputBytes)}${r.checked ? (r.trim ? ', checked against the images minus their free space' : ', checked against the images') : ''} in ${r.seconds.toFixed(1)} s\n`)
-      if (!args.json && !args.quiet && r.trim) report.write(trimLines(r.trim.report, r.trim.zeroed).map(l => l + '\n').join(''))
+      else if (!args.quiet)
+        report.write(
+          `${r.dest === '-' ? 'stdout' : r.dest}: ${r.configs.length} config${r.configs.length === 1 ? '' : 's'}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'}, ${humanBytes(r.outputBytes)}${r.checked ? (r.trim ? ', checked against the images minus their free space' : ', checked against the images') : ''} in ${r.seconds.toFixed(1)} s\n`,
+        )
+      if (!args.json && !args.quiet && r.trim)
+        report.write(
+          trimLines(r.trim.report, r.trim.zeroed)
+            .map(l => l + '\n')
+            .join(''),
+        )
       result.exitCode = 0
     },
   })

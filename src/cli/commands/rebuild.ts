@@ -48,7 +48,10 @@ export function rebuildCommand(io: CliIO, result: CommandResult) {
       })
       progress.done()
       if (args.json) report.write(JSON.stringify(r, null, 2) + '\n')
-      else if (!args.quiet) report.write(`${r.dest === '-' ? 'stdout' : r.dest}: ${r.base} + ${r.deltas.length} delta${r.deltas.length === 1 ? '' : 's'} -> ${humanBytes(r.outputBytes)}, proven equal to what ${args.backup} recorded, in ${r.seconds.toFixed(1)} s\n`)
+      else if (!args.quiet)
+        report.write(
+          `${r.dest === '-' ? 'stdout' : r.dest}: ${r.base} + ${r.deltas.length} delta${r.deltas.length === 1 ? '' : 's'} -> ${humanBytes(r.outputBytes)}, proven equal to what ${args.backup} recorded, in ${r.seconds.toFixed(1)} s\n`,
+        )
       result.exitCode = 0
     },
   })

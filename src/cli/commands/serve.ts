@@ -44,7 +44,15 @@ export function serveCommand(io: CliIO, result: CommandResult) {
         .option('device', { type: 'string', array: true, describe: 'export only this device (drive-scsi0 or scsi0; repeatable; default: every disk)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('trim', { type: 'boolean', describe: "serve the disks as optimize --trim would store them: what the guests' filesystems declare free reads as zeros" })
-        .option('idle-timeout', integerOption('idle-timeout', 'drop a client that sends no request for this many seconds (0: never; a client that leaves its replies unread is dropped after at most 120 s anyway)', IDLE_SECONDS, 300))
+        .option(
+          'idle-timeout',
+          integerOption(
+            'idle-timeout',
+            'drop a client that sends no request for this many seconds (0: never; a client that leaves its replies unread is dropped after at most 120 s anyway)',
+            IDLE_SECONDS,
+            300,
+          ),
+        )
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no messages about clients' })
         .conflicts('socket', 'listen')
         .example('$0 serve backup.vma.zst --socket /run/b.sock', '')
@@ -63,16 +71,17 @@ export function serveCommand(io: CliIO, result: CommandResult) {
         if (args.deltas?.length) {
           if (args.trim) throw new VmaError('VMA_USAGE', -1, '--trim serves one archive; apply the chain first (vma-opt apply) to serve it trimmed')
           server = await serveChain(args.src, args.deltas, address, args, io, log, n => progress.update(n), limits)
-        } else server = await (await import('../../serve/serve.js')).serveArchive(args.src, {
-          address,
-          devices: args.device,
-          stdin: io.stdin,
-          tmpdir: args.tmpdir,
-          log,
-          progress: n => progress.update(n),
-          trim: args.trim ? trimOptionsFrom(args) : undefined,
-          limits,
-        })
+        } else
+          server = await (await import('../../serve/serve.js')).serveArchive(args.src, {
+            address,
+            devices: args.device,
+            stdin: io.stdin,
+            tmpdir: args.tmpdir,
+            log,
+            progress: n => progress.update(n),
+            trim: args.trim ? trimOptionsFrom(args) : undefined,
+            limits,
+          })
       } finally {
         progress.done()
       }
@@ -88,7 +97,16 @@ export function serveCommand(io: CliIO, result: CommandResult) {
 }
 
 /** BASE and deltas: each disk of the newest archive, every cluster from the newest link that holds it. */
-async function serveChain(base: string, deltas: string[], address: ServeAddress | undefined, args: ServeArgs, io: CliIO, log: (m: string) => void, progress: (n: number) => void, limits: Partial<ClientLimits>): Promise<RunningServer> {
+async function serveChain(
+  base: string,
+  deltas: string[],
+  address: ServeAddress | undefined,
+  args: ServeArgs,
+  io: CliIO,
+  log: (m: string) => void,
+  progress: (n: number) => void,
+  limits: Partial<ClientLimits>,
+): Promise<RunningServer> {
   const spoolDir = args.tmpdir ?? tmpdir()
   // Loaded when used: start-up stays short.
   const { chooseDisks, defaultAddress, serveDevices } = await import('../../serve/serve.js')

@@ -39,9 +39,7 @@ function unpackJson(r: UnpackResult) {
 }
 
 function unpackText(r: UnpackResult): string {
-  const lines = r.files.map(f =>
-    f.kind === 'config' ? `${f.path}  ${f.size} bytes` : `${f.path}  ${humanBytes(f.size)} (${humanBytes(f.written ?? 0)} of data, the rest sparse)`,
-  )
+  const lines = r.files.map(f => (f.kind === 'config' ? `${f.path}  ${f.size} bytes` : `${f.path}  ${humanBytes(f.size)} (${humanBytes(f.written ?? 0)} of data, the rest sparse)`))
   if (r.skipped.length) lines.push(`checked, not written: ${r.skipped.join(', ')}`)
   return lines.join('\n') + '\n'
 }

@@ -51,8 +51,16 @@ export const chunkEnd = (c: Chunk): number => c.logical + c.length
 
 /** Profile name for reports ('single', 'DUP', 'RAID1'...). */
 export function profileName(type: number): string {
-  const names: [number, string][] = [[BG.RAID0, 'RAID0'], [BG.RAID1, 'RAID1'], [BG.DUP, 'DUP'], [BG.RAID10, 'RAID10'],
-    [BG.RAID5, 'RAID5'], [BG.RAID6, 'RAID6'], [BG.RAID1C3, 'RAID1C3'], [BG.RAID1C4, 'RAID1C4']]
+  const names: [number, string][] = [
+    [BG.RAID0, 'RAID0'],
+    [BG.RAID1, 'RAID1'],
+    [BG.DUP, 'DUP'],
+    [BG.RAID10, 'RAID10'],
+    [BG.RAID5, 'RAID5'],
+    [BG.RAID6, 'RAID6'],
+    [BG.RAID1C3, 'RAID1C3'],
+    [BG.RAID1C4, 'RAID1C4'],
+  ]
   return names.find(([bit]) => type & bit)?.[1] ?? 'single'
 }
 
@@ -103,7 +111,10 @@ export function parseChunk(b: Buffer, off: number, logical: number, o: { sectorS
 
 /** Equal mapping (what the sys_chunk_array and the chunk tree must agree on). */
 export const sameChunk = (a: Chunk, b: Chunk): boolean =>
-  a.logical === b.logical && a.length === b.length && a.type === b.type && a.stripes.length === b.stripes.length &&
+  a.logical === b.logical &&
+  a.length === b.length &&
+  a.type === b.type &&
+  a.stripes.length === b.stripes.length &&
   a.stripes.every((s, i) => s.devid === b.stripes[i]!.devid && s.offset === b.stripes[i]!.offset)
 
 /** Chunks sorted by logical start, non-overlapping; lookups by binary search. */

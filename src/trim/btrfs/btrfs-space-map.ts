@@ -11,7 +11,10 @@ import type { Chunk } from './btrfs-chunk.js'
  */
 export class SpaceMap {
   readonly map: AllocationMap
-  constructor(readonly sectorSize: number, deviceBytes: number) {
+  constructor(
+    readonly sectorSize: number,
+    deviceBytes: number,
+  ) {
     this.map = newAllocationMap(sectorSize, 0, Math.floor(deviceBytes / sectorSize))
     this.map.used.fill(0xff)
   }

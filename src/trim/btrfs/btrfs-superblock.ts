@@ -32,18 +32,42 @@ export const RESERVED_START = 1 << 20
 export const SUPER_FLAG = { WRITTEN: 1n, RELOC: 2n, ERROR: 4n, SEEDING: 1n << 32n, METADUMP: 1n << 33n, METADUMP_V2: 1n << 34n, CHANGING_FSID: 1n << 35n, CHANGING_FSID_V2: 1n << 36n }
 
 export const INCOMPAT = {
-  MIXED_BACKREF: 1n << 0n, DEFAULT_SUBVOL: 1n << 1n, MIXED_GROUPS: 1n << 2n, COMPRESS_LZO: 1n << 3n,
-  COMPRESS_ZSTD: 1n << 4n, BIG_METADATA: 1n << 5n, EXTENDED_IREF: 1n << 6n, RAID56: 1n << 7n,
-  SKINNY_METADATA: 1n << 8n, NO_HOLES: 1n << 9n, METADATA_UUID: 1n << 10n, RAID1C34: 1n << 11n,
-  ZONED: 1n << 12n, EXTENT_TREE_V2: 1n << 13n, RAID_STRIPE_TREE: 1n << 14n, SIMPLE_QUOTA: 1n << 16n,
+  MIXED_BACKREF: 1n << 0n,
+  DEFAULT_SUBVOL: 1n << 1n,
+  MIXED_GROUPS: 1n << 2n,
+  COMPRESS_LZO: 1n << 3n,
+  COMPRESS_ZSTD: 1n << 4n,
+  BIG_METADATA: 1n << 5n,
+  EXTENDED_IREF: 1n << 6n,
+  RAID56: 1n << 7n,
+  SKINNY_METADATA: 1n << 8n,
+  NO_HOLES: 1n << 9n,
+  METADATA_UUID: 1n << 10n,
+  RAID1C34: 1n << 11n,
+  ZONED: 1n << 12n,
+  EXTENT_TREE_V2: 1n << 13n,
+  RAID_STRIPE_TREE: 1n << 14n,
+  SIMPLE_QUOTA: 1n << 16n,
 }
 /** Incompat features that do not change where extents are recorded (the others are refused by name or as unknown). */
-const INCOMPAT_OK = INCOMPAT.MIXED_BACKREF | INCOMPAT.DEFAULT_SUBVOL | INCOMPAT.MIXED_GROUPS | INCOMPAT.COMPRESS_LZO |
-  INCOMPAT.COMPRESS_ZSTD | INCOMPAT.BIG_METADATA | INCOMPAT.EXTENDED_IREF | INCOMPAT.SKINNY_METADATA | INCOMPAT.NO_HOLES |
+const INCOMPAT_OK =
+  INCOMPAT.MIXED_BACKREF |
+  INCOMPAT.DEFAULT_SUBVOL |
+  INCOMPAT.MIXED_GROUPS |
+  INCOMPAT.COMPRESS_LZO |
+  INCOMPAT.COMPRESS_ZSTD |
+  INCOMPAT.BIG_METADATA |
+  INCOMPAT.EXTENDED_IREF |
+  INCOMPAT.SKINNY_METADATA |
+  INCOMPAT.NO_HOLES |
   INCOMPAT.METADATA_UUID
 const INCOMPAT_REFUSED: [bigint, string][] = [
-  [INCOMPAT.RAID56, 'RAID5/6 profiles'], [INCOMPAT.RAID1C34, 'RAID1C3/4 profiles'], [INCOMPAT.ZONED, 'zoned mode'],
-  [INCOMPAT.EXTENT_TREE_V2, 'extent tree v2'], [INCOMPAT.RAID_STRIPE_TREE, 'the raid stripe tree'], [INCOMPAT.SIMPLE_QUOTA, 'simple quotas'],
+  [INCOMPAT.RAID56, 'RAID5/6 profiles'],
+  [INCOMPAT.RAID1C34, 'RAID1C3/4 profiles'],
+  [INCOMPAT.ZONED, 'zoned mode'],
+  [INCOMPAT.EXTENT_TREE_V2, 'extent tree v2'],
+  [INCOMPAT.RAID_STRIPE_TREE, 'the raid stripe tree'],
+  [INCOMPAT.SIMPLE_QUOTA, 'simple quotas'],
 ]
 export const COMPAT_RO = { FREE_SPACE_TREE: 1n, FREE_SPACE_TREE_VALID: 2n, VERITY: 4n, BLOCK_GROUP_TREE: 8n }
 const COMPAT_RO_OK = COMPAT_RO.FREE_SPACE_TREE | COMPAT_RO.FREE_SPACE_TREE_VALID | COMPAT_RO.VERITY | COMPAT_RO.BLOCK_GROUP_TREE
@@ -118,7 +142,13 @@ export function parseBtrfsSuper(raw: Buffer, volumeSize: number, csum: BtrfsChec
   need(rootLevel < MAX_LEVEL && chunkRootLevel < MAX_LEVEL, 'tree root level out of range')
   const totalBytes = u64(raw, 0x70)
   const d = 0xc9
-  const dev = { devid: u64(raw, d), totalBytes: u64(raw, d + 8), bytesUsed: u64(raw, d + 0x10), uuid: Buffer.from(raw.subarray(d + 0x42, d + 0x52)), fsid: Buffer.from(raw.subarray(d + 0x52, d + 0x62)) }
+  const dev = {
+    devid: u64(raw, d),
+    totalBytes: u64(raw, d + 8),
+    bytesUsed: u64(raw, d + 0x10),
+    uuid: Buffer.from(raw.subarray(d + 0x42, d + 0x52)),
+    fsid: Buffer.from(raw.subarray(d + 0x52, d + 0x62)),
+  }
   const fsid = Buffer.from(raw.subarray(0x20, 0x30))
   need(dev.fsid.equals(fsid), 'the device item belongs to another filesystem')
   need(dev.totalBytes === totalBytes, `device size ${dev.totalBytes} differs from the filesystem size ${totalBytes} on a single-device filesystem`)
@@ -127,14 +157,26 @@ export function parseBtrfsSuper(raw: Buffer, volumeSize: number, csum: BtrfsChec
   const metadataFsid = incompat & INCOMPAT.METADATA_UUID ? Buffer.from(raw.subarray(0x23b, 0x24b)) : fsid
   const sysChunks = parseSysChunkArray(raw, { sectorSize, devid: dev.devid, deviceBytes: totalBytes })
   return {
-    fsid, metadataFsid, generation,
-    root: u64(raw, 0x50), rootLevel,
-    chunkRoot: u64(raw, 0x58), chunkRootLevel, chunkRootGeneration,
+    fsid,
+    metadataFsid,
+    generation,
+    root: u64(raw, 0x50),
+    rootLevel,
+    chunkRoot: u64(raw, 0x58),
+    chunkRootLevel,
+    chunkRootGeneration,
     logRoot: u64(raw, 0x60),
-    totalBytes, bytesUsed: u64(raw, 0x78), numDevices, sectorSize, nodeSize,
-    csumType: u16(raw, 0xc4), compatRo, incompat,
+    totalBytes,
+    bytesUsed: u64(raw, 0x78),
+    numDevices,
+    sectorSize,
+    nodeSize,
+    csumType: u16(raw, 0xc4),
+    compatRo,
+    incompat,
     label: rawLabel(raw),
-    dev, sysChunks,
+    dev,
+    sysChunks,
   }
 }
 

@@ -6,8 +6,20 @@ import { need, reasonOf, TrimSkip } from '../skip.js'
 import { checksumFor, type BtrfsChecksum } from './btrfs-checksum.js'
 import { BG, type Chunk, ChunkMap, chunkEnd, chunkItemSize, kindName, parseChunk, profileName, sameChunk } from './btrfs-chunk.js'
 import { KEY, keyNumber } from './btrfs-key.js'
-import { type BtrfsSuper, COMPAT_RO, RESERVED_START, SUPER_MIRRORS, SUPER_OFFSET, SUPER_SIZE, SUPER_STRIPE,
-  hasBtrfsMagic, parseBtrfsSuper, rawLabel, superExcluded, superExcludedBytes } from './btrfs-superblock.js'
+import {
+  type BtrfsSuper,
+  COMPAT_RO,
+  RESERVED_START,
+  SUPER_MIRRORS,
+  SUPER_OFFSET,
+  SUPER_SIZE,
+  SUPER_STRIPE,
+  hasBtrfsMagic,
+  parseBtrfsSuper,
+  rawLabel,
+  superExcluded,
+  superExcludedBytes,
+} from './btrfs-superblock.js'
 import { type TreeRoot, type WalkContext, walkTree } from './btrfs-tree.js'
 import { type RootItem, TREE_ID, parseRootItem } from './btrfs-root-item.js'
 import { parseDevExtent } from './btrfs-dev-extent.js'
@@ -46,13 +58,19 @@ async function analyzeBtrfs(vol: VolumeReader, raw: Buffer, opts: TrimOptions, d
   const csum = await checksumFor(raw.readUInt16LE(0xc4))
   const sb = parseBtrfsSuper(raw, vol.size, csum)
   Object.assign(details, {
-    uuid: uuidString(sb.fsid), generation: sb.generation, sectorSize: sb.sectorSize, nodeSize: sb.nodeSize, checksum: csum.name,
+    uuid: uuidString(sb.fsid),
+    generation: sb.generation,
+    sectorSize: sb.sectorSize,
+    nodeSize: sb.nodeSize,
+    checksum: csum.name,
     features: { incompat: '0x' + sb.incompat.toString(16), compatRo: '0x' + sb.compatRo.toString(16) },
   })
   if (sb.logRoot !== 0) {
-    throw new TrimSkip(opts.journal === 'strict'
-      ? 'a log tree awaits replay (data fsynced before the backup); --trim-journal strict skips it'
-      : 'a log tree awaits replay: its extents are in no extent tree until the next mount replays it, so even --trim-journal union cannot prove them free')
+    throw new TrimSkip(
+      opts.journal === 'strict'
+        ? 'a log tree awaits replay (data fsynced before the backup); --trim-journal strict skips it'
+        : 'a log tree awaits replay: its extents are in no extent tree until the next mount replays it, so even --trim-journal union cannot prove them free',
+    )
   }
   const chunks = await readChunkTree(vol, sb, csum)
   const meta = chunks.chunks.reduce((n, c) => n + (c.type & (BG.METADATA | BG.SYSTEM) ? c.length : 0), 0)
@@ -100,8 +118,7 @@ async function readChunkTree(vol: VolumeReader, sb: BtrfsSuper, csum: BtrfsCheck
       devItems++
       need(item.size >= 0x62, 'device item too short')
       const d = item.dataOff
-      need(u64(leaf, d) === sb.dev.devid && u64(leaf, d + 8) === sb.dev.totalBytes && u64(leaf, d + 0x10) === sb.dev.bytesUsed,
-        'the chunk tree\'s device item differs from the superblock\'s')
+      need(u64(leaf, d) === sb.dev.devid && u64(leaf, d + 8) === sb.dev.totalBytes && u64(leaf, d + 0x10) === sb.dev.bytesUsed, "the chunk tree's device item differs from the superblock's")
     } else if (item.key.type === KEY.CHUNK_ITEM) {
       need(item.key.objectid === 256n, 'chunk item with an unexpected objectid')
       need(item.size >= 0x30 && item.size === chunkItemSize(leaf, item.dataOff), `chunk item at ${item.key.offset}: size does not match its stripes`)
@@ -120,7 +137,12 @@ async function readChunkTree(vol: VolumeReader, sb: BtrfsSuper, csum: BtrfsCheck
 /** Root items of the trees the trim reads. */
 async function readRootTree(ctx: WalkContext): Promise<Map<bigint, TreeRoot>> {
   const { sb } = ctx
-  const want = new Map<bigint, string>([[TREE_ID.EXTENT, 'extent'], [TREE_ID.DEV, 'dev'], [TREE_ID.FREE_SPACE, 'free-space'], [TREE_ID.BLOCK_GROUP, 'block group']])
+  const want = new Map<bigint, string>([
+    [TREE_ID.EXTENT, 'extent'],
+    [TREE_ID.DEV, 'dev'],
+    [TREE_ID.FREE_SPACE, 'free-space'],
+    [TREE_ID.BLOCK_GROUP, 'block group'],
+  ])
   const items = new Map<bigint, RootItem>()
   const root: TreeRoot = { name: 'root', owner: TREE_ID.ROOT, bytenr: sb.root, level: sb.rootLevel, generation: sb.generation }
   await walkTree(ctx, root, BG.METADATA, (leaf, item) => {

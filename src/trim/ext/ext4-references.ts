@@ -31,12 +31,7 @@ const CHUNK = 1 << 20
  * whatever the filesystem size; nothing is sized by an on-disk field.
  * Throws TrimSkip at the first referenced block the bitmaps call free.
  */
-export async function checkReferencedBlocksUsed(
-  vol: VolumeReader,
-  sb: ExtSuper,
-  map: AllocationMap,
-  descOf: (g: number) => Promise<GroupDesc>,
-): Promise<{ inodesChecked: number }> {
+export async function checkReferencedBlocksUsed(vol: VolumeReader, sb: ExtSuper, map: AllocationMap, descOf: (g: number) => Promise<GroupDesc>): Promise<{ inodesChecked: number }> {
   const itb = inodeTableBlocks(sb)
   const perChunk = Math.max(1, Math.floor(CHUNK / sb.blockSize))
   const buf = Buffer.alloc(Math.min(itb, perChunk) * sb.blockSize)

@@ -58,9 +58,7 @@ export interface ExtSuper {
 /** The feature words of a raw superblock, before any validation (for naming a skipped volume). */
 export function rawFeatures(raw: Buffer): Pick<ExtSuper, 'compat' | 'incompat' | 'roCompat'> {
   const rev = raw.readUInt32LE(0x4c)
-  return rev >= 1
-    ? { compat: raw.readUInt32LE(0x5c), incompat: raw.readUInt32LE(0x60), roCompat: raw.readUInt32LE(0x64) }
-    : { compat: 0, incompat: 0, roCompat: 0 }
+  return rev >= 1 ? { compat: raw.readUInt32LE(0x5c), incompat: raw.readUInt32LE(0x60), roCompat: raw.readUInt32LE(0x64) } : { compat: 0, incompat: 0, roCompat: 0 }
 }
 
 export const has = (sb: ExtSuper, field: 'compat' | 'incompat' | 'roCompat', bit: number): boolean => (sb[field] & bit) !== 0
@@ -106,8 +104,7 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
   const clustersPerGroup = bigalloc ? u32(raw, 0x24) : blocksPerGroup
   const ratio = clusterSize / blockSize
   need(Number.isInteger(ratio) && ratio >= 1 && clusterSize <= 1 << 28, `cluster size ${clusterSize} invalid for block size ${blockSize}`)
-  need(clustersPerGroup >= 8 && clustersPerGroup % 8 === 0 && clustersPerGroup <= blockSize * 8 &&
-       clustersPerGroup * ratio === blocksPerGroup, 'inconsistent blocks/clusters per group')
+  need(clustersPerGroup >= 8 && clustersPerGroup % 8 === 0 && clustersPerGroup <= blockSize * 8 && clustersPerGroup * ratio === blocksPerGroup, 'inconsistent blocks/clusters per group')
   need(blocksPerGroup >= 256 || blocksPerGroup >= blocks, `blocks per group ${blocksPerGroup} below the mke2fs minimum`)
   need(firstDataBlock === (blockSize === 1024 && !bigalloc ? 1 : 0), `s_first_data_block ${firstDataBlock} unexpected for ${blockSize}-byte blocks`)
   need(blocks > firstDataBlock, 'block count too small')
@@ -128,12 +125,30 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
   need(!(incompat & INCOMPAT.META_BG) || firstMetaBg <= Math.ceil(groups / descPerBlock), `s_first_meta_bg ${firstMetaBg} beyond the descriptor blocks`)
   const label = raw.toString('latin1', 0x78, 0x88).replace(/\0.*$/s, '')
   return {
-    raw, blockSize, clusterSize, ratio, blocks, firstDataBlock, blocksPerGroup, clustersPerGroup,
-    inodesPerGroup, inodeSize, groups, descSize, descPerBlock,
+    raw,
+    blockSize,
+    clusterSize,
+    ratio,
+    blocks,
+    firstDataBlock,
+    blocksPerGroup,
+    clustersPerGroup,
+    inodesPerGroup,
+    inodeSize,
+    groups,
+    descSize,
+    descPerBlock,
     gdtBlocks: Math.ceil(groups / descPerBlock),
     reservedGdt,
     firstMetaBg,
-    compat, incompat, roCompat, uuid, label, metadataCsum, gdtCsum, seed,
+    compat,
+    incompat,
+    roCompat,
+    uuid,
+    label,
+    metadataCsum,
+    gdtCsum,
+    seed,
     backupBgs: [u32(raw, 0x24c), u32(raw, 0x250)],
     journalInum: u32(raw, 0xe0),
     journalDev: u32(raw, 0xe4),

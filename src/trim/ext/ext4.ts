@@ -1,8 +1,17 @@
 import type { AllocationMap, FilesystemReader, TrimOptions, VolumeReader, VolumeVerdict } from '../volume.js'
 import { type ExtSuper, parseExtSuper, extKind, rawFeatures, INCOMPAT } from './ext4-superblock.js'
 import {
-  type GroupDesc, BG_BLOCK_UNINIT, parseDesc, descChecksum, bitmapChecksumOk, descBlockOf, groupFirstBlock,
-  groupClusters, baseMetaBlocks, fixedMetaRanges, inodeTableBlocks,
+  type GroupDesc,
+  BG_BLOCK_UNINIT,
+  parseDesc,
+  descChecksum,
+  bitmapChecksumOk,
+  descBlockOf,
+  groupFirstBlock,
+  groupClusters,
+  baseMetaBlocks,
+  fixedMetaRanges,
+  inodeTableBlocks,
 } from './ext4-groups.js'
 import { readJournal, type JournalState } from './jbd2.js'
 import { checkReferencedBlocksUsed } from './ext4-references.js'
@@ -36,7 +45,10 @@ export const readExt: FilesystemReader = async (vol, opts) => {
 class DescriptorCursor {
   private block = -1
   private data: Buffer | undefined
-  constructor(private vol: VolumeReader, private sb: ExtSuper) {}
+  constructor(
+    private vol: VolumeReader,
+    private sb: ExtSuper,
+  ) {}
   async get(g: number): Promise<{ desc: GroupDesc; raw: Buffer; off: number; block: number }> {
     const block = descBlockOf(this.sb, g)
     need(block < this.sb.blocks, `descriptor block of group ${g} past the filesystem end`)
@@ -103,13 +115,16 @@ async function fillBitmaps(vol: VolumeReader, sb: ExtSuper, map: AllocationMap, 
     const versions = [desc, ...(journal.gdtCopies.get(block) ?? []).map(copy => parseDesc(sb, copy, off))]
     const journaled = versions.length > 1 || journal.bitmapCopies.has(desc.blockBitmap)
     if (csumOn) {
-      const ok = descChecksum(sb, g, raw, off) === desc.checksum ||
-        (journaled && (journal.gdtCopies.get(block) ?? []).some(copy => descChecksum(sb, g, copy, off) === parseDesc(sb, copy, off).checksum))
+      const ok =
+        descChecksum(sb, g, raw, off) === desc.checksum || (journaled && (journal.gdtCopies.get(block) ?? []).some(copy => descChecksum(sb, g, copy, off) === parseDesc(sb, copy, off).checksum))
       need(ok, `group ${g} descriptor checksum mismatch`)
     } else {
       need(!versions.some(v => v.flags & BG_BLOCK_UNINIT), `group ${g} has BLOCK_UNINIT but no group checksums`)
     }
-    need(versions.every(v => v.blockBitmap === desc.blockBitmap), `group ${g}: a journaled descriptor moves the block bitmap`)
+    need(
+      versions.every(v => v.blockBitmap === desc.blockBitmap),
+      `group ${g}: a journaled descriptor moves the block bitmap`,
+    )
     need(desc.blockBitmap > 0 && desc.blockBitmap < sb.blocks, `group ${g} block bitmap outside the filesystem`)
     bm.fill(0)
     const anyUninit = versions.some(v => v.flags & BG_BLOCK_UNINIT)
@@ -131,8 +146,7 @@ async function fillBitmaps(vol: VolumeReader, sb: ExtSuper, map: AllocationMap, 
     if (journaled) stats.journaledGroups++
     const ncl = groupClusters(sb, g)
     const free = ncl - popcount(bm, ncl)
-    need(journaled || free === desc.freeClusters,
-      `group ${g}: block bitmap shows ${free} free clusters, the descriptor says ${desc.freeClusters}`)
+    need(journaled || free === desc.freeClusters, `group ${g}: block bitmap shows ${free} free clusters, the descriptor says ${desc.freeClusters}`)
     const at = (g * sb.clustersPerGroup) / 8
     const n = Math.min(bmBytes, map.used.length - at)
     if (n > 0) map.used.set(bm.subarray(0, n), at)

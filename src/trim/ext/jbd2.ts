@@ -81,7 +81,7 @@ export async function readJournal(vol: VolumeReader, sb: ExtSuper, mode: 'strict
     st.state = 'needs_recovery set, journal empty (s_start 0): nothing to replay'
     return st
   }
-  const fcBlocks = jinc & J_INCOMPAT.FAST_COMMIT ? (be32(js, 0x54) || 256) : 0
+  const fcBlocks = jinc & J_INCOMPAT.FAST_COMMIT ? be32(js, 0x54) || 256 : 0
   const last = maxlen - fcBlocks
   need(first >= 1 && first < last && st.start >= first && st.start < last, 'journal geometry invalid')
   await walkLog(jread, { sb, jinc, sequence, start: st.start, first, last, mode, interest, st })

@@ -65,7 +65,10 @@ function assembleVg(name: string, members: FoundPv[]): VgPlan {
   const uuids = new Set(members.map(m => m.info.uuid))
   need(uuids.size === members.length, `a PV UUID of VG ${name} appears twice`)
   const vg = members[0]!.info.vg
-  need(members.every(m => JSON.stringify(m.info.vg) === JSON.stringify(vg)), `PVs of VG ${name} carry different metadata`)
+  need(
+    members.every(m => JSON.stringify(m.info.vg) === JSON.stringify(vg)),
+    `PVs of VG ${name} carry different metadata`,
+  )
   const extentSize = num(vg.extent_size, 'extent_size') * 512
   need(extentSize >= 4096 && extentSize % 4096 === 0, `extent size ${extentSize} invalid`)
   const pvDefs = isSection(vg.physical_volumes) ? vg.physical_volumes : {}
@@ -78,7 +81,10 @@ function assembleVg(name: string, members: FoundPv[]): VgPlan {
     const peStart = num(def.pe_start, 'pe_start') * 512
     const peCount = num(def.pe_count, 'pe_count')
     need(peStart >= 4096 && peStart + peCount * extentSize <= pv.size, `PV ${pname}: extents past the end of its partition`)
-    need(pv.info.mdas.every(([o, n]) => o + n <= peStart || o >= peStart + peCount * extentSize), `PV ${pname}: metadata area inside the extents`)
+    need(
+      pv.info.mdas.every(([o, n]) => o + n <= peStart || o >= peStart + peCount * extentSize),
+      `PV ${pname}: metadata area inside the extents`,
+    )
     slots.set(pname, { pv, peStart, peCount, alloc: newAllocationMap(extentSize, peStart, peCount) })
   }
   const lvDefs = isSection(vg.logical_volumes) ? vg.logical_volumes : {}
@@ -120,8 +126,7 @@ function onlyPlainMappings(vgName: string, lvDefs: LvmSection): void {
     const moving = status.find(f => f === 'LOCKED' || f === 'PVMOVE')
     need(!moving, `LV ${lvName} is ${moving} (an interrupted pvmove?): VG ${vgName} left untouched`)
     for (const seg of segmentsOf(lv)) {
-      need(typeof seg.type === 'string' && PLAIN_TYPES.has(seg.type),
-        `LV ${lvName} has a ${String(seg.type)} segment: VG ${vgName} left untouched (only linear and striped LVs are mapped)`)
+      need(typeof seg.type === 'string' && PLAIN_TYPES.has(seg.type), `LV ${lvName} has a ${String(seg.type)} segment: VG ${vgName} left untouched (only linear and striped LVs are mapped)`)
     }
   }
 }
@@ -133,7 +138,22 @@ function segmentsOf(lv: LvmSection): LvmSection[] {
 }
 
 /** Keys whose values are never LV names (a segment type "striped" is not a reference to an LV called striped). */
-const NOT_REFERENCES = new Set(['type', 'id', 'status', 'flags', 'tags', 'creation_host', 'creation_time', 'allocation_policy', 'read_ahead', 'segment_count', 'start_extent', 'extent_count', 'stripe_count', 'stripe_size'])
+const NOT_REFERENCES = new Set([
+  'type',
+  'id',
+  'status',
+  'flags',
+  'tags',
+  'creation_host',
+  'creation_time',
+  'allocation_policy',
+  'read_ahead',
+  'segment_count',
+  'start_extent',
+  'extent_count',
+  'stripe_count',
+  'stripe_size',
+])
 
 /** LV names mentioned by other LVs (pools, origins, cow stores, raid/mirror legs...): any other key counts. */
 function referencedLvs(lvDefs: LvmSection): Set<string> {

@@ -135,7 +135,7 @@ export function readAttributes(record: MftRecord, clusters: number, clusterSize:
 
 /** The one attribute of `type` named `name`; skip if there is none or more than one. */
 export function findAttribute(attrs: Attribute[], type: number, name: string, what: string): Attribute {
-  const found = attrs.filter((a) => a.type === type && a.name === name)
+  const found = attrs.filter(a => a.type === type && a.name === name)
   ensure(found.length === 1, `${what}: ${found.length} attributes of type 0x${type.toString(16)}${name ? ` '${name}'` : ''}`)
   return found[0]!
 }
@@ -145,9 +145,13 @@ export function findAttribute(attrs: Attribute[], type: number, name: string, wh
  * no attribute list, not compressed, encrypted or sparse, no holes.
  */
 export function plainData(attrs: Attribute[], what: string): Attribute {
-  if (attrs.some((a) => a.type === ATTR.attributeList)) throw new NtfsSkip(`${what} has an $ATTRIBUTE_LIST (not handled)`)
+  if (attrs.some(a => a.type === ATTR.attributeList)) throw new NtfsSkip(`${what} has an $ATTRIBUTE_LIST (not handled)`)
   const data = findAttribute(attrs, ATTR.data, '', what)
   ensure((data.flags & (FLAG_COMPRESSED | FLAG_ENCRYPTED | FLAG_SPARSE)) === 0, `${what}: $DATA is compressed, encrypted or sparse`)
-  if (!data.resident) ensure(data.runs.every((r) => r.lcn !== undefined), `${what}: $DATA has a hole`)
+  if (!data.resident)
+    ensure(
+      data.runs.every(r => r.lcn !== undefined),
+      `${what}: $DATA has a hole`,
+    )
   return data
 }

@@ -27,7 +27,7 @@ export async function readClusterBitmap(ntfs: NtfsVolume, bitmap: Attribute): Pr
 /** Cluster ranges [first, count] a metadata file's non-resident stream occupies. */
 export function streamClusters(attr: Attribute): [number, number][] {
   if (attr.resident) return []
-  return attr.runs.filter((r) => r.lcn !== undefined).map((r) => [r.lcn!, r.length])
+  return attr.runs.filter(r => r.lcn !== undefined).map(r => [r.lcn!, r.length])
 }
 
 /**

@@ -65,7 +65,10 @@ export function readNtfsBoot(sector: Buffer, volumeSize: number): NtfsBoot {
     sector.readUInt16LE(0x16), // 0x16 sectors per FAT
     sector.readUInt32LE(0x20), // 0x20 32-bit sector count
   ]
-  ensure(fatFields.every((v) => v === 0), 'NTFS boot sector has non-zero FAT fields: not a plausible NTFS volume')
+  ensure(
+    fatFields.every(v => v === 0),
+    'NTFS boot sector has non-zero FAT fields: not a plausible NTFS volume',
+  )
   const bytesPerSector = sector.readUInt16LE(0x0b) // 0x0B bytes per sector
   ensure([512, 1024, 2048, 4096].includes(bytesPerSector), `NTFS boot sector: ${bytesPerSector} bytes per sector`)
   const spc = sectorsPerCluster(sector[0x0d]!) // 0x0D sectors per cluster
@@ -78,10 +81,7 @@ export function readNtfsBoot(sector: Buffer, volumeSize: number): NtfsBoot {
   const indexBlockSize = recordSize(sector.readInt8(0x44), clusterSize, 'index block') // 0x44 clusters per index block
   ensure(totalSectors > 0 && totalSectors <= Number.MAX_SAFE_INTEGER / bytesPerSector, 'NTFS boot sector: total sectors out of range')
   const backupBootOffset = totalSectors * bytesPerSector
-  ensure(
-    backupBootOffset + bytesPerSector <= volumeSize,
-    () => `NTFS volume (${backupBootOffset} bytes + backup boot sector) is larger than its container (${volumeSize} bytes)`,
-  )
+  ensure(backupBootOffset + bytesPerSector <= volumeSize, () => `NTFS volume (${backupBootOffset} bytes + backup boot sector) is larger than its container (${volumeSize} bytes)`)
   const clusters = Math.floor(totalSectors / spc)
   ensure(clusters > 0, 'NTFS volume has no clusters')
   ensure(mftLcn < clusters && mftMirrLcn < clusters, 'NTFS boot sector: $MFT or $MFTMirr outside the volume')

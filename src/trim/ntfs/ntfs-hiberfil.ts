@@ -20,13 +20,16 @@ export async function checkHiberfil(ntfs: NtfsVolume): Promise<string> {
   const refs = await findInDirectory(ntfs, MFT_RECORD.root, 'hiberfil.sys')
   if (refs.length === 0) return 'absent'
   const ref = refs[0]!
-  ensure(refs.every((r) => r === ref), 'root directory has several hiberfil.sys entries for different files')
+  ensure(
+    refs.every(r => r === ref),
+    'root directory has several hiberfil.sys entries for different files',
+  )
   const number = Number(ref & 0xffffffffffffn)
   const sequence = Number(ref >> 48n)
   const rec = await ntfs.baseRecord(number, 'hiberfil.sys')
   ensure(rec.sequence === sequence, `hiberfil.sys index entry is stale (sequence ${sequence}, record has ${rec.sequence})`)
   const attrs = ntfs.attributes(rec)
-  ensure(!attrs.some((a) => a.type === ATTR.attributeList), 'hiberfil.sys has an $ATTRIBUTE_LIST (not handled)')
+  ensure(!attrs.some(a => a.type === ATTR.attributeList), 'hiberfil.sys has an $ATTRIBUTE_LIST (not handled)')
   const data = findAttribute(attrs, ATTR.data, '', 'hiberfil.sys')
   ensure((data.flags & FLAGS_UNREADABLE) === 0, 'hiberfil.sys is compressed or encrypted: header unreadable')
   const size = data.resident ? data.value.length : data.dataSize

@@ -50,7 +50,7 @@ export async function findInDirectory(ntfs: NtfsVolume, dirRecord: number, name:
   const what = `directory index of MFT record ${dirRecord}`
   ensure(dir.isDirectory, `MFT record ${dirRecord} is not a directory`)
   const attrs = ntfs.attributes(dir)
-  ensure(!attrs.some((a) => a.type === ATTR.attributeList), `${what}: directory has an $ATTRIBUTE_LIST (not handled)`)
+  ensure(!attrs.some(a => a.type === ATTR.attributeList), `${what}: directory has an $ATTRIBUTE_LIST (not handled)`)
   const root = findAttribute(attrs, ATTR.indexRoot, I30, what)
   ensure(root.resident && root.value.length >= 0x20, `${what}: $INDEX_ROOT malformed`)
   const blockSize = root.value.readUInt32LE(0x08) // 0x08 index block size

@@ -52,7 +52,10 @@ export async function checkLogFile(ntfs: NtfsVolume, log: Attribute): Promise<st
     // Emptied log: nothing to replay, provided no restart page hides further on.
     const span = Math.min(size, 2 * MAX_PAGE)
     const head = await ntfs.readStream(log, 0, span)
-    ensure(head.every((b) => b === 0xff), '$LogFile has no restart page and is not emptied (all 0xFF)')
+    ensure(
+      head.every(b => b === 0xff),
+      '$LogFile has no restart page and is not emptied (all 0xFF)',
+    )
     return 'empty (all 0xFF)'
   }
   const pageSize = first.readUInt32LE(0x10) // 0x10 system page size

@@ -18,9 +18,9 @@ const CHKDSK_UNDERWAY = 0x4000
 /** $Volume (record 3): label, version and flags. */
 async function readVolumeInfo(ntfs: NtfsVolume) {
   const attrs = ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.volume, '$Volume'))
-  const nameAttr = attrs.find((a) => a.type === ATTR.volumeName)
+  const nameAttr = attrs.find(a => a.type === ATTR.volumeName)
   const label = nameAttr?.resident && nameAttr.value.length > 0 ? nameAttr.value.toString('utf16le') : undefined
-  const info = attrs.find((a) => a.type === ATTR.volumeInformation)
+  const info = attrs.find(a => a.type === ATTR.volumeInformation)
   if (info === undefined || !info.resident || info.value.length < 12) return { label }
   const major = info.value[0x08]! // 0x08 major version
   const minor = info.value[0x09]! // 0x09 minor version
@@ -78,7 +78,7 @@ async function analyse(vol: VolumeReader, sector: Buffer, found: Findings): Prom
  * trimmed only when it is clean ($Volume flags, $LogFile, no hibernation image,
  * no shadow copies) and every structure on the way checks out. Any doubt is a skip with its reason.
  */
-export const readNtfs: FilesystemReader = async (vol) => {
+export const readNtfs: FilesystemReader = async vol => {
   if (vol.size < 1024) return undefined
   const sector = Buffer.alloc(512)
   await vol.read(sector, 0)

@@ -16,7 +16,10 @@ const MAX_ARRAY = 1 << 20
 
 export function guidString(b: Buffer, off: number): string {
   const h = (s: number, e: number): string => b.subarray(off + s, off + e).toString('hex')
-  const le = (s: number, n: number): string => Buffer.from(b.subarray(off + s, off + s + n)).reverse().toString('hex')
+  const le = (s: number, n: number): string =>
+    Buffer.from(b.subarray(off + s, off + s + n))
+      .reverse()
+      .toString('hex')
   return `${le(0, 4)}-${le(4, 2)}-${le(6, 2)}-${h(8, 10)}-${h(10, 16)}`.toUpperCase()
 }
 
@@ -58,7 +61,7 @@ async function readHeader(disk: TrimDisk, lba: number, ss: number, notes: string
     arrayCrc: h.readUInt32LE(0x58),
   }
   const arrayBytes = r.entries * r.entrySize
-  if (r.entrySize < 128 || r.entrySize % 8 !== 0 || arrayBytes > MAX_ARRAY || (r.entryLba * ss + arrayBytes) > disk.size) {
+  if (r.entrySize < 128 || r.entrySize % 8 !== 0 || arrayBytes > MAX_ARRAY || r.entryLba * ss + arrayBytes > disk.size) {
     notes.push(`GPT header at LBA ${lba}: entry array geometry invalid`)
     return undefined
   }

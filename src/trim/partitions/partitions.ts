@@ -16,11 +16,7 @@ const REFUSED_TYPES: Record<string, string> = {
  * empty, overlapping another partition or table structure, or of a refused
  * type. Both partitions of an overlapping pair are skipped.
  */
-export function partitionProblems(
-  parts: PartitionEntry[],
-  diskSize: number,
-  protectedRanges: [number, number][],
-): Map<string, string> {
+export function partitionProblems(parts: PartitionEntry[], diskSize: number, protectedRanges: [number, number][]): Map<string, string> {
   const bad = new Map<string, string>()
   for (const p of parts) {
     if (p.size <= 0) bad.set(p.id, 'empty partition')

@@ -56,25 +56,33 @@ export function parseAgf(sb: XfsSuper, agno: number, raw: Buffer, maxLevels: num
   const length = be32(raw, 0x0c)
   need(length === agLength(sb, agno), `${where} length ${length} blocks, the superblock gives ${agLength(sb, agno)}`)
   const agf: Agf = {
-    agno, length,
-    bnoRoot: be32(raw, 0x10), cntRoot: be32(raw, 0x14), rmapRoot: be32(raw, 0x18),
-    bnoLevels: be32(raw, 0x1c), cntLevels: be32(raw, 0x20), rmapLevels: be32(raw, 0x24),
-    flfirst: be32(raw, 0x28), fllast: be32(raw, 0x2c), flcount: be32(raw, 0x30),
-    freeblks: be32(raw, 0x34), longest: be32(raw, 0x38), btreeblks: be32(raw, 0x3c),
+    agno,
+    length,
+    bnoRoot: be32(raw, 0x10),
+    cntRoot: be32(raw, 0x14),
+    rmapRoot: be32(raw, 0x18),
+    bnoLevels: be32(raw, 0x1c),
+    cntLevels: be32(raw, 0x20),
+    rmapLevels: be32(raw, 0x24),
+    flfirst: be32(raw, 0x28),
+    fllast: be32(raw, 0x2c),
+    flcount: be32(raw, 0x30),
+    freeblks: be32(raw, 0x34),
+    longest: be32(raw, 0x38),
+    btreeblks: be32(raw, 0x3c),
     rmapBlocks: sb.crc ? be32(raw, 0x50) : 0,
-    refcountRoot: sb.crc ? be32(raw, 0x58) : 0, refcountLevels: sb.crc ? be32(raw, 0x5c) : 0,
+    refcountRoot: sb.crc ? be32(raw, 0x58) : 0,
+    refcountLevels: sb.crc ? be32(raw, 0x5c) : 0,
   }
   const first = firstFreeAgbno(sb)
   const inAg = (b: number): boolean => b >= first && b < length
   need(inAg(agf.bnoRoot) && inAg(agf.cntRoot) && agf.bnoRoot !== agf.cntRoot, `${where} free-space B+tree roots ${agf.bnoRoot}, ${agf.cntRoot} out of the AG`)
-  need(agf.bnoLevels >= 1 && agf.bnoLevels <= maxLevels && agf.cntLevels >= 1 && agf.cntLevels <= maxLevels,
-    `${where} B+tree levels ${agf.bnoLevels}/${agf.cntLevels} out of 1..${maxLevels}`)
+  need(agf.bnoLevels >= 1 && agf.bnoLevels <= maxLevels && agf.cntLevels >= 1 && agf.cntLevels <= maxLevels, `${where} B+tree levels ${agf.bnoLevels}/${agf.cntLevels} out of 1..${maxLevels}`)
   if (sb.rmap) need(inAg(agf.rmapRoot) && agf.rmapLevels >= 1 && agf.rmapLevels <= 16, `${where} rmap B+tree root out of the AG`)
   if (sb.reflink) need(inAg(agf.refcountRoot) && agf.refcountLevels >= 1 && agf.refcountLevels <= 16, `${where} refcount B+tree root out of the AG`)
   const size = agflSize(sb)
   need(agf.flfirst < size && agf.fllast < size && agf.flcount <= size, `${where} free list indexes out of the AGFL`)
-  if (agf.flcount > 0) need((agf.fllast - agf.flfirst + size) % size + 1 === agf.flcount, `${where} free list first/last/count disagree`)
-  need(agf.freeblks <= length && agf.longest <= agf.freeblks && (agf.longest > 0) === (agf.freeblks > 0),
-    `${where} free counters inconsistent (freeblks ${agf.freeblks}, longest ${agf.longest})`)
+  if (agf.flcount > 0) need(((agf.fllast - agf.flfirst + size) % size) + 1 === agf.flcount, `${where} free list first/last/count disagree`)
+  need(agf.freeblks <= length && agf.longest <= agf.freeblks && agf.longest > 0 === agf.freeblks > 0, `${where} free counters inconsistent (freeblks ${agf.freeblks}, longest ${agf.longest})`)
   return agf
 }

@@ -78,8 +78,7 @@ export async function walkAllocBtree(vol: VolumeReader, sb: XfsSuper, agf: Agf, 
     const h = parseBlockHeader(sb, agf.agno, agbno, buf, magic, what)
     need(h.level === level, `${where(agbno)}: level ${h.level}, expected ${level}`)
     const isRoot = level === levels - 1
-    need(h.numrecs <= (level === 0 ? max.leaf : max.node) && (h.numrecs >= 1 || (isRoot && level === 0)),
-      `${where(agbno)}: ${h.numrecs} records`)
+    need(h.numrecs <= (level === 0 ? max.leaf : max.node) && (h.numrecs >= 1 || (isRoot && level === 0)), `${where(agbno)}: ${h.numrecs} records`)
     need(h.left === prevBlock[level]!, `${where(agbno)}: left sibling ${h.left}, expected ${prevBlock[level]}`)
     if (prevBlock[level] !== NULL_AGBLOCK) need(prevRight[level] === agbno, `${where(prevBlock[level]!)}: right sibling is not the next block`)
     prevBlock[level] = agbno

@@ -27,8 +27,16 @@ const CLIENT = { TRANSACTION: 0x69, LOG: 0xaa }
 const TRANS_MAGIC = 0x5452414e // 'TRAN'
 const LI_BUF = 0x123c
 const LI_NAMES: Record<number, string> = {
-  4662: 'extent-free intent', 4663: 'extent-free done', 4667: 'inode', 4668: 'buffer', 4669: 'quota',
-  4671: 'inode create', 4672: 'rmap intent', 4674: 'refcount intent', 4676: 'bmap intent', 4678: 'xattr intent',
+  4662: 'extent-free intent',
+  4663: 'extent-free done',
+  4667: 'inode',
+  4668: 'buffer',
+  4669: 'quota',
+  4671: 'inode create',
+  4672: 'rmap intent',
+  4674: 'refcount intent',
+  4676: 'bmap intent',
+  4678: 'xattr intent',
 }
 
 export interface LogState {
@@ -168,8 +176,15 @@ function parseRecord(sb: XfsSuper, win: Buffer, k: number, block: number, cycle:
   const bbs = hblks + Math.ceil(len / 512)
   need((k + bbs) * 512 <= win.length, `${where}: runs past the head`)
   const r: LogRecord = {
-    at: k, bbs, cycle, block, len, hblks,
-    tailCycle: be32(h, 0x18), tailBlock: be32(h, 0x1c), numOps: be32(h, 0x28),
+    at: k,
+    bbs,
+    cycle,
+    block,
+    len,
+    hblks,
+    tailCycle: be32(h, 0x18),
+    tailBlock: be32(h, 0x1c),
+    numOps: be32(h, 0x28),
   }
   // mkfs writes its unmount record with h_crc 0; the kernel takes 0 as "no checksum" even on v5
   const stored = h.readUInt32LE(0x20)

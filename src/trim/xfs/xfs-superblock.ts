@@ -27,13 +27,19 @@ const F2_LAZYSBCOUNT = 0x2
 /** v5 feature bits: none of the accepted ones changes what the free-space B+trees mean. */
 export const RO_COMPAT = { FINOBT: 0x1, RMAPBT: 0x2, REFLINK: 0x4, INOBTCNT: 0x8 }
 export const INCOMPAT = {
-  FTYPE: 0x1, SPINODES: 0x2, META_UUID: 0x4, BIGTIME: 0x8, NEEDSREPAIR: 0x10, NREXT64: 0x20,
-  EXCHRANGE: 0x40, PARENT: 0x80, METADIR: 0x100,
+  FTYPE: 0x1,
+  SPINODES: 0x2,
+  META_UUID: 0x4,
+  BIGTIME: 0x8,
+  NEEDSREPAIR: 0x10,
+  NREXT64: 0x20,
+  EXCHRANGE: 0x40,
+  PARENT: 0x80,
+  METADIR: 0x100,
 }
 const RO_COMPAT_OK = RO_COMPAT.FINOBT | RO_COMPAT.RMAPBT | RO_COMPAT.REFLINK | RO_COMPAT.INOBTCNT
 // NEEDSREPAIR: xfs_repair was interrupted; METADIR (and realtime groups behind it): not read here.
-const INCOMPAT_OK = INCOMPAT.FTYPE | INCOMPAT.SPINODES | INCOMPAT.META_UUID | INCOMPAT.BIGTIME | INCOMPAT.NREXT64 |
-  INCOMPAT.EXCHRANGE | INCOMPAT.PARENT
+const INCOMPAT_OK = INCOMPAT.FTYPE | INCOMPAT.SPINODES | INCOMPAT.META_UUID | INCOMPAT.BIGTIME | INCOMPAT.NREXT64 | INCOMPAT.EXCHRANGE | INCOMPAT.PARENT
 /** Log-incompat bits: logged extended attributes (1), file mapping exchange (2). */
 const LOG_INCOMPAT_OK = 0x1 | 0x2
 
@@ -83,8 +89,7 @@ export function parseXfsSuper(raw: Buffer, volSize: number): XfsSuper {
   const blockLog = raw[0x78]!
   const sectLog = raw[0x79]!
   need(isPow2(sectSize) && sectSize >= 512 && sectSize <= 32768 && 1 << sectLog === sectSize, `XFS: bad sector size ${sectSize}`)
-  need(isPow2(blockSize) && blockSize >= 512 && blockSize <= 65536 && 1 << blockLog === blockSize && blockSize >= sectSize,
-    `XFS: bad block size ${blockSize}`)
+  need(isPow2(blockSize) && blockSize >= 512 && blockSize <= 65536 && 1 << blockLog === blockSize && blockSize >= sectSize, `XFS: bad block size ${blockSize}`)
   need(raw.length >= sectSize, 'XFS: superblock sector short')
   const crc = v === 5
   if (crc) need(xfsCrcOk(raw, 0, sectSize, 0xe0), 'XFS: superblock CRC mismatch')
@@ -108,11 +113,9 @@ export function parseXfsSuper(raw: Buffer, volSize: number): XfsSuper {
   const agcount = be32(raw, 0x58)
   const agblklog = raw[0x7c]!
   // as the kernel's superblock verifier: 64 blocks, 16 MiB and at most 1 TiB per AG (which also bounds the AG count)
-  need(agblocks >= MIN_AG_BLOCKS && agblocks <= MAX_AG_BLOCKS && agblocks * blockSize >= 2 ** 24 && agblocks * blockSize <= 2 ** 40,
-    `XFS: AG size ${agblocks} blocks out of range`)
+  need(agblocks >= MIN_AG_BLOCKS && agblocks <= MAX_AG_BLOCKS && agblocks * blockSize >= 2 ** 24 && agblocks * blockSize <= 2 ** 40, `XFS: AG size ${agblocks} blocks out of range`)
   need(agblklog < 32 && 2 ** agblklog >= agblocks && 2 ** (agblklog - 1) < agblocks, `XFS: sb_agblklog ${agblklog} does not match ${agblocks} blocks per AG`)
-  need(agcount >= 1 && dblocks > (agcount - 1) * agblocks && dblocks <= agcount * agblocks,
-    `XFS: ${dblocks} blocks do not make ${agcount} AGs of ${agblocks}`)
+  need(agcount >= 1 && dblocks > (agcount - 1) * agblocks && dblocks <= agcount * agblocks, `XFS: ${dblocks} blocks do not make ${agcount} AGs of ${agblocks}`)
   need(dblocks * blockSize <= volSize, `XFS: the filesystem (${dblocks * blockSize} bytes) is larger than its container (${volSize} bytes)`)
   need(be64(raw, 0x10) === 0 && be64(raw, 0x18) === 0 && be32(raw, 0x5c) === 0, 'XFS: realtime device in use (its space is not in this volume)')
   const logStart = be64(raw, 0x30)
@@ -120,20 +123,37 @@ export function parseXfsSuper(raw: Buffer, volSize: number): XfsSuper {
   const logAg = Math.floor(logStart / 2 ** agblklog)
   const logAgbno = logStart % 2 ** agblklog
   const logBlocks = be32(raw, 0x60)
-  need(logAg < agcount && logBlocks > 0 && logAgbno + logBlocks <= agblocks && logAg * agblocks + logAgbno + logBlocks <= dblocks,
-    `XFS: internal log (fsblock ${logStart}, ${logBlocks} blocks) outside its AG`)
+  need(
+    logAg < agcount && logBlocks > 0 && logAgbno + logBlocks <= agblocks && logAg * agblocks + logAgbno + logBlocks <= dblocks,
+    `XFS: internal log (fsblock ${logStart}, ${logBlocks} blocks) outside its AG`,
+  )
   const uuid = Buffer.from(raw.subarray(0x20, 0x30))
   const metaUuid = crc && incompat & INCOMPAT.META_UUID ? Buffer.from(raw.subarray(0xf8, 0x108)) : uuid
   const fname = raw.subarray(0x6c, 0x78)
   const end = fname.indexOf(0)
   return {
-    raw, version: v, crc, blockSize, blockLog, sectSize, dblocks, agblocks, agcount, agblklog,
-    logBlock: logAg * agblocks + logAgbno, logBlocks, uuid, metaUuid,
+    raw,
+    version: v,
+    crc,
+    blockSize,
+    blockLog,
+    sectSize,
+    dblocks,
+    agblocks,
+    agcount,
+    agblklog,
+    logBlock: logAg * agblocks + logAgbno,
+    logBlocks,
+    uuid,
+    metaUuid,
     lazyCounts: crc || ((versionnum & V.MOREBITSBIT) !== 0 && (features2 & F2_LAZYSBCOUNT) !== 0),
     rmap: (roCompat & RO_COMPAT.RMAPBT) !== 0,
     reflink: (roCompat & RO_COMPAT.REFLINK) !== 0,
     fdblocks: be64(raw, 0x90),
-    roCompat, incompat, logIncompat, versionnum,
+    roCompat,
+    incompat,
+    logIncompat,
+    versionnum,
     label: fname.toString('latin1', 0, end < 0 ? 12 : end),
   }
 }

@@ -31,8 +31,13 @@ export const readXfs: FilesystemReader = async (vol, opts) => {
     const sb = parseXfsSuper(sectSize === 512 ? first : await readAt(vol, 0, sectSize), vol.size)
     label = sb.label || undefined
     Object.assign(details, {
-      version: sb.version, blockSize: sb.blockSize, sectorSize: sb.sectSize, blocks: sb.dblocks, agCount: sb.agcount,
-      agBlocks: sb.agblocks, uuid: uuidString(sb.uuid),
+      version: sb.version,
+      blockSize: sb.blockSize,
+      sectorSize: sb.sectSize,
+      blocks: sb.dblocks,
+      agCount: sb.agcount,
+      agBlocks: sb.agblocks,
+      uuid: uuidString(sb.uuid),
       features: { roCompat: hex(sb.roCompat), incompat: hex(sb.incompat), logIncompat: hex(sb.logIncompat), versionnum: hex(sb.versionnum) },
     })
     return { ...(await analyse(vol, sb, opts, details)), ...(label ? { label } : {}) }
@@ -115,10 +120,12 @@ async function readAg(vol: VolumeReader, sb: XfsSuper, agf: Agf, agfl: number[],
   })
   need(byBno.blocks === agf.freeblks, `${where}: the bnobt holds ${byBno.blocks} free blocks, the AGF says ${agf.freeblks}`)
   need(byBno.longest === agf.longest, `${where}: the longest bnobt extent is ${byBno.longest} blocks, the AGF says ${agf.longest}`)
-  const used = (what: string) => (agbno: number): void => need(isUsed(map, base + agbno), `${where}: ${what} block ${agbno} is marked free`)
+  const used =
+    (what: string) =>
+    (agbno: number): void =>
+      need(isUsed(map, base + agbno), `${where}: ${what} block ${agbno} is marked free`)
   const byCnt = new ExtentSet(keys)
-  const walkUsed = (tree: AllocTree, record?: (s: number, c: number) => void): Promise<number> =>
-    walkAllocBtree(vol, sb, agf, tree, { block: used(`${tree}bt`), ...(record ? { record } : {}) })
+  const walkUsed = (tree: AllocTree, record?: (s: number, c: number) => void): Promise<number> => walkAllocBtree(vol, sb, agf, tree, { block: used(`${tree}bt`), ...(record ? { record } : {}) })
   const cntBlocks = await walkUsed('cnt', (s, c) => byCnt.add(s, c))
   need(byCnt.equals(byBno), `${where}: the cntbt and the bnobt do not hold the same free extents`)
   await walkUsed('bno')
