@@ -97,6 +97,18 @@ t.test('backups: per VM, newest first, what each restore takes; rebuild writes t
     t.same(v.extracted?.devices, { 'drive-scsi0': sha(dayData(0)) }, "vma extract gives day 0's disk")
     t.same(v.extracted?.configs, { 'qemu-server.conf': sha(Buffer.from('day 0\n')) }, "and day 0's config")
   }
+  // Never over the chain's own files (the newest full backup would be lost), over another file only with --force.
+  const newest = readFileSync(join(dir, name(3)))
+  const over = await cliInProcess(['rebuild', '--force', join(dir, name(0, '.vma-delta')), join(dir, name(3))])
+  t.equal(over.status, 2, `rebuild over its base: usage error ${over.stderr}`)
+  t.match(over.stderr, /2026_11_23-01_00_00\.vma is one of the inputs: write the result to another name \(VMA_USAGE\)/)
+  t.ok(readFileSync(join(dir, name(3))).equals(newest), 'the newest full backup is untouched')
+  const again = await cliInProcess(['rebuild', join(dir, name(0, '.vma-delta')), out])
+  t.equal(again.status, 3, 'an existing OUT without --force: exit 3')
+  t.match(again.stderr, /day0\.vma exists; use --force to replace it \(VMA_EXISTS\)/)
+  t.equal((await cliInProcess(['rebuild', '--force', join(dir, name(0, '.vma-delta')), out])).status, 0, 'with --force')
+  const d = await cliInProcess(['diff', join(dir, name(3)), out, join(dir, name(1, '.vma-delta'))])
+  t.equal(d.status, 3, 'diff onto an existing delta (older deltas apply through it): exit 3')
   const full = await cliInProcess(['rebuild', join(dir, name(3)), join(outDir, 'x.vma')])
   t.equal(full.status, 0)
   t.match(full.stdout, /is a full archive: restore it as it is/)

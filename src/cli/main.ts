@@ -116,7 +116,9 @@ export async function main(): Promise<void> {
   })
   // Ctrl-C (or a kill) says what it cleaned up, so nobody goes looking for
   // half-written files; stderr to a terminal or pipe is written synchronously.
-  onInterruptReport((sig, removed) => {
+  onInterruptReport((sig, all) => {
+    // A lock's claim file (util/file-lock) goes too, but it is no unfinished output.
+    const removed = all.filter(f => !f.endsWith('.lock'))
     const what = removed.length === 0 ? 'no unfinished files were left' : `removed ${removed.length === 1 ? 'the unfinished file' : `${removed.length} unfinished files`} ${removed.join(', ')}`
     process.stderr.write(`\nvma-opt: interrupted by ${sig}; ${what}\n`)
   })

@@ -6,6 +6,7 @@
 // writer as optimize, whose read-back proof compares the result with the
 // identity the newest delta recorded before anything is published.
 
+import { refuseOutput } from './refuse-output.js'
 import { tmpdir } from 'node:os'
 import { dirname } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -22,6 +23,8 @@ import { openChain } from './open-chain.js'
 
 export interface ApplyOptions {
   lock?: LockOptions
+  /** Replace an existing OUT (never one of the inputs). */
+  force?: boolean
   stdin?: Readable
   stdout?: Writable
   /** Spool files, and the temp output when OUT is stdout (default: next to OUT, or the system temp dir). */
@@ -50,6 +53,7 @@ async function applyLocked(base: string, deltas: string[], out: string, o: Apply
   if (deltas.length === 0) throw new VmaError('VMA_USAGE', -1, 'name at least one delta')
   const toStdout = out === '-'
   if (!toStdout && DELTA_NAME.test(out)) throw new VmaError('VMA_USAGE', -1, `${out}: apply writes a full archive, not a .vma-delta`)
+  if (!toStdout) refuseOutput(out, [base, ...deltas], !!o.force)
   const workDir = o.tmpdir ?? (toStdout ? tmpdir() : dirname(out))
   const chain = await openChain(base, deltas, { stdin: o.stdin, spoolDir: workDir, progress: n => o.progress?.('reading', n) })
   try {
@@ -60,6 +64,7 @@ async function applyLocked(base: string, deltas: string[], out: string, o: Apply
     // fault a mismatch is).
     const w = await writeArchive(fields, devices, reader, {
       path: toStdout ? undefined : out,
+      noClobber: !o.force, // an OUT that appears meanwhile is not replaced either
       workDir,
       compression: o.compress ?? (toStdout ? 'none' : compressionFromName(out)),
       zstdThreads: o.zstdThreads,

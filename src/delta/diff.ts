@@ -9,6 +9,7 @@
 // of the clusters it holds, must be exactly what was meant to be written, and
 // with the terms of BASE's clusters it leaves out they must give NEW's digest.
 
+import { refuseOutput } from './refuse-output.js'
 import { keepMetadata, type KeepFrom } from '../output/keep-metadata.js'
 import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -37,6 +38,8 @@ import { identityOf } from '../archive/archive-identity.js'
 
 export interface DiffOptions {
   lock?: LockOptions
+  /** Replace an existing DELTA (never BASE or NEW). */
+  force?: boolean
   /** The file whose owner, group, xattrs, ACLs and mode the delta takes (the archive a reverse delta replaces). */
   keepMetadataOf?: KeepFrom
   stdin?: Readable
@@ -86,6 +89,7 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
   const t0 = Date.now()
   checkDeltaName(deltaPath)
   if (base === '-' && neu === '-') throw new VmaError('VMA_USAGE', -1, 'only one of BASE and NEW can be stdin')
+  refuseOutput(deltaPath, [base, neu], !!o.force) // an existing delta may be what older deltas apply through
   const spoolDir = o.tmpdir ?? (dirname(deltaPath) || tmpdir())
   const inputs: ArchiveInput[] = []
   const indexes: IndexedArchive[] = []
@@ -159,7 +163,7 @@ async function diffLocked(base: string, neu: string, deltaPath: string, o: DiffO
       await proveDelta(out.path, header, outcomes, h.deviceList)
       const { size } = await stat(out.path)
       if (o.keepMetadataOf) await keepMetadata(out.path, o.keepMetadataOf) // a failure is an error, never swallowed
-      await out.commit(deltaPath)
+      await out.commit(deltaPath, !o.force)
       return {
         base: inputs[0]!.label,
         new: inputs[1]!.label,

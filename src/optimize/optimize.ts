@@ -38,7 +38,7 @@ import { StreamClusterReader } from '../archive/stream-cluster-reader.js'
 import { ArchiveClusterReader } from '../archive/archive-cluster-reader.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
-import { writeArchive, type WriteTarget } from '../archive/write-archive.js'
+import { writeArchive, type WriteResult, type WriteTarget } from '../archive/write-archive.js'
 import { ArchiveDisk } from '../trim/disk/archive-disk.js'
 import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
@@ -270,6 +270,25 @@ function shareOf(o: { sharing?: SharingState }): { share?: ShareResult } {
   return o.sharing ? { share: o.sharing.result ?? { shared: 0, differ: 0, why: o.sharing.plan.why } } : {}
 }
 
+/** What a run that wrote the optimized form reports, from the input's check and the writer's result. */
+function writtenResult(src: string, o: Resolved, one: CheckedArchive, w: WriteResult): OptimizeResult {
+  return {
+    src,
+    compression: o.compression,
+    inputBytes: o.total,
+    plainBytes: one.plainBytes,
+    alreadyOptimized: false,
+    devices: one.digests,
+    ...shareOf(o),
+    dest: o.inPlace ? src : o.name,
+    outputBytes: w.outputBytes,
+    plainOutputBytes: w.plainBytes,
+    written: true,
+    checked: w.checked,
+    seconds: (Date.now() - o.t0) / 1000,
+  }
+}
+
 interface Resolved extends OptimizeOptions {
   sharing?: SharingState
   t0: number
@@ -315,21 +334,7 @@ async function optimizeOverlapped(input: ArchiveInput, headers: IndexedArchive, 
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return {
-      src: input.label,
-      compression: o.compression,
-      inputBytes: o.total,
-      plainBytes: one!.plainBytes,
-      alreadyOptimized: false,
-      devices: one!.digests,
-      ...shareOf(o),
-      dest: o.inPlace ? input.label : o.name,
-      outputBytes: w.outputBytes,
-      plainOutputBytes: w.plainBytes,
-      written: true,
-      checked: w.checked,
-      seconds: (Date.now() - o.t0) / 1000,
-    }
+    return writtenResult(input.label, o, one!, w)
   } finally {
     await checking.catch(() => undefined) // nothing reads the input once we return
   }
@@ -367,21 +372,7 @@ async function optimizeOnePass(input: ArchiveInput, reopen: () => Promise<Archiv
       },
     })
     trace('pass 3 (read back, compare; fsync meanwhile)', o.t0)
-    return {
-      src: input.label,
-      compression: o.compression,
-      inputBytes: o.total,
-      plainBytes: one!.plainBytes,
-      alreadyOptimized: false,
-      devices: one!.digests,
-      ...shareOf(o),
-      dest: o.inPlace ? input.label : o.name,
-      outputBytes: w.outputBytes,
-      plainOutputBytes: w.plainBytes,
-      written: true,
-      checked: w.checked,
-      seconds: (Date.now() - o.t0) / 1000,
-    }
+    return writtenResult(input.label, o, one!, w)
   } catch (e) {
     // A damaged input is the cause to report, even when writing failed after it.
     throw reader.failed ?? e

@@ -4,26 +4,20 @@ import type { ApplyResult } from '../../delta/apply.js'
 import type { OutputCompression } from '../../output/output-file.js'
 import { VmaError } from '../../util/errors.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
-import { integerOption, ZSTD_THREADS } from '../integer-option.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
-import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
+import { lockOptionsFrom } from '../wait-option.js'
+import { chainOutputOptions } from '../chain-output-options.js'
 
 export function applyCommand(io: CliIO, result: CommandResult) {
   return command({
     command: 'apply <base> <rest..>',
     describe: 'Restore the newest archive of a chain BASE DELTA... as a full archive OUT (the optimized form), proven before it is published',
     builder: (y: Argv) =>
-      y
+      chainOutputOptions(y)
         .positional('base', { type: 'string', describe: 'the full archive the first delta applies to (path or -)', demandOption: true })
         .positional('rest', { type: 'string', array: true, describe: 'DELTA... OUT: deltas in chain order, then the output path or - for stdout' })
-        .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
-        .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
-        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
-        .option('json', { type: 'boolean', describe: 'print a JSON summary' })
-        .option('wait', WAIT_OPTION)
-        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 apply monday.vma.zst tuesday.vma-delta.zst tuesday.vma.zst', 'forward')
         .example('$0 apply today.vma.zst yesterday.vma-delta.zst - | vma extract - /restore', 'reverse, into a pipe'),
     handler: async args => {
@@ -36,6 +30,7 @@ export function applyCommand(io: CliIO, result: CommandResult) {
       const { apply } = await import('../../delta/apply.js') // loaded when used: start-up stays short
       const r = await apply(args.base, rest.slice(0, -1), out, {
         lock: lockOptionsFrom(args, io),
+        force: args.force,
         stdin: io.stdin,
         stdout: io.stdout,
         tmpdir: args.tmpdir,

@@ -21,6 +21,7 @@ export function diffCommand(io: CliIO, result: CommandResult) {
         .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'delta compression (default: from the name)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: next to DELTA)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
+        .option('force', { type: 'boolean', describe: 'replace an existing DELTA (never BASE or NEW)' })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('wait', WAIT_OPTION)
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
@@ -33,6 +34,7 @@ export function diffCommand(io: CliIO, result: CommandResult) {
       const { diff } = await import('../../delta/diff.js') // loaded when used: start-up stays short
       const r = await diff(args.base, args.new, args.delta, {
         lock: lockOptionsFrom(args, io),
+        force: args.force,
         stdin: io.stdin,
         tmpdir: args.tmpdir,
         compress,

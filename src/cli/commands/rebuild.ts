@@ -5,23 +5,17 @@ import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
 import { makeProgress } from '../progress.js'
-import { integerOption, ZSTD_THREADS } from '../integer-option.js'
-import { WAIT_OPTION, lockOptionsFrom } from '../wait-option.js'
+import { lockOptionsFrom } from '../wait-option.js'
+import { chainOutputOptions } from '../chain-output-options.js'
 
 export function rebuildCommand(io: CliIO, result: CommandResult) {
   return command({
     command: 'rebuild <backup> <out>',
     describe: "Write a reverse delta's day as a full archive: the full archive and the newer deltas are found in its directory, the result proven as apply proves it",
     builder: (y: Argv) =>
-      y
+      chainOutputOptions(y)
         .positional('backup', { type: 'string', describe: 'a .vma-delta (or a full archive) in a dump directory', demandOption: true })
         .positional('out', { type: 'string', describe: 'the full archive to write, or - for stdout', demandOption: true })
-        .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
-        .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
-        .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
-        .option('json', { type: 'boolean', describe: 'print a JSON summary' })
-        .option('wait', WAIT_OPTION)
-        .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
         .example('$0 rebuild vzdump-qemu-100-2026_11_21-01_00_00.vma-delta.zst /var/tmp/vzdump-qemu-100-2026_11_21-01_00_00.vma.zst', '')
         .example('$0 rebuild vzdump-qemu-100-2026_11_21-01_00_00.vma-delta.zst - | vma extract - /restore', 'into a pipe'),
     handler: async args => {
@@ -40,6 +34,7 @@ export function rebuildCommand(io: CliIO, result: CommandResult) {
       const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
       const r = await apply(chain.base, chain.deltas, args.out, {
         lock: lockOptionsFrom(args, io),
+        force: args.force,
         stdout: io.stdout,
         tmpdir: args.tmpdir,
         compress,

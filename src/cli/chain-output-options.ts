@@ -1,0 +1,17 @@
+// The options of the commands that write a chain's newest archive in full
+// (apply, rebuild): one set, so that both take and describe them alike.
+
+import type { Argv } from 'yargs'
+import { integerOption, ZSTD_THREADS } from './integer-option.js'
+import { WAIT_OPTION } from './wait-option.js'
+
+export function chainOutputOptions<T>(y: Argv<T>) {
+  return y
+    .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
+    .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
+    .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
+    .option('force', { type: 'boolean', describe: 'replace an existing OUT (never one of the chain\'s own files)' })
+    .option('json', { type: 'boolean', describe: 'print a JSON summary' })
+    .option('wait', WAIT_OPTION)
+    .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })
+}
