@@ -308,4 +308,12 @@ t.test('packaged: the package wrapper chains through hook.conf; a job gets a wra
   const u = uninstallHook({ packaged: true, packagedWrapper: wrapper, optionsFile, path: job })
   t.same(u.removed, [job], 'uninstalling the job wrapper removes it and nothing global')
   t.ok(existsSync(optionsFile))
+  // hook.conf edited by hand: CRLF, blanks around the line, no newline at the end (review): the chain still runs.
+  writeFileSync(optionsFile, `# edited\r\n   --chain ${their.path}  \r\n--keep-uuid`)
+  t.equal(vzdump(wrapper, ['job-start'], { ...vars, THEIR_JOB_START: '6' }).status, 6, 'the chained hook ran from a CRLF, blank-padded last line')
+  t.same(optionsFileArgs(readFileSync(optionsFile, 'utf8')), ['--chain', their.path, '--keep-uuid'], 'and node reads the same')
+  // A checkout wrapper (or a job's) replacing the package's keeps the chain the package's wrapper had in hook.conf (review).
+  const other = join(dir, 'checkout-hook')
+  const c = installHook({ packaged: false, packagedWrapper: wrapper, optionsFile, path: other, vzdumpConf: conf, entry: ENTRY })
+  t.equal(c.chain, their.path, 'the chain moves to the new wrapper')
 })

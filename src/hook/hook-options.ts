@@ -25,6 +25,9 @@ export interface HookOptions {
   chain?: string
 }
 
+/** How long the hook waits for another vma-opt run on its files before it leaves them as they are. */
+export const HOOK_LOCK_WAIT_MS = 30 * 60_000
+
 /** First line of the options file: `hook uninstall` deletes only a file that starts with it. */
 export const OPTIONS_HEADER = '# vma-opt hook options, written by `vma-opt hook install`: one a line, `--name` or `--name VALUE` (the rest of the line, as it is).'
 
@@ -71,9 +74,11 @@ export function formatOptionsFile(o: HookOptions): string {
 
 /** The options file as arguments: comments and blank lines skipped, each line split at its first space. */
 export function optionsFileArgs(text: string): string[] {
+  // A file edited on Windows (CRLF) or with stray blanks reads as meant; the wrapper's shell reads --chain the same way.
   return text
     .split('\n')
-    .filter(l => l.trim() !== '' && !l.trimStart().startsWith('#'))
+    .map(l => l.trim())
+    .filter(l => l !== '' && !l.startsWith('#'))
     .flatMap(splitLine)
 }
 

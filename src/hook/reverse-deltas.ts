@@ -31,6 +31,7 @@ import { syncDir } from '../output/output-file.js'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { humanBytes } from '../util/human.js'
 import { lockFile } from '../util/file-lock.js'
+import { HOOK_LOCK_WAIT_MS } from './hook-options.js'
 import { ARCHIVE, PROTECTION_MARK, protectionOf, readGuestChains, type GuestChains } from '../delta/backup-chains.js'
 
 export interface ReverseDeltaOptions {
@@ -153,10 +154,10 @@ async function convertOlder(target: string, vmid: string, time: string, chains: 
 async function convert(base: string, previous: string, o: ReverseDeltaOptions, log: (line: string) => void): Promise<string> {
   const delta = deltaNameFor(previous)
   // The archive that goes and the delta that comes are locked until it is done; another run on them is waited for.
-  const locks = [await lockFile(previous, { wait: true, onWait: log })]
+  const locks = [await lockFile(previous, { wait: true, onWait: log, waitAtMostMs: HOOK_LOCK_WAIT_MS })]
   let published = false
   try {
-    locks.push(await lockFile(delta, { wait: true, onWait: log }))
+    locks.push(await lockFile(delta, { wait: true, onWait: log, waitAtMostMs: HOOK_LOCK_WAIT_MS }))
     if (existsSync(delta)) throw new VmaError('VMA_EXISTS', -1, `${basename(delta)} already exists`)
     if (!existsSync(previous)) throw new VmaError('VMA_IO', -1, `${basename(previous)} is gone`)
     // The delta replaces the archive: it keeps who may read it (owner, mode, ACLs), as an in-place optimize does.

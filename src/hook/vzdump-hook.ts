@@ -18,7 +18,7 @@ import { installSignalCleanup } from '../util/temp-files.js'
 import { lockFile } from '../util/file-lock.js'
 import { humanBytes } from '../util/human.js'
 import { periodicProgress } from '../util/periodic-progress.js'
-import { optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
+import { HOOK_LOCK_WAIT_MS, optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
 import { runReverseDeltas } from './reverse-deltas.js'
 import { reportLines } from '../trim/report.js'
 
@@ -81,8 +81,16 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
     return 0 // PBS snapshot names are not files
   }
   installSignalCleanup()
-  // The archive is locked for the whole hook run; another vma-opt run on it is waited for (vzdump waits for the hook).
-  const lock = await lockFile(target, { wait: true, onWait: io.log }).catch(() => undefined)
+  // The archive is locked for the whole hook run; another vma-opt run on it
+  // is waited for, but not for ever: vzdump's job (and the VM's backup lock)
+  // waits for the hook.
+  let lock
+  try {
+    lock = await lockFile(target, { wait: true, onWait: io.log, waitAtMostMs: HOOK_LOCK_WAIT_MS })
+  } catch (e) {
+    io.log(`vma-opt: WARNING: ${(e as Error).message}; the archive was left as it is`)
+    return options.strict ? (e instanceof VmaError ? e.exitCode : EXIT_IO) : 0
+  }
   try {
     return await optimizeAndConvert(target, before, options, io)
   } finally {

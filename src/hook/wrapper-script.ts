@@ -76,7 +76,14 @@ export function wrapperScript(w: WrapperSpec): string {
       : [
           `${CHAIN_VAR}=`,
           `if [ -r ${shellQuote(w.chainFrom!)} ]; then`,
-          `  while IFS= read -r line; do case "$line" in '--chain '*) ${CHAIN_VAR}="\${line#--chain }" ;; esac; done < ${shellQuote(w.chainFrom!)}`,
+          // Read as optionsFileArgs reads it: a last line without a newline, CRLF and surrounding blanks are fine.
+          "  cr=$(printf '\\r')",
+          '  while IFS= read -r line || [ -n "$line" ]; do',
+          '    line=${line%"$cr"}',
+          '    line=${line#"${line%%[![:space:]]*}"}',
+          '    line=${line%"${line##*[![:space:]]}"}',
+          `    case "$line" in '--chain '*) ${CHAIN_VAR}=\${line#--chain } ;; esac`,
+          `  done < ${shellQuote(w.chainFrom!)}`,
           'fi',
         ]
   return [

@@ -37,6 +37,12 @@ export interface LockOptions {
   wait?: boolean
   /** Called once when a wait begins, with a line that names the other run. */
   onWait?: (line: string) => void
+  /**
+   * With `wait`: give up (VMA_LOCKED) after this many milliseconds. A claim
+   * of another host or PID namespace is never stale to us, so a run that
+   * must not hang (the hook, which blocks vzdump's job) sets one.
+   */
+  waitAtMostMs?: number
 }
 
 export interface FileLock {
@@ -143,6 +149,7 @@ export async function lockFile(target: string, o: LockOptions = {}): Promise<Fil
     return { held: true, release: () => release(path) }
   }
   let told = false
+  const giveUpAt = o.waitAtMostMs === undefined ? Infinity : Date.now() + o.waitAtMostMs
   for (;;) {
     const claim = createClaim(path)
     if (claim === undefined) return { held: false, release: () => undefined }
@@ -160,6 +167,7 @@ export async function lockFile(target: string, o: LockOptions = {}): Promise<Fil
     drop(claim)
     const who = `${target} is in use by another vma-opt run (${others.join('; ')})`
     if (!o.wait) throw new VmaError('VMA_LOCKED', -1, `${who}; try again when it has finished, or use --wait`)
+    if (Date.now() >= giveUpAt) throw new VmaError('VMA_LOCKED', -1, `${who}; waited ${Math.round(o.waitAtMostMs! / 60000)} min for it, gave up (a claim left by a crashed run on another host or in a container: remove it by hand)`)
     if (!told) o.onWait?.(`vma-opt: waiting: ${who}`)
     told = true
     await sleep(POLL_MS + Math.floor(Math.random() * POLL_MS))
