@@ -84,6 +84,11 @@ const xfsDisk = buildXfsDisk(xfs[0], mib, join(dir, 'work'))
 copyFileSync(xfs[0], xfs[1])
 evolveXfs({ ...xfsDisk, path: xfs[1] }, join(dir, 'work'), 2)
 await diskDedupTable(dir, { title: `${fsTitle} ${mb(xfsDisk.size)} RHEL-style disk (GPT, XFS with files, swap), a day of use apart`, vmid: 103, drive: 'drive-scsi0', images: xfs })
+const btrfs: [string, string] = [join(dir, 'btrfs1.img'), join(dir, 'btrfs2.img')]
+const btrfsDisk = buildXfsDisk(btrfs[0], mib, join(dir, 'work'), 'btrfs')
+copyFileSync(btrfs[0], btrfs[1])
+evolveXfs({ ...btrfsDisk, path: btrfs[1] }, join(dir, 'work'), 2)
+await diskDedupTable(dir, { title: `${fsTitle} ${mb(btrfsDisk.size)} Fedora-style disk (GPT, btrfs with files, swap), a day of use apart`, vmid: 104, drive: 'drive-scsi0', images: btrfs })
 const windows: [string, string] = [join(dir, 'windows1.img'), join(dir, 'windows2.img')]
 const windowsDisk = buildBenchWindowsDisk(windows[0], mib, join(dir, 'work'))
 copyFileSync(windows[0], windows[1])

@@ -1,4 +1,4 @@
-// A RHEL-style Linux guest disk for the trim benchmarks: GPT (sgdisk), p1 XFS
+// A RHEL- or Fedora-style Linux guest disk for the trim benchmarks: GPT (sgdisk), p1 XFS or btrfs
 // (mkfs.xfs, files written through the kernel), p2 swap, old "deleted" data
 // everywhere else. Day 2 (evolveXfs) replaces about 2% of the files and churns
 // temp files (written, synced, deleted: their data stays in free blocks)
@@ -19,13 +19,21 @@ function run(cmd: string, args: string[]): string {
   return r.stdout
 }
 
+/** The filesystems this disk can hold in p1: XFS (RHEL family) or btrfs (Fedora, openSUSE). */
+export type RootFs = 'xfs' | 'btrfs'
+
+const MKFS: Record<RootFs, (dev: string) => [string, string[]]> = {
+  xfs: dev => ['mkfs.xfs', ['-q', '-f', '-K', '-L', 'root', dev]],
+  btrfs: dev => ['mkfs.btrfs', ['-q', '-f', '-K', '-L', 'root', dev]],
+}
+
 /** Runs `use` on p1 mounted through a loop device; always unmounts and detaches. */
-function withMounted(disk: LinuxDisk, work: string, use: (mnt: string) => void, mkfs = false): void {
+function withMounted(disk: LinuxDisk, work: string, use: (mnt: string) => void, mkfs?: RootFs): void {
   mkdirSync(work, { recursive: true })
   const mnt = mkdtempSync(join(work, 'mnt-'))
   const dev = run('losetup', ['--find', '--show', '--offset', String(disk.ext4.offset), '--sizelimit', String(disk.ext4.length), disk.path]).trim()
   try {
-    if (mkfs) run('mkfs.xfs', ['-q', '-f', '-K', '-L', 'root', dev])
+    if (mkfs) run(...MKFS[mkfs](dev))
     run('mount', [dev, mnt])
     try {
       use(mnt)
@@ -39,7 +47,7 @@ function withMounted(disk: LinuxDisk, work: string, use: (mnt: string) => void, 
 }
 
 /** Builds day 1 of a disk of `sizeMiB` (>= 400). The `ext4` field of the result is p1, here XFS. */
-export function buildXfsDisk(path: string, sizeMiB: number, work: string): LinuxDisk {
+export function buildXfsDisk(path: string, sizeMiB: number, work: string, fs: RootFs = 'xfs'): LinuxDisk {
   const disk = garbageDisk(path, sizeMiB)
   const fsLen = disk.ext4.length
   const swapLen = disk.swap.length
@@ -56,7 +64,7 @@ export function buildXfsDisk(path: string, sizeMiB: number, work: string): Linux
         used += n
       }
     },
-    true,
+    fs,
   )
   const sw = join(work, 'swap.img')
   run('truncate', ['-s', String(swapLen), sw])
