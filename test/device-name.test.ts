@@ -76,6 +76,7 @@ t.test('serve: the default export is the first disk that is not EFI or TPM state
   const size = async (name: string, socket = sock) => (await run('nbdinfo', ['--size', `nbd+unix:///${name}?socket=${socket}`])).stdout.trim()
   t.equal(await size(''), String(3 << 20), 'the default export is drive-scsi0')
   t.equal(await size('drive-efidisk0'), '540672', 'the EFI disk is still there by name')
+  t.equal(s.defaultExport?.name, 'drive-scsi0', 'and the listing marks drive-scsi0 as the default')
   t.equal(await size('scsi0'), String(3 << 20), 'an export asked for as scsi0')
   await s.close()
   const sock2 = join(dir, 's2.sock')

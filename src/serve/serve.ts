@@ -50,8 +50,10 @@ export interface ServeOptions {
 }
 
 export interface RunningServer {
-  /** The exports, first one is the default export. */
+  /** The exports, in the archive's order. */
   exports: readonly ExportedDevice[]
+  /** The one a client gets without naming one (exportSet: the first that is not an EFI or TPM state disk). */
+  defaultExport: ExportedDevice | undefined
   /** The socket path, or the TCP address actually bound (port 0 picks one). */
   address: ServeAddress
   /** URIs of every export, as qemu and libnbd take them. */
@@ -193,6 +195,7 @@ export async function serveDevices(
   let closed = false
   return {
     exports: devices,
+    defaultExport: set.find(''),
     address,
     uris: devices.map(d => uriFor(address, d.name)),
     close: async () => {

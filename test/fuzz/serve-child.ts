@@ -61,8 +61,10 @@ export async function startServe(bin: string, dir: string, args: string[], start
       timedOut = true
       resolve(false)
     }, startMs)
+    // Listening once every export's line is out: "serving N exports ...", then N lines (seed 20261206 nbd cases 34, 88 read too soon).
     const check = () => {
-      if (/serving .*\n.*\n/.test(out)) {
+      const n = Number(/serving (\d+) exports?/.exec(out)?.[1] ?? 1)
+      if (/serving .*\n/.test(out) && (out.match(/^\s+nbd(\+unix)?:\/\/.*\n/gm) ?? []).length >= n) {
         clearTimeout(timer)
         resolve(true)
       }

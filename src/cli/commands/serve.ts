@@ -88,7 +88,7 @@ export function serveCommand(io: CliIO, result: CommandResult) {
       stop = server.close
       const where = 'socket' in server.address ? `unix socket ${server.address.socket}` : `tcp ${server.address.host}:${server.address.port}`
       io.stdout.write(`serving ${server.exports.length} export${server.exports.length === 1 ? '' : 's'} read only on ${where} (Ctrl-C to stop)\n`)
-      server.exports.forEach((d, i) => io.stdout.write(`  ${server.uris[i]}  ${humanBytes(d.size)}${i === 0 ? '  (default export)' : ''}\n`))
+      server.exports.forEach((d, i) => io.stdout.write(`  ${server.uris[i]}  ${humanBytes(d.size)}${d === server.defaultExport ? '  (default export)' : ''}\n`))
       // Runs until a signal: the cleanup handler removes the socket and spool and exits.
       await new Promise<never>(() => undefined)
       result.exitCode = 0
