@@ -103,8 +103,9 @@ else {
       const trimmed = join(dir, 'trimmed.vma')
       r = cli(['optimize', '--trim', raw, trimmed])
       t.equal(r.status, 0, r.stderr)
-      t.match(r.stdout, /p2 xfs 'boot' trimmed/)
-      t.match(r.stdout, /rhel\/root xfs 'root' trimmed/)
+      // The report names what it trimmed, then how much data it zeroed (trim/report).
+      t.match(r.stdout, /drive-scsi0: [^;\n]*p2 xfs 'boot'[^;\n]* trimmed, [\d.]+ MiB of data zeroed/)
+      t.match(r.stdout, /drive-scsi0: [^;\n]*rhel\/root xfs 'root'[^;\n]* trimmed, [\d.]+ MiB of data zeroed/)
       const expected = await applyZeroer(plan, 'drive-scsi0', disk, join(dir, 'expected.img'), ranges)
       const ex = join(dir, 'extract')
       const x = await vmaExtract(trimmed, ex)
