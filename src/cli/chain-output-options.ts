@@ -10,7 +10,7 @@ export function chainOutputOptions<T>(y: Argv<T>) {
     .option('compress', { choices: ['zstd', 'gzip', 'lzo', 'none'] as const, describe: 'output compression (default: from the name)' })
     .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
     .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
-    .option('force', { type: 'boolean', describe: 'replace an existing OUT (never one of the chain\'s own files)' })
+    .option('force', { type: 'boolean', describe: "replace an existing OUT (never one of the chain's own files)" })
     .option('json', { type: 'boolean', describe: 'print a JSON summary' })
     .option('wait', WAIT_OPTION)
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })

@@ -15,7 +15,8 @@ export function refuseOutput(out: string, inputs: string[], force: boolean): voi
   if (!st) return
   for (const i of inputs) {
     const s = i === '-' ? undefined : statOrUndefined(i)
-    if (s && s.dev === st.dev && s.ino === st.ino) throw new VmaError('VMA_USAGE', -1, `${out} is ${i === out ? 'one of the inputs' : `the same file as the input ${i}`}: write the result to another name`)
+    if (s && s.dev === st.dev && s.ino === st.ino)
+      throw new VmaError('VMA_USAGE', -1, `${out} is ${i === out ? 'one of the inputs' : `the same file as the input ${i}`}: write the result to another name`)
   }
   if (!force) throw new VmaError('VMA_EXISTS', -1, `${out} exists; use --force to replace it`)
 }

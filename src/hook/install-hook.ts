@@ -97,7 +97,9 @@ export function installHook(given: InstallOptions): InstallResult {
   // behind vma-opt's (--force replaces it instead); a reinstall keeps the
   // chain the wrapper it replaces had.
   const foreign = current && !isOurScript(current.value, path) ? current.value : undefined
-  const chain = o.force ? undefined : (foreign ?? (current ? chainOf(current.value, resolve(current.value) === packagedWrapper ? optionsFile : undefined) : undefined) ?? chainOf(path, shared ? optionsFile : undefined))
+  const chain = o.force
+    ? undefined
+    : (foreign ?? (current ? chainOf(current.value, resolve(current.value) === packagedWrapper ? optionsFile : undefined) : undefined) ?? chainOf(path, shared ? optionsFile : undefined))
   if (chain !== undefined && resolve(chain) === path) throw new VmaError('VMA_USAGE', -1, `${path} cannot chain to itself`)
   const content = shared ? formatOptionsFile({ ...o, chain }) : hookScript({ ...o, chain, node: o.node ?? (packaged ? PACKAGED_NODE : undefined) })
 

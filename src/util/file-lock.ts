@@ -167,7 +167,12 @@ export async function lockFile(target: string, o: LockOptions = {}): Promise<Fil
     drop(claim)
     const who = `${target} is in use by another vma-opt run (${others.join('; ')})`
     if (!o.wait) throw new VmaError('VMA_LOCKED', -1, `${who}; try again when it has finished, or use --wait`)
-    if (Date.now() >= giveUpAt) throw new VmaError('VMA_LOCKED', -1, `${who}; waited ${Math.round(o.waitAtMostMs! / 60000)} min for it, gave up (a claim left by a crashed run on another host or in a container: remove it by hand)`)
+    if (Date.now() >= giveUpAt)
+      throw new VmaError(
+        'VMA_LOCKED',
+        -1,
+        `${who}; waited ${Math.round(o.waitAtMostMs! / 60000)} min for it, gave up (a claim left by a crashed run on another host or in a container: remove it by hand)`,
+      )
     if (!told) o.onWait?.(`vma-opt: waiting: ${who}`)
     told = true
     await sleep(POLL_MS + Math.floor(Math.random() * POLL_MS))
