@@ -13,7 +13,7 @@ import { cli, sha256File, vmaExtract, vmaMissing } from './trim-archive-helpers.
 import { extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
 import { LIVE_MIB, MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
-import { E, PE_START, UUIDS, dashed, writePv } from './trim-lvm-build.js'
+import { E, PE_START, UUIDS, onePvVg, writePv } from './trim-lvm-build.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk'].filter(x => !haveTool(x))
 const skip = missing.length ? `missing tools: ${missing.join(', ')} (Debian packages e2fsprogs, fdisk)` : vmaMissing()
@@ -121,20 +121,11 @@ t.test('an external journal device is named as one', { skip: missing.length ? sk
 
 /** VG vgm on UUIDS[0]: LV mid = extents 4-7, free extents 0-3 and 8-14 on both sides. */
 function middleLvVg(): string {
-  const id = dashed(UUIDS[0]!)
-  return `vgm {
-id = "vgmvgm-0000-0000-0000-0000-0000-vgmvgm"
-seqno = 2
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-extent_size = ${E / 512}
-physical_volumes {
-pv0 { id = "${id}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-}
-logical_volumes {
-mid { id = "m" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+  return onePvVg(
+    'vgm',
+    2,
+    `mid { id = "m" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 4 type = "striped" stripe_count = 1 stripes = ["pv0", 4] } }
-}
-}
-`
+`,
+  )
 }

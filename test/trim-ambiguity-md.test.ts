@@ -3,8 +3,9 @@
 // kernel's documented format) around array contents made with the real tools
 // (sfdisk/sgdisk, mke2fs), and each superblock is checked with mdadm --examine.
 import t, { type Test } from 'tap'
+import { readAt, writeAt } from './fixtures/ntfs-image.js'
 import { join } from 'node:path'
-import { mkdirSync, openSync, readSync, writeSync, closeSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
@@ -54,20 +55,6 @@ function examine(t: Test, img: string, want: RegExp): void {
       .filter(l => /Version|Raid Level|Checksum/.test(l))
       .join(';')}`,
   )
-}
-
-function readAt(img: string, off: number, n: number): Buffer {
-  const b = Buffer.alloc(n)
-  const fd = openSync(img, 'r')
-  readSync(fd, b, 0, n, off)
-  closeSync(fd)
-  return b
-}
-
-function writeAt(img: string, off: number, b: Buffer): void {
-  const fd = openSync(img, 'r+')
-  writeSync(fd, b, 0, b.length, off)
-  closeSync(fd)
 }
 
 async function zeroAll(plan: TrimPlan, imgs: string[]): Promise<string[]> {

@@ -12,7 +12,7 @@ import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { LIVE_MIB, MiB, STALE, place, sfdiskOnePartition, staleUnderMbr, mustRun } from './fixtures/stale-disks.js'
-import { UUIDS, PE_START, E, dashed, writePv } from './trim-lvm-build.js'
+import { UUIDS, PE_START, onePvVg, writePv } from './trim-lvm-build.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sfdisk', 'sgdisk', 'mkswap', 'mkntfs', 'blkid'].filter(x => !haveTool(x))
 
@@ -129,20 +129,11 @@ else {
 
 /** VG vgn on UUIDS[0]: LV guest = extents 0-11 of the PV (48 MiB). */
 function nestedVg(): string {
-  const id = dashed(UUIDS[0]!)
-  return `vgn {
-id = "vgnvgn-0000-0000-0000-0000-0000-vgnvgn"
-seqno = 3
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-extent_size = ${E / 512}
-physical_volumes {
-pv0 { id = "${id}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-}
-logical_volumes {
-guest { id = "g" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+  return onePvVg(
+    'vgn',
+    3,
+    `guest { id = "g" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 12 type = "striped" stripe_count = 1 stripes = ["pv0", 0] } }
-}
-}
-`
+`,
+  )
 }

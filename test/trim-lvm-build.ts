@@ -34,6 +34,21 @@ ${extraLvs}}
 }
 `
 
+/** A VG named `name` on one 15-extent PV (UUIDS[0]) holding the given `logical_volumes` entries. */
+export const onePvVg = (name: string, seqno: number, lvs: string): string => `${name} {
+id = "${name}${name}-0000-0000-0000-0000-0000-${name}${name}"
+seqno = ${seqno}
+format = "lvm2"
+status = ["RESIZEABLE", "READ", "WRITE"]
+extent_size = ${E / 512}
+physical_volumes {
+pv0 { id = "${dashed(UUIDS[0]!)}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
+}
+logical_volumes {
+${lvs}}
+}
+`
+
 /** A thin pool on pv0 extents 8-9 (data) and pv1 extent 8 (metadata). */
 export const THIN_POOL = `pool { id = "p" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 2 type = "thin-pool" metadata = "pool_tmeta" pool = "pool_tdata" } }

@@ -2,8 +2,9 @@
 // (re-sealing the CRC where the point is the content, not the checksum): each
 // volume is skipped with its reason, never a crash, a hang or a trim.
 import t from 'tap'
+import { readAt, writeAt } from './fixtures/ntfs-image.js'
 import { join } from 'node:path'
-import { closeSync, copyFileSync, openSync, readSync, truncateSync, writeSync } from 'node:fs'
+import { copyFileSync, truncateSync } from 'node:fs'
 import { planTrim } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { xfsCrc } from '../src/trim/xfs/xfs-bytes.js'
@@ -14,20 +15,6 @@ const MiB = 1 << 20
 const BS = 4096
 const SECT = 512
 const missing = xfsToolsMissing()
-
-function readAt(img: string, off: number, n: number): Buffer {
-  const b = Buffer.alloc(n)
-  const fd = openSync(img, 'r')
-  readSync(fd, b, 0, n, off)
-  closeSync(fd)
-  return b
-}
-
-function writeAt(img: string, off: number, b: Buffer): void {
-  const fd = openSync(img, 'r+')
-  writeSync(fd, b, 0, b.length, off)
-  closeSync(fd)
-}
 
 /** Applies `edit` to `len` bytes at `off`; with `crcOff`, re-seals the structure's CRC as XFS computes it. */
 function patch(img: string, off: number, len: number, edit: (b: Buffer) => void, crcOff?: number): void {
