@@ -24,7 +24,7 @@
 // write permission), no run of this user can replace the file either: the
 // run goes on unlocked, and a read-only outcome (already optimized) works.
 
-import { closeSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -79,23 +79,44 @@ function claimText(): string {
   return `${process.pid}\n${cmd}\n${hostname()}\n`
 }
 
-/** Creates our claim; undefined where the directory cannot take one. */
+/**
+ * Creates our claim; undefined where the directory cannot take one. The claim
+ * appears whole: its text is written under a temp name first and renamed to
+ * the claim's name, so a run that finds it never reads it empty (and cannot
+ * say who holds the file). The claim's name is ours alone (PID, start time,
+ * random part), so the rename replaces nothing.
+ */
 function createClaim(path: string): string | undefined {
   const claim = tempNameFor(path, 'lock')
+  const draft = tempNameFor(path, 'tmp')
   let fd: number
   try {
-    fd = openSync(claim, 'wx', 0o644)
+    fd = openSync(draft, 'wx', 0o644)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return undefined
     throw new VmaError('VMA_IO', -1, `cannot lock ${path}: ${(e as Error).message}`)
   }
-  trackFile(claim)
+  trackFile(draft)
   try {
-    writeSync(fd, claimText())
-  } finally {
-    closeSync(fd)
+    try {
+      writeSync(fd, claimText())
+    } finally {
+      closeSync(fd)
+    }
+    trackFile(claim)
+    renameSync(draft, claim)
+  } catch (e) {
+    untrackFile(claim)
+    try {
+      unlinkSync(draft)
+    } catch {
+      // already gone
+    }
+    untrackFile(draft)
+    throw new VmaError('VMA_IO', -1, `cannot lock ${path}: ${(e as Error).message}`)
   }
+  untrackFile(draft)
   return claim
 }
 
