@@ -77,7 +77,13 @@ export type InternalErrorCode = (typeof INTERNAL_CODES)[number]
 /** Another vma-opt run holds the file (util/file-lock): exit 1 (spec/cli.md). */
 export type BusyErrorCode = 'VMA_LOCKED'
 
-export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode | BusyErrorCode
+/**
+ * A guest filesystem (`ls`, `get`: src/files/) is damaged (exit 1), uses a
+ * feature vma-opt cannot read yet (exit 2), or has no such path (exit 2).
+ */
+export type GuestErrorCode = 'VMA_GUEST_DAMAGED' | 'VMA_GUEST_UNSUPPORTED' | 'VMA_NOT_FOUND'
+
+export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode | BusyErrorCode | GuestErrorCode
 
 /**
  * A problem with a location. `offset` is a byte offset in the plain
@@ -112,7 +118,7 @@ export class VmaError extends Error {
 }
 
 export function exitCodeFor(code: VmaErrorCode): number {
-  if (code === 'VMA_USAGE' || code === 'VMA_CANNOT_PACK') return EXIT_USAGE
+  if (code === 'VMA_USAGE' || code === 'VMA_CANNOT_PACK' || code === 'VMA_GUEST_UNSUPPORTED' || code === 'VMA_NOT_FOUND') return EXIT_USAGE
   if ((ENV_CODES as readonly string[]).includes(code)) return EXIT_IO
   if ((INTERNAL_CODES as readonly string[]).includes(code)) return EXIT_INTERNAL
   return EXIT_INVALID
