@@ -22,6 +22,7 @@ import { serveCommand } from './commands/serve.js'
 import { unpackCommand } from './commands/unpack.js'
 import { verifyCommand } from './commands/verify.js'
 import { reportError } from './report-error.js'
+import { asksVersionDetails, versionDetails } from './version-details.js'
 
 class UsageError extends Error {}
 
@@ -80,6 +81,10 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
 
 /** Runs one command line and returns the exit status. */
 export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
+  if (asksVersionDetails(argv)) {
+    io.stdout.write(versionDetails())
+    return 0
+  }
   const result: CommandResult = { exitCode: 0 }
   const cli = buildCli(io, result)
   try {
