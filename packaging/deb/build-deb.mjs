@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-// npm run deb: builds vma-opt_VERSION_all.deb from this checkout with
-// dpkg-deb. The program goes to /usr/lib/vma-opt with the production node
+// npm run deb: builds vma-opt_VERSION_ARCH.deb (ARCH: this machine's, amd64
+// here) and vma-opt_VERSION_all.deb from this checkout with dpkg-deb. The
+// architecture package carries the zstd-napi binding npm ci built here
+// (native-binding.mjs), so zstd input is decoded by libzstd in process; the
+// all package is the same tree without it (zstd through the zstd program),
+// for other architectures, and costs one more dpkg-deb run. The program goes to /usr/lib/vma-opt with the production node
 // modules package-lock.json pins (copied from node_modules, nothing is
 // downloaded here or at install time), /usr/bin/vma-opt links to it, the
 // vzdump hook wrapper is /usr/sbin/vzdump-vma-opt, and the manual pages are
 // generated from --help and spec/cli.md.
 //
-//   node packaging/deb/build-deb.mjs [--out DIR] [--no-build]
+//   node packaging/deb/build-deb.mjs [--out DIR] [--no-build] [--arch all|native]
 //
-// --no-build uses dist/ as it is (the tests do, after npm ci built it).
+// --no-build uses dist/ as it is (the tests do, after npm ci built it);
+// --arch builds only one of the two (native fails without the binding).
 
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, lutimesSync, writeFileSync, copyFileSync } from 'node:fs'
@@ -19,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { newestEntry } from './changelog.mjs'
 import { copyrightFile } from './copyright.mjs'
 import { vmaOptPage, wrapperPage } from './man-page.mjs'
+import { bindingCopyright, stageBinding } from './native-binding.mjs'
 import { stageRuntime } from './stage-runtime.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -31,11 +37,14 @@ function run(cmd, args, opts = {}) {
 }
 
 function options(argv) {
-  const o = { out: ROOT, build: true }
+  const o = { out: ROOT, build: true, all: true, native: true }
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') o.out = resolve(argv[++i] ?? '')
     else if (argv[i] === '--no-build') o.build = false
-    else throw new Error(`unknown option ${argv[i]} (use --out DIR, --no-build)`)
+    else if (argv[i] === '--arch' && ['all', 'native'].includes(argv[i + 1])) {
+      o.all = argv[++i] === 'all'
+      o.native = !o.all
+    } else throw new Error(`unknown option ${argv[i]} (use --out DIR, --no-build, --arch all|native)`)
   }
   return o
 }
@@ -48,16 +57,31 @@ function build() {
 
 const gzip = (text, to) => writeFileSync(to, spawnSync('gzip', ['-9n', '-c'], { input: text, maxBuffer: 64 << 20 }).stdout)
 
-const DESCRIPTION = `make Proxmox VE backups deduplicate
+/** The Description field; `zstd` is the last paragraph, which says who decodes zstd. */
+const description = zstd => `make Proxmox VE backups deduplicate
  vzdump writes VM backups as VMA archives. vma-opt optimize rewrites them
  deterministically (clusters sorted, a fixed uuid, fixed extent packing), so
  that consecutive backups share all unchanged data in restic, borg, rsync or
  any deduplicating store. The result is still a VMA archive that qmrestore
  restores, and every disk is proven unchanged before anything is replaced.
  .
- It also checks (info, verify), unpacks, packs and compares VMA archives,
- plain or compressed with zstd, gzip or lzop, and comes with a vzdump hook,
- /usr/sbin/vzdump-vma-opt, that optimizes every backup as it lands.`
+ With --trim it also zeroes the free space of the guest filesystems (ext2/3/4,
+ XFS, btrfs, NTFS, swap, LVM) so deleted data stops costing space. It checks
+ archives (info, verify), unpacks, packs and compares them, keeps older
+ backups as small reverse deltas (diff, apply, rebuild), serves the disks of
+ an archive over NBD (serve) and lists or restores single guest files (ls,
+ get). Archives may be plain or compressed with zstd, gzip or lzop.
+ .
+ The vzdump hook /usr/sbin/vzdump-vma-opt optimizes, trims or turns into
+ reverse deltas every backup as it lands.
+ .
+ ${zstd}`
+
+const ZSTD_LIBRARY = `This package carries the zstd-napi binding: zstd is decoded by libzstd
+ inside vma-opt, with no pipe.`
+const ZSTD_PROGRAM = `This package is for every architecture: zstd is decoded by the zstd program
+ through a pipe. The package for this machine's architecture, where there is
+ one, carries the zstd-napi binding and decodes zstd in process.`
 
 /** Every path under dir (depth first), relative, with "." first. */
 function walk(dir, at = '.') {
@@ -69,6 +93,7 @@ function walk(dir, at = '.') {
 
 /** The only executables: the launcher, the hook wrapper, the maintainer script (npm tarballs mark stray files executable). */
 const EXECUTABLE = new Set(['usr/bin/vma-opt', 'usr/sbin/vzdump-vma-opt', 'DEBIAN/postrm'])
+// binding.node is mapped by node, not run: 0644 like every shared library (Debian policy 10.9).
 
 /** Modes and times as a build from any umask and any day would have them. */
 function normalize(stage, epoch) {
@@ -84,7 +109,7 @@ function normalize(stage, epoch) {
   }
 }
 
-function controlFiles(stage, { version, maintainer }) {
+function controlFiles(stage, { version, maintainer }, { arch, depends, zstd }) {
   let kib = 0
   const sums = []
   for (const p of walk(stage)) {
@@ -101,17 +126,18 @@ function controlFiles(stage, { version, maintainer }) {
   const control = [
     'Package: vma-opt',
     `Version: ${version}`,
-    'Architecture: all',
+    `Architecture: ${arch}`,
     `Maintainer: ${maintainer}`,
     `Installed-Size: ${kib}`,
-    'Depends: nodejs (>= 20.19), zstd',
+    `Depends: ${['nodejs (>= 20.19)', 'zstd', ...depends].join(', ')}`,
     'Recommends: lzop',
     'Section: admin',
     'Priority: optional',
-    `Description: ${DESCRIPTION}`,
+    `Description: ${description(zstd)}`,
     '',
   ].join('\n')
-  mkdirSync(join(stage, 'DEBIAN'), { recursive: true })
+  rmSync(join(stage, 'DEBIAN'), { recursive: true, force: true })
+  mkdirSync(join(stage, 'DEBIAN'))
   writeFileSync(join(stage, 'DEBIAN', 'control'), control)
   writeFileSync(join(stage, 'DEBIAN', 'md5sums'), sums.join('\n') + '\n')
   copyFileSync(join(HERE, 'postrm'), join(stage, 'DEBIAN', 'postrm'))
@@ -121,6 +147,7 @@ function controlFiles(stage, { version, maintainer }) {
 async function stageTree(stage, entry) {
   const lib = join(stage, 'usr', 'lib', 'vma-opt')
   const packages = stageRuntime(ROOT, lib)
+  writeCopyright(stage, packages)
   mkdirSync(join(stage, 'usr', 'bin'), { recursive: true })
   // A launcher rather than a symlink: nothing under /usr/lib needs to be executable.
   writeFileSync(
@@ -147,8 +174,17 @@ async function stageTree(stage, entry) {
   copyFileSync(join(ROOT, 'README.md'), join(doc, 'README.md'))
   for (const f of readdirSync(join(ROOT, 'spec')).filter(f => f.endsWith('.md'))) copyFileSync(join(ROOT, 'spec', f), join(doc, 'spec', f))
   gzip(readFileSync(join(HERE, 'changelog')), join(doc, 'changelog.gz'))
-  writeFileSync(join(doc, 'copyright'), copyrightFile(ROOT, packages))
 
+  return packages
+}
+
+function writeCopyright(stage, packages, extra) {
+  const doc = join(stage, 'usr', 'share', 'doc', 'vma-opt')
+  mkdirSync(doc, { recursive: true })
+  writeFileSync(join(doc, 'copyright'), copyrightFile(ROOT, packages, extra))
+}
+
+function overrides(stage) {
   // Only the override lines; the reasons are comments in the repository's file.
   const kept = readFileSync(join(HERE, 'lintian-overrides'), 'utf8')
     .split('\n')
@@ -169,15 +205,28 @@ async function main() {
     throw new Error(`packaging/deb/changelog's newest entry is ${entry.version}, package.json says ${version}: add an entry for ${version} at the top of packaging/deb/changelog`)
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? entry.epoch)
   const stage = mkdtempSync(join(tmpdir(), 'vma-opt-deb-'))
-  try {
-    chmodSync(stage, 0o755)
-    await stageTree(stage, entry)
-    controlFiles(stage, entry)
+  const dpkgDeb = (arch, name) => {
     normalize(stage, epoch)
-    mkdirSync(o.out, { recursive: true })
-    const deb = join(o.out, `vma-opt_${version}_all.deb`)
+    const deb = join(o.out, `vma-opt_${version}_${name}.deb`)
     run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } })
     console.log(relative(process.cwd(), deb) || deb)
+  }
+  try {
+    chmodSync(stage, 0o755)
+    const packages = await stageTree(stage, entry)
+    overrides(stage)
+    mkdirSync(o.out, { recursive: true })
+    if (o.all) {
+      controlFiles(stage, entry, { arch: 'all', depends: [], zstd: ZSTD_PROGRAM })
+      dpkgDeb('all', 'all')
+    }
+    if (o.native) {
+      // The same tree, plus the binding and its copyright paragraphs.
+      const b = stageBinding(ROOT, join(stage, 'usr', 'lib', 'vma-opt'))
+      writeCopyright(stage, packages, bindingCopyright(ROOT))
+      controlFiles(stage, entry, { arch: b.arch, depends: b.depends.split(', '), zstd: ZSTD_LIBRARY })
+      dpkgDeb(b.arch, b.arch)
+    }
   } finally {
     rmSync(stage, { recursive: true, force: true })
   }

@@ -69,7 +69,8 @@ const fold = text =>
     .map(l => (l.trim() === '' ? ' .' : ` ${l}`))
     .join('\n')
 
-export function copyrightFile(root, packages) {
+/** `extra`: more paragraphs and the licenses they name (the architecture package's binding, native-binding.mjs). */
+export function copyrightFile(root, packages, extra = { paragraphs: [], licenses: {} }) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
   const used = new Map()
   const [own] = license(pkg.license, 'vma-opt')
@@ -91,6 +92,8 @@ export function copyrightFile(root, packages) {
     const [first, ...rest] = holders(dir)
     paras.push([`Files: ${p.path}/*`, `Copyright: ${first}`, ...rest.map(r => ` ${r}`), `License: ${name}`, `Comment: ${p.name} ${p.version}`].join('\n'))
   }
+  paras.push(...extra.paragraphs)
+  for (const [name, text] of Object.entries(extra.licenses)) used.set(name, text)
   for (const [name, text] of used) paras.push(`License: ${name}\n${fold(text)}`)
   return paras.join('\n\n') + '\n'
 }

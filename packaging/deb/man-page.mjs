@@ -5,39 +5,17 @@
 
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { inline, markdownToRoff, preformatted, roffCode, roffText, section } from './markdown-roff.mjs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { helpText, inline, markdownToRoff, roffCode, roffText, section } from './markdown-roff.mjs'
 
-function help(root, args) {
-  // 70 columns: with man's indent of 7 the page still fits an 80-column terminal.
-  const r = spawnSync(process.execPath, ['--import', 'data:text/javascript,process.stdout.columns=70', join(root, 'bin', 'vma-opt'), ...args, '--help'], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`vma-opt ${args.join(' ')} --help failed: ${r.stderr}`)
-  return r.stdout.replace(/\n+$/, '')
-}
+const HERE = dirname(fileURLToPath(import.meta.url))
 
-/** The commands a help text lists under "Commands:", as argument paths (["hook", "install"]). */
-function listedCommands(text) {
-  const lines = text.split('\n')
-  const at = lines.indexOf('Commands:')
-  if (at < 0) return []
-  const out = []
-  for (const l of lines.slice(at + 1)) {
-    if (l.trim() === '') break
-    const m = /^ {2}vma-opt (.*?)(?: {2,}|$)/.exec(l)
-    if (m) out.push(m[1].split(' ').filter(w => !/^[<[]/.test(w)))
-  }
-  return out
-}
-
-/** Every command, depth first as --help lists them, with its help text. */
-function allCommands(root, path = []) {
-  const out = []
-  for (const cmd of listedCommands(help(root, path))) {
-    const text = help(root, cmd)
-    out.push({ path: cmd, text })
-    out.push(...allCommands(root, cmd))
-  }
-  return out
+/** vma-opt's --help and every command's, from one child process (help-dump.mjs): [{ path, text }], the top first. */
+function helpTexts(root) {
+  const r = spawnSync(process.execPath, [join(HERE, 'help-dump.mjs'), root], { encoding: 'utf8', maxBuffer: 64 << 20 })
+  if (r.status !== 0) throw new Error(`help-dump.mjs failed: ${r.stderr}`)
+  return JSON.parse(r.stdout)
 }
 
 /** spec/cli.md's prose for a command, if it has a "### `vma-opt CMD ...`" heading. */
@@ -71,8 +49,8 @@ const FILES = [
 
 export function vmaOptPage(root, { date, version }) {
   const spec = readFileSync(join(root, 'spec', 'cli.md'), 'utf8')
-  const top = help(root, [])
-  const about = top.split('\n\n')[1] ?? ''
+  const [top, ...commands] = helpTexts(root)
+  const about = top.text.split('\n\n')[1] ?? ''
   const out = [
     ...header('vma-opt', 1, date, version, 'User Commands'),
     '.SH NAME',
@@ -84,12 +62,12 @@ export function vmaOptPage(root, { date, version }) {
     '.SH DESCRIPTION',
     '.PP',
     roffText(about.replace(/\n/g, ' ')),
-    ...preformatted(top.split('\n')),
+    ...helpText(top.text),
     '.SH COMMANDS',
   ]
-  for (const c of allCommands(root)) {
+  for (const c of commands) {
     const [usage, ...rest] = c.text.split('\n')
-    out.push(`.SS ${roffCode(usage)}`, ...preformatted(rest.join('\n').replace(/^\n+/, '').split('\n')))
+    out.push(`.SS ${roffCode(usage)}`, ...helpText(rest.join('\n').replace(/^\n+/, '')))
     const prose = specFor(spec, c.path)
     if (prose) out.push(...markdownToRoff(prose))
   }

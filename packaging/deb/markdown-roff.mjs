@@ -43,6 +43,19 @@ export function preformatted(lines) {
   return ['.PP', '.nf', ...lines.map(l => line(roffCode(l))), '.fi']
 }
 
+/**
+ * --help text, preformatted, its `code` in bold without the backticks. A span
+ * may be wrapped onto the next line by yargs: in no-fill mode the font
+ * change carries over, so the whole text is matched at once.
+ */
+export function helpText(text) {
+  const lines = preformatted(text.split('\n'))
+  return lines
+    .join('\n')
+    .replace(/`([^`]*)`/g, '\\fB$1\\fR')
+    .split('\n')
+}
+
 /** Markdown -> roff lines. Headings become .SS: callers give each .SH its own title. */
 export function markdownToRoff(md) {
   const lines = md.replace(/\n+$/, '').split('\n')
@@ -85,7 +98,8 @@ export function markdownToRoff(md) {
     }
     const para = []
     for (; i < lines.length && lines[i].trim() !== '' && !/^(#+ |```|\||\* )/.test(lines[i]); i++) para.push(lines[i].trim())
-    out.push('.PP', ...para.map(p => line(inline(p))))
+    // One line per paragraph: a `code` span may run over a line break of the source.
+    out.push('.PP', line(inline(para.join(' '))))
   }
   return out
 }
