@@ -1,18 +1,25 @@
-// The Debian package (issue #16), built by packaging/deb/build-deb.mjs from
-// this checkout's dist/ (npm ci built it): its control data, contents,
-// lintian's verdict, and the unpacked tree actually run. With CI=true as
-// root (or VMA_OPT_DEB_INSTALL=1) it is also installed for real with apt,
-// used through /usr/bin/vma-opt and /usr/sbin/vzdump-vma-opt, upgraded, and
-// removed and purged with /etc/vzdump.conf still naming the hook.
+// The Debian packages (issues #16, #25), built once by
+// packaging/deb/build-deb.mjs from this checkout's dist/ (npm ci built it) and
+// shared by every check: the architecture package (the zstd-napi binding in
+// it) and the all package (without): their control data, contents, lintian's
+// verdict (run in the background while the rest goes on), the unpacked trees
+// run, the manuals rendered by man. With CI=true as root (or
+// VMA_OPT_DEB_INSTALL=1) the architecture package is also installed for real
+// with apt-get, asked which zstd decoder it uses, used to optimize a .vma.zst
+// that Proxmox's vma then restores to the exact sums, used through the hook
+// wrapper, upgraded, removed (configuration kept) and purged (nothing left),
+// and the machine is left as it was found.
 
 import t, { type Test } from 'tap'
 import { skipHere } from './tools.js'
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
-import { ROOT, cliEnv } from './helpers.js'
-import { haveTool } from './tools.js'
+import { ROOT, SHARED, cliEnv, expected, haveShared } from './helpers.js'
+import { haveTool, proxmoxVma } from './tools.js'
+import { assertProxmoxReads } from './proxmox-vma.js'
 
 // lintian, apt and man-db's trigger are slow on a busy machine; being killed
 // halfway through dpkg would leave the package installed, so wait longer
@@ -46,30 +53,63 @@ function dumpDir(dir: string) {
 /** Runs a hook wrapper as vzdump does: no PATH, only vzdump's variables. */
 const vzdump = (hook: string, env: string[], phase: string[]) => sh('/usr/bin/env', ['-i', ...env, hook, ...phase])
 
-t.test('the Debian package', { skip }, async t => {
+/** lintian's E: and W: lines for the packages, from a run in the background (it takes as long as everything else here). */
+function lintianLater(debs: string[]): Promise<{ tags: string[]; out: string }> {
+  return new Promise(resolve => {
+    let out = ''
+    const p = spawn('lintian', ['--no-cfg', '--display-level', '>=warning', ...debs], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    p.stdout.on('data', c => (out += c))
+    p.on('close', () => resolve({ tags: out.split('\n').filter(l => /^[EW]: /.test(l)), out }))
+  })
+}
+
+const arch = has('dpkg') ? sh('dpkg', ['--print-architecture']).out.trim() : ''
+
+t.test('the Debian packages', { skip }, async t => {
   const out = t.testdir()
   const b = sh(process.execPath, [join(ROOT, 'packaging', 'deb', 'build-deb.mjs'), '--no-build', '--out', out])
   t.equal(b.status, 0, `build-deb: ${b.err}`)
-  const deb = join(out, `vma-opt_${version}_all.deb`)
-  t.ok(existsSync(deb), `wrote ${deb}`)
+  const all = join(out, `vma-opt_${version}_all.deb`)
+  const native = join(out, `vma-opt_${version}_${arch}.deb`)
+  t.ok(existsSync(all), `wrote ${all}`)
+  t.ok(existsSync(native), `wrote ${native}`)
+  const lintian = has('lintian') ? lintianLater([native, all]) : undefined
 
   t.test('control data: dependencies, no maintainer script but postrm', async t => {
-    const field = (f: string) => sh('dpkg-deb', ['-f', deb, f]).out.trim()
-    t.equal(field('Package'), 'vma-opt')
-    t.equal(field('Version'), version)
-    t.equal(field('Architecture'), 'all')
-    t.equal(field('Depends'), 'nodejs (>= 20.19), zstd')
-    t.equal(field('Recommends'), 'lzop')
-    for (const f of ['Pre-Depends', 'Suggests', 'Conflicts', 'Provides']) t.equal(field(f), '', `no ${f}`)
-    const ctrl = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -t`, 'sh', deb]).out.split('\n').filter(Boolean).sort()
-    t.same(ctrl, ['./', './control', './md5sums', './postrm'])
-    const postrm = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xO ./postrm`, 'sh', deb]).out
+    for (const [deb, a] of [
+      [all, 'all'],
+      [native, arch],
+    ] as const) {
+      const field = (f: string) => sh('dpkg-deb', ['-f', deb, f]).out.trim()
+      t.equal(field('Package'), 'vma-opt')
+      t.equal(field('Version'), version)
+      t.equal(field('Architecture'), a)
+      t.equal(field('Recommends'), 'lzop')
+      for (const f of ['Pre-Depends', 'Suggests', 'Conflicts', 'Provides']) t.equal(field(f), '', `${a}: no ${f}`)
+      const about = field('Description')
+      for (const what of ['optimize', 'verify', '--trim', 'reverse deltas', 'diff, apply', 'serve', 'NBD', 'ls,', 'get', 'vzdump hook']) t.match(about, what, `${a}: the description names ${what}`)
+      const ctrl = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -t`, 'sh', deb]).out.split('\n').filter(Boolean).sort()
+      t.same(ctrl, ['./', './control', './md5sums', './postrm'])
+    }
+    t.equal(sh('dpkg-deb', ['-f', all, 'Depends']).out.trim(), 'nodejs (>= 20.19), zstd', 'all: node and the zstd program')
+    // Node-API is stable across node versions: no upper bound; the libraries binding.node links, with the versions of the symbols it uses.
+    const depends = sh('dpkg-deb', ['-f', native, 'Depends']).out.trim()
+    t.match(depends, /^nodejs \(>= 20\.19\), zstd, /, `${arch}: node and the zstd program (output is compressed by it)`)
+    for (const lib of ['libc6', 'libstdc++6', 'libgcc-s1'])
+      t.match(depends, new RegExp(`(^|, )${lib.replace(/[+]/g, '\\+')} \\(>= [0-9.]+\\)(,|$)`), `${arch}: Depends on ${lib} with a minimum version`)
+    t.match(sh('dpkg-deb', ['-f', native, 'Description']).out, /libzstd/, `${arch}: says it decodes zstd in process`)
+    const postrm = sh('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xO ./postrm`, 'sh', native]).out
     t.notMatch(postrm, /\b(wget|curl|apt-get|apt|npm|git)\b/, 'postrm downloads nothing')
-    t.notMatch(postrm.replace(/<<MSG[\s\S]*?\nMSG\n/, ''), /^\s*(rm|mv|sed|cp|ln)\b/m, 'and runs nothing that edits or deletes a file (the removal itself is tested below)')
+    const commands = postrm.replace(/<<MSG[\s\S]*?\nMSG\n/, '').match(/^\s*(rm|mv|sed|cp|ln)\b.*$/gm)
+    t.same(
+      commands?.map(c => c.trim()),
+      ['rm -rf /etc/vma-opt'],
+      'and deletes only /etc/vma-opt (on purge, tested below), editing nothing',
+    )
   })
 
-  t.test('contents: the program, production modules only, launcher, wrapper, manuals, docs', async t => {
-    const list = sh('dpkg-deb', ['-c', deb]).out
+  t.test('contents: the program, production modules only, launcher, wrapper, manuals, docs; the binding in the architecture package', async t => {
+    const list = sh('dpkg-deb', ['-c', all]).out
     for (const p of [
       './usr/bin/vma-opt',
       './usr/sbin/vzdump-vma-opt',
@@ -85,31 +125,50 @@ t.test('the Debian package', { skip }, async t => {
     ]) {
       t.match(list, new RegExp(` ${p.replace(/[.]/g, '\\.')}(\\n| )`), p)
     }
-    // Production: neither dev nor optional (the optional zstd-napi binding is native code; the package is for all architectures).
+    // Production: neither dev nor optional (the optional zstd-napi binding is native code, only in the architecture package).
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>
     const prod = Object.entries(lock)
       .filter(([k, v]) => k && !v.dev && !v.optional && !v.devOptional)
       .map(([k]) => k)
       .sort()
-    t.notMatch(list, /node_modules\/zstd-napi\//, 'no native binding')
-    const shipped = [...list.matchAll(/ \.\/usr\/lib\/vma-opt\/((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)package\.json\n/g)].map(m => m[1]!.replace(/\/$/, '')).sort()
-    t.same(shipped, prod, 'exactly the production packages package-lock.json pins')
+    t.notMatch(list, /node_modules\/zstd-napi\//, 'all: no native binding')
+    const shipped = (l: string) => [...l.matchAll(/ \.\/usr\/lib\/vma-opt\/((?:node_modules\/(?:@[^/]+\/)?[^/]+\/)+)package\.json\n/g)].map(m => m[1]!.replace(/\/$/, '')).sort()
+    t.same(shipped(list), prod, 'all: exactly the production packages package-lock.json pins')
     t.notMatch(list, /node_modules\/(typescript|tap|@types)\//, 'no dev dependency')
     t.notMatch(list, /\.d\.ts\n|\.ts\n/, 'no TypeScript sources or declarations')
+
+    // The architecture package: the same files, plus the three that load the binding, nothing of what builds it.
+    const files = (l: string) =>
+      l
+        .split('\n')
+        .map(x => / (\.\/\S*)/.exec(x)?.[1])
+        .filter((x): x is string => x !== undefined)
+    const nativeList = sh('dpkg-deb', ['-c', native]).out
+    const napi = './usr/lib/vma-opt/node_modules/zstd-napi/'
+    t.same(
+      files(nativeList).filter(f => !files(list).includes(f)),
+      [napi, `${napi}binding.js`, `${napi}build/`, `${napi}build/Release/`, `${napi}build/Release/binding.node`, `${napi}package.json`],
+      `${arch}: the all package's files and the binding`,
+    )
+    t.same(shipped(nativeList), [...prod, 'node_modules/zstd-napi'].sort(), `${arch}: the production packages and zstd-napi, not its build-time dependencies`)
   })
 
-  t.test('lintian reports no error and no warning', { skip: has('lintian') ? false : 'lintian is not installed (Debian package lintian)' }, async t => {
-    const r = sh('lintian', ['--no-cfg', '--display-level', '>=warning', deb])
-    const tags = r.out.split('\n').filter(l => /^[EW]: /.test(l))
-    t.same(tags, [], 'no E: or W: tags')
-    t.comment(`lintian: ${r.out.trim() || 'clean'}`)
-  })
-
-  t.test('unpacked with dpkg -x: the CLI runs, the wrapper exits 0 early, the manuals render', async t => {
-    const root = join(out, 'root')
-    t.equal(sh('dpkg-deb', ['-x', deb, root]).status, 0)
+  t.test('unpacked with dpkg -x: the CLI runs with the decoder each package promises, the wrapper exits 0 early, the manuals render', async t => {
+    // Outside the checkout: node would otherwise find the checkout's node_modules above the unpacked tree.
+    const tmp = mkdtempSync(join(tmpdir(), 'vma-opt-deb-x-'))
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+    const root = join(tmp, 'root')
+    const fallback = join(tmp, 'root-all')
+    t.equal(sh('dpkg-deb', ['-x', native, root]).status, 0)
+    t.equal(sh('dpkg-deb', ['-x', all, fallback]).status, 0)
     const lib = join(root, 'usr', 'lib', 'vma-opt')
     t.equal(sh(process.execPath, [join(lib, 'bin', 'vma-opt'), '--version']).out.trim(), version)
+    const details = sh(process.execPath, [join(lib, 'bin', 'vma-opt'), '--version', '--verbose']).out
+    t.match(details, /^zstd decoder: libzstd [0-9.]+ in process \(zstd-napi binding\)$/m, `${arch}: its own binding decodes zstd`)
+    const binding = join(lib, 'node_modules', 'zstd-napi', 'build', 'Release', 'binding.node')
+    t.notMatch(sh('readelf', ['-S', '-W', binding]).out, /\.symtab|\.debug_/, 'binding.node is stripped')
+    const without = sh(process.execPath, [join(fallback, 'usr', 'lib', 'vma-opt', 'bin', 'vma-opt'), '--version', '--verbose']).out
+    t.match(without, /^zstd decoder: the zstd program \(\S+\): the zstd-napi binding did not load: /m, 'all: the zstd program decodes zstd')
     const { target } = dumpDir(out)
     const v = sh(process.execPath, [join(lib, 'bin', 'vma-opt'), 'verify', target])
     t.equal(v.status, 0, v.err)
@@ -121,8 +180,19 @@ t.test('the Debian package', { skip }, async t => {
     t.match(wrapper, /done < '\/etc\/vma-opt\/hook\.conf'\n/, 'and reads the hook it chains from the same file')
     if (!has('groff')) return skipHere(t, 'groff is not installed: the manuals are not rendered')
     for (const page of [join('man1', 'vma-opt.1.gz'), join('man8', 'vzdump-vma-opt.8.gz')]) {
-      const r = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tutf8 -ww -z', 'sh', join(root, 'usr', 'share', 'man', page)])
+      const file = join(root, 'usr', 'share', 'man', page)
+      const r = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tutf8 -ww -z', 'sh', file])
       t.same([r.status, r.err], [0, ''], `${page}: groff renders it without a warning`)
+      // As a user reads it: man -l, no formatting; Markdown's marks must not show.
+      const text = has('man')
+        ? sh('man', ['-l', file], { env: cliEnv({ MANWIDTH: '80', MAN_KEEP_FORMATTING: '', PAGER: 'cat' }) }).out
+        : sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tascii -P-cbou 2>/dev/null', 'sh', file]).out
+      t.ok(text.length > 1000, `${page}: rendered`)
+      t.same(
+        text.split('\n').filter(l => /`|\*\*|\*[A-Za-z][^*\n]*\*/.test(l)),
+        [],
+        `${page}: no backtick, **bold** or *emphasis* marks left`,
+      )
     }
     const text = sh('sh', ['-c', 'gzip -dc "$1" | groff -man -Tascii -P-cbou 2>/dev/null', 'sh', join(root, 'usr', 'share', 'man', 'man1', 'vma-opt.1.gz')]).out
     for (const cmd of ['info', 'optimize', 'verify', 'unpack', 'cat', 'pack', 'compare', 'hook install', 'hook uninstall']) t.match(text, `vma-opt ${cmd}`, `vma-opt(1) has ${cmd}`)
@@ -135,8 +205,14 @@ t.test('the Debian package', { skip }, async t => {
     // In a subtest of its own, so that its teardowns run before the machine is restored.
     await t.test('from a clean state', async t => {
       t.teardown(() => void sh('dpkg', ['-P', 'vma-opt']))
-      await installed(t, deb, out)
+      await installed(t, native, out)
     })
+  })
+
+  t.test('lintian reports no error and no warning', { skip: lintian ? false : 'lintian is not installed (Debian package lintian)' }, async t => {
+    const r = await lintian!
+    t.same(r.tags, [], 'no E: or W: tags, in either package')
+    t.comment(`lintian: ${r.out.trim() || 'clean'}`)
   })
 })
 
@@ -189,6 +265,13 @@ async function installed(t: Test, deb: string, out: string) {
     t.equal(sh('dpkg', ['-i', '--force-depends', deb]).status, 0)
   }
   t.equal(sh('/usr/bin/vma-opt', ['--version']).out.trim(), version, '/usr/bin/vma-opt --version')
+  // The fast path reached the installed program: libzstd decodes zstd in process, by default.
+  t.match(
+    sh('/usr/bin/vma-opt', ['--version', '--verbose']).out,
+    /^node v\S+ \(\/usr\/bin\/node\)\nzstd decoder: libzstd [0-9.]+ in process \(zstd-napi binding\)$/m,
+    '/usr/bin/vma-opt --version --verbose: libzstd in process, under the system node',
+  )
+  await optimizedZst(t, out)
   const { target, uuid, env } = dumpDir(out)
   const v = sh('/usr/bin/vma-opt', ['verify', target])
   t.equal(v.status, 0, `/usr/bin/vma-opt verify: ${v.err}`)
@@ -238,16 +321,32 @@ async function installed(t: Test, deb: string, out: string) {
   t.teardown(() => rmSync('/etc/vzdump.conf', { force: true }))
   const r = sh('dpkg', ['-r', 'vma-opt'])
   t.equal(r.status, 0)
+  if (ownEtc) t.ok(existsSync('/etc/vma-opt/hook.conf'), 'remove keeps the configuration')
   t.match(r.err, /\/etc\/vzdump\.conf still says 'script: \/usr\/sbin\/vzdump-vma-opt'/, 'the user is told')
   t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, 'vzdump.conf left as it is')
   t.notOk(existsSync('/usr/sbin/vzdump-vma-opt'))
   const p = sh('dpkg', ['-P', 'vma-opt'])
   t.equal(p.status, 0)
-  t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, 'purge leaves vzdump.conf too')
-  if (ownEtc) t.ok(existsSync('/etc/vma-opt/hook.conf'), 'and the hook options')
-  t.same(
-    readdirSync('/usr/lib').filter(f => f === 'vma-opt'),
-    [],
-    '/usr/lib/vma-opt is gone',
-  )
+  t.equal(readFileSync('/etc/vzdump.conf', 'utf8'), text, "purge leaves the user's vzdump.conf as it is")
+  t.notOk(existsSync('/etc/vma-opt'), 'purge deletes /etc/vma-opt with hook.conf')
+  t.not(sh('dpkg', ['-L', 'vma-opt']).status, 0, 'dpkg -L: the package is unknown to dpkg')
+  t.equal(sh('dpkg-query', ['-W', '-f', '${db:Status-Status}', 'vma-opt']).out, '', 'and has no status left (not even config-files)')
+  for (const p of ['/usr/lib/vma-opt', '/usr/bin/vma-opt', '/usr/sbin/vzdump-vma-opt', '/usr/share/doc/vma-opt', '/usr/share/man/man1/vma-opt.1.gz']) t.notOk(existsSync(p), `${p} is gone`)
+}
+
+/** The installed vma-opt optimizes a .vma.zst Proxmox wrote, into a .vma.zst Proxmox's vma restores to the exact sums. */
+async function optimizedZst(t: Test, out: string) {
+  const vma = proxmoxVma()
+  if (!haveShared) return skipHere(t, `the archives written by Proxmox's vma are not here (${SHARED})`)
+  if (!vma.ok) return skipHere(t, vma.reason)
+  const src = join(SHARED, 'two-disks.vma.zst')
+  const dest = join(out, 'two-disks-optimized.vma.zst')
+  const o = sh('/usr/bin/vma-opt', ['optimize', '-q', src, dest], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'library' }) })
+  t.equal(o.status, 0, `/usr/bin/vma-opt optimize of a .vma.zst, decoded by libzstd: ${o.err}`)
+  const want = expected()['two-disks.vma']!
+  const sums = (r: Record<string, { sha256: string }>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.sha256]))
+  await assertProxmoxReads(t, vma.path, dest, { devices: sums(want.devices), configs: sums(want.configs) }, 'optimized by the installed package', {
+    workDir: out,
+    infoList: async f => sh('/usr/bin/vma-opt', ['info', '--list', f]).out,
+  })
 }
