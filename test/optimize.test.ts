@@ -300,6 +300,7 @@ t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source
   if (status === 143) t.ok(readFileSync(src).equals(big.buf), 'source untouched')
 })
 
+// --no-space-check: past the up-front check (test/space-check.test.ts), into ENOSPC itself.
 t.test('no space left: exit 3, no temp or spool file, source untouched', async t => {
   const root = t.testdir({ small: {} })
   const small = join(root, 'small')
@@ -315,18 +316,18 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
     writeFileSync(big, v.buf)
     // The output does not fit.
     // The error names the destination, not its hidden temp file (issue 25).
-    await t.rejects(optimize(big, { dest: join(small, 'out.vma') }), { code: 'VMA_NO_SPACE', message: /^cannot write \S+\/small\/out\.vma: no space left on device$/ })
+    await t.rejects(optimize(big, { dest: join(small, 'out.vma'), noSpaceCheck: true }), { code: 'VMA_NO_SPACE', message: /^cannot write \S+\/small\/out\.vma: no space left on device$/ })
     t.same(files(small), [], 'no temp file in the full directory')
     // The spool does not fit (compressed input, spool on the small file system).
     spawnSync('zstd', ['-q', '-k', big])
-    await t.rejects(optimize(`${big}.zst`, { dest: join(root, 'out.vma'), tmpdir: small, spool: true }), { code: 'VMA_NO_SPACE' })
+    await t.rejects(optimize(`${big}.zst`, { dest: join(root, 'out.vma'), tmpdir: small, spool: true, noSpaceCheck: true }), { code: 'VMA_NO_SPACE' })
     t.same(files(small), [], 'no spool file left')
     t.notOk(existsSync(join(root, 'out.vma')))
     // In place, on a file system with room for the source but not for a second copy.
     const inPlace = join(small, 'a.vma')
     const fits = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 << 20, data: randomBytes(2 << 20) }], order: 'shuffled' }).buf
     writeFileSync(inPlace, fits)
-    const r = spawnSync(BIN, ['optimize', inPlace], { env: cliEnv() })
+    const r = spawnSync(BIN, ['optimize', '--no-space-check', inPlace], { env: cliEnv() })
     t.equal(r.status, 3, 'exit 3')
     t.match(r.stderr.toString(), /cannot write \S+\/small\/a\.vma: no space left on device \(VMA_NO_SPACE\)\n$/)
     t.notMatch(r.stderr.toString(), /\.tmp/, 'the temp file is not what the user is told about')

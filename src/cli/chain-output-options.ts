@@ -11,6 +11,7 @@ export function chainOutputOptions<T>(y: Argv<T>) {
     .option('tmpdir', { type: 'string', describe: 'spool and temp directory (default: next to OUT)' })
     .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output', ZSTD_THREADS, 1))
     .option('force', { type: 'boolean', describe: "replace an existing OUT (never one of the chain's own files)" })
+    .option('space-check', { type: 'boolean', default: true, describe: 'refuse at once when the output clearly cannot fit in the free space of its filesystem (--no-space-check skips)' })
     .option('json', { type: 'boolean', describe: 'print a JSON summary' })
     .option('wait', WAIT_OPTION)
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary line, no progress' })

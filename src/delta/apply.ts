@@ -15,6 +15,7 @@ import { VmaError } from '../util/errors.js'
 import type { IdentityDevice } from '../format/delta-identity.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
 import { writeArchive } from '../archive/write-archive.js'
+import { archiveBound, checkSpace } from '../output/space-check.js'
 import { ChainClusterReader } from './chain-cluster-reader.js'
 import { chainOutput } from './chain-output.js'
 import { chainMismatch } from './chain-mismatch.js'
@@ -32,6 +33,8 @@ export interface ApplyOptions {
   compress?: OutputCompression
   zstdThreads?: number
   progress?: (phase: 'reading' | 'writing' | 'proving', done: number) => void
+  /** Skip the up-front free-space check (output/space-check). */
+  noSpaceCheck?: boolean
 }
 
 export interface ApplyResult {
@@ -58,6 +61,12 @@ async function applyLocked(base: string, deltas: string[], out: string, o: Apply
   const chain = await openChain(base, deltas, { stdin: o.stdin, spoolDir: workDir, progress: n => o.progress?.('reading', n) })
   try {
     const { fields, devices, expected } = chainOutput(chain)
+    if (!toStdout && !o.noSpaceCheck) {
+      // Every block the result stores is stored by some link: their sum bounds it.
+      const storedBlocks = chain.newestFirst.reduce((n, l) => n + l.indexed.tracker.devices.reduce((m, d) => m + (d?.storedBlocks ?? 0), 0), 0)
+      const clusters = devices.reduce((n, d) => n + d.clusters, 0)
+      await checkSpace(out, archiveBound({ clusters, storedBlocks, devices: devices.length }), { what: 'at most, from the blocks the base and the deltas store' })
+    }
     const reader = new ChainClusterReader(chain.newestFirst)
     // What the output is proven against is the identity the newest delta
     // recorded, not a digest of data read before (chain-mismatch says whose

@@ -43,6 +43,7 @@ import { ArchiveDisk } from '../trim/disk/archive-disk.js'
 import { prepareTrim, zeroesOn, type PreparedTrim, type TrimResult } from '../trim/trim-step.js'
 import type { TrimOptions } from '../trim/volume.js'
 import { SharePlan } from '../share/share-plan.js'
+import { checkSpace } from '../output/space-check.js'
 import type { ShareResult } from '../share/share-blocks.js'
 
 export interface OptimizeOptions {
@@ -76,6 +77,8 @@ export interface OptimizeOptions {
   noOverlap?: boolean
   /** Wait for another run that holds the output file (util/file-lock) instead of failing. */
   lock?: LockOptions
+  /** Skip the up-front free-space check (output/space-check). */
+  noSpaceCheck?: boolean
 }
 
 export interface OptimizeResult {
@@ -120,8 +123,24 @@ const trace = process.env.VMA_OPT_TRACE
 export async function optimize(src: string, opts: OptimizeOptions = {}): Promise<OptimizeResult> {
   // The file written is locked for the whole run (a second run on it waits
   // or fails); what it is gets looked at again once the lock is held.
-  const { finalPath } = await resolveTarget(src, opts.dest, opts.force)
+  const { finalPath, srcStat, inPlace } = await resolveTarget(src, opts.dest, opts.force)
+  // Before the lock's claim or any temp file exists.
+  if (!opts.noSpaceCheck && finalPath && srcStat?.isFile() && !(inPlace && (await mayBeLeftAlone(src, opts)))) {
+    await checkSpace(finalPath, srcStat.size, { what: inPlace ? "the input's size, for the new copy written beside it" : "the input's size" })
+  }
   return withFileLock(finalPath, opts.lock, () => optimizeLocked(src, opts))
+}
+
+/**
+ * Whether an in-place run may write nothing (the file is optimized already):
+ * its uuid is the fixed one, or --keep-uuid leaves no way to tell from the
+ * header. Such a run is not refused for space it may not need; should it
+ * write after all, ENOSPC is handled as always.
+ */
+async function mayBeLeftAlone(src: string, o: OptimizeOptions): Promise<boolean> {
+  if (o.keepUuid) return true
+  const h = await peekHeader(() => openInput(src, { forceFzstd: o.forceFzstd }))
+  return !h || h.uuid.equals(FIXED_UUID)
 }
 
 async function optimizeLocked(src: string, opts: OptimizeOptions): Promise<OptimizeResult> {

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import type { Writable } from 'node:stream'
-import { MAX_DEV_ID, OPTIMIZED_UUID } from '../format/constants.js'
+import { BLOCK_SIZE, MAX_DEV_ID, OPTIMIZED_UUID } from '../format/constants.js'
 import { clusterCount } from '../format/cluster-tracker.js'
 import { ContentDigest, type DeviceDigest } from '../check/content-digest.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
@@ -18,6 +18,7 @@ import { roundUp512 } from '../format/header.js'
 import { PositionalFile } from '../input/positional-file.js'
 import { unsafeNameReason } from '../format/names.js'
 import { compressionFromName, type OutputCompression } from '../output/output-file.js'
+import { archiveBound, checkSpace } from '../output/space-check.js'
 import { writeArchive } from '../archive/write-archive.js'
 import { parseUuid } from '../format/uuid.js'
 import type { ClusterReader } from '../archive/emit.js'
@@ -49,6 +50,8 @@ export interface PackOptions {
   progress?: (phase: string, done: number) => void
   /** Zero what the images' filesystems declare free (src/trim/). */
   trim?: TrimOptions
+  /** Skip the up-front free-space check (output/space-check). */
+  noSpaceCheck?: boolean
 }
 
 export interface PackResult {
@@ -97,6 +100,11 @@ function badDeviceName(name: string): string | undefined {
   if (/[\s,=:]/.test(name)) return `device name ${JSON.stringify(name)} contains white space, ',', '=' or ':', which qmrestore's device map cannot carry`
   if (name === 'vmstate') return 'the device name "vmstate" is reserved'
   return undefined
+}
+
+/** Bytes a file has allocated on disk (a sparse image's data is at most that). */
+function allocatedBytes(path: string): number {
+  return statSync(path).blocks * 512
 }
 
 export async function pack(dest: string, o: PackOptions): Promise<PackResult> {
@@ -162,6 +170,14 @@ async function packLocked(dest: string, o: PackOptions): Promise<PackResult> {
     // Even with --force, a device or FIFO is never replaced by a regular file of its name.
     if (existing && !existing.isFile()) throw new VmaError('VMA_USAGE', -1, `${finalPath} is not a regular file; pack replaces only regular files (use - to write to stdout)`)
     const compression = o.compress ?? (finalPath ? compressionFromName(finalPath) : 'none')
+    if (finalPath && !o.noSpaceCheck) {
+      // Every block an image has allocated may be data (holes read as zeros and are never stored).
+      const storedBlocks = disks.reduce((n, d, i) => n + Math.ceil(Math.min(images.get(i + 1)!.size, allocatedBytes(d.path)) / BLOCK_SIZE), 0)
+      const clusters = devices.reduce((n, d) => n + d.clusters, 0)
+      await checkSpace(finalPath, archiveBound({ clusters, storedBlocks, devices: devices.length }) + configs.reduce((n, c) => n + c.data.length, 0), {
+        what: compression === 'none' ? 'at most, from the blocks the images have allocated' : 'at most, from the blocks the images have allocated, before compression',
+      })
+    }
     const digest = new ContentDigest(await loadHasher())
     for (const d of devices) digest.addDevice(d.id, d.name, d.size)
     const fields = {

@@ -14,6 +14,7 @@ import { VmaError, fromSystemError } from '../util/errors.js'
 import type { VmaHeader } from '../format/header.js'
 import { openInput } from '../input/archive-input.js'
 import { syncDir } from '../output/output-file.js'
+import { checkSpace } from '../output/space-check.js'
 import { ProblemList } from '../util/problem.js'
 import { removeFile, trackFile, untrackFile } from '../util/temp-files.js'
 import { VmaParser } from '../format/vma-parser.js'
@@ -27,6 +28,8 @@ export interface UnpackOptions {
   force?: boolean
   stdin?: Readable
   progress?: (bytes: number) => void
+  /** Skip the up-front free-space check (output/space-check). */
+  noSpaceCheck?: boolean
 }
 
 export interface UnpackedFile {
@@ -176,6 +179,17 @@ class UnpackSink implements VmaSink {
 export async function unpack(src: string, dir: string, o: UnpackOptions = {}): Promise<UnpackResult> {
   const t0 = Date.now()
   const input = await openInput(src, { stdin: o.stdin })
+  // A plain file's data blocks are all in it, and only they are written (the
+  // images are sparse): its size bounds what lands in DIR. A compressed
+  // input's plain size is known only at its end: not checked.
+  if (input.file && !o.noSpaceCheck) {
+    try {
+      await checkSpace(dir, input.file.size, { dir, what: "at most: the archive's size, all its data blocks" })
+    } catch (e) {
+      await input.close()
+      throw e
+    }
+  }
   const sink = new UnpackSink(dir, o)
   try {
     // The tracker runs first and fails fast: nothing is written for a bad name,

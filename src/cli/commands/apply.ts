@@ -36,6 +36,7 @@ export function applyCommand(io: CliIO, result: CommandResult) {
         tmpdir: args.tmpdir,
         compress,
         zstdThreads: args.zstdThreads,
+        noSpaceCheck: !args.spaceCheck,
         progress: (phase, done) => progress.update(done, phase, -1),
       })
       progress.done()

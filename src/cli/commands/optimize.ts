@@ -39,6 +39,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult) {
         .option('spool', { type: 'boolean', describe: 'spool a compressed file to disk instead of decompressing it once more per device' })
         .option('force', { type: 'boolean', describe: 'replace an existing DEST; replace SRC in place even when it has other hard links' })
         .option('check', { type: 'boolean', default: true, describe: 'read the output back and compare digests before replacing (--no-check skips)' })
+        .option('space-check', { type: 'boolean', default: true, describe: 'refuse at once when the output clearly cannot fit in the free space of its filesystem (--no-space-check skips)' })
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('trim', { type: 'boolean', describe: "zero what the guests' filesystems declare free (ext2/3/4, swap, LVM, NTFS); see info --free-space" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
@@ -76,6 +77,7 @@ export function optimizeCommand(io: CliIO, result: CommandResult) {
         spool: args.spool,
         force: args.force,
         noCheck: !args.check,
+        noSpaceCheck: !args.spaceCheck,
         zstdThreads: args.zstdThreads,
         stdin: io.stdin,
         stdout: io.stdout,

@@ -32,6 +32,7 @@ export function packCommand(io: CliIO, result: CommandResult) {
         .option('zstd-threads', integerOption('zstd-threads', 'zstd worker threads for .zst output (0: one per core)', ZSTD_THREADS, 1))
         .option('tmpdir', { type: 'string', describe: 'where the temp output goes when writing to stdout' })
         .option('check', { type: 'boolean', default: true, describe: 'read the archive back and compare with the images (--no-check skips)' })
+        .option('space-check', { type: 'boolean', default: true, describe: 'refuse at once when the output clearly cannot fit in the free space of its filesystem (--no-space-check skips)' })
         .option('force', { type: 'boolean', describe: 'overwrite DEST if it exists' })
         .option('trim', { type: 'boolean', describe: "zero what the images' filesystems declare free (as optimize --trim)" })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
@@ -66,6 +67,7 @@ export function packCommand(io: CliIO, result: CommandResult) {
         zstdThreads: args.zstdThreads,
         tmpdir: args.tmpdir,
         noCheck: !args.check,
+        noSpaceCheck: !args.spaceCheck,
         force: args.force,
         stdout: io.stdout,
         note: msg => io.stderr.write(`vma-opt: note: ${msg}\n`),

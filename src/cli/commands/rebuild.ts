@@ -39,6 +39,7 @@ export function rebuildCommand(io: CliIO, result: CommandResult) {
         tmpdir: args.tmpdir,
         compress,
         zstdThreads: args.zstdThreads,
+        noSpaceCheck: !args.spaceCheck,
         progress: (phase, done) => progress.update(done, phase, -1),
       })
       progress.done()

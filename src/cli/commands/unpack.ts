@@ -16,6 +16,7 @@ export function unpackCommand(io: CliIO, result: CommandResult) {
         .positional('dir', { type: 'string', describe: 'target directory (created if missing)', demandOption: true })
         .option('device', { type: 'string', array: true, describe: 'only write this device (drive-scsi0 or scsi0; repeatable); the others are still checked' })
         .option('force', { type: 'boolean', describe: 'overwrite existing files' })
+        .option('space-check', { type: 'boolean', default: true, describe: 'refuse at once when the output clearly cannot fit in the free space of its filesystem (--no-space-check skips)' })
         .option('json', { type: 'boolean', describe: 'print a JSON summary' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no summary, no progress' })
         .example('$0 unpack backup.vma.zst restore/', '')
@@ -25,7 +26,7 @@ export function unpackCommand(io: CliIO, result: CommandResult) {
       installSignalCleanup()
       const progress = makeProgress(io.stderr, 'unpacking', 0, !!args.quiet)
       const { unpack } = await import('../../unpack/unpack.js') // loaded when used: start-up stays short
-      const r = await unpack(args.src, args.dir, { devices: args.device, force: args.force, stdin: io.stdin, progress: n => progress.update(n) })
+      const r = await unpack(args.src, args.dir, { devices: args.device, force: args.force, noSpaceCheck: !args.spaceCheck, stdin: io.stdin, progress: n => progress.update(n) })
       progress.done()
       if (args.json) io.stdout.write(JSON.stringify(unpackJson(r), null, 2) + '\n')
       else if (!args.quiet) io.stdout.write(unpackText(r))
