@@ -72,6 +72,7 @@ export function vmaOptPage(root, { date, version }) {
     if (prose) out.push(...markdownToRoff(prose))
   }
   out.push('.SH CONVENTIONS', ...markdownToRoff(section(spec, 'Conventions')))
+  out.push('.SH FREE SPACE', ...markdownToRoff(section(spec, 'Free space')))
   out.push('.SH EXIT STATUS', ...markdownToRoff(section(spec, 'Exit status')))
   out.push('.SH DIAGNOSTICS', ...markdownToRoff(section(spec, 'How errors are reported')))
   out.push('.SH FILES', ...FILES)
