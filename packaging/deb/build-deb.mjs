@@ -205,7 +205,7 @@ async function main() {
     throw new Error(`packaging/deb/changelog's newest entry is ${entry.version}, package.json says ${version}: add an entry for ${version} at the top of packaging/deb/changelog`)
   const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? entry.epoch)
   const stage = mkdtempSync(join(tmpdir(), 'vma-opt-deb-'))
-  const dpkgDeb = (arch, name) => {
+  const dpkgDeb = name => {
     normalize(stage, epoch)
     const deb = join(o.out, `vma-opt_${version}_${name}.deb`)
     run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } })
@@ -218,14 +218,14 @@ async function main() {
     mkdirSync(o.out, { recursive: true })
     if (o.all) {
       controlFiles(stage, entry, { arch: 'all', depends: [], zstd: ZSTD_PROGRAM })
-      dpkgDeb('all', 'all')
+      dpkgDeb('all')
     }
     if (o.native) {
       // The same tree, plus the binding and its copyright paragraphs.
       const b = stageBinding(ROOT, join(stage, 'usr', 'lib', 'vma-opt'))
       writeCopyright(stage, packages, bindingCopyright(ROOT))
       controlFiles(stage, entry, { arch: b.arch, depends: b.depends.split(', '), zstd: ZSTD_LIBRARY })
-      dpkgDeb(b.arch, b.arch)
+      dpkgDeb(b.arch)
     }
   } finally {
     rmSync(stage, { recursive: true, force: true })
