@@ -9,19 +9,10 @@
 import t, { type Test } from 'tap'
 import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { planTrim, type TrimPlan } from '../src/trim/plan.js'
-import { openFileDisk } from '../src/trim/disk/file-disk.js'
-import { run } from './trim-helpers.js'
+import { planImage as planOf, run } from './trim-helpers.js'
 import { needTools, skipHere } from './tools.js'
 
 const MiB = 1 << 20
-
-async function planOf(img: string): Promise<TrimPlan> {
-  const d = await openFileDisk(img, 'd')
-  const p = await planTrim([d], { journal: 'strict', lvmFree: false })
-  await d.close()
-  return p
-}
 
 function mustRun(cmd: string, args: string[], input?: string): string {
   const r = run(cmd, input === undefined ? args : ['-c', `printf '%s' "$0" | ${cmd} ${args.join(' ')}`, input])
