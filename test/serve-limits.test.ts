@@ -6,13 +6,17 @@
 // RSS (VmHWM from /proc) under 150 MB while qemu-img copies the disk
 // correctly; a read followed by shutdown(SHUT_WR) still gets its reply; a
 // read the archive (or a delta of the chain) cannot serve fails with EIO for
-// that request alone, and nothing wrong is ever sent.
+// that request alone, and nothing wrong is ever sent. SIGTERM stops the
+// server at once whatever its clients do (stalled on a full send buffer,
+// half-closed, flooding, in the handshake): every connection destroyed,
+// socket and spool removed, exit 143; and a reader fed a flood lets the event
+// loop turn every BURST messages, so no client holds up a signal.
 
 import t from 'tap'
 import type { Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeContent, makeVma } from './fixtures/make-vma.js'
@@ -20,6 +24,9 @@ import { BIN, cliEnv, sha256 } from './helpers.js'
 import { startServe, type ServeChild } from './fuzz/serve-child.js'
 import { serveArchive } from '../src/serve/serve.js'
 import { CMD_FLUSH, FLAG_DF, OPT_GO, RawNbd, goData, optionBytes, readWhole, requestBytes } from './fuzz/nbd-client.js'
+import { BURST, SocketReader } from '../src/serve/socket-reader.js'
+import { REQUEST_MAGIC } from '../src/serve/nbd-protocol.js'
+import { needTools } from './tools.js'
 
 const have = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0
 const noQemu = !have('qemu-img') && 'qemu-img not installed (Debian: qemu-utils)'
@@ -298,4 +305,114 @@ t.test('serve BASE DELTA: clusters the delta cannot give fail with EIO, the rest
   c.sock.destroy()
   t.equal((await s.stop()).status, 143, 'the server ran on')
   t.match(s.stderr(), /client 1: drive-scsi0: a read of 65536 bytes at 65536 failed with EIO: /, 'and said which read failed')
+})
+
+t.test('a flood already buffered is read with a turn of the event loop every BURST messages', async t => {
+  const path = newSock()
+  const accepted = new Promise<Socket>(r => {
+    const srv = createServer(s => r(s))
+    srv.listen(path)
+    t.teardown(() => srv.close())
+  })
+  const client = connect(path)
+  t.teardown(() => client.destroy())
+  const server = await accepted
+  t.teardown(() => server.destroy())
+  const reader = new SocketReader(server)
+  // 20000 requests of 28 bytes in one write: far more than one socket read.
+  const total = 20000
+  client.write(Buffer.concat(Array.from({ length: total }, (_, k) => requestBytes(CMD_FLUSH, 0, 0, k))))
+  let got = 0
+  let torn = 0
+  let sinceTurn = 0
+  let longest = 0
+  let turning = true
+  // Counts the messages read between two turns of the event loop (setImmediate runs once a turn).
+  const turn = () => {
+    longest = Math.max(longest, sinceTurn)
+    sinceTurn = 0
+    if (turning) setImmediate(turn)
+  }
+  setImmediate(turn)
+  while (got < total) {
+    const m = await reader.read(28)
+    if (!m) break
+    if (m.readUInt32BE(0) !== REQUEST_MAGIC || m.readBigUInt64BE(8) !== BigInt(got)) torn++
+    got++
+    sinceTurn++
+  }
+  turning = false
+  longest = Math.max(longest, sinceTurn)
+  t.equal(got, total, 'every request was read')
+  t.equal(torn, 0, 'each whole and in order')
+  t.ok(longest <= BURST, `at most ${BURST} messages were read without a turn of the event loop (the longest run: ${longest})`)
+})
+
+t.test('SIGTERM while clients flood, stall on a full send buffer, half-close or sit in the handshake: exit 143 at once, socket and spool removed', { skip: needTools('zstd') }, async t => {
+  const root = t.testdir()
+  const disk = { name: 'drive-scsi0', size: 8 << 20, data: makeContent(8 << 20, 5) }
+  writeFileSync(join(root, 'a.vma'), makeVma({ devices: [disk] }).buf)
+  t.equal(spawnSync('zstd', ['-q', join(root, 'a.vma'), '-o', join(root, 'a.vma.zst')]).status, 0, 'zstd')
+  const dir = join(root, 'serve')
+  const spoolDir = join(root, 'spool')
+  mkdirSync(join(dir, 'tmp'), { recursive: true })
+  mkdirSync(spoolDir)
+  const sock = newSock()
+  const s = await startServe(BIN, dir, [join(root, 'a.vma.zst'), '--socket', sock, '--tmpdir', spoolDir], 60_000)
+  t.teardown(() => s.stop(1000))
+  t.ok(s.listening, `serve listens (${s.stderr().trim()})`)
+  t.equal(readdirSync(spoolDir).length, 1, 'the compressed archive is spooled')
+
+  const clients: RawNbd[] = []
+  // Stalled: 1 MiB reads they never read, then shutdown(SHUT_WR). Their
+  // sessions end up waiting to write replies into a full send buffer.
+  for (let i = 0; i < 6; i++) {
+    const [c] = await RawNbd.open(sock, 'drive-scsi0', i % 2 === 0)
+    c.sock.pause()
+    clients.push(c)
+    for (let k = 0; k < 300; k++) if (!c.sock.write(requestBytes(0, (k << 16) % (7 << 20), 1 << 20, k))) break
+    c.sock.end()
+  }
+  // Busy: flushes and small reads as fast as the server answers them, read and thrown away.
+  let flooding = true
+  const burst = Buffer.concat(Array.from({ length: 4096 }, (_, k) => requestBytes(k % 2 ? CMD_FLUSH : 0, (k << 12) % (8 << 20), k % 2 ? 0 : 4096, k)))
+  for (let i = 0; i < 8; i++) {
+    const [c] = await RawNbd.open(sock, 'drive-scsi0')
+    c.sock.removeAllListeners('data')
+    c.sock.on('data', () => undefined)
+    c.sock.resume()
+    clients.push(c)
+    const pump = () => {
+      if (!flooding || c.isClosed) return
+      if (c.sock.write(burst)) setImmediate(pump)
+      else c.sock.once('drain', pump)
+    }
+    pump()
+  }
+  // Half-way through the handshake: the flags sent, no option.
+  for (let i = 0; i < 2; i++) {
+    const c = await RawNbd.connect(sock)
+    c.sock.write(Buffer.from([0, 0, 0, 3]))
+    clients.push(c)
+  }
+  await sleep(1500)
+  t.ok(s.alive(), 'serve runs on under the flood')
+
+  // The grace time is a hang guard, not a speed test: a server that waits for its clients never exits.
+  const r = await s.stop(15_000)
+  flooding = false
+  t.notOk(r.timedOut, 'serve exited after SIGTERM without being killed')
+  t.equal(r.status, 143, 'with the status of SIGTERM')
+  t.match(r.stderr, /vma-opt: interrupted by SIGTERM/, 'saying why')
+  t.notMatch(r.stderr, /^\s+at .+[:(]/m, 'no stack trace')
+  t.notOk(existsSync(sock), 'the socket is removed')
+  t.same(readdirSync(spoolDir), [], 'the spool is removed')
+  // Whatever the server had sent is drained (and dropped), so that each client reaches the end of its stream.
+  for (const c of clients) {
+    c.sock.removeAllListeners('data')
+    c.sock.on('data', () => undefined)
+    c.sock.resume()
+  }
+  t.ok(await within(Promise.all(clients.map(c => c.closed)), 10_000), 'every client saw its connection end')
+  for (const c of clients) c.sock.destroy()
 })

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { TrimPlan } from '../src/trim/plan.js'
+import { planTrim, type TrimPlan } from '../src/trim/plan.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { needTools } from './tools.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -76,6 +77,16 @@ export function mergeRanges(rs: [number, number][]): [number, number][] {
 }
 
 const CLUSTER = 65536
+
+/** The trim plan of one disk image, named 'd' (strict journal rule). */
+export async function planImage(img: string, lvmFree = false): Promise<TrimPlan> {
+  const d = await openFileDisk(img, 'd')
+  try {
+    return await planTrim([d], { journal: 'strict', lvmFree })
+  } finally {
+    await d.close()
+  }
+}
 
 /**
  * Streams `src` through the plan's zeroer 64 KiB at a time into `dst` (sparse:

@@ -2,11 +2,12 @@ import type { TrimDisk } from './disk/disk.js'
 import type { PartitionEntry, PartitionTable } from './partitions/partition-table.js'
 import type { VolumeReport } from './report.js'
 import { type VolumeLayout, linearLayout, volumeReader } from './layout.js'
-import { gptSectorSize, readGpt } from './partitions/gpt.js'
+import { gptSectorSizes, readGpt } from './partitions/gpt.js'
 import { readMbr } from './partitions/mbr.js'
 import { partitionProblems } from './partitions/partitions.js'
 import { findSignatures, TABLE_KINDS, type Signature } from './signatures.js'
 import { ambiguityReason } from './readings.js'
+import { gptSectorDoubt, mbrSectorDoubt } from './sector-size-doubt.js'
 import type { Range } from './ranges.js'
 
 /** A volume to look into: a partition or the whole disk. */
@@ -55,7 +56,18 @@ export async function diskLayout(disk: TrimDisk): Promise<DiskLayout> {
     return wholeDiskSkip(disk, 'none', 'raw', 'no partition table and no recognised signature', ['no partition table and no recognised signature'])
   }
   if (tables.length > 1) return wholeDiskSkip(disk, 'none', 'ambiguous', ambiguityReason(tables))
-  const t = tables[0]!.kind === 'gpt' ? await readGpt(disk, (await gptSectorSize(disk)) ?? 512) : await readMbr(disk)
+  let t: PartitionTable | undefined
+  if (tables[0]!.kind === 'gpt') {
+    const sizes = await gptSectorSizes(disk)
+    const doubt = gptSectorDoubt(sizes)
+    if (doubt) return wholeDiskSkip(disk, 'gpt', 'ambiguous', doubt)
+    t = await readGpt(disk, sizes[0] ?? 512)
+  } else {
+    // A 4Kn disk's MBR read in 512-byte sectors would place every partition wrongly.
+    const doubt = await mbrSectorDoubt(disk)
+    if (doubt) return wholeDiskSkip(disk, 'mbr', 'ambiguous', doubt)
+    t = await readMbr(disk)
+  }
   if (!t) return wholeDiskSkip(disk, 'none', 'ambiguous', 'MBR signature but no readable table')
   const foreign: Signature[] = []
   for (const s of others) if (!(await claimedByPartition(disk, disks, t.partitions, s))) foreign.push(s)

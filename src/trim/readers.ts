@@ -50,7 +50,19 @@ export const UNSUPPORTED: Partial<Record<SignatureKind, string>> = {
   ldm: 'Windows dynamic disk (LDM): never trimmed',
   'storage-spaces': 'Windows Storage Spaces: never trimmed',
   bcache: 'bcache device: never trimmed',
+  refs: 'ReFS: not trimmed',
+  jfs: 'JFS: not trimmed',
+  reiserfs: 'ReiserFS: not trimmed',
+  ufs: 'UFS: not trimmed',
+  hfs: 'HFS: not trimmed',
+  hfsplus: 'HFS+: not trimmed',
+  bcachefs: 'bcachefs: not trimmed',
+  nilfs2: 'nilfs2: not trimmed',
+  vdo: 'VDO volume (deduplicated, compressed): never trimmed',
+  drbd: 'DRBD device (replicated): never trimmed',
+  apfs: 'APFS: not trimmed',
+  f2fs: 'F2FS: not trimmed',
 }
 
 /** Signatures that make a volume untouchable even next to another signature. */
-export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'bcache']
+export const REFUSING: SignatureKind[] = ['luks', 'md-raid', 'bitlocker', 'ldm', 'storage-spaces', 'zfs', 'bcache', 'vdo', 'drbd']

@@ -1,84 +1,14 @@
 import type { VolumeReader } from './volume.js'
+import { magicAt, ProbeReader, sig, type Probe, type Signature, type SignatureKind } from './probe-reader.js'
+import { FOREIGN_PROBES } from './foreign-probes.js'
 
-/**
- * Every on-disk signature the trim knows, found in one volume (a disk, a
- * partition or an LV) at every offset its format uses. Two or more plausible
- * readings of one volume (left-overs of an earlier format, an md member that
- * starts with its array's partition table...) mean the volume is skipped; so
- * the scan looks for everything, not just what we trim.
- */
-export type SignatureKind =
-  | 'mbr'
-  | 'gpt'
-  | 'lvm2-pv'
-  | 'ntfs'
-  | 'ext'
-  | 'swap'
-  | 'swap-hibernation'
-  | 'swap-v0'
-  | 'xfs'
-  | 'btrfs'
-  | 'zfs'
-  | 'luks'
-  | 'vfat'
-  | 'exfat'
-  | 'md-raid'
-  | 'bitlocker'
-  | 'ldm'
-  | 'storage-spaces'
-  | 'bcache'
-
-/** One signature found: what, at which volume byte offset, and a phrase for reasons. */
-export interface Signature {
-  kind: SignatureKind
-  offset: number
-  /** "ext superblock at 1024", "md superblock 1.0 at 1073733632" */
-  what: string
-}
+export type { Signature, SignatureKind } from './probe-reader.js'
 
 /** Partition tables: a volume holding one is a disk, whatever else it also seems to be. */
 export const TABLE_KINDS: readonly SignatureKind[] = ['mbr', 'gpt']
 
 export const SWAP_PAGE_SIZES = [4096, 8192, 16384, 65536]
 export const HIBERNATION_MAGICS = ['S1SUSPEND', 'S2SUSPEND', 'ULSUSPEND', 'LINHIB0001']
-
-/** Reads of one volume for the probes: each region once, past the end reads as absent. */
-class ProbeReader {
-  private cache = new Map<string, Buffer | undefined>()
-  constructor(readonly vol: VolumeReader) {}
-  get size(): number {
-    return this.vol.size
-  }
-  async at(off: number, n: number): Promise<Buffer | undefined> {
-    if (off < 0 || !Number.isSafeInteger(off) || off + n > this.vol.size) return undefined
-    const key = `${off}:${n}`
-    if (this.cache.has(key)) return this.cache.get(key)
-    const b = Buffer.alloc(n)
-    await this.vol.read(b, off)
-    this.cache.set(key, b)
-    return b
-  }
-  async ascii(off: number, n: number): Promise<string> {
-    const b = await this.at(off, n)
-    return b ? b.toString('latin1') : ''
-  }
-}
-
-/** A probe answers the offset of its signature, or undefined. */
-interface Probe {
-  kind: SignatureKind
-  find(r: ProbeReader): Promise<Signature | undefined>
-}
-
-const sig = (kind: SignatureKind, offset: number, what: string): Signature => ({ kind, offset, what })
-
-/** A probe for a fixed magic string at a fixed offset from the start. */
-const magicAt = (kind: SignatureKind, off: number, magic: string, what: string): Probe => ({
-  kind,
-  async find(r) {
-    return (await r.ascii(off, magic.length)) === magic ? sig(kind, off, what) : undefined
-  },
-})
 
 // The md superblocks (linux include/uapi/linux/raid/md_p.h; mdadm super0.c, super1.c):
 //   0.90: 4 KiB at the last 64 KiB-aligned block of the device minus 64 KiB;
@@ -215,11 +145,17 @@ const vfatProbe: Probe = {
   },
 }
 
+// LUKS1 and LUKS2 headers at 0 ("LUKS\xba\xbe"); LUKS2 keeps a second header
+// ("SKUL\xba\xbe") at one of these offsets, which cryptsetup finds when the
+// first is gone (libblkid luks.c scans the same list).
+const LUKS2_SECONDARY = [0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000, 0x100000, 0x200000, 0x400000]
 const luksProbe: Probe = {
   kind: 'luks',
   async find(r) {
     const m = await r.ascii(0, 6)
-    return m === 'LUKS\xba\xbe' || m === 'SKUL\xba\xbe' ? sig('luks', 0, 'LUKS header') : undefined
+    if (m === 'LUKS\xba\xbe' || m === 'SKUL\xba\xbe') return sig('luks', 0, 'LUKS header')
+    for (const off of LUKS2_SECONDARY) if ((await r.ascii(off, 6)) === 'SKUL\xba\xbe') return sig('luks', off, `LUKS2 second header at ${off}`)
+    return undefined
   },
 }
 
@@ -241,12 +177,17 @@ const storageSpacesProbe: Probe = {
   },
 }
 
-/** A ZFS vdev label: uberblocks with magic 0x00BAB10C (either byte order) in the array at +128 KiB; labels 0 and 2. */
+/**
+ * A ZFS vdev label: uberblocks with magic 0x00BAB10C (either byte order) in
+ * the array at +128 KiB. Four labels of 256 KiB: two at the start, two at the
+ * end of the device rounded down to 256 KiB (libblkid zfs.c label_offset).
+ */
+const ZFS_LABEL = 256 << 10
 const zfsProbe: Probe = {
   kind: 'zfs',
   async find(r) {
-    const l2 = Math.floor(r.size / (256 << 10)) * (256 << 10) - (512 << 10)
-    for (const label of [0, l2]) {
+    const end = Math.floor(r.size / ZFS_LABEL) * ZFS_LABEL
+    for (const label of [0, ZFS_LABEL, end - 2 * ZFS_LABEL, end - ZFS_LABEL]) {
       if (label < 0) continue
       const arr = await r.at(label + (128 << 10), 128 << 10)
       if (!arr) continue
@@ -281,6 +222,7 @@ export const PROBES: Probe[] = [
   bcacheProbe,
   mdProbe,
   zfsProbe,
+  ...FOREIGN_PROBES,
 ]
 
 /** Every signature of the volume, in PROBES order. */

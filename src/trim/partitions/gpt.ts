@@ -101,15 +101,19 @@ function entriesOf(arr: Buffer, hd: Header, ss: number, t: PartitionTable): void
   }
 }
 
-/** Sector size whose LBA 1 holds "EFI PART" (512, or 4096 for 4Kn disks), or undefined. */
-export async function gptSectorSize(disk: TrimDisk): Promise<number | undefined> {
+/**
+ * The sector sizes whose LBA 1 holds "EFI PART": [512], [4096] for a 4Kn
+ * disk, none, or both (a stale header of the other size: a doubt).
+ */
+export async function gptSectorSizes(disk: TrimDisk): Promise<number[]> {
   const b = Buffer.alloc(8)
+  const out: number[] = []
   for (const ss of [512, 4096]) {
     if (disk.size < ss * 2) continue
     await disk.read(b, ss)
-    if (b.toString('latin1') === 'EFI PART') return ss
+    if (b.toString('latin1') === 'EFI PART') out.push(ss)
   }
-  return undefined
+  return out
 }
 
 /**

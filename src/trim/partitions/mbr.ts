@@ -1,7 +1,9 @@
 import type { TrimDisk } from '../disk/disk.js'
 import type { PartitionTable } from './partition-table.js'
 
-// MBR (sector 0) and the EBR chain of an extended partition, 512-byte sectors.
+// MBR (sector 0) and the EBR chain of an extended partition. Its LBAs count
+// logical sectors: 512 bytes, or 4096 on a 4Kn disk (sector-size-doubt.ts
+// decides whether a disk may be one; the VMA does not record it).
 // Entry i at 0x1BE + 16*i:
 //   +0  u8  status (0x00 or 0x80, anything else: not a partition table)
 //   +4  u8  type (0x05/0x0F/0x85 extended, 0xEE GPT protective)
@@ -49,19 +51,19 @@ export function isProtectiveMbr(sec0: Buffer): boolean {
 const hex = (t: number): string => '0x' + t.toString(16).toUpperCase().padStart(2, '0')
 
 /** Parses the MBR and the EBR chain; undefined when sector 0 is no partition table. */
-export async function readMbr(disk: TrimDisk): Promise<PartitionTable | undefined> {
+export async function readMbr(disk: TrimDisk, ss = SECTOR): Promise<PartitionTable | undefined> {
   const sec0 = Buffer.alloc(SECTOR)
   await disk.read(sec0, 0)
   if (!looksLikeMbr(sec0)) return undefined
-  const t: PartitionTable = { table: 'mbr', partitions: [], containers: [], rejected: [], protected: [[0, SECTOR]], notes: [] }
+  const t: PartitionTable = { table: 'mbr', partitions: [], containers: [], rejected: [], protected: [[0, ss]], notes: [] }
   const es = entries(sec0)
   let extendedSeen = false
   for (let i = 0; i < 4; i++) {
     const e = es[i]!
     if (e.type === 0 || e.count === 0) continue
     const id = `p${i + 1}`
-    const start = e.lba * SECTOR
-    const size = e.count * SECTOR
+    const start = e.lba * ss
+    const size = e.count * ss
     if (EXTENDED.has(e.type)) {
       if (extendedSeen) {
         t.rejected.push({ id, start, size, type: hex(e.type), reason: 'second extended partition: not a valid MBR' })
@@ -69,7 +71,7 @@ export async function readMbr(disk: TrimDisk): Promise<PartitionTable | undefine
       }
       extendedSeen = true
       t.containers.push({ id, kind: 'extended', start, size, reason: 'extended partition (EBR chain); EBR sectors and gaps stay untouched' })
-      await readEbrChain(disk, e.lba, e.count, t)
+      await readEbrChain(disk, e.lba, e.count, t, ss)
       continue
     }
     t.partitions.push({ id, start, size, type: hex(e.type) })
@@ -77,7 +79,7 @@ export async function readMbr(disk: TrimDisk): Promise<PartitionTable | undefine
   return t
 }
 
-async function readEbrChain(disk: TrimDisk, extLba: number, extCount: number, t: PartitionTable): Promise<void> {
+async function readEbrChain(disk: TrimDisk, extLba: number, extCount: number, t: PartitionTable, ss: number): Promise<void> {
   const seen = new Set<number>()
   const sec = Buffer.alloc(SECTOR)
   let ebr = extLba
@@ -88,22 +90,22 @@ async function readEbrChain(disk: TrimDisk, extLba: number, extCount: number, t:
       return
     }
     seen.add(ebr)
-    if (ebr < extLba || ebr >= extLba + extCount || (ebr + 1) * SECTOR > disk.size) {
+    if (ebr < extLba || ebr >= extLba + extCount || (ebr + 1) * ss > disk.size) {
       t.notes.push(`EBR link to LBA ${ebr} outside the extended partition: chain stops`)
       return
     }
-    await disk.read(sec, ebr * SECTOR)
+    await disk.read(sec, ebr * ss)
     if (!hasSignature(sec)) {
       t.notes.push(`EBR at LBA ${ebr} has no 55 AA signature: chain stops`)
       return
     }
-    t.protected.push([ebr * SECTOR, SECTOR])
+    t.protected.push([ebr * ss, ss])
     const [logical, link] = entries(sec) as [RawEntry, RawEntry]
     if (logical.type !== 0 && logical.count !== 0) {
       const startLba = ebr + logical.lba
       const id = `p${n++}`
-      const start = startLba * SECTOR
-      const size = logical.count * SECTOR
+      const start = startLba * ss
+      const size = logical.count * ss
       if (logical.lba === 0 || startLba + logical.count > extLba + extCount) {
         t.rejected.push({ id, start, size, type: hex(logical.type), reason: 'logical partition not inside its extended partition' })
       } else if (EXTENDED.has(logical.type)) {
