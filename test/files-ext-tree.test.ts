@@ -12,18 +12,47 @@ import { type Truth, EXT_TOOLS, buildExtImage, openExtImage, sourceTree } from '
 import { cannotMount } from './fixtures/xfs-image.js'
 import type { FileStat, GuestFs } from '../src/files/guest-fs.js'
 
-const VARIANTS: { name: string; kind: string; args: string[]; bigTime: boolean; sizeMiB: number; inline?: boolean; htree?: boolean }[] = [
-  { name: 'ext4, 4 KiB blocks, metadata_csum, 64bit, flex_bg', kind: 'ext4', args: ['-t', 'ext4', '-b', '4096'], bigTime: true, sizeMiB: 96 },
-  { name: 'ext4, inline_data', kind: 'ext4', args: ['-t', 'ext4', '-b', '4096', '-O', 'inline_data'], bigTime: true, sizeMiB: 96, inline: true },
+/** What debugfs must show in each image, so that each variant covers the structure it claims. */
+type Proof = [command: string, pattern: RegExp, what: string]
+const ETB: Proof = ['stat /islands.bin', /\(ETB0\)/, '/islands.bin has an extent tree of depth 1']
+const FRAG: Proof = ['stat /frag-a.bin', /\(\d+-\d+\):\d+-\d+, \(\d+-\d+\):\d+-\d+, \(\d+-\d+\)/, '/frag-a.bin is fragmented']
+
+const VARIANTS: { name: string; kind: string; args: string[]; bigTime: boolean; sizeMiB: number; inline?: boolean; proofs: Proof[] }[] = [
+  { name: 'ext4, 4 KiB blocks, metadata_csum, 64bit, flex_bg', kind: 'ext4', args: ['-t', 'ext4', '-b', '4096'], bigTime: true, sizeMiB: 96, proofs: [ETB, FRAG] },
+  {
+    name: 'ext4, inline_data',
+    kind: 'ext4',
+    args: ['-t', 'ext4', '-b', '4096', '-O', 'inline_data'],
+    bigTime: true,
+    sizeMiB: 96,
+    inline: true,
+    proofs: [
+      ETB,
+      ['stat /small/s30', /Size of inline data: 60/, '/small/s30 is inline'],
+      ['stat /small/s100', /Size of inline data: 1\d\d/, '/small/s100 is inline, partly in system.data'],
+      ['stat /dir/sub', /Size of inline data/, '/dir/sub is an inline directory'],
+    ],
+  },
   {
     name: 'ext4, 1 KiB blocks, 128-byte inodes, 32-bit descriptors, meta_bg',
     kind: 'ext4',
     args: ['-t', 'ext4', '-b', '1024', '-I', '128', '-O', '^64bit,meta_bg,^resize_inode'],
     bigTime: false,
     sizeMiB: 128,
+    proofs: [ETB, FRAG],
   },
-  { name: 'ext3, 1 KiB blocks, block maps to the triple indirect level', kind: 'ext3', args: ['-t', 'ext3', '-b', '1024'], bigTime: true, sizeMiB: 128 },
-  { name: 'ext2, 4 KiB blocks, no journal', kind: 'ext2', args: ['-t', 'ext2', '-b', '4096'], bigTime: true, sizeMiB: 96 },
+  {
+    name: 'ext3, 1 KiB blocks, block maps to the triple indirect level',
+    kind: 'ext3',
+    args: ['-t', 'ext3', '-b', '1024'],
+    bigTime: true,
+    sizeMiB: 128,
+    proofs: [
+      ['stat /islands.bin', /\(TIND\)/, '/islands.bin uses a triple indirect block'],
+      ['stat /big.bin', /\(DIND\)/, '/big.bin uses a double indirect block'],
+    ],
+  },
+  { name: 'ext2, 4 KiB blocks, no journal', kind: 'ext2', args: ['-t', 'ext2', '-b', '4096'], bigTime: true, sizeMiB: 96, proofs: [['stat /big.bin', /\(IND\)/, '/big.bin uses an indirect block']] },
 ]
 
 const TYPE_BITS: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, chardev: 0o020000, blockdev: 0o060000, fifo: 0o010000, socket: 0o140000 }
@@ -163,7 +192,7 @@ else {
         t.same(fs.warnings, [], 'a cleanly unmounted filesystem: no warnings')
         // the test covers what it claims: an htree directory, inline files where asked
         t.match(run('debugfs', ['-R', 'htree /many', img]).out, /Root node dump/, '/many is an htree directory')
-        if (v.inline) t.match(run('debugfs', ['-R', 'stat /small/s30', img]).out, /Size of inline data: \d+/, '/small/s30 is inline')
+        for (const [cmd, re, what] of v.proofs) t.match(run('debugfs', ['-R', cmd, img]).out, re, what)
         const r = await compareAll(fs, img, truth, v.inline === true)
         t.same(r.problems.slice(0, 20), [], `every file's stat, content, runs, target, xattrs and entries equal the kernel's (${r.problems.length} differences)`)
         t.same(
