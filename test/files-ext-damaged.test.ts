@@ -192,3 +192,46 @@ else {
     await damaged(t, () => open(withCsum), /inodes per group 4294967295 invalid/, 'open with a huge inodes-per-group')
   })
 }
+
+/** Asserts `f` rejects with one VMA_GUEST_UNSUPPORTED line matching `re`. */
+async function unsupportedErr(t: Test, f: () => Promise<unknown>, re: RegExp, what: string): Promise<void> {
+  try {
+    await f()
+    t.fail(`${what}: no error`)
+  } catch (e) {
+    t.ok(e instanceof VmaError && e.code === 'VMA_GUEST_UNSUPPORTED', `${what}: VMA_GUEST_UNSUPPORTED (${e instanceof Error ? e.message : String(e)})`)
+    t.match(e instanceof Error ? e.message : '', re, `${what}: names what`)
+  }
+}
+
+if (!missing) {
+  t.test('features the reader does not follow: a clear refusal, names still listed', async t => {
+    const dir = t.testdir()
+    const plain = build(dir, 'feat', ['-O', '^metadata_csum', '-I', '256'])
+    // an encrypted file (the flag set on an inode): its entry lists, its contents are refused
+    const enc = Buffer.from(plain.img)
+    const ioff = inodeOffset(plain.path, '/d/file-3', plain.bs)
+    enc.writeUInt32LE(enc.readUInt32LE(ioff + 0x20) | 0x800, ioff + 0x20)
+    let fs = await open(enc)
+    const f3 = await idOf(fs, '/d/file-3')
+    t.equal((await fs.stat(f3)).size, 2, 'stat still answers')
+    await unsupportedErr(t, () => fs.read(f3, 0, Buffer.alloc(10)), /inode \d+ uses the encrypted flag/, 'read of an encrypted file')
+    // an xattr whose value lives in another inode (ea_inode)
+    const ea = Buffer.from(plain.img)
+    const xoff = inodeOffset(plain.path, '/d/file-4', plain.bs)
+    const extra = ea.readUInt16LE(xoff + 0x80)
+    const at = xoff + 128 + extra
+    ea.writeUInt32LE(0xea020000, at)
+    ea.writeUInt32LE(0x00010104, at + 4) // name_len 4, index 1 (user.), value_offs 1
+    ea.writeUInt32LE(77, at + 8) // e_value_inum
+    ea.writeUInt32LE(10, at + 12)
+    ea.write('name', at + 20)
+    fs = await open(ea)
+    const f4 = await idOf(fs, '/d/file-4')
+    await unsupportedErr(t, () => fs.xattrs(f4), /value of an extended attribute in inode 77 \(ea_inode\)/, 'xattr in an ea_inode')
+    // an INCOMPAT feature the reader does not know
+    const inc = Buffer.from(plain.img)
+    inc.writeUInt32LE(inc.readUInt32LE(1024 + 0x60) | 0x100000, 1024 + 0x60)
+    await unsupportedErr(t, () => open(inc), /ext4 on vol uses the incompatible feature 0x100000/, 'unknown INCOMPAT bit')
+  })
+}
