@@ -24,15 +24,8 @@ const DIFLAG2_NREXT64 = 0x10
 /** XFS_BIGTIME_EPOCH_OFFSET: bigtime counts from the old 32-bit epoch's minimum. */
 const BIGTIME_EPOCH = 2n ** 31n
 
-const TYPES: Record<number, FileType> = {
-  0o010000: 'fifo',
-  0o020000: 'chardev',
-  0o040000: 'dir',
-  0o060000: 'blockdev',
-  0o100000: 'file',
-  0o120000: 'symlink',
-  0o140000: 'socket',
-}
+/** File types by the mode's S_IFMT nibble (mode >> 12). */
+const TYPES: readonly (FileType | undefined)[] = [undefined, 'fifo', 'chardev', undefined, 'dir', undefined, 'blockdev', undefined, 'file', undefined, 'symlink', undefined, 'socket']
 
 export interface Fork {
   format: number
@@ -80,7 +73,7 @@ export async function readDinode(x: XfsVolume, ino: number): Promise<Dinode> {
   } else check(version === 1 || version === 2, w, `inode version ${version} on a v4 filesystem`)
   const mode = raw.readUInt16BE(2)
   check(mode !== 0, w, 'inode is free (mode 0)')
-  const type = TYPES[mode & 0o170000]
+  const type = TYPES[mode >>> 12]
   check(type, w, `unknown file type in mode 0o${mode.toString(8)}`)
   const flags = raw.readUInt16BE(0x5a)
   if (flags & DIFLAG_REALTIME) throw unsupported(w, 'the file lives on the realtime device')
