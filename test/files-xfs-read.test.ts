@@ -7,12 +7,8 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { openFileDisk } from '../src/trim/disk/file-disk.js'
-import { openXfsFs } from '../src/files/xfs/xfs-fs.js'
 import type { GuestFs } from '../src/files/guest-fs.js'
-import { type Expected, XFS_FILES_TOOLS, buildFilesImage, xfsDbBmap, xfsDbField } from './fixtures/xfs-files-image.js'
-import { cannotMount } from './fixtures/xfs-image.js'
-import { needTools, skipHere } from './tools.js'
+import { type Expected, XFS_FILES_TOOLS, buildFilesImage, openXfsImage, withXfsMounts, xfsDbBmap, xfsDbField } from './fixtures/xfs-files-image.js'
 import { run } from './trim-helpers.js'
 
 const LEAF_BLOCK = (32 * 2 ** 30) / 4096
@@ -79,68 +75,57 @@ async function compareAll(t: Test, fs: GuestFs, want: Map<string, Expected>): Pr
   t.same(bad.slice(0, 20), [], `every one of ${want.size} files equals the kernel's view (${bad.length} differences)`)
 }
 
-const missing = needTools(...XFS_FILES_TOOLS)
-if (missing) skipHere(t, missing)
-else {
-  const why = cannotMount(t.testdir())
-  if (why) skipHere(t, why)
-  else
-    t.test('v5 image written by the kernel: every file, directory, link and xattr as the mount shows it', async t => {
-      const dir = t.testdir()
-      const img = join(dir, 'fs.img')
-      const want = buildFilesImage(t, dir, img)
-      const ino = (p: string): number => want.get(p)!.ino
-      // the image holds what the test claims to cover
-      t.match(xfsDbField(img, ino('dir-sf'), 'core.format'), /^1 /, 'dir-sf is shortform')
-      t.equal(want.get('dir-block')!.size, 4096, 'dir-block is one block (block format)')
-      const leaf = xfsDbBmap(img, ino('dir-leaf'))
-      t.ok(leaf.includes(LEAF_BLOCK) && !leaf.some(b => b >= FREE_BLOCK), 'dir-leaf has a leaf block and no free index (leaf format)')
-      t.ok(
-        xfsDbBmap(img, ino('dir-node')).some(b => b >= FREE_BLOCK),
-        'dir-node has a free index (node format)',
-      )
-      t.match(xfsDbField(img, ino('dir-btree'), 'core.format'), /^3 /, 'dir-btree has a btree-format data fork')
-      for (const f of ['frag0', 'holes']) t.match(xfsDbField(img, ino(f), 'core.format'), /^3 /, `${f} has a btree-format data fork`)
-      t.match(xfsDbField(img, ino('fast-link'), 'core.format'), /^1 /, 'fast-link is inline')
-      t.match(xfsDbField(img, ino('remote-link'), 'core.format'), /^2 /, 'remote-link is in a block')
-      t.match(xfsDbField(img, ino('xattr-sf'), 'core.aformat'), /^1 /, 'xattr-sf has a shortform attribute fork')
-      t.match(xfsDbField(img, ino('xattr-remote'), 'core.aformat'), /^2 /, 'xattr-remote has attribute blocks')
-      t.match(run('xfs_db', ['-r', '-c', `inode ${ino('xattr-many')}`, '-c', 'ablock 0', '-c', 'p hdr.info.hdr.magic', img]).out, /magic = 0x3ebe/, 'xattr-many has a node-format attribute fork')
+withXfsMounts(t, XFS_FILES_TOOLS, 'v5 image written by the kernel: every file, directory, link and xattr as the mount shows it', async t => {
+  const dir = t.testdir()
+  const img = join(dir, 'fs.img')
+  const want = buildFilesImage(t, dir, img)
+  const ino = (p: string): number => want.get(p)!.ino
+  // the image holds what the test claims to cover
+  t.match(xfsDbField(img, ino('dir-sf'), 'core.format'), /^1 /, 'dir-sf is shortform')
+  t.equal(want.get('dir-block')!.size, 4096, 'dir-block is one block (block format)')
+  const leaf = xfsDbBmap(img, ino('dir-leaf'))
+  t.ok(leaf.includes(LEAF_BLOCK) && !leaf.some(b => b >= FREE_BLOCK), 'dir-leaf has a leaf block and no free index (leaf format)')
+  t.ok(
+    xfsDbBmap(img, ino('dir-node')).some(b => b >= FREE_BLOCK),
+    'dir-node has a free index (node format)',
+  )
+  t.match(xfsDbField(img, ino('dir-btree'), 'core.format'), /^3 /, 'dir-btree has a btree-format data fork')
+  for (const f of ['frag0', 'holes']) t.match(xfsDbField(img, ino(f), 'core.format'), /^3 /, `${f} has a btree-format data fork`)
+  t.match(xfsDbField(img, ino('fast-link'), 'core.format'), /^1 /, 'fast-link is inline')
+  t.match(xfsDbField(img, ino('remote-link'), 'core.format'), /^2 /, 'remote-link is in a block')
+  t.match(xfsDbField(img, ino('xattr-sf'), 'core.aformat'), /^1 /, 'xattr-sf has a shortform attribute fork')
+  t.match(xfsDbField(img, ino('xattr-remote'), 'core.aformat'), /^2 /, 'xattr-remote has attribute blocks')
+  t.match(run('xfs_db', ['-r', '-c', `inode ${ino('xattr-many')}`, '-c', 'ablock 0', '-c', 'p hdr.info.hdr.magic', img]).out, /magic = 0x3ebe/, 'xattr-many has a node-format attribute fork')
 
-      const disk = await openFileDisk(img, 'd')
-      t.teardown(() => disk.close())
-      const r = await openXfsFs(disk, 'd')
-      if (!('fs' in r)) throw new Error('the XFS reader did not claim an XFS volume')
-      const fs = r.fs
-      t.equal(fs.kind, 'xfs')
-      t.same(fs.warnings, [], 'a cleanly unmounted log: no warning')
-      await compareAll(t, fs, want)
+  const fs = await openXfsImage(t, img)
+  t.equal(fs.kind, 'xfs')
+  t.same(fs.warnings, [], 'a cleanly unmounted log: no warning')
+  await compareAll(t, fs, want)
 
-      // runs: holes and unwritten extents are not data, written blocks are
-      const runsOf = async (p: string) => {
-        const out = []
-        for await (const run of fs.runs(ino(p))) out.push(run)
-        return out
-      }
-      t.same(
-        await runsOf('prealloc'),
-        [
-          { offset: 0, length: 262144, data: false },
-          { offset: 262144, length: 4096, data: true },
-          { offset: 266240, length: want.get('prealloc')!.size - 266240, data: false },
-        ],
-        'prealloc: unwritten extents around the one written block are not data',
-      )
-      const sparse = await runsOf('sparse')
-      t.same(
-        sparse.map(r => r.data),
-        [false, true, false, true, false],
-        'sparse: hole, data, hole, data, hole',
-      )
-      t.equal(sparse.at(-1)!.offset + sparse.at(-1)!.length, 9 << 20, 'sparse: the runs cover the size')
-      const holes = await runsOf('holes')
-      t.equal(holes.filter(r => r.data).length, 200, 'holes: 200 data runs')
-      // a read past the end fills nothing
-      t.equal(await fs.read(ino('small.txt'), 100, Buffer.alloc(10)), 0, 'read past the end: 0 bytes')
-    })
-}
+  // runs: holes and unwritten extents are not data, written blocks are
+  const runsOf = async (p: string) => {
+    const out = []
+    for await (const run of fs.runs(ino(p))) out.push(run)
+    return out
+  }
+  t.same(
+    await runsOf('prealloc'),
+    [
+      { offset: 0, length: 262144, data: false },
+      { offset: 262144, length: 4096, data: true },
+      { offset: 266240, length: want.get('prealloc')!.size - 266240, data: false },
+    ],
+    'prealloc: unwritten extents around the one written block are not data',
+  )
+  const sparse = await runsOf('sparse')
+  t.same(
+    sparse.map(r => r.data),
+    [false, true, false, true, false],
+    'sparse: hole, data, hole, data, hole',
+  )
+  t.equal(sparse.at(-1)!.offset + sparse.at(-1)!.length, 9 << 20, 'sparse: the runs cover the size')
+  const holes = await runsOf('holes')
+  t.equal(holes.filter(r => r.data).length, 200, 'holes: 200 data runs')
+  // a read past the end fills nothing
+  t.equal(await fs.read(ino('small.txt'), 100, Buffer.alloc(10)), 0, 'read past the end: 0 bytes')
+})

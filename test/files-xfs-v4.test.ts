@@ -5,12 +5,10 @@
 // blocks) with exactly the proto's entries.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { writeFileSync, truncateSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { openFileDisk } from '../src/trim/disk/file-disk.js'
-import { openXfsFs } from '../src/files/xfs/xfs-fs.js'
 import type { GuestFs } from '../src/files/guest-fs.js'
-import { bytes } from './fixtures/xfs-files-image.js'
+import { bytes, openXfsImage, sparseImage } from './fixtures/xfs-files-image.js'
 import { run } from './trim-helpers.js'
 import { needTools, skipHere } from './tools.js'
 
@@ -31,8 +29,7 @@ else
   t.test('v4 image made by mkfs.xfs -m crc=0 -p proto', async t => {
     const dir = t.testdir()
     const img = join(dir, 'fs.img')
-    writeFileSync(img, '')
-    truncateSync(img, 320 << 20)
+    sparseImage(img, 320 << 20)
     const src: Record<string, Buffer> = { small: Buffer.from('hello v4\n'), big: bytes('v4big', (2 << 20) + 123), empty: Buffer.alloc(0) }
     for (const [n, b] of Object.entries(src)) writeFileSync(join(dir, n), b)
     const many = Array.from({ length: 300 }, (_, i) => `a-longer-file-name-in-a-v4-directory-${i}`)
@@ -63,11 +60,7 @@ else
     t.equal(mk.status, 0, `mkfs.xfs -m crc=0 ${mk.out.trim()}`)
     t.match(run('xfs_db', ['-r', '-c', 'version', img]).out, /versionnum \[0x[0-9a-f]+\+0x[0-9a-f]+\] = V4/, 'a v4 filesystem')
 
-    const disk = await openFileDisk(img, 'd')
-    t.teardown(() => disk.close())
-    const r = await openXfsFs(disk, 'd')
-    if (!('fs' in r)) throw new Error('not claimed')
-    const fs = r.fs
+    const fs = await openXfsImage(t, img)
     const names = async (id: number): Promise<string[]> => {
       const out: string[] = []
       for await (const e of fs.readdir(id)) out.push(e.name.toString())
