@@ -15,7 +15,7 @@
 // hidden file or tree is removed, so nothing half-written is left.
 
 import { constants, promises as fsp, rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import type { FileId, FileStat, GuestFs } from '../files/guest-fs.js'
 import { tempNameFor } from '../util/temp-names.js'
 import { removeFile, trackFile, untrackFile } from '../util/temp-files.js'
@@ -56,16 +56,23 @@ export function removeLiveTrees(): void {
   liveTrees.clear()
 }
 
-/** The name as a path component, or a damage error: it must not reach outside its directory. */
-export function safeName(name: Buffer, where: string): string {
-  const s = name.toString('utf8')
-  // Not every byte string is valid UTF-8: the path must name exactly these bytes, or nothing.
-  const exact = Buffer.from(s).equals(name) ? s : undefined
-  if (name.length === 0 || name.includes(0x2f) || name.includes(0) || s === '.' || s === '..' || exact === undefined) {
-    throw new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the name ${JSON.stringify(printable(name))} cannot be a file name here (it is empty, '.', '..', holds '/' or NUL, or is not UTF-8)`)
+const SLASH = Buffer.from('/')
+
+/**
+ * The name as a path component, or a damage error: it must not reach outside
+ * its directory. Paths stay bytes (Buffer) all the way to the system calls, so
+ * a name that is not UTF-8 is written exactly as the guest stored it.
+ */
+export function safeName(name: Buffer, where: string): Buffer {
+  const dots = name.length <= 2 && name.every(b => b === 0x2e)
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0) || dots) {
+    throw new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the name ${JSON.stringify(printable(name))} cannot be a file name here (it is empty, '.', '..', or holds '/' or NUL)`)
   }
-  return exact
+  return name
 }
+
+const under = (dir: Buffer, name: Buffer): Buffer => Buffer.concat([dir, SLASH, name])
+const shown = (p: Buffer): string => printable(p)
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -80,7 +87,7 @@ async function exists(path: string): Promise<boolean> {
 export class CopyOut {
   private readonly buf = Buffer.allocUnsafe(CHUNK)
   /** First copy of each multiply-linked file: its path in the tree. */
-  private readonly linked = new Map<FileId, string>()
+  private readonly linked = new Map<FileId, Buffer>()
   /** Directories on the way down, against loops (a directory reached twice). */
   private readonly ancestors = new Set<FileId>()
   private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0 }
@@ -103,7 +110,7 @@ export class CopyOut {
     if (st.type === 'dir') liveTrees.add(tmp)
     else trackFile(tmp)
     try {
-      await this.write(id, st, tmp, guestPath)
+      await this.write(id, st, Buffer.from(tmp), Buffer.from(guestPath))
       const xattrProblem = await this.o.xattrs?.finish()
       if (xattrProblem) this.o.log(xattrProblem)
       if (there) await this.replace(dest, tmp, st.type === 'dir')
@@ -139,7 +146,7 @@ export class CopyOut {
     await fsp.rm(aside, { recursive: true, force: true })
   }
 
-  private async write(id: FileId, st: FileStat, path: string, guestPath: string): Promise<void> {
+  private async write(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     switch (st.type) {
       case 'file':
         return this.writeFile(id, st, path, guestPath)
@@ -149,20 +156,22 @@ export class CopyOut {
         return this.writeDir(id, st, path, guestPath)
       default:
         this.r.skipped++
-        this.o.log(`skipped ${printable(Buffer.from(guestPath))}: a ${st.type} is not created`)
+        this.o.log(`skipped ${shown(guestPath)}: a ${st.type} is not created`)
     }
   }
 
-  private async writeFile(id: FileId, st: FileStat, path: string, guestPath: string): Promise<void> {
+  private async writeFile(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     if (st.nlink > 1) {
       const first = this.linked.get(id)
       if (first !== undefined) {
-        await fsp.link(first, path).catch(e => Promise.reject(fromSystemError(e, `cannot link ${path}`)))
+        await fsp.link(first, path).catch(e => Promise.reject(fromSystemError(e, `cannot link ${shown(path)}`)))
         this.r.hardlinks++
         return
       }
     }
-    const fh = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch(e => Promise.reject(fromSystemError(e, `cannot create ${path}`)))
+    const fh = await fsp
+      .open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+      .catch(e => Promise.reject(fromSystemError(e, `cannot create ${shown(path)}`)))
     try {
       for await (const run of this.fs.runs(id)) {
         if (!run.data) continue
@@ -170,14 +179,14 @@ export class CopyOut {
         for (let at = run.offset; at < end; ) {
           const want = Math.min(CHUNK, end - at)
           const got = await this.fs.read(id, at, this.buf.subarray(0, want))
-          if (got <= 0) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${guestPath}: the file ends at ${at}, before its size ${st.size}`)
+          if (got <= 0) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: the file ends at ${at}, before its size ${st.size}`)
           await writeAll(fh, this.buf, got, at, path)
           at += got
           this.r.bytes += got
           this.o.progress?.(this.r.bytes)
         }
       }
-      await fh.truncate(st.size).catch(e => Promise.reject(fromSystemError(e, `cannot set the size of ${path}`)))
+      await fh.truncate(st.size).catch(e => Promise.reject(fromSystemError(e, `cannot set the size of ${shown(path)}`)))
       await this.meta(id, st, path, fh)
       await fh.sync()
     } finally {
@@ -187,25 +196,25 @@ export class CopyOut {
     if (st.nlink > 1) this.linked.set(id, path)
   }
 
-  private async writeSymlink(id: FileId, st: FileStat, path: string): Promise<void> {
+  private async writeSymlink(id: FileId, st: FileStat, path: Buffer): Promise<void> {
     // The target as stored: it is never followed here, only written.
     const target = await this.fs.readlink(id)
-    await fsp.symlink(target, Buffer.from(path)).catch(e => Promise.reject(fromSystemError(e, `cannot create the symlink ${path}`)))
+    await fsp.symlink(target, path).catch(e => Promise.reject(fromSystemError(e, `cannot create the symlink ${shown(path)}`)))
     await this.meta(id, st, path)
     this.r.symlinks++
   }
 
-  private async writeDir(id: FileId, st: FileStat, path: string, guestPath: string): Promise<void> {
-    if (this.ancestors.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${guestPath}: directory ${id} contains itself (a loop)`)
-    await fsp.mkdir(path, 0o700).catch(e => Promise.reject(fromSystemError(e, `cannot create the directory ${path}`)))
+  private async writeDir(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
+    if (this.ancestors.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} contains itself (a loop)`)
+    await fsp.mkdir(path, 0o700).catch(e => Promise.reject(fromSystemError(e, `cannot create the directory ${shown(path)}`)))
     this.ancestors.add(id)
     try {
       for await (const e of this.fs.readdir(id)) {
-        const name = safeName(e.name, `${this.where}:${guestPath}`)
-        const child = `${guestPath === '/' ? '' : guestPath}/${name}`
+        const name = safeName(e.name, `${this.where}:${shown(guestPath)}`)
+        const child = guestPath.equals(SLASH) ? under(Buffer.alloc(0), name) : under(guestPath, name)
         const cst = await this.fs.stat(e.id)
-        if (cst.type === 'dir' && this.ancestors.has(e.id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${child}: directory ${e.id} contains itself (a loop)`)
-        await this.write(e.id, cst, join(path, name), child)
+        if (cst.type === 'dir' && this.ancestors.has(e.id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(child)}: directory ${e.id} contains itself (a loop)`)
+        await this.write(e.id, cst, under(path, name), child)
       }
     } finally {
       this.ancestors.delete(id)
@@ -216,8 +225,8 @@ export class CopyOut {
   }
 
   /** Mode, owner (as root), xattrs, then the times (after everything that changes them). */
-  private async meta(id: FileId, st: FileStat, path: string, fh?: fsp.FileHandle): Promise<void> {
-    const fail = (what: string) => (e: unknown) => Promise.reject(fromSystemError(e, `cannot set the ${what} of ${path}`))
+  private async meta(id: FileId, st: FileStat, path: Buffer, fh?: fsp.FileHandle): Promise<void> {
+    const fail = (what: string) => (e: unknown) => Promise.reject(fromSystemError(e, `cannot set the ${what} of ${shown(path)}`))
     if (this.o.owner) await (fh ? fh.chown(st.uid, st.gid) : fsp.lchown(path, st.uid, st.gid)).catch(fail('owner'))
     if (st.type !== 'symlink') {
       // Without root the set-id bits would not name the stored owner: dropped, as tar does.
@@ -234,9 +243,9 @@ export class CopyOut {
   }
 }
 
-async function writeAll(fh: fsp.FileHandle, buf: Buffer, n: number, pos: number, path: string): Promise<void> {
+async function writeAll(fh: fsp.FileHandle, buf: Buffer, n: number, pos: number, path: Buffer): Promise<void> {
   for (let done = 0; done < n; ) {
-    const { bytesWritten } = await fh.write(buf, done, n - done, pos + done).catch(e => Promise.reject(fromSystemError(e, `cannot write ${path}`)))
+    const { bytesWritten } = await fh.write(buf, done, n - done, pos + done).catch(e => Promise.reject(fromSystemError(e, `cannot write ${shown(path)}`)))
     done += bytesWritten
   }
 }

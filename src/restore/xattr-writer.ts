@@ -34,11 +34,11 @@ export class XattrWriter {
     this.dump = tempNameFor(besides)
   }
 
-  async set(path: string, list: Xattr[]): Promise<void> {
+  async set(path: Buffer, list: Xattr[]): Promise<void> {
     if (!this.fh) trackFile(this.dump)
     const fh: fsp.FileHandle = this.fh ?? (await fsp.open(this.dump, 'wx', 0o600).catch(e => Promise.reject(fromSystemError(e, `cannot create ${this.dump}`))))
     this.fh = fh
-    let text = `# file: ${quoteAttrText(Buffer.from(path))}\n`
+    let text = `# file: ${quoteAttrText(path)}\n`
     for (const x of list) text += `${quoteAttrText(Buffer.from(x.name))}=0x${x.value.toString('hex')}\n`
     await fh.write(`${text}\n`)
     this.count += list.length
