@@ -125,6 +125,18 @@ else {
     t.same(bytes, ODD_NAMES.map(n => n.toString('hex')).sort())
   })
 
+  t.test('--xattrs keeps extended attributes and ACLs (set by setfattr)', async t => {
+    const out = join(dir, 'etc-x')
+    const r = cli(['get', '-r', '--xattrs', g.archive, 'scsi0:p1:/etc', out])
+    t.equal(r.status, 0, r.stderr.toString())
+    const dump = (p: string) => run('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', p]).split('\n').slice(1).join('\n')
+    for (const f of ['hostname', 'passwd']) t.equal(dump(join(out, f)), dump(join(g.tree, 'etc', f)), f)
+    t.match(dump(join(out, 'passwd')), /system\.posix_acl_access=0x/, 'the ACL is there')
+    const plain = join(dir, 'etc-plain')
+    t.equal(cli(['get', '-r', g.archive, 'scsi0:p1:/etc', plain]).status, 0)
+    t.equal(dump(join(plain, 'hostname')), '', 'none without --xattrs')
+  })
+
   t.test('get of one file from a .vma.zst, spooled and said so', async t => {
     run('zstd', ['-q', '-k', g.archive, '-o', `${g.archive}.zst`])
     const dest = join(dir, 'hostname.out')
@@ -137,7 +149,8 @@ else {
 }
 
 function modeOf(m: number): string {
-  const type = { 0o040000: 'd', 0o100000: '-', 0o120000: 'l', 0o010000: 'p', 0o020000: 'c', 0o060000: 'b', 0o140000: 's' }[m & 0o170000] ?? '?'
+  // S_IFMT >> 12: 1 fifo, 2 char, 4 dir, 6 block, 8 file, 10 symlink, 12 socket.
+  const type = '?pc?d?b?-?l?s???'[(m >> 12) & 15]!
   const r = (s: number, sp: boolean, l: string, u: string) => `${(m >> s) & 4 ? 'r' : '-'}${(m >> s) & 2 ? 'w' : '-'}${(m >> s) & 1 ? (sp ? l : 'x') : sp ? u : '-'}`
   return type + r(6, !!(m & 0o4000), 's', 'S') + r(3, !!(m & 0o2000), 's', 'S') + r(0, !!(m & 0o1000), 't', 'T')
 }
