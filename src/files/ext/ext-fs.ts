@@ -159,14 +159,14 @@ class ExtFs implements GuestFs {
         const p = this.place(ino, blk * bs)
         await this.v.readBlocks(p, 'directory block', blk, buf)
         const kind = dxKind(buf, e.logical + i, indexed, largedir, p)
-        if (kind === 'node') continue
+        // the root holds '.' and '..' (its dx entries hide under '..'), a node one fake entry: nothing to list
+        if (kind !== 'leaf') continue
         let stop = bs
-        if (kind !== 'root' && hasTail(buf)) {
+        if (hasTail(buf)) {
           if (sb.metadataCsum) checkTail(buf, ino.csumSeed, p)
           stop = bs - TAIL_SIZE
         }
-        // the root holds '.' and '..' only; its dx entries hide under '..'
-        parseDirEntries(buf, 0, kind === 'root' ? Math.min(stop, 12 + 12) : stop, bs, how, p, out)
+        parseDirEntries(buf, 0, stop, bs, how, p, out)
         yield* out
         out.length = 0
       }
