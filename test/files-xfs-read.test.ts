@@ -129,3 +129,16 @@ withXfsMounts(t, XFS_FILES_TOOLS, 'v5 image written by the kernel: every file, d
   // a read past the end fills nothing
   t.equal(await fs.read(ino('small.txt'), 100, Buffer.alloc(10)), 0, 'read past the end: 0 bytes')
 })
+
+// 1 KiB blocks with 8 KiB directory blocks (a directory block spans eight
+// filesystem blocks, and extents may split it), 64-bit extent counters
+// (nrext64: di_big_nextents) and 32-bit timestamps (no bigtime).
+withXfsMounts(t, XFS_FILES_TOOLS, 'v5, 1 KiB blocks, 8 KiB directory blocks, nrext64, no bigtime: every file as the mount shows it', async t => {
+  const dir = t.testdir()
+  const img = join(dir, 'fs.img')
+  const want = buildFilesImage(t, dir, img, ['-b', 'size=1024', '-n', 'size=8192', '-i', 'nrext64=1', '-m', 'bigtime=0'])
+  const sb = run('xfs_db', ['-r', '-c', 'sb 0', '-c', 'p blocksize dirblklog features_incompat', img]).out
+  t.match(sb, /blocksize = 1024\ndirblklog = 3\n/, '1 KiB blocks, 8-block directory blocks')
+  t.match(xfsDbField(img, want.get('dir-btree')!.ino, 'core.format'), /^3 /, 'dir-btree has a btree-format data fork')
+  await compareAll(t, await openXfsImage(t, img), want)
+})
