@@ -8,6 +8,8 @@ import { closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readSync, writ
 import { join } from 'node:path'
 import type { GuestFs } from '../src/files/guest-fs.js'
 import { VmaError } from '../src/util/errors.js'
+import { openFileDisk } from '../src/trim/disk/file-disk.js'
+import { openXfsFs } from '../src/files/xfs/xfs-fs.js'
 import { XFS_FILES_TOOLS, bytes, openXfsImage, sparseImage, withXfsMounts } from './fixtures/xfs-files-image.js'
 import { mountImage, unmount } from './fixtures/xfs-image.js'
 import { run } from './trim-helpers.js'
@@ -142,5 +144,22 @@ withXfsMounts(t, XFS_FILES_TOOLS, 'damaged structures', async t => {
     t.ok(last > 0 && last !== first, `the last leaf ${last}`)
     db(p, `inode ${ino.many}`, `ablock ${last}`, `write hdr.info.hdr.forw ${first}`)
     await expectDamage(t, p, /attribute leaf \d+ is reached twice \(a loop\)/, ino.many!)
+  })
+  t.test('an unknown incompat feature: unsupported, said at open', async t => {
+    const p = copy('incompat')
+    const bits = Number(/features_incompat = (0x[0-9a-f]+)/.exec(db(p, 'sb 0', 'p features_incompat'))?.[1])
+    db(p, 'sb 0', `write -d features_incompat 0x${(bits | 0x40000000).toString(16)}`)
+    const disk = await openFileDisk(p, 'vol')
+    t.teardown(() => disk.close())
+    const e = await openXfsFs(disk, 'vol').catch((x: unknown) => x)
+    t.ok(e instanceof VmaError && e.code === 'VMA_GUEST_UNSUPPORTED', `VMA_GUEST_UNSUPPORTED (${e instanceof Error ? e.message : JSON.stringify(e)})`)
+    t.match(e instanceof Error ? e.message : '', /^vol: xfs superblock: unknown incompat feature bits 0x40000000; cannot read it$/, 'one line naming the feature')
+  })
+  t.test('a realtime file: unsupported, naming the inode', async t => {
+    const p = copy('realtime')
+    db(p, `inode ${ino.ext}`, 'write core.realtime 1')
+    const e = await readAll(await openXfsImage(t, p, 'vol'))
+    t.ok(e instanceof VmaError && e.code === 'VMA_GUEST_UNSUPPORTED', `VMA_GUEST_UNSUPPORTED (${e instanceof Error ? e.message : String(e)})`)
+    t.match(e instanceof Error ? e.message : '', new RegExp(`^vol: xfs inode ${ino.ext}: the file lives on the realtime device; cannot read it$`), 'one line naming the inode')
   })
 })
