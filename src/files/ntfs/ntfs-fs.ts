@@ -207,7 +207,8 @@ class NtfsFs implements GuestFs {
         f.place,
         () => `$I30 entry for record ${child} has the name '${name.toString()}', which cannot be a file name`,
       )
-      const type = (fn.attributes & FILE_ATTR.reparsePoint) !== 0 ? undefined : (fn.attributes & FILE_ATTR.directory) !== 0 ? 'dir' : 'file'
+      // A reparse point may be a symlink, a SYSTEM file an Interix special file: stat decides.
+      const type = (fn.attributes & (FILE_ATTR.reparsePoint | FILE_ATTR.system)) !== 0 ? undefined : (fn.attributes & FILE_ATTR.directory) !== 0 ? 'dir' : 'file'
       yield { name, id: child, type }
     }
   }

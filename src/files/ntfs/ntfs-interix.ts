@@ -8,7 +8,7 @@
 
 import type { FileType } from '../guest-fs.js'
 
-export const FILE_ATTR_SYSTEM = 0x0004
+const FILE_ATTR_SYSTEM = 0x0004
 const FILE_ATTR_HIDDEN = 0x0002
 const MAGIC_LEN = 8
 /** PATH_MAX UTF-16 units after the magic: ntfs-3g's bound for a symlink. */
