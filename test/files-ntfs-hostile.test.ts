@@ -30,6 +30,7 @@ else {
     run2('mkdir', [join(mnt, 'comp')])
     run2('setfattr', ['-n', 'system.ntfs_attrib_be', '-v', '0x00000810', join(mnt, 'comp')])
     writeFileSync(join(mnt, 'comp/text.txt'), text(200_000))
+    writeFileSync(join(mnt, 'init.bin'), bytes(50_000, 77))
     writeFileSync(join(mnt, 'streams.txt'), 'base\n')
     for (let i = 0; i < STREAMS; i++) writeFileSync(join(mnt, `streams.txt:s${i}`), bytes(300, 1000 + i))
     const reparse = (name: string, hex: string, dir = false) => {
@@ -41,7 +42,7 @@ else {
     reparse('rp-junction', reparseHex(0xa0000003, '\\??\\C:\\Windows', 'C:\\Windows'), true)
     reparse('rp-wof', '170000801000000001000000020000000000000000000000')
     const stat = (p: string) => Number(run2('stat', ['-c', '%i', join(mnt, p)]).trim())
-    return { many: stat('many'), text: stat('comp/text.txt'), streams: stat('streams.txt') }
+    return { many: stat('many'), text: stat('comp/text.txt'), streams: stat('streams.txt'), init: stat('init.bin') }
   })
   const { recordSize, clusterSize } = bootFacts(pristine)
 
@@ -83,6 +84,19 @@ else {
     const wof = byName.get('rp-wof')!
     t.equal((await fs.stat(wof)).type, 'file')
     await t.rejects(fs.read(wof, 0, Buffer.alloc(10)), { code: 'VMA_GUEST_UNSUPPORTED', message: /IO_REPARSE_TAG_WOF \(0x80000017\)/ })
+  })
+
+  t.test('a file whose initialized size is below its size reads zeros past it (as Windows returns them)', async t => {
+    const fs = await broken(t, img => patchRecord(img, recordOffset(img, ino.init), recordSize, rec => rec.writeBigUInt64LE(10_000n, attributeAt(rec, 0x80, '') + 0x38)))
+    const want = Buffer.concat([bytes(50_000, 77).subarray(0, 10_000), Buffer.alloc(40_000)])
+    t.equal(sha(await readAll((o, b) => fs.read(ino.init, o, b), 4096)), sha(want))
+    t.equal((await fs.stat(ino.init)).size, 50_000)
+    const runs = []
+    for await (const r of fs.runs(ino.init)) runs.push(r)
+    t.same(runs, [
+      { offset: 0, length: 10_000, data: true },
+      { offset: 10_000, length: 40_000, data: false },
+    ])
   })
 
   t.test('a torn MFT record (update sequence mismatch)', async t => {

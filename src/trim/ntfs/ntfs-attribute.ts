@@ -131,7 +131,8 @@ function readNonResident(rec: Buffer, off: number, len: number, clusters: number
   const runs = decodeRunlist(rec, off + runsOffset, off + len, clusters, what, maxVcns, Number(lowestVcn))
   const mapped = runs.reduce((n, r) => n + r.length, 0)
   ensure(BigInt(mapped) === highestVcn + 1n - lowestVcn, `${what}: runlist maps ${mapped} clusters, header says ${highestVcn + 1n - lowestVcn}`)
-  if (lowestVcn === 0n) ensure(BigInt(mapped) * BigInt(clusterSize) >= allocatedSize, `${what}: runlist shorter than the allocated size`)
+  // A stream continued in other records maps only part of its allocation here: the joined runlist is checked instead.
+  if (lowestVcn === 0n && opts.continued !== true) ensure(BigInt(mapped) * BigInt(clusterSize) >= allocatedSize, `${what}: runlist shorter than the allocated size`)
   const sizes =
     lowestVcn === 0n ? { dataSize: Number(dataSize), initializedSize: Number(initializedSize), allocatedSize: Number(allocatedSize) } : { dataSize: 0, initializedSize: 0, allocatedSize: 0 }
   return { ...sizes, runs, lowestVcn: Number(lowestVcn), compressionUnit }
