@@ -9,6 +9,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { fillBigDirectory, fillInterleaved, fillVolume, makeNtfs, openImage, readAll, scanMount, scanReader, sha, withMount } from './fixtures/ntfs-files.js'
+import { buildFragmentedMft, runlistOf } from './fixtures/ntfs-image.js'
 import { run } from './fixtures/ntfs-tools.js'
 import { needTools, skipHere } from './tools.js'
 
@@ -122,5 +123,13 @@ else {
       t.ok(segments && new Set(segments).size > 1, `${name} has $DATA in several records: ${segments}`)
     }
     t.same(await scanReader(await openImage(t, img)), seen)
+  })
+
+  t.test('a fragmented $MFT: records found through its own runlist', async t => {
+    const img = buildFragmentedMft(join(t.testdir(), 'fragmft.img'))
+    t.ok(runlistOf(img.path, 0).length > 1, '$MFT has several fragments')
+    const got = await scanReader(await openImage(t, img.path))
+    for (const [path, digest] of img.files) t.equal(got.get(path)?.sha256, digest, path)
+    t.equal([...got.keys()].filter(p => p.startsWith('/s-')).length, 1500, 'all 1,500 small files listed')
   })
 }

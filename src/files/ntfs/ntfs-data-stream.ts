@@ -6,6 +6,7 @@
 
 import type { Attribute, Run } from '../../trim/ntfs/ntfs-attribute.js'
 import { ensure } from '../../trim/ntfs/ntfs-skip.js'
+import { findRun } from '../../trim/ntfs/ntfs-volume.js'
 import type { VolumeReader } from '../../trim/volume.js'
 import type { FileRun } from '../guest-fs.js'
 import { lznt1Decompress } from './ntfs-lznt1.js'
@@ -68,20 +69,6 @@ export function joinSegments(segments: Attribute[], clusterSize: number, what: s
     unit = 1 << UNIT_LOG2
   }
   return { name: head.name, flags: head.flags, dataSize: head.dataSize, initializedSize: head.initializedSize, runs, unit }
-}
-
-/** Index of the run holding `vcn`, or -1 (binary search: runs are contiguous from VCN 0). */
-export function findRun(runs: Run[], vcn: number): number {
-  let lo = 0
-  let hi = runs.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    const r = runs[mid]!
-    if (vcn < r.vcn) hi = mid - 1
-    else if (vcn >= r.vcn + r.length) lo = mid + 1
-    else return mid
-  }
-  return -1
 }
 
 /** Bytes on the volume the stream's clusters take (holes take none; resident data takes none). */

@@ -36,10 +36,11 @@ const segments = (attrs: Attribute[], type: number) => attrs.filter(a => a.type 
 
 /**
  * The entries of the directory whose attributes are `attrs`, in index order,
- * without the closing (key-less) entry of each node. `indexBlockSize` from the
- * boot sector, `clusterSize` to turn VCNs into bytes.
+ * without the closing (key-less) entry of each node. `indexBlockSize` and
+ * `clusters` from the boot sector: the index lies inside the volume, which
+ * bounds its $BITMAP (the one buffer sized by the index).
  */
-export async function* walkDirectoryIndex(attrs: Attribute[], reader: StreamReader, indexBlockSize: number): AsyncGenerator<IndexEntry> {
+export async function* walkDirectoryIndex(attrs: Attribute[], reader: StreamReader, indexBlockSize: number, clusters: number): AsyncGenerator<IndexEntry> {
   const roots = segments(attrs, ATTR.indexRoot)
   ensure(roots.length === 1, `directory has ${roots.length} $INDEX_ROOT $I30 attributes`)
   const root = roots[0]!
@@ -58,6 +59,7 @@ export async function* walkDirectoryIndex(attrs: Attribute[], reader: StreamRead
     if (alloc === undefined) {
       alloc = joinSegments(segments(attrs, ATTR.indexAllocation), cs, '$INDEX_ALLOCATION $I30')
       ensure(!alloc.resident && alloc.unit === 0, '$INDEX_ALLOCATION $I30 is resident or compressed')
+      ensure(alloc.dataSize <= clusters * cs, `$INDEX_ALLOCATION $I30 of ${alloc.dataSize} bytes is larger than the volume`)
       const blocks = Math.floor(alloc.dataSize / blockSize)
       const bm = joinSegments(segments(attrs, ATTR.bitmap), cs, '$BITMAP $I30')
       ensure(bm.dataSize >= Math.ceil(blocks / 8), `$BITMAP $I30 of ${bm.dataSize} bytes is too small for ${blocks} index blocks`)

@@ -10,13 +10,13 @@
 import { ATTR, type Attribute, type AttributeOptions } from '../../trim/ntfs/ntfs-attribute.js'
 import { isBitLocker, isNtfsBoot, readNtfsBoot } from '../../trim/ntfs/ntfs-boot.js'
 import { MFT_RECORD, type MftRecord } from '../../trim/ntfs/ntfs-record.js'
-import { NtfsVolume } from '../../trim/ntfs/ntfs-volume.js'
+import { findRun, NtfsVolume } from '../../trim/ntfs/ntfs-volume.js'
 import { readVolumeInfo } from '../../trim/ntfs/ntfs.js'
 import type { VolumeReader } from '../../trim/volume.js'
 import { VmaError } from '../../util/errors.js'
 import type { DirEntry, FileId, FileRun, FileStat, GuestFs, GuestFsOpener, Xattr } from '../guest-fs.js'
 import { gatherAttributes } from './ntfs-attribute-list.js'
-import { ATTR_FLAG, allocatedBytes, type DataStream, findRun, joinSegments, StreamReader } from './ntfs-data-stream.js'
+import { ATTR_FLAG, allocatedBytes, type DataStream, joinSegments, StreamReader } from './ntfs-data-stream.js'
 import { walkDirectoryIndex } from './ntfs-directory-index.js'
 import { check, damaged, guarded, guardedSync, type Place, unsupported } from './ntfs-errors.js'
 import { type FileName, isDosAlias, readFileName, utf16ToUtf8 } from './ntfs-file-name.js'
@@ -191,7 +191,7 @@ class NtfsFs implements GuestFs {
   async *readdir(id: FileId): AsyncIterable<DirEntry> {
     const f = await this.file(id)
     if (!f.isDir) throw new VmaError('VMA_NOT_FOUND', -1, `ntfs ${this.volume}: MFT record ${id} is not a directory`)
-    const entries = walkDirectoryIndex(f.attrs, this.reader, this.ntfs.boot.indexBlockSize)
+    const entries = walkDirectoryIndex(f.attrs, this.reader, this.ntfs.boot.indexBlockSize, this.ntfs.boot.clusters)
     while (true) {
       const next = await guarded(f.place, () => entries.next())
       if (next.done) return
