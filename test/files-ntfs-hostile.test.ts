@@ -141,6 +141,13 @@ else {
     await damaged(t, fs.read(ino.text, 0, Buffer.alloc(4096)), ino.text, /compression unit 0 .*LZNT1 chunk 0: back reference \d+ bytes before the chunk's start/)
   })
 
+  t.test('a hibernated Windows (hiberfil.sys holds an image) reads, with one warning', async t => {
+    const fs = await broken(t, img => withMount(t, img, mnt => writeFileSync(join(mnt, 'hiberfil.sys'), Buffer.concat([Buffer.from('hibr'), Buffer.alloc(8188)]))))
+    t.equal(fs.warnings.length, 1)
+    t.match(fs.warnings[0], /hiberfil\.sys: .*hibernation image.*recent changes may be missing/)
+    t.equal(sha(await readAll((o, b) => fs.read(ino.text, o, b))), sha(text(200_000)))
+  })
+
   t.test('a volume marked dirty reads, with one warning', async t => {
     const fs = await broken(t, img =>
       patchRecord(img, recordOffset(img, 3), recordSize, rec => {
