@@ -21,6 +21,8 @@ import { packCommand } from './commands/pack.js'
 import { serveCommand } from './commands/serve.js'
 import { unpackCommand } from './commands/unpack.js'
 import { verifyCommand } from './commands/verify.js'
+import { lsCommand } from './commands/ls.js'
+import { getCommand } from './commands/get.js'
 import { reportError } from './report-error.js'
 
 class UsageError extends Error {}
@@ -62,6 +64,8 @@ export function buildCli(io: CliIO, result: CommandResult): Argv {
     .command(shareCommand(io, result))
     .command(backupsCommand(io, result))
     .command(rebuildCommand(io, result))
+    .command(lsCommand(io, result))
+    .command(getCommand(io, result))
     .middleware(restoreDash, true)
     .demandCommand(1, 'Name a command.')
     .strict()

@@ -63,12 +63,23 @@ export function rawFeatures(raw: Buffer): Pick<ExtSuper, 'compat' | 'incompat' |
 
 export const has = (sb: ExtSuper, field: 'compat' | 'incompat' | 'roCompat', bit: number): boolean => (sb[field] & bit) !== 0
 
+export interface ExtSuperOptions {
+  /**
+   * Reading files (files/ext) rather than trimming: a filesystem that was
+   * mounted (VALID_FS clear), has recorded errors or carries feature bits the
+   * trim does not know is still readable; the reader decides which features
+   * it can follow. The geometry is checked all the same.
+   */
+  forReading?: boolean
+}
+
 /**
  * Parses and validates the superblock (`raw` = the 1024 bytes at volume byte
  * 1024) against the volume size. Throws TrimSkip for anything the trim must
  * not rely on: unknown features, checksum, state, errors, geometry.
  */
-export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
+export function parseExtSuper(raw: Buffer, volumeSize: number, opts: ExtSuperOptions = {}): ExtSuper {
+  const trim = !opts.forReading
   need(u16(raw, 0x38) === 0xef53, 'no ext2/3/4 magic')
   const rev = u32(raw, 0x4c)
   const logBlock = u32(raw, 0x18)
@@ -79,9 +90,9 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
   const roCompat = rev >= 1 ? u32(raw, 0x64) : 0
   // first: a journal device carries no filesystem, whatever else its feature words say
   need(!(incompat & INCOMPAT.JOURNAL_DEV), 'external journal device, not a filesystem')
-  if (compat & ~COMPAT_OK) throw new TrimSkip(`unknown COMPAT feature bit 0x${((compat & ~COMPAT_OK) >>> 0).toString(16)}`)
-  if (incompat & ~INCOMPAT_OK) throw new TrimSkip(`unknown INCOMPAT feature bit 0x${((incompat & ~INCOMPAT_OK) >>> 0).toString(16)}`)
-  if (roCompat & ~RO_OK) throw new TrimSkip(`unknown RO_COMPAT feature bit 0x${((roCompat & ~RO_OK) >>> 0).toString(16)}`)
+  if (trim && compat & ~COMPAT_OK) throw new TrimSkip(`unknown COMPAT feature bit 0x${((compat & ~COMPAT_OK) >>> 0).toString(16)}`)
+  if (trim && incompat & ~INCOMPAT_OK) throw new TrimSkip(`unknown INCOMPAT feature bit 0x${((incompat & ~INCOMPAT_OK) >>> 0).toString(16)}`)
+  if (trim && roCompat & ~RO_OK) throw new TrimSkip(`unknown RO_COMPAT feature bit 0x${((roCompat & ~RO_OK) >>> 0).toString(16)}`)
   const metadataCsum = (roCompat & RO_COMPAT.METADATA_CSUM) !== 0
   const gdtCsum = (roCompat & RO_COMPAT.GDT_CSUM) !== 0
   need(!(metadataCsum && gdtCsum), 'both gdt_csum and metadata_csum set (invalid)')
@@ -90,10 +101,12 @@ export function parseExtSuper(raw: Buffer, volumeSize: number): ExtSuper {
     need(crc32cRaw(0xffffffff, raw, 0, 0x3fc) === u32(raw, 0x3fc), 'superblock checksum mismatch')
   }
   const state = u16(raw, 0x3a)
-  need(state & 1, 's_state lacks VALID_FS')
-  need(!(state & 2), 's_state has ERROR_FS')
   const errors = u32(raw, 0x194)
-  need(errors === 0, `s_error_count is ${errors} (errors recorded since the last fsck)`)
+  if (trim) {
+    need(state & 1, 's_state lacks VALID_FS')
+    need(!(state & 2), 's_state has ERROR_FS')
+    need(errors === 0, `s_error_count is ${errors} (errors recorded since the last fsck)`)
+  }
   const bit64 = (incompat & INCOMPAT.BIT64) !== 0
   const bigalloc = (roCompat & RO_COMPAT.BIGALLOC) !== 0
   const blocks = u32(raw, 0x04) + (bit64 ? u32(raw, 0x150) * 2 ** 32 : 0)
