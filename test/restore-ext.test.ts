@@ -4,8 +4,8 @@
 // and from a .vma.zst; the btrfs partition is named and refused.
 
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, cliEnv } from './helpers.js'
 import { needTools } from './tools.js'
@@ -77,6 +77,28 @@ else {
     t.equal(readlinkSync(join(out, 'links/passwd'), 'utf8'), '/etc/passwd', 'the absolute symlink is written as stored, never followed')
     t.ok(lstatSync(join(out, 'links/escape')).isSymbolicLink(), 'a symlink out of the tree is a symlink, not followed')
     t.notOk(existsSync(join(dir, '.restored.vma-opt-')), 'no temp left')
+  })
+
+  t.test('SIGINT while a tree is written: nothing at DEST, no hidden tree left', async t => {
+    const out = join(dir, 'interrupted')
+    const child = spawn(BIN, ['get', '-r', g.archive, 'scsi0:p1:/', out], { env: cliEnv(), stdio: 'ignore' })
+    const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+    // Wait for the hidden tree to appear and hold some files, then interrupt.
+    let hidden: string | undefined
+    for (let i = 0; i < 600 && !hidden; i++) {
+      await new Promise(r => setTimeout(r, 50))
+      const h = readdirSync(dir).find(n => n.startsWith('.interrupted.vma-opt-'))
+      if (h && existsSync(join(dir, h, 'many'))) hidden = h
+    }
+    t.ok(hidden, 'the tree was being written under a hidden name')
+    child.kill('SIGINT')
+    t.equal(await exited, 130)
+    t.notOk(existsSync(out), 'no DEST')
+    t.same(
+      readdirSync(dir).filter(n => n.startsWith('.interrupted.')),
+      [],
+      'the hidden tree is removed',
+    )
   })
 
   t.test('frag.bin is fragmented in the guest and comes out whole', async t => {

@@ -7,6 +7,21 @@
 import { basename } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { RestoreSource, SourceOptions } from '../restore/restore-source.js'
+import type { CliIO } from './cli-io.js'
+import { makeProgress } from './progress.js'
+
+/** What ls and get open first: the source, with its notes on stderr (not with -q) and progress while it is indexed or spooled. */
+export async function openForCommand(io: CliIO, args: { src: string; tmpdir?: string; quiet?: boolean }): Promise<{ src: RestoreSource; log: (m: string) => void }> {
+  const log = (m: string) => {
+    if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
+  }
+  const progress = makeProgress(io.stderr, 'reading', 0, !!args.quiet)
+  try {
+    return { src: await openRestoreInput(args.src, { stdin: io.stdin, tmpdir: args.tmpdir, log, progress: n => progress.update(n) }), log }
+  } finally {
+    progress.done()
+  }
+}
 
 export async function openRestoreInput(src: string, o: SourceOptions): Promise<RestoreSource> {
   const { DELTA } = await import('../delta/backup-chains.js')

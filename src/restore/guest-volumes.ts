@@ -36,8 +36,11 @@ export interface GuestVolume {
   reader: VolumeReader
 }
 
+/** Which volumes to open with the readers (the others are only probed): all for `ls`, the one named for `get`. */
+export type OpenWhich = (disk: string, id: string) => boolean
+
 /** Every volume of every disk, in disk order then as the layout lists them; LVs after the PVs' disks. */
-export async function guestVolumes(disks: TrimDisk[], open = true): Promise<GuestVolume[]> {
+export async function guestVolumes(disks: TrimDisk[], which: OpenWhich = () => true): Promise<GuestVolume[]> {
   const all = new Map(disks.map(d => [d.name, d]))
   const out: GuestVolume[] = []
   const pvs: FoundPv[] = []
@@ -55,7 +58,7 @@ export async function guestVolumes(disks: TrimDisk[], open = true): Promise<Gues
     }
     for (const c of layout.candidates) {
       const reader = volumeReader(c.layout, all)
-      const v = await describe(disk.name, c.id, reader, false, open)
+      const v = await describe(disk.name, c.id, reader, false, which(disk.name, c.id))
       if (c.skipReason && !v.fs) v.reason ??= c.skipReason
       out.push(v)
       if (v.kind === 'lvm2-pv') {
@@ -78,7 +81,8 @@ export async function guestVolumes(disks: TrimDisk[], open = true): Promise<Gues
         out.push({ disk: home, id: lv.id, size: 0, kind: 'lv', reason: lv.reason ?? 'not mapped', reader: emptyReader })
         continue
       }
-      out.push(await describe(lv.layout.segments[0]!.legs[0]!.disk, lv.id, volumeReader(lv.layout, all), true, open))
+      const on = lv.layout.segments[0]!.legs[0]!.disk
+      out.push(await describe(on, lv.id, volumeReader(lv.layout, all), true, which(on, lv.id)))
     }
   }
   return out

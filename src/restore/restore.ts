@@ -39,7 +39,9 @@ export async function openTarget(src: RestoreSource, spec: string, warn: (line: 
     src.disks.map(d => d.name),
     t.disk,
   )
-  const v = volumeNamed(await guestVolumes(src.disks), disk, t.volume)
+  // Only the volume named is opened: another volume's damage or journal is not this command's business.
+  const id = t.volume ?? 'disk'
+  const v = volumeNamed(await guestVolumes(src.disks, (d, x) => x === id && (d === disk || id.includes('/'))), disk, t.volume)
   // A journal to replay and the like: said once, before any answer.
   for (const w of v.fs.warnings) warn(`${disk}${t.volume ? `:${t.volume}` : ''}: ${w}`)
   return { fs: v.fs, where: `${disk}${t.volume ? `:${t.volume}` : ''}`, path: t.path ?? '/' }

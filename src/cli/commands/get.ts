@@ -4,7 +4,7 @@ import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { makeProgress } from '../progress.js'
-import { openRestoreInput } from '../restore-input.js'
+import { openForCommand } from '../restore-input.js'
 
 export function getCommand(io: CliIO, result: CommandResult) {
   return command({
@@ -26,12 +26,7 @@ export function getCommand(io: CliIO, result: CommandResult) {
     handler: async args => {
       const { removeLiveTrees } = await import('../../restore/copy-out.js') // loaded when used: start-up stays short
       installSignalCleanup(() => removeLiveTrees())
-      const progress = makeProgress(io.stderr, 'reading', 0, !!args.quiet)
-      const log = (m: string) => {
-        if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
-      }
-      const src = await openRestoreInput(args.src, { stdin: io.stdin, tmpdir: args.tmpdir, log, progress: n => progress.update(n) })
-      progress.done()
+      const { src, log } = await openForCommand(io, args)
       const { openTarget, getPath, defaultDest } = await import('../../restore/restore.js')
       const { XattrWriter } = await import('../../restore/xattr-writer.js')
       try {

@@ -3,8 +3,7 @@ import { command } from '../command.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import { makeProgress } from '../progress.js'
-import { openRestoreInput } from '../restore-input.js'
+import { openForCommand } from '../restore-input.js'
 
 export function lsCommand(io: CliIO, result: CommandResult) {
   return command({
@@ -22,12 +21,7 @@ export function lsCommand(io: CliIO, result: CommandResult) {
         .example('$0 ls -l backup.vma scsi0:p1:/etc', 'a directory of the guest'),
     handler: async args => {
       installSignalCleanup()
-      const progress = makeProgress(io.stderr, 'reading', 0, !!args.quiet)
-      const log = (m: string) => {
-        if (!args.quiet) io.stderr.write(`vma-opt: ${m}\n`)
-      }
-      const src = await openRestoreInput(args.src, { stdin: io.stdin, tmpdir: args.tmpdir, log, progress: n => progress.update(n) })
-      progress.done()
+      const { src, log } = await openForCommand(io, args)
       const { listVolumes, openTarget, listPath } = await import('../../restore/restore.js') // loaded when used: start-up stays short
       const { longLine, entryJson } = await import('../../restore/entry-format.js')
       const { printable } = await import('../../restore/resolve-path.js')

@@ -3,6 +3,7 @@ import { NtfsSkip, ensure } from './ntfs-skip.js'
 
 /** Attribute type codes the reader looks at. */
 export const ATTR = {
+  standardInformation: 0x10,
   attributeList: 0x20,
   fileName: 0x30,
   volumeName: 0x60,
@@ -10,6 +11,8 @@ export const ATTR = {
   data: 0x80,
   indexRoot: 0x90,
   indexAllocation: 0xa0,
+  bitmap: 0xb0,
+  reparsePoint: 0xc0,
   end: 0xffffffff,
 } as const
 
@@ -27,8 +30,31 @@ export interface Run {
 
 export type Attribute = { type: number; name: string; flags: number } & (
   | { resident: true; value: Buffer }
-  | { resident: false; dataSize: number; initializedSize: number; allocatedSize: number; runs: Run[] }
+  | {
+      resident: false
+      dataSize: number
+      initializedSize: number
+      allocatedSize: number
+      runs: Run[]
+      /** First VCN this segment maps (above 0 only for a continued segment, see AttributeOptions). */
+      lowestVcn: number
+      /** log2 of the compression unit in clusters (0x22), 0 when not compressed. */
+      compressionUnit: number
+    }
 )
+
+/**
+ * How far a stream may reach. The trim reads metadata files, which lie inside
+ * the volume; the file reader (files/ntfs) also reads user files, whose holes
+ * may take a sparse file past the volume's size and whose streams may be split
+ * over several MFT records (an attribute list): it passes both options.
+ */
+export interface AttributeOptions {
+  /** Largest VCN count a stream may map, holes included (default: the volume's clusters). */
+  maxVcns?: number
+  /** Accept segments starting above VCN 0; their sizes are not checked (only the first segment's are valid). */
+  continued?: boolean
+}
 
 /** Reads a little-endian integer of `n` (0..8) bytes at `p`, signed or not, as a bigint. */
 function readVarInt(buf: Buffer, p: number, n: number, signed: boolean): bigint {
@@ -45,9 +71,9 @@ function readVarInt(buf: Buffer, p: number, n: number, signed: boolean): bigint 
  * inside the volume's `clusters`. The loop is bounded by `end` (each run takes
  * at least two bytes).
  */
-export function decodeRunlist(buf: Buffer, p: number, end: number, clusters: number, what: string): Run[] {
+export function decodeRunlist(buf: Buffer, p: number, end: number, clusters: number, what: string, maxVcns = clusters, firstVcn = 0): Run[] {
   const runs: Run[] = []
-  let vcn = 0
+  let vcn = firstVcn
   let lcn = 0n
   while (true) {
     ensure(p < end, `${what}: runlist runs past its attribute`)
@@ -58,7 +84,7 @@ export function decodeRunlist(buf: Buffer, p: number, end: number, clusters: num
     ensure(lenBytes >= 1 && lenBytes <= 8 && lcnBytes <= 8 && p + lenBytes + lcnBytes <= end, `${what}: runlist entry malformed`)
     const length = readVarInt(buf, p, lenBytes, true)
     p += lenBytes
-    ensure(length > 0n && length <= BigInt(clusters), `${what}: run length ${length} out of range`)
+    ensure(length > 0n && length <= BigInt(lcnBytes > 0 ? clusters : maxVcns), `${what}: run length ${length} out of range`)
     const run: Run = { vcn, lcn: undefined, length: Number(length) }
     if (lcnBytes > 0) {
       lcn += readVarInt(buf, p, lcnBytes, true)
@@ -68,7 +94,7 @@ export function decodeRunlist(buf: Buffer, p: number, end: number, clusters: num
     }
     runs.push(run)
     vcn += run.length
-    ensure(vcn <= clusters, `${what}: runlist maps more clusters than the volume has`)
+    ensure(vcn <= maxVcns, `${what}: runlist maps more clusters than the volume has`)
   }
 }
 
@@ -87,7 +113,7 @@ function readResident(rec: Buffer, off: number, len: number, what: string): Buff
   return rec.subarray(off + valueOffset, off + valueOffset + valueLength)
 }
 
-function readNonResident(rec: Buffer, off: number, len: number, clusters: number, clusterSize: number, what: string) {
+function readNonResident(rec: Buffer, off: number, len: number, clusters: number, clusterSize: number, what: string, opts: AttributeOptions) {
   ensure(len >= 0x40, `${what}: non-resident header too short`)
   const lowestVcn = rec.readBigUInt64LE(off + 0x10) // 0x10 lowest VCN
   const highestVcn = rec.readBigInt64LE(off + 0x18) // 0x18 highest VCN (-1 for an empty stream)
@@ -95,23 +121,28 @@ function readNonResident(rec: Buffer, off: number, len: number, clusters: number
   const allocatedSize = rec.readBigUInt64LE(off + 0x28) // 0x28 allocated size
   const dataSize = rec.readBigUInt64LE(off + 0x30) // 0x30 data size
   const initializedSize = rec.readBigUInt64LE(off + 0x38) // 0x38 initialized size
-  const volumeBytes = BigInt(clusters) * BigInt(clusterSize)
+  const compressionUnit = rec[off + 0x22]! // 0x22 compression unit (log2 clusters)
+  const maxVcns = opts.maxVcns ?? clusters
+  const volumeBytes = BigInt(maxVcns) * BigInt(clusterSize)
   // A stream split over several records (attribute list) starts at a lowest VCN above 0.
-  ensure(lowestVcn === 0n, `${what} is continued in another MFT record (lowest VCN ${lowestVcn})`)
+  ensure(lowestVcn === 0n || (opts.continued === true && lowestVcn <= BigInt(maxVcns)), `${what} is continued in another MFT record (lowest VCN ${lowestVcn})`)
   ensure(runsOffset >= 0x40 && runsOffset < len, `${what}: runlist offset out of range`)
-  ensure(dataSize <= allocatedSize && initializedSize <= dataSize && allocatedSize <= volumeBytes, `${what}: sizes inconsistent or larger than the volume`)
-  const runs = decodeRunlist(rec, off + runsOffset, off + len, clusters, what)
+  if (lowestVcn === 0n) ensure(dataSize <= allocatedSize && initializedSize <= dataSize && allocatedSize <= volumeBytes, `${what}: sizes inconsistent or larger than the volume`)
+  const runs = decodeRunlist(rec, off + runsOffset, off + len, clusters, what, maxVcns, Number(lowestVcn))
   const mapped = runs.reduce((n, r) => n + r.length, 0)
-  ensure(BigInt(mapped) === highestVcn + 1n, `${what}: runlist maps ${mapped} clusters, header says ${highestVcn + 1n}`)
-  ensure(BigInt(mapped) * BigInt(clusterSize) >= allocatedSize, `${what}: runlist shorter than the allocated size`)
-  return { dataSize: Number(dataSize), initializedSize: Number(initializedSize), allocatedSize: Number(allocatedSize), runs }
+  ensure(BigInt(mapped) === highestVcn + 1n - lowestVcn, `${what}: runlist maps ${mapped} clusters, header says ${highestVcn + 1n - lowestVcn}`)
+  // A stream continued in other records maps only part of its allocation here: the joined runlist is checked instead.
+  if (lowestVcn === 0n && opts.continued !== true) ensure(BigInt(mapped) * BigInt(clusterSize) >= allocatedSize, `${what}: runlist shorter than the allocated size`)
+  const sizes =
+    lowestVcn === 0n ? { dataSize: Number(dataSize), initializedSize: Number(initializedSize), allocatedSize: Number(allocatedSize) } : { dataSize: 0, initializedSize: 0, allocatedSize: 0 }
+  return { ...sizes, runs, lowestVcn: Number(lowestVcn), compressionUnit }
 }
 
 /**
  * The attributes of one MFT record, in order. Bounded by the record's used size
  * (each attribute takes at least 24 bytes). `clusters`/`clusterSize` bound the runlists.
  */
-export function readAttributes(record: MftRecord, clusters: number, clusterSize: number): Attribute[] {
+export function readAttributes(record: MftRecord, clusters: number, clusterSize: number, opts: AttributeOptions = {}): Attribute[] {
   const rec = record.buf
   const out: Attribute[] = []
   let off = record.attrsOffset
@@ -127,7 +158,7 @@ export function readAttributes(record: MftRecord, clusters: number, clusterSize:
     ensure(nonResident <= 1, `${what}: non-resident flag ${nonResident}`)
     const flags = rec.readUInt16LE(off + 0x0c) // 0x0C flags
     const name = readName(rec, off, len)
-    if (nonResident) out.push({ type, name, flags, resident: false, ...readNonResident(rec, off, len, clusters, clusterSize, what) })
+    if (nonResident) out.push({ type, name, flags, resident: false, ...readNonResident(rec, off, len, clusters, clusterSize, what, opts) })
     else out.push({ type, name, flags, resident: true, value: readResident(rec, off, len, what) })
     off += len
   }

@@ -13,8 +13,8 @@ const ENTRY_SUBNODE = 0x01
 const ENTRY_LAST = 0x02
 const I30 = '$I30'
 
-/** Entries of one index node: buf[header..] is an index header (offsets relative to it). */
-function* entries(buf: Buffer, header: number, what: string): Generator<{ ref: bigint; key: Buffer; child?: number }> {
+/** Entries of one index node: buf[header..] is an index header (offsets relative to it); the last entry has an empty key. */
+export function* indexEntries(buf: Buffer, header: number, what: string): Generator<{ ref: bigint; key: Buffer; child?: number }> {
   ensure(header + 0x10 <= buf.length, `${what}: index header cut off`)
   const first = buf.readUInt32LE(header + 0x00) // +0x00 offset of the first entry
   const used = buf.readUInt32LE(header + 0x04) // +0x04 bytes in use
@@ -59,7 +59,7 @@ export async function findInDirectory(ntfs: NtfsVolume, dirRecord: number, name:
   const found: bigint[] = []
   const children: number[] = []
   const visit = (buf: Buffer, header: number, where: string) => {
-    for (const e of entries(buf, header, where)) {
+    for (const e of indexEntries(buf, header, where)) {
       if (e.child !== undefined) children.push(e.child)
       if (keyName(e.key)?.toLowerCase() === wanted) found.push(e.ref)
     }
@@ -79,10 +79,18 @@ export async function findInDirectory(ntfs: NtfsVolume, dirRecord: number, name:
     ensure(!seen.has(vcn) && seen.size < maxBlocks, `${where}: index tree has a loop`)
     seen.add(vcn)
     const block = await ntfs.readStream(alloc, vcn * vcnSize, blockSize)
-    ensure(block.toString('latin1', 0, 4) === 'INDX', `${where} has no INDX signature`)
-    applyFixups(block, where)
-    ensure(block.readBigUInt64LE(0x10) === BigInt(vcn), `${where} says it is VCN ${block.readBigUInt64LE(0x10)}`) // 0x10 own VCN
-    visit(block, 0x18, where) // 0x18: index header of the block
+    checkIndexBlock(block, vcn, where)
+    visit(block, INDEX_BLOCK_HEADER, where)
   }
   return found
+}
+
+/** Offset of the index header in an INDX block. */
+export const INDEX_BLOCK_HEADER = 0x18
+
+/** Checks an INDX block read at `vcn` (its signature, fixups applied in place, its own VCN). */
+export function checkIndexBlock(block: Buffer, vcn: number, where: string): void {
+  ensure(block.toString('latin1', 0, 4) === 'INDX', `${where} has no INDX signature`)
+  applyFixups(block, where)
+  ensure(block.readBigUInt64LE(0x10) === BigInt(vcn), `${where} says it is VCN ${block.readBigUInt64LE(0x10)}`) // 0x10 own VCN
 }

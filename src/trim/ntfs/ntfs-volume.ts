@@ -7,7 +7,7 @@ import { ensure } from './ntfs-skip.js'
 import type { VolumeReader } from '../volume.js'
 
 /** Index of the run holding `vcn` (runs are contiguous from VCN 0), or -1. */
-function findRun(runs: Run[], vcn: number): number {
+export function findRun(runs: Run[], vcn: number): number {
   let lo = 0
   let hi = runs.length - 1
   while (lo <= hi) {

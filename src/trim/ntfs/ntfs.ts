@@ -16,7 +16,7 @@ const VOLUME_IS_DIRTY = 0x0001
 const CHKDSK_UNDERWAY = 0x4000
 
 /** $Volume (record 3): label, version and flags. */
-async function readVolumeInfo(ntfs: NtfsVolume) {
+export async function readVolumeInfo(ntfs: NtfsVolume) {
   const attrs = ntfs.attributes(await ntfs.baseRecord(MFT_RECORD.volume, '$Volume'))
   const nameAttr = attrs.find(a => a.type === ATTR.volumeName)
   const label = nameAttr?.resident && nameAttr.value.length > 0 ? nameAttr.value.toString('utf16le') : undefined
