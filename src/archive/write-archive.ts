@@ -14,7 +14,7 @@ import { VmaError, fromSystemError } from '../util/errors.js'
 import type { HeaderFields } from '../format/header.js'
 import type { VmaSink } from '../format/vma-sink.js'
 import { inspectArchive } from '../check/inspect.js'
-import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
+import { emitOptimized, type ByteSink, type ClusterReader, type EmitDevice } from './emit.js'
 import { OutputFile, tempNameFor, type OutputCompression } from '../output/output-file.js'
 import { keepMetadata, type KeepFrom } from '../output/keep-metadata.js'
 
@@ -58,6 +58,12 @@ export interface WriteTarget {
    * they are, and the proof reads them after it.
    */
   beforeProof?: (tempPath: string) => Promise<void>
+  /**
+   * Block sharing while writing (optimize --share-with, src/share/clone-sink):
+   * the data goes through the returned sink into the temp file; `finish`
+   * waits for its writes and clones before the file is ended.
+   */
+  cloneInto?: (out: OutputFile, tempPath: string) => Promise<{ sink: ByteSink; finish(): Promise<void>; abort(): Promise<void> }>
 }
 
 export interface WriteResult {
@@ -70,8 +76,12 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
   const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
   const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode, shownAs: t.path ?? 'stdout' })
   let durable: Promise<void> | undefined
+  let via: Awaited<ReturnType<NonNullable<WriteTarget['cloneInto']>>> | undefined
   try {
-    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n), t.align)
+    via = await t.cloneInto?.(out, tempPath)
+    const plainBytes = await emitOptimized(fields, devices, reader, via?.sink ?? out, n => t.progress?.('writing', n), t.align)
+    await via?.finish()
+    via = undefined
     await out.end()
     // The disk writes the file back while the check reads it from the page
     // cache: the proof covers the bytes the fsync makes durable, and nothing
@@ -102,6 +112,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     }
     return { plainBytes, outputBytes, checked: !t.noCheck }
   } catch (e) {
+    await via?.abort()
     await durable?.catch(() => undefined) // the file is closed before it is removed
     await out.abort()
     throw e

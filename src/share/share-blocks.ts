@@ -136,6 +136,17 @@ export class ShareSource {
     return new ShareSource(files, new BlockTable(Math.floor(first / BLOCK)))
   }
 
+  /** The slot of a block with this hash in the index, or -1; then where it lies. */
+  find(lo: number, hi: number): number {
+    return this.table.find(lo, hi)
+  }
+  fileAt(slot: number): number {
+    return this.table.fileAt(slot)
+  }
+  offsetAt(slot: number): number {
+    return this.table.offsetAt(slot)
+  }
+
   /** Adds the blocks of files[i]. */
   async add(i: number): Promise<void> {
     const h = new BlockHasher()

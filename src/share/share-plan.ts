@@ -4,6 +4,8 @@
 
 import { dirname } from 'node:path'
 import { ShareSource, whyCannotShare, type ShareResult } from './share-blocks.js'
+import { CloneSink, type PositionedSink } from './clone-sink.js'
+import { findTool } from '../util/find-tool.js'
 
 export class SharePlan {
   private constructor(
@@ -31,6 +33,23 @@ export class SharePlan {
   async into(file: string): Promise<ShareResult> {
     if (!this.source) return { shared: 0, differ: 0, why: this.why }
     return (await this.source).shareInto(file)
+  }
+
+  /**
+   * Sharing while `temp` is written (clone-sink): the sink the data goes
+   * through, and `finish`, after which `result` says what was shared.
+   * Undefined when nothing can be shared.
+   */
+  async cloneInto(out: PositionedSink, temp: string): Promise<{ sink: CloneSink; finish(): Promise<ShareResult> } | undefined> {
+    if (!this.source) return undefined
+    const sink = await CloneSink.start(out, temp, await this.source, findTool('xfs_io')!)
+    return {
+      sink,
+      finish: async () => {
+        const r = await sink.finish()
+        return { shared: r.cloned, differ: 0, ...(r.why ? { why: `${r.why}: nothing shared` } : {}) }
+      },
+    }
   }
 
   /** Waits for the index being built (before giving up on an error elsewhere). */
