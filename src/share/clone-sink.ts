@@ -112,6 +112,7 @@ export class CloneSink {
       if (!(await this.equal(r.src, r.srcAt, buf, r.from, r.len))) return // a hash collision, or a source that changed: written below
       if (r.from > written) await this.put(buf.subarray(written, r.from), at + written)
       this.tool.range(r.src, r.srcAt, at + r.from, r.len)
+      this.tool.willNeed(at + r.from, r.len)
       this.clones.push(r.src, r.srcAt, at + r.from, r.len)
       this.cloned += r.len
       written = r.from + r.len
