@@ -20,6 +20,8 @@ import { DedupeTool } from './dedupe-tool.js'
 const BLOCK = BLOCK_WORDS * 4
 /** btrfs clones at most 16 MiB per call; XFS takes more, but runs rarely get that long inside one write. */
 const MAX_RANGE = 16 << 20
+/** How far past a block's own offset the index must reach before a block found nowhere is written. */
+const LOOKAHEAD = 64 << 20
 
 /** The file being written: its OutputFile (write at bytesIn) as far as this needs it. */
 export interface PositionedSink {
@@ -36,19 +38,24 @@ export class CloneSink {
   private chain: Promise<void> = Promise.resolve()
   private readonly hasher = new BlockHasher()
   private readonly cmp = Buffer.allocUnsafe(MAX_RANGE)
-
+  /** The same range of the first source as the write at hand (grown to the largest write). */
+  private near = Buffer.allocUnsafe(0)
   private constructor(
     private readonly out: PositionedSink,
-    private readonly source: ShareSource,
+    private readonly index: ShareSource,
+    private readonly indexed: Promise<unknown>,
     private readonly sources: FileHandle[],
+    private readonly firstSize: number,
     private readonly tool: DedupeTool,
   ) {}
 
-  static async start(out: PositionedSink, temp: string, source: ShareSource, xfsIo: string): Promise<CloneSink> {
+  /** `files`: the archives to share with; `index`: their blocks by content, filled while this writes until `indexed` settles. */
+  static async start(out: PositionedSink, temp: string, files: string[], index: ShareSource, indexed: Promise<unknown>, xfsIo: string): Promise<CloneSink> {
     const handles: FileHandle[] = []
     try {
-      for (const f of source.files) handles.push(await open(f, 'r'))
-      return new CloneSink(out, source, handles, DedupeTool.start(xfsIo, temp, source.files, 'reflink'))
+      for (const f of files) handles.push(await open(f, 'r'))
+      const firstSize = (await handles[0]!.stat()).size
+      return new CloneSink(out, index, indexed, handles, firstSize, DedupeTool.start(xfsIo, temp, files, 'reflink'))
     } catch (e) {
       for (const h of handles) await h.close()
       throw e
@@ -98,18 +105,28 @@ export class CloneSink {
     for (const h of this.sources.splice(0)) await h.close()
   }
 
-  /** Writes `buf` (at file offset `at`) except the runs of blocks found equal in a source, which are cloned. */
-  private async place(buf: Uint8Array, at: number): Promise<void> {
+  /**
+   * Writes `buf` (at file offset `at`) except the runs of blocks found equal
+   * in a source, which are cloned. A block is first compared with the block
+   * at the same offset of the first source, read once per write (most blocks
+   * of a night's backup sit where they sat the night before, and this needs
+   * no index); else, once the index of the sources is built, looked up by
+   * its hash and compared with what it found.
+   */
+  private async place(data: Uint8Array, at: number): Promise<void> {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.length)
     const words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteOffset % 4 === 0 ? buf.length >> 2 : 0)
     // Blocks inside buf that sit at aligned file offsets (buf's start in the file is not aligned in general).
     const first = (BLOCK - (at % BLOCK)) % BLOCK
+    const near = this.near.length >= buf.length ? this.near : (this.near = Buffer.allocUnsafe(buf.length))
+    const same = at < this.firstSize ? (await this.sources[0]!.read(near, 0, Math.min(buf.length, this.firstSize - at), at)).bytesRead : 0
     let written = 0 // bytes of buf handed to the file so far
-    let run: { src: number; srcAt: number; from: number; len: number } | undefined
+    let run: { src: number; srcAt: number; from: number; len: number; compared: boolean } | undefined
     const flush = async () => {
       if (!run) return
       const r = run
       run = undefined
-      if (!(await this.equal(r.src, r.srcAt, buf, r.from, r.len))) return // a hash collision, or a source that changed: written below
+      if (!r.compared && !(await this.equal(r.src, r.srcAt, buf, r.from, r.len))) return // a hash collision, or a source that changed: written below
       if (r.from > written) await this.put(buf.subarray(written, r.from), at + written)
       this.tool.range(r.src, r.srcAt, at + r.from, r.len)
       this.tool.willNeed(at + r.from, r.len)
@@ -117,27 +134,34 @@ export class CloneSink {
       this.cloned += r.len
       written = r.from + r.len
     }
-    // Hashing reads 32-bit words: a buffer not on a 4-byte boundary (never the case here) is written as is.
-    if (words.length) {
-      for (let b = first; b + BLOCK <= buf.length; b += BLOCK) {
-        if ((buf.byteOffset + b) % 4 !== 0) break
-        this.hasher.hash(words, b >> 2)
-        const slot = this.source.find(this.hasher.lo, this.hasher.hi)
-        if (slot < 0) {
-          await flush()
-          continue
-        }
-        const file = this.source.fileAt(slot)
-        const offset = this.source.offsetAt(slot)
-        if (run && file === run.src && offset === run.srcAt + run.len && b === run.from + run.len && run.len < MAX_RANGE) {
-          run.len += BLOCK
-          continue
-        }
+    const extend = async (src: number, srcAt: number, b: number, compared: boolean) => {
+      if (run && src === run.src && srcAt === run.srcAt + run.len && b === run.from + run.len && compared === run.compared && run.len < MAX_RANGE) run.len += BLOCK
+      else {
         await flush()
-        run = { src: file, srcAt: offset, from: b, len: BLOCK }
+        run = { src, srcAt, from: b, len: BLOCK, compared }
       }
-      await flush()
     }
+    for (let b = first; b + BLOCK <= buf.length; b += BLOCK) {
+      if (b + BLOCK <= same && buf.compare(near, b, b + BLOCK, b, b + BLOCK) === 0) {
+        await extend(0, at + b, b, true)
+        continue
+      }
+      // Hashing reads 32-bit words: a buffer not on a 4-byte boundary (never the case here) is looked up by place only.
+      if (!words.length) {
+        await flush()
+        continue
+      }
+      this.hasher.hash(words, b >> 2)
+      let slot = this.index.find(this.hasher.lo, this.hasher.hi)
+      if (slot < 0) {
+        // Not indexed (yet): a block moved by a few extents lies near its old place; wait until the index has passed it.
+        await this.index.covered(0, at + b + LOOKAHEAD, this.indexed)
+        slot = this.index.find(this.hasher.lo, this.hasher.hi)
+      }
+      if (slot < 0) await flush()
+      else await extend(this.index.fileAt(slot), this.index.offsetAt(slot), b, false)
+    }
+    await flush()
     if (written < buf.length) await this.put(buf.subarray(written), at + written)
     await this.tool.flush()
   }

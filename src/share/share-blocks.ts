@@ -147,13 +147,52 @@ export class ShareSource {
     return this.table.offsetAt(slot)
   }
 
-  /** Adds the blocks of files[i]. */
+  /** Files whose blocks are all in the index, and bytes of the next one that are. */
+  private filesDone = 0
+  private bytesDone = 0
+  private progressed: Promise<void> = Promise.resolve()
+  private tick = () => undefined as void
+
+  /** Adds the blocks of files[i] (in order: i is the next file not indexed). */
   async add(i: number): Promise<void> {
     const h = new BlockHasher()
-    await scanBlocks(this.files[i]!, (words, at, offset) => {
-      h.hash(words, at)
-      this.table.add(h.lo, h.hi, i, offset)
-    })
+    this.bytesDone = 0
+    const step = () => {
+      const t = this.tick
+      this.progressed = new Promise(resolve => (this.tick = resolve))
+      t()
+    }
+    step()
+    try {
+      await scanBlocks(
+        this.files[i]!,
+        (words, at, offset) => {
+          h.hash(words, at)
+          this.table.add(h.lo, h.hi, i, offset)
+          this.bytesDone = offset + BLOCK
+        },
+        async () => step(),
+      )
+    } finally {
+      this.filesDone = i + 1
+      this.bytesDone = 0
+      step()
+    }
+  }
+
+  /**
+   * Waits until the index holds the blocks of files[file] up to `offset`
+   * (or all it will hold): the index is used while it is still being built,
+   * so that a lookup near a place already indexed need not wait for the rest.
+   */
+  async covered(file: number, offset: number, done: Promise<unknown>): Promise<void> {
+    if (this.filesDone > file || this.bytesDone >= offset) return
+    let finished = false
+    void done.then(
+      () => (finished = true),
+      () => (finished = true),
+    )
+    while (!finished && this.filesDone <= file && this.bytesDone < offset) await Promise.race([this.progressed, done.catch(() => undefined)])
   }
 
   /**

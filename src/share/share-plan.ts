@@ -11,6 +11,8 @@ export class SharePlan {
   private constructor(
     readonly why: string | undefined,
     private readonly source: Promise<ShareSource> | undefined,
+    private readonly others: string[],
+    private readonly partial?: ShareSource,
   ) {
     source?.catch(() => undefined) // awaited by into(); a failure then is the error to report
   }
@@ -26,7 +28,14 @@ export class SharePlan {
         : compressed
           ? 'a compressed archive cannot share blocks (write it uncompressed, compress: 0, and let the storage compress): nothing shared'
           : await whyCannotShare(dirname(dest), others)
-    return new SharePlan(why, why ? undefined : ShareSource.index(others))
+    if (why) return new SharePlan(why, undefined, others)
+    // The index is filled while the archive is written, and used as it fills (clone-sink).
+    const src = await ShareSource.create(others)
+    const done = (async () => {
+      for (let i = 0; i < others.length; i++) await src.add(i)
+      return src
+    })()
+    return new SharePlan(why, done, others, src)
   }
 
   /** Shares what `file` has in common with the others (nothing when `why` says so). */
@@ -42,7 +51,7 @@ export class SharePlan {
    */
   async cloneInto(out: PositionedSink, temp: string): Promise<{ sink: CloneSink; finish(): Promise<ShareResult> } | undefined> {
     if (!this.source) return undefined
-    const sink = await CloneSink.start(out, temp, await this.source, findTool('xfs_io')!)
+    const sink = await CloneSink.start(out, temp, this.others, this.partial!, this.source, findTool('xfs_io')!)
     return {
       sink,
       finish: async () => {
