@@ -151,7 +151,7 @@ export class ShareSource {
   private filesDone = 0
   private bytesDone = 0
   private progressed: Promise<void> = Promise.resolve()
-  private tick = () => undefined as void
+  private tick: () => void = () => undefined
 
   /** Adds the blocks of files[i] (in order: i is the next file not indexed). */
   async add(i: number): Promise<void> {
