@@ -53,12 +53,6 @@ export interface WriteTarget {
   /** Called when the data has been written, before the check (optimize frees its spool here). */
   written?: () => Promise<void>
   /**
-   * Called with the temp file once written, before the read-back proof:
-   * block sharing (optimize --share-with), which must leave its bytes as
-   * they are, and the proof reads them after it.
-   */
-  beforeProof?: (tempPath: string) => Promise<void>
-  /**
    * Block sharing while writing (optimize --share-with, src/share/clone-sink):
    * the data goes through the returned sink into the temp file; `finish`
    * waits for its writes and clones before the file is ended.
@@ -89,13 +83,6 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable = out.finish()
     durable.catch(() => undefined) // awaited below
     await t.written?.()
-    if (t.beforeProof) {
-      // Sharing remaps the file's blocks: the data is on disk first (the
-      // kernel flushes what it shares anyway), so that no writeback of the
-      // old blocks can meet the remapping.
-      await durable
-      await t.beforeProof(tempPath)
-    }
     if (!t.noCheck) {
       t.progress?.('proving', 0)
       await proveOutput(tempPath, fields, t.expected(), t)
