@@ -5,8 +5,10 @@
 // loop-mounted XFS (reflink); next to the first backup plus what truly
 // changed. Then the time optimize takes for the last day with --share-with
 // against without (both --align, same run, same filesystem): the goal is
-// a ratio <= 1.3. Needs root (loop device). VMA_BENCH_GIB sets the size
-// (default 2), VMA_BENCH_DAYS the days (default 7).
+// a ratio <= 1.3, also shown against `cp` of the same file. Needs root
+// (loop device). VMA_BENCH_GIB sets the size (default 2; 2 builds ~2 GiB
+// archives), VMA_BENCH_DAYS the days (default 7); VMA_BENCH_TIME_ONLY=1 skips
+// the week's table and times the last day only (two days are built).
 
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -19,7 +21,8 @@ import { writeSampleArchive } from '../src/sample/sample-archive.js'
 import { diskUsage } from '../src/share/disk-usage.js'
 
 const gib = Number(process.env.VMA_BENCH_GIB ?? 2)
-const days = Number(process.env.VMA_BENCH_DAYS ?? 7)
+const timeOnly = process.env.VMA_BENCH_TIME_ONLY === '1'
+const days = timeOnly ? 2 : Number(process.env.VMA_BENCH_DAYS ?? 7)
 mkdirSync(DATA, { recursive: true })
 const dir = mkdtempSync(join(DATA, 'share-'))
 const mnt = join(dir, 'mnt')
@@ -56,6 +59,32 @@ const runLen = Math.max(1, Math.floor((clusters * 0.01) / 6))
 const starts = (day: number) => Array.from({ length: 6 }, (_, i) => Math.floor(((i + 0.37 * day) * clusters) / 6.5) % (clusters - runLen))
 const changedBy = (day: number) => (dev: number, c: number) => dev === 2 && Array.from({ length: day }, (_, d) => starts(d + 1)).some(ss => ss.some(s => c >= s && c < s + runLen))
 
+/** Time: the last day with and without sharing (both aligned, to the same filesystem), and cp of the input (with its sync) for scale. */
+async function timeLastDay(last: string, prev: string): Promise<void> {
+  const copy = join(mnt, 'cp.vma')
+  const alone = join(mnt, 'alone.vma')
+  const with_ = join(mnt, 'with.vma')
+  run('sync', [])
+  let t0 = Date.now()
+  run('cp', ['--reflink=never', last, copy])
+  run('sync', ['-f', copy])
+  const tCp = (Date.now() - t0) / 1000
+  rmSync(copy)
+  run('sync', [])
+  t0 = Date.now()
+  await optimize(last, { dest: alone, align: true })
+  const tAlone = (Date.now() - t0) / 1000
+  run('sync', [])
+  t0 = Date.now()
+  const r = await optimize(last, { dest: with_, shareWith: [prev] })
+  const tWith = (Date.now() - t0) / 1000
+  const same = spawnSync('cmp', [alone, with_]).status === 0
+  console.log(
+    `time (${mb(statSync(last).size)} archive): cp ${tCp.toFixed(1)} s, optimize --align ${tAlone.toFixed(1)} s, with --share-with the day before ${tWith.toFixed(1)} s (${mb(r.share?.shared ?? 0)} shared${same ? ', cmp-identical' : ', OUTPUT DIFFERS'})`,
+  )
+  console.log(`ratios: share/align ${(tWith / tAlone).toFixed(2)}x, share/cp ${(tWith / tCp).toFixed(2)}x, align/cp ${(tAlone / tCp).toFixed(2)}x`)
+}
+
 let mounted = false
 let loop = ''
 try {
@@ -72,7 +101,13 @@ try {
     raw.push(join(dir, `day${d + 1}.vma`))
     await writeSampleArchive(raw[d]!, { devices, seed: 5, orderSeed: d + 1, fill: 0.9, ctime: 1_795_000_000 + d * 86400, ...(d ? { changed: changedBy(d) } : {}) })
     packed.push(join(dir, `day${d + 1}-opt.vma`))
-    await optimize(raw[d]!, { dest: packed[d]! })
+    if (!timeOnly) await optimize(raw[d]!, { dest: packed[d]! })
+  }
+  if (timeOnly) {
+    const prev = join(mnt, 'vzdump-qemu-100-day1.vma')
+    await optimize(raw[0]!, { dest: prev, align: true })
+    await timeLastDay(raw[1]!, prev)
+    process.exit(0)
   }
   let changes = 0
   for (let d = 1; d < days; d++) changes += (await compareArchives(packed[d - 1]!, packed[d]!)).total.added4k
@@ -109,19 +144,7 @@ try {
   console.log(`du (FIEMAP): ${mb(du.total.onDisk)} on disk; exclusive per day: ${du.files.map(f => mb(f.exclusive)).join(', ')}`)
   console.log(`goal: shared week <= first + 1.3 x changes = ${mb(first + 1.3 * changes)}: ${onDisk <= first + 1.3 * changes ? 'met' : 'NOT met'}`)
 
-  // Time: the last day with and without sharing (both aligned, to the same filesystem).
-  const last = raw[days - 1]!
-  const alone = join(mnt, 'alone.vma')
-  const with_ = join(mnt, 'with.vma')
-  run('sync', [])
-  let t0 = Date.now()
-  await optimize(last, { dest: alone, align: true })
-  const tAlone = (Date.now() - t0) / 1000
-  run('sync', [])
-  t0 = Date.now()
-  const r = await optimize(last, { dest: with_, shareWith: [shared[days - 2]!] })
-  const tWith = (Date.now() - t0) / 1000
-  console.log(`time: optimize --align ${tAlone.toFixed(1)} s, with --share-with the day before ${tWith.toFixed(1)} s (${mb(r.share?.shared ?? 0)} shared): ${(tWith / tAlone).toFixed(2)}x`)
+  await timeLastDay(raw[days - 1]!, shared[days - 2]!)
 } finally {
   if (mounted) spawnSync('umount', [mnt])
   if (loop) spawnSync('losetup', ['-d', loop])

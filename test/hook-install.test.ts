@@ -6,11 +6,12 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { ROOT, cliEnv, cliInProcess } from './helpers.js'
-import { installHook } from '../src/hook/install-hook.js'
+import { CHECKOUT_WRAPPER, installHook } from '../src/hook/install-hook.js'
+import { PACKAGED_OPTIONS, PACKAGED_WRAPPER } from '../src/hook/packaged.js'
 import { uninstallHook } from '../src/hook/uninstall-hook.js'
 import { optionsFileArgs } from '../src/hook/hook-options.js'
 import { wrapperScript } from '../src/hook/wrapper-script.js'
@@ -316,4 +317,45 @@ t.test('packaged: the package wrapper chains through hook.conf; a job gets a wra
   const other = join(dir, 'checkout-hook')
   const c = installHook({ packaged: false, packagedWrapper: wrapper, optionsFile, path: other, vzdumpConf: conf, entry: ENTRY })
   t.equal(c.chain, their.path, 'the chain moves to the new wrapper')
+})
+
+/** Files under /etc changed since `since` (ms) whose path names vma-opt or vzdump, and the system wrappers if they exist now. */
+function systemWrites(since: number): string[] {
+  const found = spawnSync('find', ['/etc', '-xdev', '-newermt', `@${since / 1000}`, '(', '-path', '*vma-opt*', '-o', '-path', '*vzdump*', ')'], { encoding: 'utf8' }).stdout.split('\n')
+  return [...found.filter(Boolean), ...[CHECKOUT_WRAPPER, PACKAGED_WRAPPER, PACKAGED_OPTIONS].filter(p => existsSync(p) && statSync(p).mtimeMs >= since)]
+}
+
+t.test('--vzdump-conf other than /etc/vzdump.conf: the wrapper goes beside it and nothing under /etc is written, packaged or not (issue 25)', async t => {
+  for (const packaged of [true, false]) {
+    const dir = t.testdir({ 'vzdump.conf': 'bwlimit: 0\n' })
+    const conf = join(dir, 'vzdump.conf')
+    const before = { etc: existsSync('/etc/vma-opt') ? readdirSync('/etc/vma-opt') : [], vzdumpConf: existsSync('/etc/vzdump.conf') ? readFileSync('/etc/vzdump.conf', 'utf8') : undefined }
+    const since = Date.now() - 1000
+    // Should the code regress, what it wrote to the system goes again (only what did not exist before).
+    const absent = [PACKAGED_OPTIONS, CHECKOUT_WRAPPER].filter(p => !existsSync(p))
+    const etcAbsent = !existsSync('/etc/vma-opt')
+    t.teardown(() => {
+      for (const p of absent) rmSync(p, { force: true })
+      if (etcAbsent) rmSync('/etc/vma-opt', { recursive: true, force: true })
+    })
+    // The real defaults (no optionsFile, no packagedWrapper): what `vma-opt hook install --vzdump-conf SCRATCH` does.
+    const r = installHook({ packaged, vzdumpConf: conf, keepUuid: true, entry: ENTRY, node: process.execPath })
+    const wrapper = join(dir, 'vzdump-vma-opt')
+    t.same(r, { path: wrapper, wrote: wrapper, confLine: `script: ${wrapper}`, vzdumpConf: conf, backup: `${conf}.vma-opt-backup` }, `packaged ${packaged}: a wrapper of its own beside the conf`)
+    t.same(readdirSync(dir).sort(), ['vzdump-vma-opt', 'vzdump.conf', 'vzdump.conf.vma-opt-backup'], 'only beside the given file')
+    t.same(systemWrites(since), [], 'nothing under /etc, no system wrapper')
+    t.same(existsSync('/etc/vma-opt') ? readdirSync('/etc/vma-opt') : [], before.etc)
+    t.equal(existsSync('/etc/vzdump.conf') ? readFileSync('/etc/vzdump.conf', 'utf8') : undefined, before.vzdumpConf)
+    t.notMatch(readFileSync(wrapper, 'utf8'), /--options-file/, 'the wrapper does not read the global hook.conf')
+    // It is the hook vzdump runs, with its options baked in.
+    const { target, uuid, vars } = dump(dir)
+    const run = vzdump(wrapper, ['backup-end', 'snapshot', '100'], vars)
+    t.equal(run.status, 0, run.out + run.err)
+    t.ok(readFileSync(target).equals(expectedOptimized({ devices }, uuid)), '--keep-uuid applied from the wrapper')
+    // Uninstall with the same arguments finds the same wrapper.
+    const u = uninstallHook({ packaged, vzdumpConf: conf })
+    t.same(u, { removed: [wrapper], vzdumpConf: conf, restored: null })
+    t.equal(readFileSync(conf, 'utf8'), 'bwlimit: 0\n')
+    t.same(systemWrites(since), [], 'still nothing under /etc')
+  }
 })

@@ -11,12 +11,14 @@ import { join } from 'node:path'
 import { findTool } from '../src/util/find-tool.js'
 import { extractWithProxmox, sumsOf, type Expected } from './proxmox-vma.js'
 
-export type FsKind = 'xfs' | 'btrfs' | 'tmpfs'
+export type FsKind = 'xfs' | 'btrfs' | 'tmpfs' | 'ext4' | 'xfs-noreflink'
 
 const MKFS: Record<FsKind, string[]> = {
   xfs: ['mkfs.xfs', '-q', '-m', 'reflink=1'],
   btrfs: ['mkfs.btrfs', '-q'],
   tmpfs: [],
+  ext4: ['mkfs.ext4', '-q', '-F'],
+  'xfs-noreflink': ['mkfs.xfs', '-q', '-m', 'reflink=0'],
 }
 
 function run(cmd: string, args: string[]): { status: number | null; out: string } {

@@ -66,6 +66,12 @@ for (const kind of ['xfs', 'btrfs'] as const) {
       t.ok(cost <= 1.25 * changed, `df: day 2 (${size} bytes) costs ${cost} bytes, <= 1.25 x ${changed} truly changed`)
       t.ok(exclusiveBytes(day2) <= 1.25 * changed, `FIEMAP: ${exclusiveBytes(day2)} bytes of day 2 are its alone`)
       if (order === 0) {
+        // Sharing (cloning while writing) writes exactly the bytes optimize --align writes.
+        const plain = join(dir, 'day2-align.vma')
+        await optimize(b, { dest: plain, align: true })
+        const cmp = spawnSync('cmp', [plain, day2], { encoding: 'utf8' })
+        t.equal(cmp.status, 0, `cmp: the shared day 2 is byte-identical to optimize --align's ${cmp.stdout}${cmp.stderr}`)
+        rmSync(plain)
         await assertProxmoxReads(t, vmaPath, day1, want[0], `${kind} day 1`, { workDir: dir })
         await assertProxmoxReads(t, vmaPath, day2, want[1], `${kind} day 2 (shared)`, { workDir: dir })
       }

@@ -14,7 +14,7 @@ import { VmaError, fromSystemError } from '../util/errors.js'
 import type { HeaderFields } from '../format/header.js'
 import type { VmaSink } from '../format/vma-sink.js'
 import { inspectArchive } from '../check/inspect.js'
-import { emitOptimized, type ClusterReader, type EmitDevice } from './emit.js'
+import { emitOptimized, type ByteSink, type ClusterReader, type EmitDevice } from './emit.js'
 import { OutputFile, tempNameFor, type OutputCompression } from '../output/output-file.js'
 import { keepMetadata, type KeepFrom } from '../output/keep-metadata.js'
 
@@ -53,11 +53,11 @@ export interface WriteTarget {
   /** Called when the data has been written, before the check (optimize frees its spool here). */
   written?: () => Promise<void>
   /**
-   * Called with the temp file once written, before the read-back proof:
-   * block sharing (optimize --share-with), which must leave its bytes as
-   * they are, and the proof reads them after it.
+   * Block sharing while writing (optimize --share-with, src/share/clone-sink):
+   * the data goes through the returned sink into the temp file; `finish`
+   * waits for its writes and clones before the file is ended.
    */
-  beforeProof?: (tempPath: string) => Promise<void>
+  cloneInto?: (out: OutputFile, tempPath: string) => Promise<{ sink: ByteSink; finish(): Promise<void>; abort(): Promise<void> }>
 }
 
 export interface WriteResult {
@@ -70,8 +70,12 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
   const tempPath = tempNameFor(t.path ?? join(t.workDir, 'stdout.vma'))
   const out = await OutputFile.create(tempPath, { compression: t.compression, zstdThreads: t.zstdThreads, createMode: t.createMode, shownAs: t.path ?? 'stdout' })
   let durable: Promise<void> | undefined
+  let via: Awaited<ReturnType<NonNullable<WriteTarget['cloneInto']>>> | undefined
   try {
-    const plainBytes = await emitOptimized(fields, devices, reader, out, n => t.progress?.('writing', n), t.align)
+    via = await t.cloneInto?.(out, tempPath)
+    const plainBytes = await emitOptimized(fields, devices, reader, via?.sink ?? out, n => t.progress?.('writing', n), t.align)
+    await via?.finish()
+    via = undefined
     await out.end()
     // The disk writes the file back while the check reads it from the page
     // cache: the proof covers the bytes the fsync makes durable, and nothing
@@ -79,13 +83,6 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     durable = out.finish()
     durable.catch(() => undefined) // awaited below
     await t.written?.()
-    if (t.beforeProof) {
-      // Sharing remaps the file's blocks: the data is on disk first (the
-      // kernel flushes what it shares anyway), so that no writeback of the
-      // old blocks can meet the remapping.
-      await durable
-      await t.beforeProof(tempPath)
-    }
     if (!t.noCheck) {
       t.progress?.('proving', 0)
       await proveOutput(tempPath, fields, t.expected(), t)
@@ -102,6 +99,7 @@ export async function writeArchive(fields: HeaderFields, devices: EmitDevice[], 
     }
     return { plainBytes, outputBytes, checked: !t.noCheck }
   } catch (e) {
+    await via?.abort()
     await durable?.catch(() => undefined) // the file is closed before it is removed
     await out.abort()
     throw e

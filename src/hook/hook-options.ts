@@ -1,6 +1,6 @@
 // The hook's own options (--keep-uuid, --zstd-threads N, --tmpdir DIR,
 // --strict, --trim and its --trim-journal/--trim-lvm-free, --reverse-deltas,
-// --keep-deltas N) in their three forms: the arguments a checkout's wrapper passes,
+// --keep-deltas N, --share-blocks) in their three forms: the arguments a checkout's wrapper passes,
 // the lines of the packaged options file (/etc/vma-opt/hook.conf, read
 // through --options-file), and HookOptions. hook install writes them with
 // hookOptionLines, the hook reads them with parseHookArgs: one vocabulary.
@@ -21,6 +21,8 @@ export interface HookOptions {
   /** Turn the previous backup of the guest into a reverse delta (reverse-deltas.ts). */
   reverseDeltas?: boolean
   keepDeltas?: number
+  /** Optimize into the aligned form and share its blocks with the guest's previous backup (src/share/, docs/sharing.md). */
+  shareBlocks?: boolean
   /** The hook vzdump ran before vma-opt's: the wrapper runs it too (wrapper-script). Node only carries it. */
   chain?: string
 }
@@ -31,8 +33,12 @@ export const HOOK_LOCK_WAIT_MS = 30 * 60_000
 /** First line of the options file: `hook uninstall` deletes only a file that starts with it. */
 export const OPTIONS_HEADER = '# vma-opt hook options, written by `vma-opt hook install`: one a line, `--name` or `--name VALUE` (the rest of the line, as it is).'
 
+/** Why --share-blocks and --reverse-deltas are refused together (and, met in a hand-edited hook.conf, which one the hook keeps). */
+export const SHARE_OR_DELTAS = '--share-blocks and --reverse-deltas are alternatives for the same older backups (kept whole and sharing blocks, or turned into deltas): choose one'
+
 /** The options as lines: "--keep-uuid", "--tmpdir /srv/spool  x". Refuses what a line cannot hold. */
 export function hookOptionLines(o: HookOptions): string[] {
+  if (o.shareBlocks && o.reverseDeltas) throw new VmaError('VMA_USAGE', -1, SHARE_OR_DELTAS)
   if (o.tmpdir !== undefined && (/[\n\r]/.test(o.tmpdir) || o.tmpdir === '')) throw new VmaError('VMA_USAGE', -1, `--tmpdir cannot be empty or hold a line break, got ${JSON.stringify(o.tmpdir)}`)
   if (o.zstdThreads !== undefined) parseInteger('--zstd-threads', String(o.zstdThreads), ZSTD_THREADS)
   if (o.keepDeltas !== undefined) parseInteger('--keep-deltas', String(o.keepDeltas), KEEP_DELTAS)
@@ -49,6 +55,7 @@ export function hookOptionLines(o: HookOptions): string[] {
     ...(o.trimLvmFree ? ['--trim-lvm-free'] : []),
     ...(o.reverseDeltas ? ['--reverse-deltas'] : []),
     ...(o.keepDeltas !== undefined ? [`--keep-deltas ${o.keepDeltas}`] : []),
+    ...(o.shareBlocks ? ['--share-blocks'] : []),
     ...(o.chain !== undefined ? [`--chain ${o.chain}`] : []),
   ]
 }
@@ -102,6 +109,7 @@ export function parseHookArgs(argv: string[]): { options: HookOptions & { option
     else if (a === '--trim-lvm-free') options.trimLvmFree = true
     else if (a === '--reverse-deltas') options.reverseDeltas = true
     else if (a === '--keep-deltas') options.keepDeltas = parseInteger(a, value(++i, a), KEEP_DELTAS)
+    else if (a === '--share-blocks') options.shareBlocks = true
     else if (a === '--chain') options.chain = value(++i, a)
     else throw new VmaError('VMA_USAGE', -1, `unknown hook option ${a}`)
   }

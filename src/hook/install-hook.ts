@@ -7,7 +7,7 @@
 // Either way `--vzdump-conf` then points vzdump.conf's script: line at it.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { writeFileAtomic } from '../util/write-file-atomic.js'
@@ -20,6 +20,23 @@ import { chainedHook, isOurWrapperFile, wrapperScript } from './wrapper-script.j
 export const HOOK_ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), 'hook-main.js')
 /** Where a checkout's wrapper goes by default. */
 export const CHECKOUT_WRAPPER = '/usr/local/sbin/vzdump-vma-opt'
+/** The vzdump.conf whose hook is the default wrapper (the package's, or CHECKOUT_WRAPPER). */
+export const SYSTEM_VZDUMP_CONF = '/etc/vzdump.conf'
+/** The name of the wrapper written beside any other vzdump.conf. */
+export const WRAPPER_NAME = 'vzdump-vma-opt'
+
+/**
+ * The wrapper install and uninstall work on when no --path is given. For
+ * /etc/vzdump.conf (or none) it is the system's (the package's wrapper with
+ * /etc/vma-opt/hook.conf, or CHECKOUT_WRAPPER); for any other vzdump.conf (a
+ * scratch copy, a test) it is a wrapper of its own beside that file, options
+ * baked in, so that nothing outside the paths given is written (issue 25).
+ */
+export function defaultWrapper(o: { path?: string; vzdumpConf?: string; packaged: boolean; packagedWrapper: string }): string {
+  if (o.path !== undefined) return resolve(o.path)
+  if (o.vzdumpConf !== undefined && resolve(o.vzdumpConf) !== SYSTEM_VZDUMP_CONF) return join(dirname(resolve(o.vzdumpConf)), WRAPPER_NAME)
+  return o.packaged ? o.packagedWrapper : CHECKOUT_WRAPPER
+}
 
 export interface InstallOptions extends HookOptions {
   /** The wrapper vzdump.conf names. Checkout: written here (default CHECKOUT_WRAPPER). Packaged: the package's (default PACKAGED_WRAPPER), not written. */
@@ -83,7 +100,7 @@ export function installHook(given: InstallOptions): InstallResult {
   const o = { ...given, tmpdir: given.tmpdir ? resolve(given.tmpdir) : given.tmpdir }
   const packaged = o.packaged ?? isPackaged(HOOK_ENTRY)
   const packagedWrapper = resolve(o.packagedWrapper ?? PACKAGED_WRAPPER)
-  const path = resolve(o.path ?? (packaged ? packagedWrapper : CHECKOUT_WRAPPER))
+  const path = defaultWrapper({ ...o, packaged, packagedWrapper })
   // The package's wrapper reads its options from one file; any other path
   // (a vzdump job's own --script, with its own options) is a wrapper of its own.
   const shared = packaged && path === packagedWrapper

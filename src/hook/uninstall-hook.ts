@@ -8,7 +8,7 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { OPTIONS_HEADER } from './hook-options.js'
-import { CHECKOUT_WRAPPER, HOOK_ENTRY, chainOf, isOurScript } from './install-hook.js'
+import { HOOK_ENTRY, chainOf, defaultWrapper, isOurScript } from './install-hook.js'
 import { isPackaged, PACKAGED_OPTIONS, PACKAGED_WRAPPER } from './packaged.js'
 import { backupScriptLine, findScriptLine, readConf, removeBackup, withScriptLine, writeConf } from './vzdump-conf.js'
 import { isOurWrapperFile } from './wrapper-script.js'
@@ -43,7 +43,7 @@ function unlink(path: string): void {
 export function uninstallHook(o: UninstallOptions): UninstallResult {
   const packaged = o.packaged ?? isPackaged(HOOK_ENTRY)
   const packagedWrapper = resolve(o.packagedWrapper ?? PACKAGED_WRAPPER)
-  const path = resolve(o.path ?? (packaged ? packagedWrapper : CHECKOUT_WRAPPER))
+  const path = defaultWrapper({ ...o, packaged, packagedWrapper })
   const shared = packaged && path === packagedWrapper
   const options = resolve(o.optionsFile ?? PACKAGED_OPTIONS)
   if (!shared && existsSync(path) && !isOurWrapperFile(path)) throw new VmaError('VMA_EXISTS', -1, `${path} was not written by vma-opt; nothing was changed`)

@@ -14,12 +14,14 @@ import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
+import type { ShareResult } from '../share/share-blocks.js'
 import { installSignalCleanup } from '../util/temp-files.js'
 import { lockFile } from '../util/file-lock.js'
 import { humanBytes } from '../util/human.js'
 import { periodicProgress } from '../util/periodic-progress.js'
-import { HOOK_LOCK_WAIT_MS, optionsFileArgs, parseHookArgs, type HookOptions } from './hook-options.js'
+import { HOOK_LOCK_WAIT_MS, optionsFileArgs, parseHookArgs, SHARE_OR_DELTAS, type HookOptions } from './hook-options.js'
 import { runReverseDeltas } from './reverse-deltas.js'
+import { sharePlanFor } from './share-previous.js'
 import { reportLines } from '../trim/report.js'
 
 export { parseHookArgs, type HookOptions }
@@ -72,6 +74,12 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
   const target = env.TARGET
   if (env.VMTYPE !== 'qemu' || !target || target === '-' || !target.startsWith('/')) return 0 // lxc, stdout, PBS
   if (!VZDUMP_QEMU_ARCHIVE.test(basename(target))) return 0
+  // hook install refuses both; a hand-edited hook.conf with both keeps the
+  // reverse deltas: their chains need each night's run, sharing does not.
+  if (options.shareBlocks && options.reverseDeltas) {
+    io.log(`vma-opt: WARNING: ${SHARE_OR_DELTAS}; keeping the reverse deltas, no block sharing`)
+    options = { ...options, shareBlocks: false }
+  }
   let before: number
   try {
     const st = statSync(target)
@@ -98,19 +106,31 @@ export async function runHook(argv: string[], env: NodeJS.ProcessEnv, io: HookIO
   }
 }
 
+/** What --share-blocks did, in one line. */
+function sharedLine(name: string, shareWith: string[], s: ShareResult | undefined): string {
+  if (!shareWith.length) return `${name}: first backup of the guest here, written aligned for the next to share with`
+  if (!s) return `${name}: nothing shared`
+  if (s.why) return `no block sharing for ${name}: ${s.why}`
+  return `${name} shares ${humanBytes(s.shared)} with ${basename(shareWith[0]!)}`
+}
+
 async function optimizeAndConvert(target: string, before: number, options: HookOptions, io: HookIO): Promise<number> {
   io.log(`vma-opt: optimizing ${basename(target)} (${humanBytes(before)})`)
   try {
     const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
     // vzdump's task log keeps every line: a long run says where it is once a minute.
     const progress = periodicProgress(line => io.log(`vma-opt: ${basename(target)}: ${line}`))
-    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress })
+    const share = options.shareBlocks ? await sharePlanFor(target) : undefined
+    if (share && 'why' in share) io.log(`vma-opt: no block sharing for ${basename(target)}: ${share.why}`)
+    const sharing = share && 'shareWith' in share ? { align: true, shareWith: share.shareWith } : {}
+    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress, ...sharing })
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
     else
       io.log(
         `vma-opt: ${basename(target)} optimized in ${r.seconds.toFixed(1)} s: ${humanBytes(before)} -> ${humanBytes(r.outputBytes)}, ${r.devices.length} device${r.devices.length === 1 ? '' : 's'} ${r.trim && r.trim.report.freeBytes > 0 ? 'proven equal to the input outside the free space' : 'proven unchanged'}`,
       )
     if (r.trim) for (const l of reportLines(r.trim.report, r.trim.zeroed, true)) io.log(`vma-opt: trim: ${l}`)
+    if (share && 'shareWith' in share) io.log(`vma-opt: ${sharedLine(basename(target), share.shareWith, r.share)}`)
     return options.reverseDeltas ? await runReverseDeltas(target, options, io.log) : 0
   } catch (e) {
     const err = e instanceof VmaError ? e : undefined

@@ -430,12 +430,21 @@ function writeTargetOf(o: Resolved): Omit<WriteTarget, 'expected'> {
     keepUuid: o.keepUuid,
     align: o.align,
     what: 'optimized',
-    beforeProof: o.sharing
-      ? async (temp: string) => {
-          o.sharing!.result = await o.sharing!.plan.into(temp)
-          trace('share (before the proof)', o.t0)
-        }
-      : undefined,
+    // Sharing clones the unchanged blocks from the archives to share with while writing (src/share/clone-sink.ts).
+    cloneInto:
+      o.sharing?.plan.why === undefined && o.sharing
+        ? async (out, temp) => {
+            const c = (await o.sharing!.plan.cloneInto(out, temp))!
+            return {
+              sink: c.sink,
+              finish: async () => {
+                o.sharing!.result = await c.finish()
+                trace('writes and clones done', o.t0)
+              },
+              abort: () => c.sink.abort(),
+            }
+          }
+        : undefined,
   }
 }
 

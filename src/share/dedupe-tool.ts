@@ -37,6 +37,7 @@ export class DedupeTool {
   private constructor(
     private readonly child: ChildProcess,
     private readonly fds: number[],
+    private readonly verb: 'dedupe' | 'reflink',
   ) {
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (this.outTail = this.lines(this.outTail + s, l => this.stdoutLine(l))))
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (this.errTail = this.lines(this.errTail + s, l => this.stderrLine(l))))
@@ -48,12 +49,17 @@ export class DedupeTool {
     this.done.catch(() => undefined)
   }
 
-  /** xfs_io on `dest` (opened read-only: the kernel lets the owner share into it), with `sources` open as /dev/fd/3, 4, ... */
-  static start(xfsIo: string, dest: string, sources: string[]): DedupeTool {
+  /**
+   * xfs_io on `dest`, with `sources` open as /dev/fd/3, 4, ... `dedupe`
+   * (FIDEDUPERANGE: the kernel compares first; dest opened read-only, the
+   * kernel lets the owner share into it) or `reflink` (FICLONERANGE: no
+   * comparison, the caller compared; dest opened for writing).
+   */
+  static start(xfsIo: string, dest: string, sources: string[], verb: 'dedupe' | 'reflink' = 'dedupe'): DedupeTool {
     const fds = sources.map(s => openSync(s, 'r'))
     try {
-      const child = spawnGuarded(xfsIo, ['-r', dest], { stdio: ['pipe', 'pipe', 'pipe', ...fds] })
-      return new DedupeTool(child, fds)
+      const child = spawnGuarded(xfsIo, [...(verb === 'dedupe' ? ['-r'] : []), dest], { stdio: ['pipe', 'pipe', 'pipe', ...fds] })
+      return new DedupeTool(child, fds, verb)
     } catch (e) {
       for (const fd of fds) closeSync(fd)
       throw e
@@ -62,7 +68,17 @@ export class DedupeTool {
 
   /** Share `len` bytes at `destOffset` with those at `srcOffset` of source `src` if they are equal. */
   range(src: number, srcOffset: number, destOffset: number, len: number): void {
-    this.text += `dedupe /dev/fd/${3 + src} ${srcOffset} ${destOffset} ${len}\n`
+    this.text += `${this.verb} /dev/fd/${3 + src} ${srcOffset} ${destOffset} ${len}\n`
+  }
+
+  /**
+   * Asks the kernel to start reading `len` bytes at `offset` of the file into
+   * its page cache (posix_fadvise WILLNEED), in xfs_io's own time: a range
+   * just cloned is not in the file's cache, and the read-back proof then
+   * finds it there instead of waiting for the disk.
+   */
+  willNeed(offset: number, len: number): void {
+    this.text += `fadvise -w ${offset} ${len}\n`
   }
 
   /** Hands the gathered commands over once there are enough, waiting while xfs_io is behind. */
@@ -107,9 +123,9 @@ export class DedupeTool {
     return tail
   }
 
-  // "deduped 4096/4096 bytes at offset 12288", then a line of timing.
+  // "deduped 4096/4096 bytes at offset 12288" ("linked ..." for reflink), then a line of timing.
   private stdoutLine(l: string): void {
-    const m = /^deduped (\d+)\/\d+ bytes at offset (\d+)/.exec(l)
+    const m = /^(?:deduped|linked) (\d+)\/\d+ bytes at offset (\d+)/.exec(l)
     if (!m) return
     this.outcome.shared += Number(m[1])
     this.outcome.ranges.push(Number(m[2]), Number(m[1]))
@@ -117,7 +133,7 @@ export class DedupeTool {
 
   // "XFS_IOC_FILE_EXTENT_SAME: Extents did not match." for a range that differs; anything else is a failure.
   private stderrLine(l: string): void {
-    if (/did not match/.test(l)) this.outcome.differ++
-    else this.outcome.failed ??= l.replace(/^XFS_IOC_FILE_EXTENT_SAME: /, '').trim()
+    if (this.verb === 'dedupe' && /did not match/.test(l)) this.outcome.differ++
+    else this.outcome.failed ??= l.replace(/^XFS_IOC_(FILE_EXTENT_SAME|CLONE_RANGE): /, '').trim()
   }
 }

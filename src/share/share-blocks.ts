@@ -6,7 +6,10 @@
 // Used by optimize --share-with (after writing, before the read-back proof)
 // and by `vma-opt share`.
 
-import { open, stat, statfs } from 'node:fs/promises'
+import { open, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { openSync, closeSync } from 'node:fs'
+import { join } from 'node:path'
+import { spawnGuarded } from '../util/spawn-guarded.js'
 import { findTool } from '../util/find-tool.js'
 import { fromSystemError } from '../util/errors.js'
 import { BlockHasher } from './block-hash.js'
@@ -70,6 +73,48 @@ export async function whyCannotShare(dir: string, others: string[]): Promise<str
 }
 
 /**
+ * Why `dir` cannot share blocks, or undefined when it can: the filesystem's
+ * type (statfs), then a real FIDEDUPERANGE of one 4 KiB block between two
+ * hidden files made for it (removed at once). The probe catches what the type
+ * cannot tell: XFS made without reflink (mkfs.xfs -m reflink=0, or before
+ * xfsprogs 5.1), a kernel or mount that refuses.
+ */
+export async function probeSharing(dir: string): Promise<string | undefined> {
+  const why = await whyCannotShare(dir, [])
+  if (why) return why
+  const stem = join(dir, `.vma-opt-share-probe-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  const [a, b] = [`${stem}-a`, `${stem}-b`]
+  const block = Buffer.alloc(BLOCK, 0x5a)
+  block.write(stem) // not all one byte: a filesystem may treat a block of zeros apart
+  try {
+    await writeFile(a, block, { flag: 'wx' })
+    await writeFile(b, block, { flag: 'wx' })
+    const fd = openSync(a, 'r')
+    let out = ''
+    try {
+      const child = spawnGuarded(findTool('xfs_io')!, ['-r', '-c', `fsync`, '-c', `dedupe /dev/fd/3 0 0 ${BLOCK}`, b], { stdio: ['ignore', 'pipe', 'pipe', fd] })
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
+      await new Promise<void>(resolve => child.on('close', () => resolve()).on('error', () => resolve()))
+    } finally {
+      closeSync(fd)
+    }
+    if (new RegExp(`deduped ${BLOCK}/${BLOCK} bytes`).test(out)) return undefined
+    const said =
+      out
+        .trim()
+        .split('\n')[0]
+        ?.replace(/^XFS_IOC_FILE_EXTENT_SAME: /, '') || 'no answer'
+    return `the filesystem refused to share a block (${said}; XFS needs mkfs.xfs -m reflink=1): nothing shared`
+  } catch (e) {
+    return `cannot try sharing in ${dir} (${(e as Error).message}): nothing shared`
+  } finally {
+    await unlink(a).catch(() => undefined)
+    await unlink(b).catch(() => undefined)
+  }
+}
+
+/**
  * The blocks of the files to share with, by content: built once (it can run
  * while the new file is still being written), then used for one file or more.
  */
@@ -91,13 +136,63 @@ export class ShareSource {
     return new ShareSource(files, new BlockTable(Math.floor(first / BLOCK)))
   }
 
-  /** Adds the blocks of files[i]. */
+  /** The slot of a block with this hash in the index, or -1; then where it lies. */
+  find(lo: number, hi: number): number {
+    return this.table.find(lo, hi)
+  }
+  fileAt(slot: number): number {
+    return this.table.fileAt(slot)
+  }
+  offsetAt(slot: number): number {
+    return this.table.offsetAt(slot)
+  }
+
+  /** Files whose blocks are all in the index, and bytes of the next one that are. */
+  private filesDone = 0
+  private bytesDone = 0
+  private progressed: Promise<void> = Promise.resolve()
+  private tick: () => void = () => undefined
+
+  /** Adds the blocks of files[i] (in order: i is the next file not indexed). */
   async add(i: number): Promise<void> {
     const h = new BlockHasher()
-    await scanBlocks(this.files[i]!, (words, at, offset) => {
-      h.hash(words, at)
-      this.table.add(h.lo, h.hi, i, offset)
-    })
+    this.bytesDone = 0
+    const step = () => {
+      const t = this.tick
+      this.progressed = new Promise(resolve => (this.tick = resolve))
+      t()
+    }
+    step()
+    try {
+      await scanBlocks(
+        this.files[i]!,
+        (words, at, offset) => {
+          h.hash(words, at)
+          this.table.add(h.lo, h.hi, i, offset)
+          this.bytesDone = offset + BLOCK
+        },
+        async () => step(),
+      )
+    } finally {
+      this.filesDone = i + 1
+      this.bytesDone = 0
+      step()
+    }
+  }
+
+  /**
+   * Waits until the index holds the blocks of files[file] up to `offset`
+   * (or all it will hold): the index is used while it is still being built,
+   * so that a lookup near a place already indexed need not wait for the rest.
+   */
+  async covered(file: number, offset: number, done: Promise<unknown>): Promise<void> {
+    if (this.filesDone > file || this.bytesDone >= offset) return
+    let finished = false
+    void done.then(
+      () => (finished = true),
+      () => (finished = true),
+    )
+    while (!finished && this.filesDone <= file && this.bytesDone < offset) await Promise.race([this.progressed, done.catch(() => undefined)])
   }
 
   /**

@@ -26,6 +26,11 @@ function installCommand(io: CliIO, result: CommandResult, packaged: boolean) {
         .option('trim-lvm-free', { type: 'boolean', describe: 'with --trim: also zero unallocated LVM extents' })
         .option('reverse-deltas', { type: 'boolean', describe: "turn each guest's previous backup into a reverse delta against the new one (docs/hook-and-reverse-deltas.md)" })
         .option('keep-deltas', { ...integerOption('keep-deltas', 'with --reverse-deltas: keep at most N deltas per guest, removing the oldest', KEEP_DELTAS), implies: 'reverse-deltas' })
+        .option('share-blocks', {
+          type: 'boolean',
+          describe:
+            "optimize each uncompressed backup into the aligned form and share its identical blocks with the guest's previous backup (XFS with reflink, btrfs; docs/sharing.md); not with --reverse-deltas",
+        })
         .example('$0 hook install --vzdump-conf /etc/vzdump.conf', ''),
     handler: async args => {
       const r = installHook({ ...args, packaged })
