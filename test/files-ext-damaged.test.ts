@@ -56,19 +56,21 @@ async function readAll(fs: GuestFs, id: number): Promise<void> {
   }
 }
 
-/** Asserts `f` rejects with one VMA_GUEST_DAMAGED line matching `re`. */
-async function damaged(t: Test, f: () => Promise<unknown>, re: RegExp, what: string): Promise<void> {
+/** Asserts `f` rejects with one `code` line matching `re` (a damaged structure also names its volume offset). */
+async function rejects(t: Test, code: 'VMA_GUEST_DAMAGED' | 'VMA_GUEST_UNSUPPORTED', f: () => Promise<unknown>, re: RegExp, what: string): Promise<void> {
   try {
     await f()
     t.fail(`${what}: no error`)
   } catch (e) {
-    t.ok(e instanceof VmaError && e.code === 'VMA_GUEST_DAMAGED', `${what}: VMA_GUEST_DAMAGED (${e instanceof Error ? e.message : String(e)})`)
+    t.ok(e instanceof VmaError && e.code === code, `${what}: ${code} (${e instanceof Error ? e.message : String(e)})`)
     const msg = e instanceof Error ? e.message : ''
     t.notOk(msg.includes('\n'), `${what}: one line`)
-    t.match(msg, /volume offset \d+/, `${what}: names a volume offset`)
+    if (code === 'VMA_GUEST_DAMAGED') t.match(msg, /volume offset \d+/, `${what}: names a volume offset`)
     t.match(msg, re, `${what}: says what is wrong`)
   }
 }
+
+const damaged = (t: Test, f: () => Promise<unknown>, re: RegExp, what: string): Promise<void> => rejects(t, 'VMA_GUEST_DAMAGED', f, re, what)
 
 function build(dir: string, name: string, args: string[]): { img: Buffer; path: string; bs: number } {
   const src = join(dir, `${name}-src`)
@@ -190,5 +192,37 @@ else {
     withCsum.writeUInt32LE(0xffffffff, 1024 + 0x28)
     withCsum.writeUInt32LE(crc32cRaw(0xffffffff, withCsum, 1024, 1024 + 0x3fc), 1024 + 0x3fc)
     await damaged(t, () => open(withCsum), /inodes per group 4294967295 invalid/, 'open with a huge inodes-per-group')
+  })
+}
+
+if (!missing) {
+  t.test('features the reader does not follow: a clear refusal, names still listed', async t => {
+    const dir = t.testdir()
+    const plain = build(dir, 'feat', ['-O', '^metadata_csum', '-I', '256'])
+    // an encrypted file (the flag set on an inode): its entry lists, its contents are refused
+    const enc = Buffer.from(plain.img)
+    const ioff = inodeOffset(plain.path, '/d/file-3', plain.bs)
+    enc.writeUInt32LE(enc.readUInt32LE(ioff + 0x20) | 0x800, ioff + 0x20)
+    let fs = await open(enc)
+    const f3 = await idOf(fs, '/d/file-3')
+    t.equal((await fs.stat(f3)).size, 2, 'stat still answers')
+    await rejects(t, 'VMA_GUEST_UNSUPPORTED', () => fs.read(f3, 0, Buffer.alloc(10)), /inode \d+ uses the encrypted flag/, 'read of an encrypted file')
+    // an xattr whose value lives in another inode (ea_inode)
+    const ea = Buffer.from(plain.img)
+    const xoff = inodeOffset(plain.path, '/d/file-4', plain.bs)
+    const extra = ea.readUInt16LE(xoff + 0x80)
+    const at = xoff + 128 + extra
+    ea.writeUInt32LE(0xea020000, at)
+    ea.writeUInt32LE(0x00010104, at + 4) // name_len 4, index 1 (user.), value_offs 1
+    ea.writeUInt32LE(77, at + 8) // e_value_inum
+    ea.writeUInt32LE(10, at + 12)
+    ea.write('name', at + 20)
+    fs = await open(ea)
+    const f4 = await idOf(fs, '/d/file-4')
+    await rejects(t, 'VMA_GUEST_UNSUPPORTED', () => fs.xattrs(f4), /value of an extended attribute in inode 77 \(ea_inode\)/, 'xattr in an ea_inode')
+    // an INCOMPAT feature the reader does not know
+    const inc = Buffer.from(plain.img)
+    inc.writeUInt32LE(inc.readUInt32LE(1024 + 0x60) | 0x100000, 1024 + 0x60)
+    await rejects(t, 'VMA_GUEST_UNSUPPORTED', () => open(inc), /ext4 on vol uses the incompatible feature 0x100000/, 'unknown INCOMPAT bit')
   })
 }

@@ -149,7 +149,16 @@ async function compareAll(fs: GuestFs, img: string, truth: Map<string, Truth>, i
       t.equal(c.viaRuns, want.sha256, `${path}: content through runs (${c.runs} runs, ${c.holes} bytes of holes)`)
       holes += c.holes
     }
-    if (st.type === 'symlink') t.equal((await fs.readlink(id)).toString('latin1'), want.target, `${path}: symlink target`)
+    if (st.type === 'symlink') {
+      t.equal((await fs.readlink(id)).toString('latin1'), want.target, `${path}: symlink target`)
+      // fast or slow, the target is also the link's content through read() and runs()
+      const c = await contentOf(fs, id, st.size)
+      const sha = createHash('sha256')
+        .update(want.target ?? '', 'latin1')
+        .digest('hex')
+      t.equal(c.sha, sha, `${path}: symlink target through read()`)
+      t.equal(c.viaRuns, sha, `${path}: symlink target through runs()`)
+    }
     if (st.type === 'dir') {
       const entries = new Map<string, number>()
       for await (const e of fs.readdir(id)) {

@@ -173,14 +173,21 @@ class ExtFs implements GuestFs {
     }
   }
 
+  /** The bytes kept in the inode itself: inline data, or a fast symlink's target in i_block (size < 60). */
+  private inlineBytes(ino: ExtInode): Buffer | undefined {
+    if (ino.flags & FL.INLINE_DATA) return inlineFile(this.v, ino)
+    if (ino.type === 'symlink' && ino.size < 60) return ino.iblock.subarray(0, ino.size)
+    return undefined
+  }
+
   async readlink(id: number): Promise<Buffer> {
     const ino = await this.inode(id)
     const p = this.place(ino)
     if (ino.type !== 'symlink') throw notA(this.kind, id, 'symbolic link')
     this.notEncrypted(ino, 'symlink target')
     check(ino.size > 0 && ino.size <= this.v.blockSize, p, 'symlink', `has length ${ino.size} (0 or more than a block)`)
-    if (ino.flags & FL.INLINE_DATA) return inlineFile(this.v, ino)
-    if (ino.size < 60) return Buffer.from(ino.iblock.subarray(0, ino.size))
+    const inline = this.inlineBytes(ino)
+    if (inline) return Buffer.from(inline)
     const buf = Buffer.alloc(ino.size)
     const n = await this.read(id, 0, buf)
     check(n === ino.size, p, 'symlink', 'is shorter than its size')
@@ -192,8 +199,9 @@ class ExtFs implements GuestFs {
     this.notEncrypted(ino, 'file contents')
     if (offset >= ino.size || buf.length === 0) return 0
     const n = Math.min(buf.length, ino.size - offset)
-    if (ino.flags & FL.INLINE_DATA) {
-      inlineFile(this.v, ino).copy(buf, 0, offset, offset + n)
+    const inline = this.inlineBytes(ino)
+    if (inline) {
+      inline.copy(buf, 0, offset, offset + n)
       return n
     }
     const bs = this.v.blockSize
@@ -220,7 +228,7 @@ class ExtFs implements GuestFs {
     this.notEncrypted(ino, 'file contents')
     const size = ino.size
     if (size === 0) return
-    if (ino.flags & FL.INLINE_DATA) {
+    if (this.inlineBytes(ino)) {
       yield { offset: 0, length: size, data: true }
       return
     }
