@@ -98,6 +98,18 @@ export function makeTree(tree: string): void {
   chmodSync(join(tree, 'home/alice'), 0o750)
 }
 
+/** A 16 MiB ext4 image `dir`/`name` made by mkfs.ext4 -d from `files` (path: content). */
+export function smallExt4(dir: string, name: string, files: Record<string, string>): string {
+  const tree = join(dir, `${name}.tree`)
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(join(tree, rel, '..'), { recursive: true })
+    writeFileSync(join(tree, rel), text)
+  }
+  const img = join(dir, name)
+  run('mkfs.ext4', ['-q', '-F', '-d', tree, img, '16M'])
+  return img
+}
+
 /** ext4 from the tree (htree directories, a fragmented frag/frag.bin mirrored into the tree). */
 export function makeExt4(tree: string, img: string, work: string): void {
   run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-E', 'nodiscard', '-d', tree, img, `${FS_SIZE / 1024}k`])

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, cliEnv } from './helpers.js'
 import { needTools } from './tools.js'
-import { run } from './restore-build.js'
+import { run, smallExt4 } from './restore-build.js'
 
 const cli = (args: string[]) => spawnSync(BIN, args, { env: cliEnv(), maxBuffer: 16 << 20 })
 
@@ -16,11 +16,7 @@ const skip = needTools('mkfs.ext4', 'debugfs')
 if (skip) t.plan(0, skip)
 else {
   const dir = t.testdir()
-  const tree = join(dir, 'tree')
-  mkdirSync(join(tree, 'etc'), { recursive: true })
-  writeFileSync(join(tree, 'etc/hostname'), 'day one\n')
-  const img = join(dir, 'fs.img')
-  run('mkfs.ext4', ['-q', '-F', '-d', tree, img, '16M'])
+  const img = smallExt4(dir, 'fs.img', { 'etc/hostname': 'day one\n' })
   const dump = join(dir, 'dump')
   mkdirSync(dump)
   const day1 = join(dump, 'vzdump-qemu-100-2026_12_01-00_00_00.vma')

@@ -5,11 +5,10 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, cliEnv } from './helpers.js'
 import { needTools } from './tools.js'
-import { run } from './restore-build.js'
+import { run, smallExt4 } from './restore-build.js'
 import { E, MiB, PE_START, UUIDS, onePvVg, writePv } from './trim-lvm-build.js'
 
 const cli = (args: string[]) => spawnSync(BIN, args, { env: cliEnv(), maxBuffer: 16 << 20 })
@@ -19,11 +18,7 @@ if (skip) t.plan(0, skip)
 else {
   t.test('ls names the LV as info --free-space does; get reads a file in it', async t => {
     const dir = t.testdir()
-    const tree = join(dir, 'tree')
-    mkdirSync(join(tree, 'alice'), { recursive: true })
-    writeFileSync(join(tree, 'alice/todo'), 'in an LV\n')
-    const fs = join(dir, 'fs.img')
-    run('mkfs.ext4', ['-q', '-F', '-d', tree, fs, '16M'])
+    const fs = smallExt4(dir, 'fs.img', { 'alice/todo': 'in an LV\n' })
     const disk = join(dir, 'disk.raw')
     run('truncate', ['-s', String(66 * MiB), disk])
     run('sgdisk', ['-o', '-n', '1:2048:+64M', '-t', '1:8e00', disk])
