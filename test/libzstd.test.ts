@@ -132,7 +132,13 @@ t.test('damage is refused, with the offset, wherever the program refuses it', { 
     t.equal(e.file, 'test.zst', `${what}: names the file`)
     // A stream cut short says so in the words every decoder uses (input/in-file truncated); other damage says where.
     const cut = what.startsWith('cut ')
-    t.match(e.message, cut ? /^truncated: the compressed stream ends early \(after \d+ compressed bytes\)$/ : /^zstd data is corrupt (at|near) compressed offset \d+: /, `${what}: ${e.message}`)
+    t.match(
+      e.message,
+      cut
+        ? /^truncated: the compressed stream ends early \(after \d+ compressed bytes\)$/
+        : /^zstd data is corrupt: (a frame is malformed|a frame's content checksum does not match its data) \((libzstd near|at) compressed offset \d+: /,
+      `${what}: ${e.message}`,
+    )
   }
 })
 
@@ -198,7 +204,7 @@ t.test('gzip data after a zstd frame: libzstd refuses it, the zstd program decod
   writeFileSync(join(dir, 'mixed.vma.zst'), Buffer.concat([zstd([], buf.subarray(0, half)), gz]))
   const lib = spawnSync(BIN, ['verify', '--data', join(dir, 'mixed.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'library' }), encoding: 'utf8' })
   t.equal(lib.status, 1, lib.stderr)
-  t.match(lib.stderr, /zstd data is corrupt near compressed offset \d+: Unknown frame descriptor \(VMA_COMPRESSION_CORRUPT\)\n$/)
+  t.match(lib.stderr, /zstd data is corrupt: a frame is malformed \(libzstd near compressed offset \d+: Unknown frame descriptor\) \(VMA_COMPRESSION_CORRUPT\)\n$/)
   const prog = spawnSync(BIN, ['verify', '--data', join(dir, 'mixed.vma.zst')], { env: cliEnv({ VMA_OPT_ZSTD_DECODER: 'program' }), encoding: 'utf8' })
   t.equal(prog.status, 0, `the program's reading is a whole, valid archive: ${prog.stderr}`)
 })
