@@ -103,18 +103,32 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /**
  * The CLI in this process, its output captured: for cases that need no
  * process of their own (node is slow to start on this machine). `input` is
- * what a `-` argument reads as stdin; `bytes` is stdout unconverted. Cases
- * that need a real process stay spawned: signals, kills, locks held by two
- * runs, a real pipe or terminal as stdin, the exit path of main().
+ * what a `-` argument reads as stdin; `bytes` is stdout unconverted; `env`
+ * is set in process.env for the run only (variables the code reads when it
+ * runs, such as VMA_OPT_ZSTD_DECODER). Cases that need a real process stay
+ * spawned: signals, kills, locks held by two runs, a real pipe or terminal as
+ * stdin, a changed PATH (tools are found once), the exit path of main().
  */
-export async function cliInProcess(args: string[], o: { input?: Uint8Array } = {}): Promise<{ status: number; stdout: string; stderr: string; bytes: Buffer }> {
+export async function cliInProcess(args: string[], o: { input?: Uint8Array; env?: Record<string, string> } = {}): Promise<{ status: number; stdout: string; stderr: string; bytes: Buffer }> {
   const out = new PassThrough()
   const err = new PassThrough()
   const chunks: Buffer[] = []
   let stderr = ''
   out.on('data', (c: Buffer) => chunks.push(c))
   err.on('data', c => (stderr += c))
-  const status = await runCli(args, { stdout: out, stderr: err, ...(o.input ? { stdin: Readable.from([o.input]) } : {}) })
-  const bytes = Buffer.concat(chunks)
-  return { status, stdout: bytes.toString(), stderr, bytes }
+  const saved = Object.entries(o.env ?? {}).map(([k, v]) => {
+    const before = process.env[k]
+    process.env[k] = v
+    return [k, before] as const
+  })
+  try {
+    const status = await runCli(args, { stdout: out, stderr: err, ...(o.input ? { stdin: Readable.from([o.input]) } : {}) })
+    const bytes = Buffer.concat(chunks)
+    return { status, stdout: bytes.toString(), stderr, bytes }
+  } finally {
+    for (const [k, before] of saved) {
+      if (before === undefined) delete process.env[k]
+      else process.env[k] = before
+    }
+  }
 }
