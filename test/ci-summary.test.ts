@@ -14,6 +14,10 @@ import { join } from 'node:path'
 import { ROOT, cliEnv } from './helpers.js'
 
 const SUMMARY = join(ROOT, '.ci', 'summary.mjs')
+// The project's tap plugins: tap rebuilds its shared node_modules/@tapjs/test
+// when a project asks for another set, under the feet of the test files
+// running beside this one.
+const { plugin } = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { tap: { plugin?: string[] } }).tap
 
 function summary(dir: string, log: string, status: number, fuzz?: number, env: Record<string, string> = {}, checks: string[] = []) {
   const file = join(dir, `log-${Math.random().toString(36).slice(2)}.tap`)
@@ -33,7 +37,7 @@ const allow = (dir: string, text: string) => {
 
 t.test("tap's own output: every kind of skip is counted and named", async t => {
   const dir = t.testdir({
-    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, timeout: 600, include: ['test/**/*.test.mjs'] } }),
+    'package.json': JSON.stringify({ name: 'x', type: 'module', tap: { 'disable-coverage': true, 'allow-incomplete-coverage': true, timeout: 600, include: ['test/**/*.test.mjs'], plugin } }),
     test: {
       'a.test.mjs': [
         "import t from 'tap'",

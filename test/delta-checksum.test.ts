@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import xxhash from 'xxhash-wasm'
 import { makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
 import { DLT1, DLT2, layOut, toDlt1 } from './fixtures/delta-layout.js'
-import { BIN, cliEnv, sha256 } from './helpers.js'
+import { BIN, cliEnv, cliInProcess, sha256 } from './helpers.js'
 import { startServe } from './fixtures/serve-process.js'
 
 const have = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0
@@ -33,7 +33,9 @@ day2[0]!.data.fill(6, 20 * K64, 21 * K64)
 day2[1]!.data.fill(0, 2 * K64, 3 * K64) // a cluster that became zero: listed with mask 0
 day2[1]!.data.fill(8, 9 * K64 + 4096, 9 * K64 + 8192)
 
-const run = (args: string[]) => spawnSync(BIN, args, { env: cliEnv(), encoding: 'utf8' })
+/** The CLI in this process; serve, which keeps running when it starts, in a process of its own. */
+const run = (args: string[]) => cliInProcess(args)
+const spawned = (args: string[]) => spawnSync(BIN, args, { env: cliEnv(), encoding: 'utf8', timeout: 120_000 })
 
 const root = t.testdir()
 const A = join(root, 'a.vma')
@@ -41,7 +43,7 @@ const B = join(root, 'b.vma')
 const D = join(root, 'b.vma-delta')
 writeFileSync(A, makeVma({ devices: day1, order: 'shuffled', seed: 2 }).buf)
 writeFileSync(B, makeVma({ devices: day2, order: 'interleaved', seed: 3 }).buf)
-t.equal(run(['diff', A, B, D]).status, 0, 'diff')
+t.equal((await run(['diff', A, B, D])).status, 0, 'diff')
 const good = readFileSync(D)
 const layout = layOut(good)
 const held = layout.extents.flatMap(e => e.clusters)
@@ -86,26 +88,26 @@ t.test("a flipped bit in a delta's data: apply, verify --data and compare refuse
   const bad = join(dir, 'flip.vma-delta')
   writeFileSync(bad, flipped(good, victim.data + 100))
   const before = readdirSync(dir).sort()
-  const a = run(['apply', A, bad, join(dir, 'out.vma')])
+  const a = await run(['apply', A, bad, join(dir, 'out.vma')])
   t.equal(a.status, 1, 'apply: exit 1')
   t.match(a.stderr, new RegExp(`${bad}: data at offset ${victim.data}: cluster ${victim.cluster} of ${devName(victim.dev)}: the stored data does not match its check.*\\(VMA_DELTA_DATA\\)`))
   t.same(readdirSync(dir).sort(), before, 'apply left nothing behind')
-  const v = run(['verify', '--data', bad])
+  const v = await run(['verify', '--data', bad])
   t.equal(v.status, 1, 'verify --data: exit 1')
   t.match(v.stderr, /VMA_DELTA_DATA/)
-  t.equal(run(['verify', bad]).status, 0, 'plain verify reads headers only, as documented')
-  const vb = run(['verify', '--base', A, bad])
+  t.equal((await run(['verify', bad])).status, 0, 'plain verify reads headers only, as documented')
+  const vb = await run(['verify', '--base', A, bad])
   t.equal(vb.status, 1, 'verify --base: exit 1')
   t.match(vb.stderr, /VMA_DELTA_DATA/)
-  const c = run(['compare', A, bad])
+  const c = await run(['compare', A, bad])
   t.equal(c.status, 1, 'compare: exit 1')
   t.match(c.stderr, /VMA_DELTA_DATA/)
   // The check sector's own damage is caught too: a used check no longer matches, an unused byte is not zero.
   writeFileSync(join(dir, 'check.vma-delta'), flipped(good, victim.check))
-  t.match(run(['apply', A, join(dir, 'check.vma-delta'), join(dir, 'out.vma')]).stderr, /VMA_DELTA_DATA/, 'a damaged check')
+  t.match((await run(['apply', A, join(dir, 'check.vma-delta'), join(dir, 'out.vma')])).stderr, /VMA_DELTA_DATA/, 'a damaged check')
   const e0 = layout.extents[0]!
   writeFileSync(join(dir, 'tail.vma-delta'), flipped(good, e0.checks + 500))
-  const tail = run(['verify', join(dir, 'tail.vma-delta')])
+  const tail = await run(['verify', join(dir, 'tail.vma-delta')])
   t.equal(tail.status, 1, 'a non-zero unused check byte: exit 1')
   t.match(tail.stderr, new RegExp(`check sector at offset ${e0.checks + 500}: .*VMA_EXTENT_RESERVED`))
 })
@@ -162,8 +164,8 @@ t.test('old DLT1 deltas still apply and serve; a damaged one is refused before s
   const old = join(dir, 'old.vma-delta')
   writeFileSync(old, toDlt1(good))
   t.equal(readFileSync(old).readUInt32BE(4), DLT1)
-  t.equal(run(['apply', A, D, join(dir, 'new.vma')]).status, 0, 'apply of the DLT2 delta')
-  t.equal(run(['apply', A, old, join(dir, 'old.vma')]).status, 0, 'apply of the DLT1 delta')
+  t.equal((await run(['apply', A, D, join(dir, 'new.vma')])).status, 0, 'apply of the DLT2 delta')
+  t.equal((await run(['apply', A, old, join(dir, 'old.vma')])).status, 0, 'apply of the DLT1 delta')
   t.ok(readFileSync(join(dir, 'old.vma')).equals(readFileSync(join(dir, 'new.vma'))), 'both give the same archive')
   const sock = join(sockDir, `${++socks}.sock`)
   const s = await startServe(t, [A, old, '--socket', sock])
@@ -178,16 +180,16 @@ t.test('old DLT1 deltas still apply and serve; a damaged one is refused before s
   const oldLayout = layOut(readFileSync(old))
   const oldVictim = oldLayout.extents.flatMap(e => e.clusters).find(c => c.dev === victim.dev && c.cluster === victim.cluster)!
   writeFileSync(old, flipped(readFileSync(old), oldVictim.data + 100))
-  const refused = run(['serve', A, old, '--socket', join(sockDir, `${++socks}.sock`)])
+  const refused = spawned(['serve', A, old, '--socket', join(sockDir, `${++socks}.sock`)])
   t.equal(refused.status, 1, 'serve of a damaged DLT1 delta: exit 1')
   t.match(refused.stderr, /old\.vma-delta \(old format, without per-cluster checks\) or of the base is damaged.*\(VMA_DELTA_DATA\)/)
   t.notMatch(refused.stdout, /serving/, 'nothing listened')
-  const a = run(['apply', A, old, join(dir, 'bad.vma')])
+  const a = await run(['apply', A, old, join(dir, 'bad.vma')])
   t.equal(a.status, 1, 'apply of a damaged DLT1 delta: exit 1')
   t.match(a.stderr, /VMA_DELTA_DATA/)
   // compare reads B's clusters itself: the digest of what it compares must be the delta's record.
-  const c = run(['compare', A, old])
+  const c = await run(['compare', A, old])
   t.equal(c.status, 1, 'compare with a damaged DLT1 delta as B: exit 1')
   t.match(c.stderr, new RegExp(`${old}: the delta's data is damaged: applied to A, ${devName(victim.dev)} has digest [0-9a-f]{16}, the delta recorded [0-9a-f]{16} \\(VMA_DELTA_DATA\\)`))
-  t.equal(run(['compare', A, D]).status, 0, 'compare with the sound delta: exit 0')
+  t.equal((await run(['compare', A, D])).status, 0, 'compare with the sound delta: exit 0')
 })

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { runCli } from '../src/cli/main.js'
 import { createHash } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
@@ -102,15 +102,33 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /**
  * The CLI in this process, its output captured: for cases that need no
- * process of their own (node is slow to start on this machine).
+ * process of their own (node is slow to start on this machine). `input` is
+ * what a `-` argument reads as stdin; `bytes` is stdout unconverted; `env`
+ * is set in process.env for the run only (variables the code reads when it
+ * runs, such as VMA_OPT_ZSTD_DECODER). Cases that need a real process stay
+ * spawned: signals, kills, locks held by two runs, a real pipe or terminal as
+ * stdin, a changed PATH (tools are found once), the exit path of main().
  */
-export async function cliInProcess(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+export async function cliInProcess(args: string[], o: { input?: Uint8Array; env?: Record<string, string> } = {}): Promise<{ status: number; stdout: string; stderr: string; bytes: Buffer }> {
   const out = new PassThrough()
   const err = new PassThrough()
-  let stdout = ''
+  const chunks: Buffer[] = []
   let stderr = ''
-  out.on('data', c => (stdout += c))
+  out.on('data', (c: Buffer) => chunks.push(c))
   err.on('data', c => (stderr += c))
-  const status = await runCli(args, { stdout: out, stderr: err })
-  return { status, stdout, stderr }
+  const saved = Object.entries(o.env ?? {}).map(([k, v]) => {
+    const before = process.env[k]
+    process.env[k] = v
+    return [k, before] as const
+  })
+  try {
+    const status = await runCli(args, { stdout: out, stderr: err, ...(o.input ? { stdin: Readable.from([o.input]) } : {}) })
+    const bytes = Buffer.concat(chunks)
+    return { status, stdout: bytes.toString(), stderr, bytes }
+  } finally {
+    for (const [k, before] of saved) {
+      if (before === undefined) delete process.env[k]
+      else process.env[k] = before
+    }
+  }
 }

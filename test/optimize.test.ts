@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { optimize } from '../src/optimize/optimize.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
-import { BIN, SHARED, cliEnv, expected, haveShared, parseBuffer, sha256 } from './helpers.js'
+import { BIN, SHARED, cliEnv, cliInProcess, expected, haveShared, parseBuffer, sha256 } from './helpers.js'
 import { optimizeWithBrokenWriter } from './broken-writer.js'
 
 const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] => devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
@@ -190,11 +190,11 @@ t.test('invalid input: rejected before any output, source untouched', async t =>
   await t.rejects(optimize(src, { dest: join(dir, 'out.vma') }), { code: 'VMA_MISSING_CLUSTER' })
   t.same(files(dir), ['bad.vma'])
   t.ok(readFileSync(src).equals(v.buf))
-  const r = spawnSync(BIN, ['optimize', src], { env: cliEnv() })
+  const r = await cliInProcess(['optimize', src])
   t.equal(r.status, 1)
-  t.match(r.stderr.toString(), /^vma-opt: .*bad\.vma: archive: device drive-scsi0 lacks 14 of its 16 clusters \(first missing: cluster 1\) \(VMA_MISSING_CLUSTER\)\n$/)
+  t.match(r.stderr, /^vma-opt: .*bad\.vma: archive: device drive-scsi0 lacks 14 of its 16 clusters \(first missing: cluster 1\) \(VMA_MISSING_CLUSTER\)\n$/)
   // The same from a pipe: the spool file goes too.
-  const p = spawnSync(BIN, ['optimize', '--tmpdir', dir, '-', join(dir, 'o.vma')], { env: cliEnv(), input: v.buf })
+  const p = await cliInProcess(['optimize', '--tmpdir', dir, '-', join(dir, 'o.vma')], { input: v.buf })
   t.equal(p.status, 1)
   t.same(files(dir), ['bad.vma'], 'no spool, no output')
 })
@@ -213,9 +213,9 @@ t.test('a header that claims far more than the archive holds is refused before t
   const before = process.memoryUsage().rss
   await t.rejects(optimize(join(dir, 'huge.vma'), { dest: join(dir, 'o.vma') }), { code: 'VMA_MISSING_CLUSTER', message: /claims \d+ clusters, but \d+ bytes of archive can list at most \d+/ })
   t.ok(process.memoryUsage().rss - before < 200 << 20, 'no large allocation')
-  const r = spawnSync(BIN, ['verify', '-'], { input: v.buf, env: cliEnv() })
+  const r = await cliInProcess(['verify', '-'], { input: v.buf })
   t.equal(r.status, 1, 'verify from a stream: missing clusters, without allocating per claimed cluster')
-  t.match(r.stderr.toString(), /VMA_MISSING_CLUSTER/)
+  t.match(r.stderr, /VMA_MISSING_CLUSTER/)
 })
 
 t.test('a digest mismatch (injected into the writer) is exit 4 (our fault, not the input) and replaces nothing', async t => {
@@ -238,10 +238,10 @@ t.test('CLI: stdin to stdout, --json, and the summary line', async t => {
     { name: 'drive-efidisk0', size: 540672 },
   ])
   const v = makeVma({ devices, order: 'interleaved' })
-  const r = spawnSync(BIN, ['optimize', '--tmpdir', dir, '-'], { input: v.buf, env: cliEnv(), maxBuffer: 64 << 20 })
+  const r = await cliInProcess(['optimize', '--tmpdir', dir, '-'], { input: v.buf })
   t.equal(r.status, 0)
-  t.ok(r.stdout.equals(expectedOptimized({ devices })), 'stdout carries the optimized archive')
-  t.match(r.stderr.toString(), /^stdin: optimized -> stdout, .* 2 devices proven unchanged/)
+  t.ok(r.bytes.equals(expectedOptimized({ devices })), 'stdout carries the optimized archive')
+  t.match(r.stderr, /^stdin: optimized -> stdout, .* 2 devices proven unchanged/)
   t.same(files(dir), [], 'spool removed')
   const zst = spawnSync('sh', ['-c', `zstd -q -c | '${BIN}' optimize --tmpdir '${dir}' --json - '${join(dir, 'o.vma.zst')}'`], { input: v.buf, env: cliEnv() })
   t.equal(zst.status, 0)
@@ -253,11 +253,11 @@ t.test('CLI: stdin to stdout, --json, and the summary line', async t => {
   t.equal(zst.stderr.toString(), '', 'quiet stderr in a pipe')
   const plain = join(dir, 'p.vma')
   writeFileSync(plain, v.buf)
-  const q = spawnSync(BIN, ['optimize', '-q', plain], { env: cliEnv() })
+  const q = await cliInProcess(['optimize', '-q', plain])
   t.equal(q.status, 0)
-  t.equal(q.stdout.toString() + q.stderr.toString(), '', '-q prints nothing')
-  const s = spawnSync(BIN, ['optimize', plain], { env: cliEnv() })
-  t.match(s.stdout.toString(), /p\.vma: already optimized, left unchanged/)
+  t.equal(q.stdout + q.stderr, '', '-q prints nothing')
+  const s = await cliInProcess(['optimize', plain])
+  t.match(s.stdout, /p\.vma: already optimized, left unchanged/)
 })
 
 t.test('SIGINT and SIGTERM mid-run: exit 130/143, no temp or spool files, source untouched', async t => {
@@ -327,10 +327,10 @@ t.test('no space left: exit 3, no temp or spool file, source untouched', async t
     const inPlace = join(small, 'a.vma')
     const fits = makeVma({ devices: [{ name: 'drive-scsi0', size: 2 << 20, data: randomBytes(2 << 20) }], order: 'shuffled' }).buf
     writeFileSync(inPlace, fits)
-    const r = spawnSync(BIN, ['optimize', '--no-space-check', inPlace], { env: cliEnv() })
+    const r = await cliInProcess(['optimize', '--no-space-check', inPlace])
     t.equal(r.status, 3, 'exit 3')
-    t.match(r.stderr.toString(), /cannot write \S+\/small\/a\.vma: no space left on device \(VMA_NO_SPACE\)\n$/)
-    t.notMatch(r.stderr.toString(), /\.tmp/, 'the temp file is not what the user is told about')
+    t.match(r.stderr, /cannot write \S+\/small\/a\.vma: no space left on device \(VMA_NO_SPACE\)\n$/)
+    t.notMatch(r.stderr, /\.tmp/, 'the temp file is not what the user is told about')
     t.same(files(small), ['a.vma'])
     t.ok(readFileSync(inPlace).equals(fits), 'source untouched')
   } finally {

@@ -11,11 +11,15 @@ import { optimize } from '../src/optimize/optimize.js'
 import { pack, readPackDir } from '../src/pack/pack.js'
 import { unpack } from '../src/unpack/unpack.js'
 import { expectedOptimized, makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
-import { BIN, SHARED, cliEnv, expected, haveShared, sha256 } from './helpers.js'
+import { BIN, SHARED, cliEnv, cliInProcess, expected, haveShared, sha256 } from './helpers.js'
 
 const withData = (devs: { name: string; size: number; id?: number }[], seed = 1): DeviceSpec[] => devs.map((d, i) => ({ ...d, data: makeContent(d.size, seed * 100 + i) }))
 const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
-const run = (args: string[], input?: Buffer) => spawnSync(BIN, args, { input, env: cliEnv(), maxBuffer: 256 << 20 })
+/** The CLI in this process (spawned only where a test needs a process: a kill mid-stream, a closed pipe), shaped as spawnSync's result. */
+const run = async (args: string[], input?: Buffer) => {
+  const r = await cliInProcess(args, input ? { input } : {})
+  return { status: r.status, stdout: r.bytes, stderr: Buffer.from(r.stderr) }
+}
 
 t.test('unpack every shared fixture, from a path and from stdin', { skip: !haveShared && 'no shared fixtures' }, async t => {
   const exp = expected()
@@ -78,7 +82,7 @@ t.test('existing files are kept unless --force', async t => {
   await t.rejects(unpack(join(root, 'a.vma'), join(root, 'out')), { code: 'VMA_EXISTS' })
   t.equal(readFileSync(join(root, 'out', 'qemu-server.conf'), 'utf8'), 'mine')
   t.same(ls(join(root, 'out')), ['qemu-server.conf'])
-  const r = run(['unpack', join(root, 'a.vma'), join(root, 'out')])
+  const r = await run(['unpack', join(root, 'a.vma'), join(root, 'out')])
   t.equal(r.status, 3)
   t.match(r.stderr.toString(), /exists \(use --force to overwrite\) \(VMA_EXISTS\)/)
   await unpack(join(root, 'a.vma'), join(root, 'out'), { force: true })
@@ -98,7 +102,7 @@ t.test('hostile names never escape DIR; damaged archives leave nothing behind', 
   ]
   for (const [label, buf, code] of cases) {
     const dir = join(root, 'out')
-    const r = run(['unpack', '-', dir], buf)
+    const r = await run(['unpack', '-', dir], buf)
     t.equal(r.status, 1, `${label}: exit 1`)
     t.match(r.stderr.toString(), new RegExp(`\\(${code}\\)\\n$`), `${label}: ${code}`)
     t.notOk(existsSync(dir), `${label}: no output directory left`)
@@ -139,16 +143,16 @@ t.test('cat: one device in order, from a file, a pipe and compressed input', asy
     ['stdin', ['cat', '--tmpdir', root, '-', 'drive-scsi0'], v.buf],
     ['zstd', ['cat', '--tmpdir', root, `${file}.zst`, 'drive-scsi0'], undefined],
   ] as const) {
-    const r = run([...args], input)
+    const r = await run([...args], input)
     t.equal(r.status, 0, `${label}: exit 0`)
     t.ok(r.stdout.equals(devices[0]!.data!), `${label}: content`)
   }
   t.same(ls(root), ['a.vma', 'a.vma.zst'], 'spool files removed')
-  const bad = run(['cat', file, 'drive-nope'])
+  const bad = await run(['cat', file, 'drive-nope'])
   t.equal(bad.status, 2)
   t.match(bad.stderr.toString(), /no device named "drive-nope"/)
   const broken = Buffer.from(v.buf.subarray(0, v.buf.length - 4096))
-  const b = run(['cat', '-', 'drive-efidisk0'], broken)
+  const b = await run(['cat', '-', 'drive-efidisk0'], broken)
   t.equal(b.status, 1, 'a truncated archive is an error...')
   t.equal(b.stdout.length, 0, '...before any byte is written')
   const head = spawnSync('sh', ['-c', `'${BIN}' cat '${file}' drive-scsi0 | head -c 10 | wc -c`], { env: cliEnv() })
@@ -179,7 +183,7 @@ t.test('pack(unpack(x)) is optimize(x), byte for byte', async t => {
   const c = spawnSync('sh', ['-c', `'${BIN}' pack --ctime 1700000000 '${join(root, 'u')}' - | zstd -q -c > '${join(root, 'p.vma.zst')}'`], { env: cliEnv() })
   t.equal(c.status, 0)
   t.ok(spawnSync('zstd', ['-dcq', join(root, 'p.vma.zst')], { maxBuffer: 64 << 20 }).stdout.equals(readFileSync(join(root, 'opt.vma'))))
-  const z = run(['pack', '--ctime', '1700000000', join(root, 'u'), join(root, 'q.vma.gz')])
+  const z = await run(['pack', '--ctime', '1700000000', join(root, 'u'), join(root, 'q.vma.gz')])
   t.equal(z.status, 0)
   t.ok(spawnSync('gzip', ['-dc', join(root, 'q.vma.gz')], { maxBuffer: 64 << 20 }).stdout.equals(readFileSync(join(root, 'opt.vma'))), 'gzip by extension')
 })
@@ -222,13 +226,13 @@ t.test('pack refuses what Proxmox cannot restore', async t => {
   ]
   for (const [label, o, msg] of cases) await t.rejects(pack(p('out.vma'), o), { message: msg }, label)
   t.notOk(existsSync(p('out.vma')))
-  const r = run(['pack', p('out.vma'), '--disk', `d=${p('empty.raw')}`])
+  const r = await run(['pack', p('out.vma'), '--disk', `d=${p('empty.raw')}`])
   t.equal(r.status, 2)
   t.match(r.stderr.toString(), /\(VMA_CANNOT_PACK\)\n$/)
-  const bad = run(['pack', p('out.vma'), '--disk', 'nonsense'])
+  const bad = await run(['pack', p('out.vma'), '--disk', 'nonsense'])
   t.equal(bad.status, 2)
   // An odd-sized image is padded to 512 and said so.
-  const ok = run(['pack', p('odd.vma'), '--config', p('qemu-server.conf'), '--disk', `drive-scsi0=${p('ok.raw')}`])
+  const ok = await run(['pack', p('odd.vma'), '--config', p('qemu-server.conf'), '--disk', `drive-scsi0=${p('ok.raw')}`])
   t.equal(ok.status, 0)
   t.match(ok.stderr.toString(), /1000 bytes is not a multiple of 512; padded with zeros to 1024/)
   const u = join(root, 'u')
@@ -240,14 +244,14 @@ t.test('pack refuses what Proxmox cannot restore', async t => {
       .subarray(0, 1000)
       .equals(Buffer.from('x'.repeat(1000))),
   )
-  t.equal(run(['pack', p('odd.vma'), '--disk', `drive-scsi0=${p('ok.raw')}`]).status, 3, 'an existing DEST needs --force')
+  t.equal((await run(['pack', p('odd.vma'), '--disk', `drive-scsi0=${p('ok.raw')}`])).status, 3, 'an existing DEST needs --force')
 })
 
 t.test('--json summaries of unpack and pack', async t => {
   const root = t.testdir()
   const devices = withData([{ name: 'drive-scsi0', size: 1 << 20 }])
   writeFileSync(join(root, 'a.vma'), makeVma({ devices, order: 'shuffled' }).buf)
-  const u = run(['unpack', '--json', join(root, 'a.vma'), join(root, 'u')])
+  const u = await run(['unpack', '--json', join(root, 'a.vma'), join(root, 'u')])
   t.equal(u.status, 0)
   const uj = JSON.parse(u.stdout.toString())
   t.same(
@@ -258,7 +262,7 @@ t.test('--json summaries of unpack and pack', async t => {
     ],
   )
   t.ok(uj.files[1].written > 0 && uj.files[1].written <= 1 << 20, 'bytes of data written')
-  const p = run(['pack', '--json', '--ctime', '1700000000', join(root, 'u'), join(root, 'p.vma.zst')])
+  const p = await run(['pack', '--json', '--ctime', '1700000000', join(root, 'u'), join(root, 'p.vma.zst')])
   t.equal(p.status, 0)
   const pj = JSON.parse(p.stdout.toString())
   t.equal(pj.compression, 'zstd')
@@ -268,6 +272,6 @@ t.test('--json summaries of unpack and pack', async t => {
     [[1, 'drive-scsi0', 1 << 20]],
   )
   t.match(pj.devices[0].digest, /^[0-9a-f]{16}$/)
-  const v = run(['verify', '--digest', '--json', join(root, 'p.vma.zst')])
+  const v = await run(['verify', '--digest', '--json', join(root, 'p.vma.zst')])
   t.equal(JSON.parse(v.stdout.toString()).devices[0].digest, pj.devices[0].digest, 'verify --digest agrees with pack')
 })

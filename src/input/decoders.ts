@@ -11,7 +11,7 @@ import { VmaError } from '../util/errors.js'
 import { loadHasher } from '../util/hasher.js'
 import { spawnGuarded } from '../util/spawn-guarded.js'
 import { ZstdFrameSplitter } from './zstd-frames.js'
-import { ENDS_EARLY, inFile, truncated } from './in-file.js'
+import { CHECKSUM_MISMATCH, ENDS_EARLY, inFile, truncated, zstdCorrupt } from './in-file.js'
 import { YoungGarbage } from '../util/young-garbage.js'
 import { childOutput } from './child-output.js'
 
@@ -110,7 +110,7 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
     const actual = Number(hash!.digest() & 0xffffffffn)
     dec = undefined
     if (checksum !== undefined && checksum !== actual) {
-      throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: content checksum ${actual.toString(16)} does not match the stored ${checksum.toString(16)}`), label)
+      throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, zstdCorrupt(true, `fzstd: computed ${actual.toString(16)}, stored ${checksum.toString(16)}`)), label)
     }
   }
   try {
@@ -149,7 +149,7 @@ export async function* fzstd(src: AsyncGenerator<Uint8Array>, label: string): As
     yield* work()
   } catch (e) {
     if (e instanceof VmaError) throw e
-    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt: ${(e as Error).message}`), label)
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, zstdCorrupt(false, `fzstd: ${(e as Error).message}`)), label)
   }
 }
 
@@ -160,6 +160,8 @@ export function decoderFailure(tool: string, why: string): string {
     .replace(/^\/\*stdin\*\\ ?: |<stdin>: |: <stdin>$/g, '')
     .trim()
   if (ENDS_EARLY.test(detail)) return truncated()
+  // "Use --long=31 or --memory=...": a window over what the program allows, no damage.
+  if (tool === 'zstd' && !/--long|--memory/.test(detail)) return zstdCorrupt(CHECKSUM_MISMATCH.test(detail), `zstd: ${detail}`)
   if (tool === 'lzop') {
     // lzop words a truncated pipe as the errno of its last ioctl ("Inappropriate ioctl for device").
     const useful = detail && !/inappropriate ioctl/i.test(detail)

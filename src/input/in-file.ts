@@ -18,5 +18,20 @@ export function truncated(at?: number): string {
   return `truncated: the compressed stream ends early${at === undefined ? '' : ` (after ${at} compressed bytes)`}`
 }
 
+/**
+ * The one wording for zstd data that does not decode, whichever decoder
+ * noticed (libzstd, the zstd program, fzstd with our frame splitter and
+ * checksum check): a frame whose content checksum disagrees with what it
+ * decodes to, or a frame malformed in any other way. `detail`, the decoder's
+ * own words and the compressed offset where it knows one, differs from
+ * decoder to decoder and so comes last, in parentheses.
+ */
+export function zstdCorrupt(checksum: boolean, detail: string): string {
+  return `zstd data is corrupt: ${checksum ? "a frame's content checksum does not match its data" : 'a frame is malformed'} (${detail})`
+}
+
+/** Decoder messages that mean a frame's content checksum did not match. */
+export const CHECKSUM_MISMATCH = /checksum/i
+
 /** Decoder messages that mean the input ended too soon. */
 export const ENDS_EARLY = /premature end|unexpected end of (file|input)|ends inside a frame/i

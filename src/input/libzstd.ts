@@ -8,7 +8,7 @@
 
 import { libzstd, libzstdMissing, type StreamResult } from '../util/libzstd.js'
 import { VmaError } from '../util/errors.js'
-import { inFile, truncated } from './in-file.js'
+import { CHECKSUM_MISMATCH, inFile, truncated, zstdCorrupt } from './in-file.js'
 
 /**
  * The largest window a frame may ask libzstd for here: 2^23 (8 MiB), what
@@ -76,7 +76,7 @@ export async function* libzstdDecode(src: AsyncIterable<Uint8Array>, label: stri
             label,
           )
         }
-        throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt near compressed offset ${consumed}: ${why}`), label)
+        throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, zstdCorrupt(CHECKSUM_MISMATCH.test(why), `libzstd near compressed offset ${consumed}: ${why}`)), label)
       }
       // A call that moved nothing says nothing of the stream: after a frame's
       // end, it already asks for the next frame's header (9 bytes).

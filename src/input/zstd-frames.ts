@@ -5,7 +5,7 @@
 // out as silently wrong data. Skippable frames are dropped.
 
 import { VmaError } from '../util/errors.js'
-import { inFile, truncated } from './in-file.js'
+import { inFile, truncated, zstdCorrupt } from './in-file.js'
 
 const enum S {
   Magic,
@@ -41,7 +41,7 @@ export class ZstdFrameSplitter {
   ) {}
 
   private fail(what: string): never {
-    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, `zstd data is corrupt at compressed offset ${this.position}: ${what}`), this.label)
+    throw inFile(new VmaError('VMA_COMPRESSION_CORRUPT', -1, zstdCorrupt(false, `at compressed offset ${this.position}: ${what}`)), this.label)
   }
 
   write(chunk: Uint8Array): void {
