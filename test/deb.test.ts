@@ -302,10 +302,24 @@ async function installed(t: Test, deb: string, out: string) {
   const ownEtc = !existsSync('/etc/vma-opt')
   if (ownEtc) {
     t.teardown(() => rmSync('/etc/vma-opt', { recursive: true, force: true }))
-    const i = sh('/usr/bin/vma-opt', ['hook', 'install', '--vzdump-conf', conf, '--keep-uuid'])
+    // A vzdump.conf other than /etc/vzdump.conf: the package's wrapper only when asked by --path.
+    const i = sh('/usr/bin/vma-opt', ['hook', 'install', '--vzdump-conf', conf, '--path', '/usr/sbin/vzdump-vma-opt', '--keep-uuid'])
     t.equal(i.status, 0, i.err)
     t.equal(readFileSync(conf, 'utf8'), 'bwlimit: 0\nscript: /usr/sbin/vzdump-vma-opt\n')
     t.match(readFileSync('/etc/vma-opt/hook.conf', 'utf8'), /\n--keep-uuid\n$/)
+    // Without --path, a scratch vzdump.conf gets a wrapper of its own beside it; nothing under /etc changes (#25).
+    const scratch = join(out, 'scratch')
+    mkdirSync(scratch)
+    const conf2 = join(scratch, 'vzdump.conf')
+    writeFileSync(conf2, 'bwlimit: 0\n')
+    const globalBefore = readFileSync('/etc/vma-opt/hook.conf', 'utf8')
+    const i2 = sh('/usr/bin/vma-opt', ['hook', 'install', '--vzdump-conf', conf2, '--trim'])
+    t.equal(i2.status, 0, i2.err)
+    t.equal(readFileSync(conf2, 'utf8'), `bwlimit: 0\nscript: ${join(scratch, 'vzdump-vma-opt')}\n`, 'the scratch conf names the wrapper beside it')
+    t.match(readFileSync(join(scratch, 'vzdump-vma-opt'), 'utf8'), /^node='\/usr\/bin\/node'$/m, "which runs the package's node")
+    t.equal(readFileSync('/etc/vma-opt/hook.conf', 'utf8'), globalBefore, 'the global hook.conf is untouched')
+    t.equal(sh('/usr/bin/vma-opt', ['hook', 'uninstall', '--vzdump-conf', conf2]).status, 0)
+    t.notOk(existsSync(join(scratch, 'vzdump-vma-opt')), 'uninstall removes the scratch wrapper')
     // Another --path: a wrapper of its own (one vzdump job's --script), running the package's node and hook.
     const job = join(out, 'job-hook')
     t.equal(sh('/usr/bin/vma-opt', ['hook', 'install', '--path', job, '--trim']).status, 0, 'a job wrapper of its own')
