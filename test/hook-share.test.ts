@@ -13,7 +13,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ROOT, cliEnv, cliInProcess } from './helpers.js'
 import { assertProxmoxReads, createWithProxmox, proxmoxVma, type Expected } from './proxmox-vma.js'
@@ -233,4 +233,25 @@ t.test('--share-blocks with --reverse-deltas: refused at install; in a hand-edit
     readdirSync(dump).some(f => f.endsWith('.vma-delta')),
     'night 0 became a reverse delta',
   )
+})
+
+t.test('--share-blocks on a dump directory with less free space than one archive: the night that shares fits and is not refused', { skip: whyNoLoopFs('xfs') || noVma }, async t => {
+  const dir = t.testdir()
+  const mnt = loopFs(t, 'xfs', 300)
+  const dump = join(mnt, 'dump')
+  mkdirSync(dump)
+  const hook = install(t, dir, ['--share-blocks'])
+  const vm = new Vm(join(dir, 'src'))
+  runNight(t, hook, vm, dump, 0)
+  const { target, vars } = vm.backup(t, dump, 1)
+  // What vzdump left behind fills the storage but for a third of one archive: sharing needs about what changed (1 MiB).
+  const s = statfsSync(mnt)
+  const keep = Math.floor(statSync(target).size / 3)
+  const fill = spawnSync('xfs_io', ['-f', '-c', `falloc 0 ${s.bfree * s.bsize - keep}`, join(mnt, 'filler')], { encoding: 'utf8' })
+  t.equal(fill.status, 0, `xfs_io falloc: ${fill.stderr}`)
+  const end = vzdump(hook, ['backup-end', 'snapshot', '100'], vars)
+  t.equal(end.status, 0, end.log)
+  t.notMatch(end.log, /VMA_NO_SPACE|WARNING/, 'not refused for space sharing does not need')
+  t.match(end.log, new RegExp(`${archiveName(1)} shares [\\d.]+ MiB with ${archiveName(0)}`), 'night 1 shares with night 0')
+  await assertProxmoxReads(t, vmaPath, target, vm.expected(), 'night 1', { workDir: dir })
 })

@@ -124,8 +124,10 @@ export async function optimize(src: string, opts: OptimizeOptions = {}): Promise
   // The file written is locked for the whole run (a second run on it waits
   // or fails); what it is gets looked at again once the lock is held.
   const { finalPath, srcStat, inPlace } = await resolveTarget(src, opts.dest, opts.force)
-  // Before the lock's claim or any temp file exists.
-  if (!opts.noSpaceCheck && finalPath && srcStat?.isFile() && !(inPlace && (await mayBeLeftAlone(src, opts)))) {
+  // Before the lock's claim or any temp file exists. Sharing clones the
+  // blocks it finds (most of a night's backup): the new file needs about what
+  // changed, not the input's size, so that run is not refused (ENOSPC is handled as always).
+  if (!opts.noSpaceCheck && !opts.shareWith?.length && finalPath && srcStat?.isFile() && !(inPlace && (await mayBeLeftAlone(src, opts)))) {
     await checkSpace(finalPath, srcStat.size, { what: inPlace ? "the input's size, for the new copy written beside it" : "the input's size" })
   }
   return withFileLock(finalPath, opts.lock, () => optimizeLocked(src, opts))

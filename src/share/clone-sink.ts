@@ -79,8 +79,10 @@ export class CloneSink {
   async finish(): Promise<{ cloned: number; why?: string }> {
     await this.chain
     const r = await this.tool.finish()
+    // Nothing asked is nothing refused: an archive with no block in common shares nothing, and says no more.
+    const refused = !!r.failed || r.shared !== this.cloned
     try {
-      if (r.failed || r.shared !== this.cloned) {
+      if (refused) {
         for (let i = 0; i < this.clones.length; i += 4) {
           const [src, srcAt, at, len] = [this.clones[i]!, this.clones[i + 1]!, this.clones[i + 2]!, this.clones[i + 3]!]
           const { bytesRead } = await this.sources[src]!.read(this.cmp, 0, len, srcAt)
@@ -92,7 +94,7 @@ export class CloneSink {
       await this.close()
     }
     this.out.bytesIn = this.pos
-    return { cloned: this.cloned, ...(r.failed || this.cloned === 0 ? { why: `the filesystem refused to clone (${r.failed ?? 'fewer bytes cloned than asked'})` } : {}) }
+    return { cloned: this.cloned, ...(refused ? { why: `the filesystem refused to clone (${r.failed ?? 'fewer bytes cloned than asked'})` } : {}) }
   }
 
   async abort(): Promise<void> {

@@ -6,11 +6,12 @@
 // Used by optimize --share-with (after writing, before the read-back proof)
 // and by `vma-opt share`.
 
-import { open, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { open, stat, statfs, writeFile } from 'node:fs/promises'
 import { openSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnGuarded } from '../util/spawn-guarded.js'
 import { findTool } from '../util/find-tool.js'
+import { removeFile, trackFile } from '../util/temp-files.js'
 import { fromSystemError } from '../util/errors.js'
 import { BlockHasher } from './block-hash.js'
 import { BlockTable } from './block-table.js'
@@ -86,6 +87,9 @@ export async function probeSharing(dir: string): Promise<string | undefined> {
   const [a, b] = [`${stem}-a`, `${stem}-b`]
   const block = Buffer.alloc(BLOCK, 0x5a)
   block.write(stem) // not all one byte: a filesystem may treat a block of zeros apart
+  // Removed on SIGINT/SIGTERM too (vzdump stops a hook with SIGTERM): no sweep knows these names.
+  trackFile(a)
+  trackFile(b)
   try {
     await writeFile(a, block, { flag: 'wx' })
     await writeFile(b, block, { flag: 'wx' })
@@ -109,8 +113,8 @@ export async function probeSharing(dir: string): Promise<string | undefined> {
   } catch (e) {
     return `cannot try sharing in ${dir} (${(e as Error).message}): nothing shared`
   } finally {
-    await unlink(a).catch(() => undefined)
-    await unlink(b).catch(() => undefined)
+    removeFile(a)
+    removeFile(b)
   }
 }
 
