@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expectedOptimized, makeContent, makeVma } from './fixtures/make-vma.js'
 import { ROOT, cliEnv, cliInProcess } from './helpers.js'
@@ -358,4 +358,19 @@ t.test('--vzdump-conf other than /etc/vzdump.conf: the wrapper goes beside it an
     t.equal(readFileSync(conf, 'utf8'), 'bwlimit: 0\n')
     t.same(systemWrites(since), [], 'still nothing under /etc')
   }
+})
+
+t.test('a vzdump.conf that is a symlink stays one: the file it points to gets the script: line', async t => {
+  const original = 'bwlimit: 0\n'
+  const dir = t.testdir({ real: { 'vzdump.conf': original } })
+  const target = join(dir, 'real', 'vzdump.conf')
+  const link = join(dir, 'vzdump.conf')
+  symlinkSync(target, link)
+  const hook = join(dir, 'hook')
+  installHook({ path: hook, vzdumpConf: link, packaged: false })
+  t.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link (vzdump reads through it)')
+  t.equal(readFileSync(target, 'utf8'), `${original}script: ${hook}\n`, 'the file it points to names the hook')
+  uninstallHook({ path: hook, vzdumpConf: link, packaged: false })
+  t.ok(lstatSync(link).isSymbolicLink(), 'uninstall keeps the link too')
+  t.equal(readFileSync(target, 'utf8'), original, 'and restores the file it points to')
 })

@@ -5,7 +5,7 @@
 // overwritten: a second `hook install` (say with --force and another path)
 // must not replace the user's original script: line with ours.
 
-import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs'
 import { fromSystemError } from '../util/errors.js'
 import { writeFileAtomic, type FileOwnership } from '../util/write-file-atomic.js'
 
@@ -27,13 +27,16 @@ export interface ScriptLine {
 
 export const backupPath = (conf: string): string => `${conf}.vma-opt-backup`
 
-export function readConf(path: string): ConfFile {
+export function readConf(given: string): ConfFile {
   try {
-    if (!existsSync(path)) return { path, text: '', exists: false, ownership: { mode: 0o644 } }
+    if (!existsSync(given)) return { path: given, text: '', exists: false, ownership: { mode: 0o644 } }
+    // A symlinked vzdump.conf is edited where it points: an atomic rename over
+    // the link itself would turn it into a file vzdump does not read.
+    const path = realpathSync(given)
     const st = statSync(path)
     return { path, text: readFileSync(path, 'utf8'), exists: true, ownership: { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } }
   } catch (e) {
-    throw fromSystemError(e, `cannot read ${path}`)
+    throw fromSystemError(e, `cannot read ${given}`)
   }
 }
 
