@@ -14,7 +14,7 @@
 // skipped). Then the result is renamed to DEST; on an error or a signal the
 // hidden file or tree is removed, so nothing half-written is left.
 
-import { constants, promises as fsp, rmSync } from 'node:fs'
+import { chmodSync, constants, promises as fsp, opendirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FileId, FileStat, GuestFs } from '../files/guest-fs.js'
 import { tempNameFor } from '../util/temp-names.js'
@@ -52,8 +52,39 @@ const liveTrees = new Set<string>()
 
 /** For the CLI's signal handler: removes every tree still being written. */
 export function removeLiveTrees(): void {
-  for (const t of liveTrees) rmSync(t, { recursive: true, force: true })
+  for (const t of liveTrees) removeTree(t)
   liveTrees.clear()
+}
+
+/**
+ * Removes a tree we were writing. Directories already finished carry their
+ * stored modes, and a read-only one (0555) stops a user who is not root from
+ * deleting inside it: then every directory of the tree (all made by us; the
+ * walk never follows a symlink) is made writable and the removal retried.
+ * Synchronous: a signal handler cannot wait.
+ */
+function removeTree(tree: string): void {
+  try {
+    rmSync(tree, { recursive: true, force: true })
+  } catch {
+    // Names as bytes: a guest's name need not be UTF-8.
+    const open = (dir: Buffer) => {
+      chmodSync(dir, 0o700)
+      // Node gives Buffer names for 'buffer' here, as readdir does; its types only know string encodings.
+      const d = opendirSync(dir, { encoding: 'buffer' as BufferEncoding })
+      try {
+        for (let e = d.readSync(); e; e = d.readSync()) if (e.isDirectory()) open(under(dir, e.name as unknown as Buffer))
+      } finally {
+        d.closeSync()
+      }
+    }
+    try {
+      open(Buffer.from(tree))
+    } catch {
+      // What could not be opened, the retry reports by leaving it.
+    }
+    rmSync(tree, { recursive: true, force: true })
+  }
 }
 
 const SLASH = Buffer.from('/')
@@ -117,8 +148,13 @@ export class CopyOut {
       else await fsp.rename(tmp, dest).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}`)))
       await syncDir(dirname(dest))
     } catch (e) {
-      if (st.type === 'dir') rmSync(tmp, { recursive: true, force: true })
-      else removeFile(tmp)
+      if (st.type === 'dir') {
+        try {
+          removeTree(tmp)
+        } catch {
+          this.o.log(`could not remove the partial tree ${tmp}`)
+        }
+      } else removeFile(tmp)
       await this.o.xattrs?.abandon()
       throw e
     } finally {
