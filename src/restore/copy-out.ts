@@ -105,6 +105,14 @@ export function safeName(name: Buffer, where: string): Buffer {
 const under = (dir: Buffer, name: Buffer): Buffer => Buffer.concat([dir, SLASH, name])
 const shown = (p: Buffer): string => printable(p)
 
+/**
+ * A failed create inside the fresh tree only we write: EEXIST there can only
+ * mean the guest's directory holds one name twice (damage), never a DEST
+ * that exists, so it is not reported as VMA_EXISTS (which points to --force).
+ */
+const createFailed = (what: string, path: Buffer, where: string) => (e: unknown) =>
+  Promise.reject((e as NodeJS.ErrnoException)?.code === 'EEXIST' ? new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the name is in its directory twice`) : fromSystemError(e, `${what} ${shown(path)}`))
+
 async function exists(path: string): Promise<boolean> {
   try {
     await fsp.lstat(path)
@@ -187,7 +195,7 @@ export class CopyOut {
       case 'file':
         return this.writeFile(id, st, path, guestPath)
       case 'symlink':
-        return this.writeSymlink(id, st, path)
+        return this.writeSymlink(id, st, path, guestPath)
       case 'dir':
         return this.writeDir(id, st, path, guestPath)
       default:
@@ -200,14 +208,14 @@ export class CopyOut {
     if (st.nlink > 1) {
       const first = this.linked.get(id)
       if (first !== undefined) {
-        await fsp.link(first, path).catch(e => Promise.reject(fromSystemError(e, `cannot link ${shown(path)}`)))
+        await fsp.link(first, path).catch(createFailed('cannot link', path, `${this.where}:${shown(guestPath)}`))
         this.r.hardlinks++
         return
       }
     }
     const fh = await fsp
       .open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
-      .catch(e => Promise.reject(fromSystemError(e, `cannot create ${shown(path)}`)))
+      .catch(createFailed('cannot create', path, `${this.where}:${shown(guestPath)}`))
     try {
       for await (const run of this.fs.runs(id)) {
         if (!run.data) continue
@@ -232,17 +240,20 @@ export class CopyOut {
     if (st.nlink > 1) this.linked.set(id, path)
   }
 
-  private async writeSymlink(id: FileId, st: FileStat, path: Buffer): Promise<void> {
+  private async writeSymlink(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     // The target as stored: it is never followed here, only written.
     const target = await this.fs.readlink(id)
-    await fsp.symlink(target, path).catch(e => Promise.reject(fromSystemError(e, `cannot create the symlink ${shown(path)}`)))
+    const where = `${this.where}:${shown(guestPath)}`
+    // No system call takes an empty target or one holding NUL.
+    if (target.length === 0 || target.includes(0)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the symlink target ${JSON.stringify(printable(target))} is empty or holds NUL`)
+    await fsp.symlink(target, path).catch(createFailed('cannot create the symlink', path, where))
     await this.meta(id, st, path)
     this.r.symlinks++
   }
 
   private async writeDir(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     if (this.ancestors.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} contains itself (a loop)`)
-    await fsp.mkdir(path, 0o700).catch(e => Promise.reject(fromSystemError(e, `cannot create the directory ${shown(path)}`)))
+    await fsp.mkdir(path, 0o700).catch(createFailed('cannot create the directory', path, `${this.where}:${shown(guestPath)}`))
     this.ancestors.add(id)
     try {
       for await (const e of this.fs.readdir(id)) {
