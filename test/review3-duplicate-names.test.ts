@@ -32,14 +32,14 @@ const skip = needTools('mkfs.ext4', 'debugfs')
 if (skip) t.plan(0, skip)
 else {
   const dir = t.testdir()
-  const escape = join(dir, 'escape')
+  const outside = join(dir, 'escape')
   const tree = join(dir, 'tree')
   mkdirSync(join(tree, 'dup/real'), { recursive: true })
   mkdirSync(join(tree, 'loop/d/sub'), { recursive: true })
   mkdirSync(join(tree, 'nul'), { recursive: true })
   writeFileSync(join(tree, 'dup/real/f'), 'inside\n')
   writeFileSync(join(tree, 'dup/file'), 'data\n')
-  symlinkSync(escape, join(tree, 'dup/x'))
+  symlinkSync(outside, join(tree, 'dup/x'))
   symlinkSync('abcdefgh', join(tree, 'nul/ln'))
   const img = join(dir, 'fs.img')
   run('mkfs.ext4', ['-q', '-F', '-O', '^metadata_csum,^dir_index', '-d', tree, img, '8M'])
@@ -62,7 +62,7 @@ else {
     t.match(err, /VMA_GUEST_DAMAGED/)
     t.equal(err.trim().split('\n').length, 1, 'one line')
     t.notOk(existsSync(out), 'nothing at DEST')
-    t.notOk(existsSync(escape), 'nothing through the symlink')
+    t.notOk(existsSync(outside), 'nothing through the symlink')
     t.same(
       readdirSync(dir).filter(n => n.includes('vma-opt')),
       [],
