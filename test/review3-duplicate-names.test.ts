@@ -37,6 +37,8 @@ else {
   mkdirSync(join(tree, 'dup/real'), { recursive: true })
   mkdirSync(join(tree, 'loop/d/sub'), { recursive: true })
   mkdirSync(join(tree, 'nul'), { recursive: true })
+  mkdirSync(join(tree, 'dag/D'), { recursive: true })
+  writeFileSync(join(tree, 'dag/D/f'), 'once\n')
   writeFileSync(join(tree, 'dup/real/f'), 'inside\n')
   writeFileSync(join(tree, 'dup/file'), 'data\n')
   symlinkSync(outside, join(tree, 'dup/x'))
@@ -47,6 +49,7 @@ else {
   run('debugfs', ['-w', '-R', 'ln /dup/real /dup/Q', img])
   run('debugfs', ['-w', '-R', 'ln /dup/file /dup/W', img])
   run('debugfs', ['-w', '-R', 'ln /loop/d /loop/d/sub/back', img])
+  run('debugfs', ['-w', '-R', 'ln /dag/D /dag/E', img])
   patch(img, [
     [Buffer.from('\x01\x02Q'), Buffer.from('\x01\x02x')],
     [Buffer.from('\x01\x01W'), Buffer.from('\x01\x01x')],
@@ -78,6 +81,13 @@ else {
 
   t.test('a directory linked into itself', async t => {
     damaged(t, ['get', '-r', vma, 'virtio0:/loop', join(dir, 'out-loop')], join(dir, 'out-loop'))
+  })
+
+  // Not a loop, but n levels of two links each would write 2^n copies: a directory is written once.
+  t.test('a directory reached by two names', async t => {
+    damaged(t, ['get', '-r', vma, 'virtio0:/dag', join(dir, 'out-dag')], join(dir, 'out-dag'))
+    t.equal(cli(['get', '-r', vma, 'virtio0:/dag/E', join(dir, 'out-E')]).status, 0, 'each name alone is a tree')
+    t.equal(readFileSync(join(dir, 'out-E/f'), 'utf8'), 'once\n')
   })
 
   t.test('a symlink target holding NUL', async t => {

@@ -129,6 +129,12 @@ export class CopyOut {
   private readonly linked = new Map<FileId, Buffer>()
   /** Directories on the way down, against loops (a directory reached twice). */
   private readonly ancestors = new Set<FileId>()
+  /**
+   * Every directory written. A directory has one name (no filesystem read
+   * here links directories); one reached twice is damage, and copying it
+   * again would let n levels of two links each write 2^n trees.
+   */
+  private readonly dirsWritten = new Set<FileId>()
   private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0 }
 
   constructor(
@@ -253,6 +259,8 @@ export class CopyOut {
 
   private async writeDir(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     if (this.ancestors.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} contains itself (a loop)`)
+    if (this.dirsWritten.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} has a second name (directories are never hard-linked)`)
+    this.dirsWritten.add(id)
     await fsp.mkdir(path, 0o700).catch(createFailed('cannot create the directory', path, `${this.where}:${shown(guestPath)}`))
     this.ancestors.add(id)
     try {
