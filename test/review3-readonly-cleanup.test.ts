@@ -73,4 +73,16 @@ else {
     t.equal(err.trim().split('\n').length, 1, 'one line')
     t.same(readdirSync(outDir).sort(), ['good'], 'no half-written tree left beside DEST')
   })
+
+  t.test('as a user, --force replaces an earlier copy holding a read-only directory', async t => {
+    const dest = join(outDir, 'again')
+    t.equal(asNobody(['get', '-r', clean, 'virtio0:/top', dest]).status, 0)
+    const r = asNobody(['get', '-r', '--force', clean, 'virtio0:/top', dest])
+    t.equal(r.status, 0, r.stderr.toString())
+    t.same(
+      readdirSync(outDir).filter(n => n.includes('again')),
+      ['again'],
+      'the old copy is not left aside',
+    )
+  })
 }

@@ -193,7 +193,12 @@ export class CopyOut {
       await fsp.rename(aside, dest).catch(() => undefined)
       throw fromSystemError(e, `cannot rename to ${dest}`)
     }
-    await fsp.rm(aside, { recursive: true, force: true })
+    // The old tree may hold read-only directories (an earlier get's): removeTree opens them first.
+    try {
+      removeTree(aside)
+    } catch (e) {
+      throw fromSystemError(e, `cannot remove the old ${dest}, moved aside to ${aside}`)
+    }
   }
 
   private async write(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
