@@ -7,23 +7,12 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN } from './helpers.js'
 import { needTools, skipHere } from './tools.js'
 import { run } from './restore-build.js'
-
-/** Replaces the first occurrence of `from` in the file by `to` (same length). */
-function patch(file: string, from: string, to: string): void {
-  const fd = openSync(file, 'r+')
-  const buf = Buffer.alloc(fstatSync(fd).size)
-  readSync(fd, buf, 0, buf.length, 0)
-  const at = buf.indexOf(from)
-  if (at < 0) throw new Error(`${from} not in ${file}`)
-  writeSync(fd, Buffer.from(to), 0, to.length, at)
-  closeSync(fd)
-}
 
 const NOBODY = 65534
 const skip = needTools('mkfs.ext4')
@@ -52,7 +41,11 @@ else {
     .split('\n')
     .filter(n => n === 'p1' || n === 'p2')
   const second = order[1] ?? 'p2'
-  patch(img, `aXb${second}`, `a/b${second}`)
+  const raw = readFileSync(img)
+  const at = raw.indexOf(`aXb${second}`)
+  if (at < 0) throw new Error(`aXb${second} not in ${img}`)
+  raw.write(`a/b${second}`, at)
+  writeFileSync(img, raw)
   const evil = join(dir, 'evil.vma')
   run(BIN, ['pack', '-q', evil, '--disk', `drive-virtio0=${img}`])
   chmodSync(clean, 0o644)
