@@ -14,7 +14,7 @@
 // skipped). Then the result is renamed to DEST; on an error or a signal the
 // hidden file or tree is removed, so nothing half-written is left.
 
-import { constants, promises as fsp, rmSync } from 'node:fs'
+import { chmodSync, constants, promises as fsp, opendirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FileId, FileStat, GuestFs } from '../files/guest-fs.js'
 import { tempNameFor } from '../util/temp-names.js'
@@ -52,8 +52,39 @@ const liveTrees = new Set<string>()
 
 /** For the CLI's signal handler: removes every tree still being written. */
 export function removeLiveTrees(): void {
-  for (const t of liveTrees) rmSync(t, { recursive: true, force: true })
+  for (const t of liveTrees) removeTree(t)
   liveTrees.clear()
+}
+
+/**
+ * Removes a tree we were writing. Directories already finished carry their
+ * stored modes, and a read-only one (0555) stops a user who is not root from
+ * deleting inside it: then every directory of the tree (all made by us; the
+ * walk never follows a symlink) is made writable and the removal retried.
+ * Synchronous: a signal handler cannot wait.
+ */
+function removeTree(tree: string): void {
+  try {
+    rmSync(tree, { recursive: true, force: true })
+  } catch {
+    // Names as bytes: a guest's name need not be UTF-8.
+    const open = (dir: Buffer) => {
+      chmodSync(dir, 0o700)
+      // Node gives Buffer names for 'buffer' here, as readdir does; its types only know string encodings.
+      const d = opendirSync(dir, { encoding: 'buffer' as BufferEncoding })
+      try {
+        for (let e = d.readSync(); e; e = d.readSync()) if (e.isDirectory()) open(under(dir, e.name as unknown as Buffer))
+      } finally {
+        d.closeSync()
+      }
+    }
+    try {
+      open(Buffer.from(tree))
+    } catch {
+      // What could not be opened, the retry reports by leaving it.
+    }
+    rmSync(tree, { recursive: true, force: true })
+  }
 }
 
 const SLASH = Buffer.from('/')
@@ -74,6 +105,14 @@ export function safeName(name: Buffer, where: string): Buffer {
 const under = (dir: Buffer, name: Buffer): Buffer => Buffer.concat([dir, SLASH, name])
 const shown = (p: Buffer): string => printable(p)
 
+/**
+ * A failed create inside the fresh tree only we write: EEXIST there can only
+ * mean the guest's directory holds one name twice (damage), never a DEST
+ * that exists, so it is not reported as VMA_EXISTS (which points to --force).
+ */
+const createFailed = (what: string, path: Buffer, where: string) => (e: unknown) =>
+  Promise.reject((e as NodeJS.ErrnoException)?.code === 'EEXIST' ? new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the name is in its directory twice`) : fromSystemError(e, `${what} ${shown(path)}`))
+
 async function exists(path: string): Promise<boolean> {
   try {
     await fsp.lstat(path)
@@ -90,6 +129,12 @@ export class CopyOut {
   private readonly linked = new Map<FileId, Buffer>()
   /** Directories on the way down, against loops (a directory reached twice). */
   private readonly ancestors = new Set<FileId>()
+  /**
+   * Every directory written. A directory has one name (no filesystem read
+   * here links directories); one reached twice is damage, and copying it
+   * again would let n levels of two links each write 2^n trees.
+   */
+  private readonly dirsWritten = new Set<FileId>()
   private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0 }
 
   constructor(
@@ -117,8 +162,13 @@ export class CopyOut {
       else await fsp.rename(tmp, dest).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}`)))
       await syncDir(dirname(dest))
     } catch (e) {
-      if (st.type === 'dir') rmSync(tmp, { recursive: true, force: true })
-      else removeFile(tmp)
+      if (st.type === 'dir') {
+        try {
+          removeTree(tmp)
+        } catch {
+          this.o.log(`could not remove the partial tree ${tmp}`)
+        }
+      } else removeFile(tmp)
       await this.o.xattrs?.abandon()
       throw e
     } finally {
@@ -143,7 +193,12 @@ export class CopyOut {
       await fsp.rename(aside, dest).catch(() => undefined)
       throw fromSystemError(e, `cannot rename to ${dest}`)
     }
-    await fsp.rm(aside, { recursive: true, force: true })
+    // The old tree may hold read-only directories (an earlier get's): removeTree opens them first.
+    try {
+      removeTree(aside)
+    } catch (e) {
+      throw fromSystemError(e, `cannot remove the old ${dest}, moved aside to ${aside}`)
+    }
   }
 
   private async write(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
@@ -151,7 +206,7 @@ export class CopyOut {
       case 'file':
         return this.writeFile(id, st, path, guestPath)
       case 'symlink':
-        return this.writeSymlink(id, st, path)
+        return this.writeSymlink(id, st, path, guestPath)
       case 'dir':
         return this.writeDir(id, st, path, guestPath)
       default:
@@ -164,14 +219,14 @@ export class CopyOut {
     if (st.nlink > 1) {
       const first = this.linked.get(id)
       if (first !== undefined) {
-        await fsp.link(first, path).catch(e => Promise.reject(fromSystemError(e, `cannot link ${shown(path)}`)))
+        await fsp.link(first, path).catch(createFailed('cannot link', path, `${this.where}:${shown(guestPath)}`))
         this.r.hardlinks++
         return
       }
     }
     const fh = await fsp
       .open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
-      .catch(e => Promise.reject(fromSystemError(e, `cannot create ${shown(path)}`)))
+      .catch(createFailed('cannot create', path, `${this.where}:${shown(guestPath)}`))
     try {
       for await (const run of this.fs.runs(id)) {
         if (!run.data) continue
@@ -196,17 +251,22 @@ export class CopyOut {
     if (st.nlink > 1) this.linked.set(id, path)
   }
 
-  private async writeSymlink(id: FileId, st: FileStat, path: Buffer): Promise<void> {
+  private async writeSymlink(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     // The target as stored: it is never followed here, only written.
     const target = await this.fs.readlink(id)
-    await fsp.symlink(target, path).catch(e => Promise.reject(fromSystemError(e, `cannot create the symlink ${shown(path)}`)))
+    const where = `${this.where}:${shown(guestPath)}`
+    // No system call takes an empty target or one holding NUL.
+    if (target.length === 0 || target.includes(0)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${where}: the symlink target ${JSON.stringify(printable(target))} is empty or holds NUL`)
+    await fsp.symlink(target, path).catch(createFailed('cannot create the symlink', path, where))
     await this.meta(id, st, path)
     this.r.symlinks++
   }
 
   private async writeDir(id: FileId, st: FileStat, path: Buffer, guestPath: Buffer): Promise<void> {
     if (this.ancestors.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} contains itself (a loop)`)
-    await fsp.mkdir(path, 0o700).catch(e => Promise.reject(fromSystemError(e, `cannot create the directory ${shown(path)}`)))
+    if (this.dirsWritten.has(id)) throw new VmaError('VMA_GUEST_DAMAGED', -1, `${this.where}:${shown(guestPath)}: directory ${id} has a second name (directories are never hard-linked)`)
+    this.dirsWritten.add(id)
+    await fsp.mkdir(path, 0o700).catch(createFailed('cannot create the directory', path, `${this.where}:${shown(guestPath)}`))
     this.ancestors.add(id)
     try {
       for await (const e of this.fs.readdir(id)) {
