@@ -33,6 +33,8 @@ export interface CopyOptions {
   owner: boolean
   /** Extended attributes and ACLs, when asked for and possible. */
   xattrs?: XattrWriter
+  /** NTFS alternate data streams too, each as `NAME:STREAM` beside its file (`--streams`). */
+  streams?: boolean
   /** One line per skipped file or warning. */
   log: (msg: string) => void
   progress?: (bytes: number) => void
@@ -44,6 +46,8 @@ export interface CopyResult {
   symlinks: number
   hardlinks: number
   skipped: number
+  /** Alternate data streams written (`--streams`). */
+  streams: number
   bytes: number
 }
 
@@ -57,6 +61,7 @@ export function removeLiveTrees(): void {
 }
 
 const SLASH = Buffer.from('/')
+const COLON = Buffer.from(':')
 
 /**
  * The name as a path component, or a damage error: it must not reach outside
@@ -90,7 +95,7 @@ export class CopyOut {
   private readonly linked = new Map<FileId, Buffer>()
   /** Directories on the way down, against loops (a directory reached twice). */
   private readonly ancestors = new Set<FileId>()
-  private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0 }
+  private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, streams: 0, bytes: 0 }
 
   constructor(
     private readonly fs: GuestFs,
@@ -106,24 +111,36 @@ export class CopyOut {
     }
     const there = await exists(dest)
     if (there && !this.o.force) throw new VmaError('VMA_EXISTS', -1, `${dest} already exists (--force replaces it)`)
+    // A single file's streams land beside DEST as DEST:STREAM, under the same rules as DEST.
+    const streams = st.type === 'file' ? await this.streamNames(id, Buffer.from(guestPath)) : []
+    for (const s of streams) {
+      if (!this.o.force && (await exists(`${dest}:${s}`))) throw new VmaError('VMA_EXISTS', -1, `${dest}:${s} already exists (--force replaces it)`)
+    }
     const tmp = tempNameFor(dest)
+    const sideTmps = streams.map(s => `${tmp}:${s}`)
     if (st.type === 'dir') liveTrees.add(tmp)
     else trackFile(tmp)
+    for (const p of sideTmps) trackFile(p)
     try {
       await this.write(id, st, Buffer.from(tmp), Buffer.from(guestPath))
       const xattrProblem = await this.o.xattrs?.finish()
       if (xattrProblem) this.o.log(xattrProblem)
+      for (const [i, s] of streams.entries()) {
+        await fsp.rename(sideTmps[i]!, `${dest}:${s}`).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}:${s}`)))
+      }
       if (there) await this.replace(dest, tmp, st.type === 'dir')
       else await fsp.rename(tmp, dest).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}`)))
       await syncDir(dirname(dest))
     } catch (e) {
       if (st.type === 'dir') rmSync(tmp, { recursive: true, force: true })
       else removeFile(tmp)
+      for (const p of sideTmps) removeFile(p)
       await this.o.xattrs?.abandon()
       throw e
     } finally {
       liveTrees.delete(tmp)
       untrackFile(tmp)
+      for (const p of sideTmps) untrackFile(p)
     }
     return this.r
   }
@@ -165,6 +182,12 @@ export class CopyOut {
       const first = this.linked.get(id)
       if (first !== undefined) {
         await fsp.link(first, path).catch(e => Promise.reject(fromSystemError(e, `cannot link ${shown(path)}`)))
+        // A stream belongs to the file, not the name: each name gets them, linked too.
+        for (const s of await this.streamNames(id, guestPath)) {
+          const from = Buffer.concat([first, COLON, Buffer.from(s)])
+          const to = Buffer.concat([path, COLON, Buffer.from(s)])
+          await fsp.link(from, to).catch(e => Promise.reject(fromSystemError(e, `cannot link ${shown(to)}`)))
+        }
         this.r.hardlinks++
         return
       }
@@ -192,6 +215,7 @@ export class CopyOut {
     } finally {
       await fh.close()
     }
+    for (const s of await this.streamNames(id, guestPath)) await this.writeStream(id, s, st, Buffer.concat([path, COLON, Buffer.from(s)]))
     this.r.files++
     if (st.nlink > 1) this.linked.set(id, path)
   }
@@ -224,8 +248,42 @@ export class CopyOut {
     this.r.dirs++
   }
 
+  /** The file's alternate data streams when asked for (`--streams`), each name checked as a file name. */
+  private async streamNames(id: FileId, guestPath: Buffer): Promise<string[]> {
+    if (!this.o.streams || !this.fs.streams) return []
+    const names = await this.fs.streams(id)
+    for (const s of names) safeName(Buffer.from(s), `${this.where}:${shown(guestPath)}: stream`)
+    return names
+  }
+
+  /** One alternate data stream as a file of its own, with its file's mode, owner and times (streams have none of their own). */
+  private async writeStream(id: FileId, stream: string, st: FileStat, path: Buffer): Promise<void> {
+    const readStream = this.fs.readStream?.bind(this.fs)
+    if (!readStream) return
+    const fh = await fsp
+      .open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+      .catch(e => Promise.reject(fromSystemError(e, `cannot create ${shown(path)}`)))
+    try {
+      for (let at = 0; ; ) {
+        const got = await readStream(id, stream, at, this.buf)
+        if (got > 0) {
+          await writeAll(fh, this.buf, got, at, path)
+          at += got
+          this.r.bytes += got
+          this.o.progress?.(this.r.bytes)
+        }
+        if (got < this.buf.length) break
+      }
+      await this.meta(id, st, path, fh, false)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    this.r.streams++
+  }
+
   /** Mode, owner (as root), xattrs, then the times (after everything that changes them). */
-  private async meta(id: FileId, st: FileStat, path: Buffer, fh?: fsp.FileHandle): Promise<void> {
+  private async meta(id: FileId, st: FileStat, path: Buffer, fh?: fsp.FileHandle, xattrs = true): Promise<void> {
     const fail = (what: string) => (e: unknown) => Promise.reject(fromSystemError(e, `cannot set the ${what} of ${shown(path)}`))
     if (this.o.owner) await (fh ? fh.chown(st.uid, st.gid) : fsp.lchown(path, st.uid, st.gid)).catch(fail('owner'))
     if (st.type !== 'symlink') {
@@ -233,7 +291,7 @@ export class CopyOut {
       const perm = this.o.owner ? st.perm & 0o7777 : st.perm & 0o1777
       await (fh ? fh.chmod(perm) : fsp.chmod(path, perm)).catch(fail('mode'))
     }
-    if (this.o.xattrs) {
+    if (this.o.xattrs && xattrs) {
       const list = await this.fs.xattrs(id)
       if (list.length) await this.o.xattrs.set(path, list)
     }
