@@ -6,7 +6,7 @@
 // in the MFT record: ntfs-3g refuses to make one) is refused, and nothing is
 // left behind.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { linkSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,13 +35,18 @@ else {
     cli(['pack', '-q', archive, '--disk', `drive-scsi0=${disk}`, '--ctime', '1764000000'])
     return archive
   }
-  const cli = (args: string[]) => execFileSync(BIN, args, { env: cliEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-
-  t.test('ls --streams and get --streams write each stream as FILE:STREAM', async t => {
+  /** A test dir with a fresh 16 MiB NTFS image in it, filled through an ntfs-3g mount (streams as file:stream). */
+  const volume = (t: Test, fill: (mnt: string) => void): { dir: string; fs: string } => {
     const dir = t.testdir({ out: {} })
     const fs = join(dir, 'ntfs.img')
     makeNtfs(fs, 16)
-    withMount(t, fs, mnt => {
+    withMount(t, fs, fill)
+    return { dir, fs }
+  }
+  const cli = (args: string[]) => execFileSync(BIN, args, { env: cliEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+
+  t.test('ls --streams and get --streams write each stream as FILE:STREAM', async t => {
+    const { dir, fs } = volume(t, mnt => {
       writeFileSync(join(mnt, 'report.docx'), 'the main stream\n')
       for (const [name, content] of streams) writeFileSync(join(mnt, `report.docx:${name}`), content)
       linkSync(join(mnt, 'report.docx'), join(mnt, 'second-name.docx'))
@@ -87,10 +92,7 @@ else {
   })
 
   t.test("a stream name holding '/' is refused, nothing written", async t => {
-    const dir = t.testdir({ out: {} })
-    const fs = join(dir, 'ntfs.img')
-    makeNtfs(fs, 16)
-    withMount(t, fs, mnt => {
+    const { dir, fs } = volume(t, mnt => {
       writeFileSync(join(mnt, 'victim.txt'), 'data\n')
       writeFileSync(join(mnt, 'victim.txt:..!..!escape'), 'planted\n')
     })
