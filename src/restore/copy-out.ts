@@ -11,7 +11,9 @@
 // every symlink with symlink(2), which never follows; we only ever descend
 // into a directory we just made, so no path we write goes through a symlink
 // the guest chose. Device nodes, FIFOs and sockets are not created (listed as
-// skipped). Then the result is renamed to DEST; on an error or a signal the
+// skipped). NTFS alternate data streams (`--streams`) become files
+// NAME:STREAM beside their file, created the same way, the stream's name
+// checked like any guest name. Then the result is renamed to DEST; on an error or a signal the
 // hidden file or tree is removed, so nothing half-written is left.
 
 import { constants, promises as fsp, rmSync } from 'node:fs'
