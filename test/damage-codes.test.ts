@@ -50,7 +50,7 @@ t.test('a chain on a base with another creation time: the dates, not epoch secon
 
 t.test('every error code the specs name with an exit status exists and exits so', async t => {
   const { ARCHIVE_CODES, ENV_CODES, INTERNAL_CODES, exitCodeFor } = await import('../src/util/errors.js')
-  const known = new Set<string>([...ARCHIVE_CODES, ...ENV_CODES, ...INTERNAL_CODES, 'VMA_USAGE', 'VMA_CANNOT_PACK'])
+  const known = new Set<string>([...ARCHIVE_CODES, ...ENV_CODES, ...INTERNAL_CODES, 'VMA_USAGE', 'VMA_CANNOT_PACK', 'VMA_GUEST_DAMAGED', 'VMA_GUEST_UNSUPPORTED', 'VMA_NOT_FOUND'])
   let pairs = 0
   for (const spec of ['spec/delta-format.md', 'spec/cli.md']) {
     // "`CODE`, exit N" and "`CODE` (exit N" as the specs write them.

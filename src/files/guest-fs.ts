@@ -94,6 +94,8 @@ export interface GuestFs {
   xattrs(id: FileId): Promise<Xattr[]>
   /** NTFS alternate data streams: their names (without the unnamed one); others: none. */
   streams?(id: FileId): Promise<string[]>
+  /** A named stream's size in bytes. */
+  streamSize?(id: FileId, stream: string): Promise<number>
   /** Reads a named stream like read(). */
   readStream?(id: FileId, stream: string, offset: number, buf: Buffer): Promise<number>
 }

@@ -11,7 +11,9 @@
 // every symlink with symlink(2), which never follows; we only ever descend
 // into a directory we just made, so no path we write goes through a symlink
 // the guest chose. Device nodes, FIFOs and sockets are not created (listed as
-// skipped). Then the result is renamed to DEST; on an error or a signal the
+// skipped). NTFS alternate data streams (`--streams`) become files
+// NAME:STREAM beside their file, created the same way, the stream's name
+// checked like any guest name. Then the result is renamed to DEST; on an error or a signal the
 // hidden file or tree is removed, so nothing half-written is left.
 
 import { chmodSync, constants, promises as fsp, opendirSync, rmSync } from 'node:fs'
@@ -33,6 +35,8 @@ export interface CopyOptions {
   owner: boolean
   /** Extended attributes and ACLs, when asked for and possible. */
   xattrs?: XattrWriter
+  /** NTFS alternate data streams too, each as `NAME:STREAM` beside its file (`--streams`). */
+  streams?: boolean
   /** One line per skipped file or warning. */
   log: (msg: string) => void
   progress?: (bytes: number) => void
@@ -44,6 +48,8 @@ export interface CopyResult {
   symlinks: number
   hardlinks: number
   skipped: number
+  /** Alternate data streams written (`--streams`). */
+  streams: number
   bytes: number
 }
 
@@ -88,6 +94,7 @@ function removeTree(tree: string): void {
 }
 
 const SLASH = Buffer.from('/')
+const COLON = Buffer.from(':')
 
 /**
  * The name as a path component, or a damage error: it must not reach outside
@@ -135,7 +142,7 @@ export class CopyOut {
    * again would let n levels of two links each write 2^n trees.
    */
   private readonly dirsWritten = new Set<FileId>()
-  private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0 }
+  private readonly r: CopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, streams: 0, bytes: 0 }
 
   constructor(
     private readonly fs: GuestFs,
@@ -151,13 +158,23 @@ export class CopyOut {
     }
     const there = await exists(dest)
     if (there && !this.o.force) throw new VmaError('VMA_EXISTS', -1, `${dest} already exists (--force replaces it)`)
+    // A single file's streams land beside DEST as DEST:STREAM, under the same rules as DEST.
+    const streams = st.type === 'file' ? await this.streamNames(id, Buffer.from(guestPath)) : []
+    for (const s of streams) {
+      if (!this.o.force && (await exists(`${dest}:${s}`))) throw new VmaError('VMA_EXISTS', -1, `${dest}:${s} already exists (--force replaces it)`)
+    }
     const tmp = tempNameFor(dest)
+    const sideTmps = streams.map(s => `${tmp}:${s}`)
     if (st.type === 'dir') liveTrees.add(tmp)
     else trackFile(tmp)
+    for (const p of sideTmps) trackFile(p)
     try {
       await this.write(id, st, Buffer.from(tmp), Buffer.from(guestPath))
       const xattrProblem = await this.o.xattrs?.finish()
       if (xattrProblem) this.o.log(xattrProblem)
+      for (const [i, s] of streams.entries()) {
+        await fsp.rename(sideTmps[i]!, `${dest}:${s}`).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}:${s}`)))
+      }
       if (there) await this.replace(dest, tmp, st.type === 'dir')
       else await fsp.rename(tmp, dest).catch(e => Promise.reject(fromSystemError(e, `cannot rename to ${dest}`)))
       await syncDir(dirname(dest))
@@ -169,11 +186,13 @@ export class CopyOut {
           this.o.log(`could not remove the partial tree ${tmp}`)
         }
       } else removeFile(tmp)
+      for (const p of sideTmps) removeFile(p)
       await this.o.xattrs?.abandon()
       throw e
     } finally {
       liveTrees.delete(tmp)
       untrackFile(tmp)
+      for (const p of sideTmps) untrackFile(p)
     }
     return this.r
   }
@@ -220,6 +239,12 @@ export class CopyOut {
       const first = this.linked.get(id)
       if (first !== undefined) {
         await fsp.link(first, path).catch(createFailed('cannot link', path, `${this.where}:${shown(guestPath)}`))
+        // A stream belongs to the file, not the name: each name gets them, linked too.
+        for (const s of await this.streamNames(id, guestPath)) {
+          const from = Buffer.concat([first, COLON, Buffer.from(s)])
+          const to = Buffer.concat([path, COLON, Buffer.from(s)])
+          await fsp.link(from, to).catch(createFailed('cannot link', to, `${this.where}:${shown(guestPath)}`))
+        }
         this.r.hardlinks++
         return
       }
@@ -247,6 +272,7 @@ export class CopyOut {
     } finally {
       await fh.close()
     }
+    for (const s of await this.streamNames(id, guestPath)) await this.writeStream(id, s, st, Buffer.concat([path, COLON, Buffer.from(s)]))
     this.r.files++
     if (st.nlink > 1) this.linked.set(id, path)
   }
@@ -284,8 +310,42 @@ export class CopyOut {
     this.r.dirs++
   }
 
+  /** The file's alternate data streams when asked for (`--streams`), each name checked as a file name. */
+  private async streamNames(id: FileId, guestPath: Buffer): Promise<string[]> {
+    if (!this.o.streams || !this.fs.streams) return []
+    const names = await this.fs.streams(id)
+    for (const s of names) safeName(Buffer.from(s), `${this.where}:${shown(guestPath)}: stream`)
+    return names
+  }
+
+  /** One alternate data stream as a file of its own, with its file's mode, owner and times (streams have none of their own). */
+  private async writeStream(id: FileId, stream: string, st: FileStat, path: Buffer): Promise<void> {
+    const readStream = this.fs.readStream?.bind(this.fs)
+    if (!readStream) return
+    const fh = await fsp
+      .open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+      .catch(e => Promise.reject(fromSystemError(e, `cannot create ${shown(path)}`)))
+    try {
+      for (let at = 0; ; ) {
+        const got = await readStream(id, stream, at, this.buf)
+        if (got > 0) {
+          await writeAll(fh, this.buf, got, at, path)
+          at += got
+          this.r.bytes += got
+          this.o.progress?.(this.r.bytes)
+        }
+        if (got < this.buf.length) break
+      }
+      await this.meta(id, st, path, fh, false)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    this.r.streams++
+  }
+
   /** Mode, owner (as root), xattrs, then the times (after everything that changes them). */
-  private async meta(id: FileId, st: FileStat, path: Buffer, fh?: fsp.FileHandle): Promise<void> {
+  private async meta(id: FileId, st: FileStat, path: Buffer, fh?: fsp.FileHandle, xattrs = true): Promise<void> {
     const fail = (what: string) => (e: unknown) => Promise.reject(fromSystemError(e, `cannot set the ${what} of ${shown(path)}`))
     if (this.o.owner) await (fh ? fh.chown(st.uid, st.gid) : fsp.lchown(path, st.uid, st.gid)).catch(fail('owner'))
     if (st.type !== 'symlink') {
@@ -293,7 +353,7 @@ export class CopyOut {
       const perm = this.o.owner ? st.perm & 0o7777 : st.perm & 0o1777
       await (fh ? fh.chmod(perm) : fsp.chmod(path, perm)).catch(fail('mode'))
     }
-    if (this.o.xattrs) {
+    if (this.o.xattrs && xattrs) {
       const list = await this.fs.xattrs(id)
       if (list.length) await this.o.xattrs.set(path, list)
     }

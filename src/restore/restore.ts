@@ -8,7 +8,7 @@ import { guestVolumes, type GuestVolume } from './guest-volumes.js'
 import { diskNamed, parseTarget, volumeNamed } from './guest-target.js'
 import { resolvePath, printable } from './resolve-path.js'
 import type { ListedEntry } from './entry-format.js'
-import type { GuestFs } from '../files/guest-fs.js'
+import type { FileStat, GuestFs } from '../files/guest-fs.js'
 import { CopyOut, type CopyOptions, type CopyResult } from './copy-out.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 
@@ -47,21 +47,36 @@ export async function openTarget(src: RestoreSource, spec: string, warn: (line: 
   return { fs: v.fs, where: `${disk}${t.volume ? `:${t.volume}` : ''}`, path: t.path ?? '/' }
 }
 
-/** The entries of a directory (streamed), or the one entry of anything else. `stats`: each entry's stat (for -l and --json). */
-export async function* listPath(o: Opened, stats: boolean): AsyncGenerator<ListedEntry> {
+/**
+ * The entries of a directory (streamed), or the one entry of anything else.
+ * `stats`: each entry's stat (for -l and --json). `streams`: after each file,
+ * its alternate data streams as `NAME:STREAM` entries (the file's stat with
+ * the stream's size), the names `get --streams` writes.
+ */
+export async function* listPath(o: Opened, stats: boolean, streams = false): AsyncGenerator<ListedEntry> {
   const r = await resolvePath(o.fs, o.path, o.where)
   if (r.stat.type !== 'dir') {
     yield { name: r.name, stat: r.stat, ...(r.stat.type === 'symlink' ? { target: await o.fs.readlink(r.id) } : {}) }
+    if (streams) yield* streamEntries(o.fs, r.name, r.stat)
     return
   }
   for await (const e of o.fs.readdir(r.id)) {
-    if (!stats) {
+    if (!stats && !streams) {
       // Only the name is printed: no inode read per entry.
       yield { name: e.name, stat: { id: e.id, type: e.type ?? 'file' } as ListedEntry['stat'] }
       continue
     }
     const stat = await o.fs.stat(e.id)
     yield { name: e.name, stat, ...(stat.type === 'symlink' ? { target: await o.fs.readlink(e.id) } : {}) }
+    if (streams) yield* streamEntries(o.fs, e.name, stat)
+  }
+}
+
+async function* streamEntries(fs: GuestFs, name: Buffer, stat: FileStat): AsyncGenerator<ListedEntry> {
+  if (stat.type !== 'file' || !fs.streams) return
+  for (const s of await fs.streams(stat.id)) {
+    const size = (await fs.streamSize?.(stat.id, s)) ?? 0
+    yield { name: Buffer.concat([name, Buffer.from(`:${s}`)]), stat: { ...stat, size, allocated: 0 } }
   }
 }
 
@@ -100,5 +115,5 @@ async function toStream(o: Opened, opts: GetOptions): Promise<CopyResult> {
     at += got
     opts.progress?.(at)
   }
-  return { files: 1, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: at }
+  return { files: 1, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, streams: 0, bytes: at }
 }

@@ -18,6 +18,7 @@ export function getCommand(io: CliIO, result: CommandResult) {
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'a directory and everything in it' })
         .option('force', { alias: 'f', type: 'boolean', describe: 'replace DEST if it exists' })
         .option('xattrs', { type: 'boolean', describe: "extended attributes and POSIX ACLs too (with attr's setfattr)" })
+        .option('streams', { type: 'boolean', describe: 'NTFS alternate data streams too, each written as FILE:STREAM beside its file' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no summary' })
         .example('$0 get backup.vma.zst scsi0:p1:/etc/fstab ./fstab', '')
@@ -32,12 +33,13 @@ export function getCommand(io: CliIO, result: CommandResult) {
       try {
         const o = await openTarget(src, args.target, m => io.stderr.write(`vma-opt: ${m}\n`))
         const dest = args.dest ?? (await defaultDest(o))
-        if (dest === '-' && (args.recursive || args.xattrs)) log('-r and --xattrs do not apply to stdout')
+        if (dest === '-' && (args.recursive || args.xattrs || args.streams)) log('-r, --xattrs and --streams do not apply to stdout')
         const copying = makeProgress(io.stderr, 'get', 0, !!args.quiet || dest === '-')
         const r = await getPath(o, dest, {
           recursive: !!args.recursive,
           force: !!args.force,
           owner: process.getuid?.() === 0,
+          streams: !!args.streams,
           ...(args.xattrs && dest !== '-' ? { xattrs: new XattrWriter(dest) } : {}),
           // Skipped files are always said: a restore that leaves something out must not look whole.
           log: m => io.stderr.write(`vma-opt: ${m}\n`),
@@ -49,6 +51,7 @@ export function getCommand(io: CliIO, result: CommandResult) {
           const parts = [`${r.files} file${r.files === 1 ? '' : 's'} (${humanBytes(r.bytes)})`]
           if (r.dirs) parts.push(`${r.dirs} director${r.dirs === 1 ? 'y' : 'ies'}`)
           if (r.symlinks) parts.push(`${r.symlinks} symlink${r.symlinks === 1 ? '' : 's'}`)
+          if (r.streams) parts.push(`${r.streams} stream${r.streams === 1 ? '' : 's'}`)
           if (r.hardlinks) parts.push(`${r.hardlinks} hard link${r.hardlinks === 1 ? '' : 's'}`)
           if (r.skipped) parts.push(`${r.skipped} skipped`)
           io.stderr.write(`vma-opt: ${dest}: ${parts.join(', ')}\n`)

@@ -14,6 +14,7 @@ export function lsCommand(io: CliIO, result: CommandResult) {
         .positional('src', { type: 'string', describe: 'archive (plain, optimized, .zst, .gz, .lzo; - for stdin) or a .vma-delta beside its chain', demandOption: true })
         .positional('target', { type: 'string', describe: 'DISK[:VOLUME][:/PATH]: scsi0, scsi0:p1:/etc, scsi0:vg/root:/home (no VOLUME for a filesystem on the whole disk)' })
         .option('long', { alias: 'l', type: 'boolean', describe: 'type and mode, links, owner, size, mtime (UTC), symlink targets' })
+        .option('streams', { type: 'boolean', describe: 'NTFS alternate data streams too: FILE:STREAM after each file (what get --streams writes)' })
         .option('json', { type: 'boolean', describe: 'one JSON object per line (spec/cli.md)' })
         .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no spooling note' })
@@ -40,7 +41,7 @@ export function lsCommand(io: CliIO, result: CommandResult) {
           }
         } else {
           const o = await openTarget(src, target, log)
-          for await (const e of listPath(o, !!(args.long || args.json))) {
+          for await (const e of listPath(o, !!(args.long || args.json), !!args.streams)) {
             io.stdout.write(args.json ? `${JSON.stringify(entryJson(e))}\n` : args.long ? `${longLine(e)}\n` : `${printable(e.name)}\n`)
           }
         }

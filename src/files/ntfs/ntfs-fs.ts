@@ -240,6 +240,10 @@ class NtfsFs implements GuestFs {
     return [...new Set(f.attrs.filter(a => a.type === ATTR.data && a.name !== '').map(a => a.name))]
   }
 
+  async streamSize(id: FileId, stream: string): Promise<number> {
+    return (await this.stream(id, stream)).s.dataSize
+  }
+
   async readStream(id: FileId, stream: string, offset: number, buf: Buffer): Promise<number> {
     const { f, s } = await this.stream(id, stream)
     if (!Number.isSafeInteger(offset) || offset < 0) throw damaged(f.place, `read at offset ${offset}`)
