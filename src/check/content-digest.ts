@@ -13,7 +13,8 @@
 // cluster word.
 
 import type { XXHashAPI } from 'xxhash-wasm'
-import { BLOCK_SIZE, CLUSTER_SIZE, ZERO_CLUSTER } from '../format/constants.js'
+import { CLUSTER_SIZE, ZERO_CLUSTER } from '../format/constants.js'
+import { ClusterAssembly } from '../format/block-mask.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 
@@ -34,7 +35,7 @@ export class ContentDigest implements VmaSink {
   private sizes: number[] = []
   private names: string[] = []
   private vmstate: boolean[] = []
-  private readonly assembly = Buffer.alloc(CLUSTER_SIZE)
+  private readonly assembly = new ClusterAssembly()
   private readonly mixBuf = Buffer.alloc(16)
   private readonly zeroHash: bigint
   /** Stored bytes of the current cluster received so far. */
@@ -69,7 +70,7 @@ export class ContentDigest implements VmaSink {
     this.got = 0
     this.direct = undefined
     this.partial = this.active && !this.vmstate[e.devId] && this.sizes[e.devId]! - e.cluster * CLUSTER_SIZE < CLUSTER_SIZE
-    if (this.active && e.mask !== 0) this.assembly.fill(0)
+    if (this.active && e.mask !== 0) this.assembly.start(e.mask)
   }
 
   data(chunk: Uint8Array): void {
@@ -80,16 +81,8 @@ export class ContentDigest implements VmaSink {
       this.got = CLUSTER_SIZE
       return
     }
-    let pos = 0
-    while (pos < chunk.length) {
-      const storedIndex = Math.floor(this.got / BLOCK_SIZE)
-      const within = this.got % BLOCK_SIZE
-      const block = nthSetBit(this.mask, storedIndex)
-      const take = Math.min(chunk.length - pos, BLOCK_SIZE - within)
-      this.assembly.set(chunk.subarray(pos, pos + take), block * BLOCK_SIZE + within)
-      pos += take
-      this.got += take
-    }
+    this.got += chunk.length
+    this.assembly.add(chunk)
   }
 
   clusterEnd(e: ClusterEntry): void {
@@ -98,8 +91,8 @@ export class ContentDigest implements VmaSink {
     if (e.mask === 0) h = this.zeroHash
     else {
       // The last cluster: what lies past the device end is not content.
-      if (this.partial) this.assembly.fill(0, Math.max(0, this.sizes[e.devId]! - e.cluster * CLUSTER_SIZE))
-      h = this.direct ?? this.xx.h64Raw(this.assembly)
+      if (this.partial) this.assembly.buf.fill(0, Math.max(0, this.sizes[e.devId]! - e.cluster * CLUSTER_SIZE))
+      h = this.direct ?? this.xx.h64Raw(this.assembly.buf)
     }
     this.mixBuf.writeBigUInt64LE(h, 0)
     this.mixBuf.writeUInt32LE(e.cluster, 8)
@@ -116,15 +109,4 @@ export class ContentDigest implements VmaSink {
     })
     return out
   }
-}
-
-/** Index (0..15) of the n-th set bit of a 16-bit mask. */
-function nthSetBit(mask: number, n: number): number {
-  for (let j = 0; j < 16; j++) {
-    if (mask & (1 << j)) {
-      if (n === 0) return j
-      n--
-    }
-  }
-  throw new RangeError('more data than the mask allows')
 }

@@ -7,9 +7,9 @@
 
 import type { XXHashAPI } from 'xxhash-wasm'
 import { BLOCK_SIZE, CHECK_SECTOR_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE, SLOTS_PER_EXTENT } from '../format/constants.js'
-import { ExtentHeader } from '../format/extent-header.js'
+import { ExtentHeader, popcount16 } from '../format/extent-header.js'
 import type { ByteSink } from '../archive/emit.js'
-import { isZero } from '../util/zero.js'
+import { packNonZeroBlocks } from '../format/block-mask.js'
 
 /** Where an extent's data starts in the buffer: after its header and check sector. */
 const DATA_START = EXTENT_HEADER_SIZE + CHECK_SECTOR_SIZE
@@ -33,14 +33,8 @@ export class DeltaExtentWriter {
   /** Adds a cluster whose full content (zeros past the device end) is content[at, at + 64 KiB). */
   async add(devId: number, cluster: number, content: Buffer, at: number): Promise<void> {
     const start = this.fill
-    let mask = 0
-    for (let j = 0; j < 16; j++) {
-      const o = at + j * BLOCK_SIZE
-      if (isZero(content, o, o + BLOCK_SIZE)) continue
-      content.copy(this.buf, this.fill, o, o + BLOCK_SIZE)
-      this.fill += BLOCK_SIZE
-      mask |= 1 << j
-    }
+    const mask = packNonZeroBlocks(content, at, this.buf, this.fill)
+    this.fill += popcount16(mask) * BLOCK_SIZE
     this.buf.writeBigUInt64LE(this.xx.h64Raw(this.buf.subarray(start, this.fill)), EXTENT_HEADER_SIZE + this.n * 8)
     this.masks[this.n] = mask
     this.devIds[this.n] = devId

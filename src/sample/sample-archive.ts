@@ -9,9 +9,9 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { BLOCK_SIZE, CLUSTER_SIZE, EXTENT_HEADER_SIZE } from '../format/constants.js'
-import { ExtentHeader } from '../format/extent-header.js'
+import { ExtentHeader, popcount16 } from '../format/extent-header.js'
 import { VmaHeader } from '../format/header.js'
-import { isZero } from '../util/zero.js'
+import { packNonZeroBlocks } from '../format/block-mask.js'
 
 export interface SampleDevice {
   name: string
@@ -167,13 +167,8 @@ export async function writeSampleArchive(path: string, o: SampleOptions): Promis
         sampleCluster(cluster, seed, dev, c, o.changed?.(dev, c) ? 1 : 0, fill)
         const end = sizeOf.get(dev)! - c * CLUSTER_SIZE
         if (end < CLUSTER_SIZE) cluster.fill(0, end)
-        let mask = 0
-        for (let j = 0; j < 16; j++) {
-          if (isZero(cluster, j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)) continue
-          mask |= 1 << j
-          cluster.copy(buf, data, j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)
-          data += BLOCK_SIZE
-        }
+        const mask = packNonZeroBlocks(cluster, 0, buf, data)
+        data += popcount16(mask) * BLOCK_SIZE
         masks[k] = mask
         ids[k] = dev
         nums[k] = c

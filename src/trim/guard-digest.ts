@@ -10,7 +10,8 @@
 // output compression.
 
 import { createHash, type Hash } from 'node:crypto'
-import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
+import { CLUSTER_SIZE } from '../format/constants.js'
+import { ClusterAssembly } from '../format/block-mask.js'
 import type { VmaHeader } from '../format/header.js'
 import type { ClusterEntry, VmaSink } from '../format/vma-sink.js'
 import type { TrimDisk } from './disk/disk.js'
@@ -27,10 +28,8 @@ export async function guardDigest(disk: TrimDisk, merged: Range[]): Promise<stri
 /** Hashes the guarded bytes of each named device as the archive streams past (clusters in ascending order). */
 export class GuardSink implements VmaSink {
   private readonly byId: { ranges: Range[]; hash: Hash; next: number; lastCluster: number }[] = []
-  private readonly assembly = Buffer.alloc(CLUSTER_SIZE)
+  private readonly assembly = new ClusterAssembly()
   private current: (typeof this.byId)[number] | undefined
-  private mask = 0
-  private got = 0
   private outOfOrder = ''
 
   constructor(private readonly guarded: Map<string, Range[]>) {}
@@ -52,21 +51,12 @@ export class GuardSink implements VmaSink {
     const r = g.ranges[g.next]
     if (!r || r[0] >= start + CLUSTER_SIZE) return // no guarded byte here: nothing to assemble
     this.current = g
-    this.mask = e.mask
-    this.got = 0
-    this.assembly.fill(0)
+    this.assembly.start(e.mask)
   }
 
   data(chunk: Uint8Array): void {
     if (!this.current) return
-    for (let pos = 0; pos < chunk.length; ) {
-      const stored = Math.floor(this.got / BLOCK_SIZE)
-      const within = this.got % BLOCK_SIZE
-      const take = Math.min(chunk.length - pos, BLOCK_SIZE - within)
-      this.assembly.set(chunk.subarray(pos, pos + take), nthSetBit(this.mask, stored) * BLOCK_SIZE + within)
-      pos += take
-      this.got += take
-    }
+    this.assembly.add(chunk)
   }
 
   clusterEnd(e: ClusterEntry): void {
@@ -79,7 +69,7 @@ export class GuardSink implements VmaSink {
       if (o >= end) break
       const a = Math.max(o, start)
       const b = Math.min(o + l, end)
-      if (b > a) g.hash.update(this.assembly.subarray(a - start, b - start))
+      if (b > a) g.hash.update(this.assembly.buf.subarray(a - start, b - start))
       if (o + l > end) break
       g.next++
     }
@@ -95,11 +85,4 @@ export class GuardSink implements VmaSink {
     })
     return out
   }
-}
-
-function nthSetBit(mask: number, n: number): number {
-  for (let j = 0; j < 16; j++) {
-    if (mask & (1 << j) && n-- === 0) return j
-  }
-  return 15
 }

@@ -12,7 +12,8 @@
 // index fault, or a source changed between the passes, would go unnoticed.
 
 import type { XXHashAPI } from 'xxhash-wasm'
-import { BLOCK_SIZE, CLUSTER_SIZE } from '../format/constants.js'
+import { CLUSTER_SIZE } from '../format/constants.js'
+import { expandCluster, packCluster } from '../format/block-mask.js'
 import type { ClusterEntry } from '../format/vma-sink.js'
 import type { ClusterReader, EmitDevice } from '../archive/emit.js'
 import { ContentDigest, type DeviceDigest } from '../check/content-digest.js'
@@ -79,7 +80,7 @@ export class TrimmingClusterReader implements ClusterReader {
     for (let i = 0; i < n; i++) {
       const c = first + i
       const mask = masks[i]!
-      this.expand(buf, mask, pos[i]!)
+      expandCluster(buf, pos[i]!, mask, this.scratch, 0)
       this.feedDigest(this.seen, d.id, c, this.scratch)
       this.check.set(this.scratch)
       this.zeroFromRanges(c * CLUSTER_SIZE)
@@ -89,25 +90,7 @@ export class TrimmingClusterReader implements ClusterReader {
       if (!this.scratch.equals(this.check)) this.zeroed[d.id] = (this.zeroed[d.id] ?? 0) + nonZeroBytes(this.scratch) - nonZeroBytes(this.check)
       t.zeroer.apply(c * CLUSTER_SIZE, this.scratch)
       // Back into the stored blocks' places; blocks now all zero are dropped by the writer.
-      let p = pos[i]!
-      for (let j = 0; j < 16; j++) {
-        if (!(mask & (1 << j))) continue
-        this.scratch.copy(buf, p, j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)
-        p += BLOCK_SIZE
-      }
-    }
-  }
-
-  private expand(buf: Buffer, mask: number, p: number): void {
-    if (mask === 0xffff) {
-      buf.copy(this.scratch, 0, p, p + CLUSTER_SIZE)
-      return
-    }
-    this.scratch.fill(0)
-    for (let j = 0; j < 16; j++) {
-      if (!(mask & (1 << j))) continue
-      buf.copy(this.scratch, j * BLOCK_SIZE, p, p + BLOCK_SIZE)
-      p += BLOCK_SIZE
+      packCluster(this.scratch, 0, mask, buf, pos[i]!)
     }
   }
 
