@@ -1,4 +1,5 @@
-import type { Argv, CommandModule } from 'yargs'
+import type { Argv } from 'yargs'
+import { command } from '../command.js'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CliIO, CommandResult } from '../cli-io.js'
@@ -6,23 +7,18 @@ import { humanBytes } from '../../util/human.js'
 import { VmaError, fromSystemError } from '../../util/errors.js'
 import type { FileUsage, UsageTotal } from '../../share/disk-usage.js'
 
-interface DuArgs {
-  paths: string[]
-  json?: boolean
-}
-
 /** What counts as an archive in a directory: vzdump's names end so (plain or compressed; deltas too). */
 const ARCHIVE = /\.(vma|vma-delta)(\.(zst|gz|lzo))?$/
 
-export function duCommand(io: CliIO, result: CommandResult): CommandModule<object, DuArgs> {
-  return {
+export function duCommand(io: CliIO, result: CommandResult) {
+  return command({
     command: 'du <paths..>',
     describe: 'Disk space of archives on a filesystem that shares blocks: per archive its size, bytes shared with others, bytes it alone holds (what deleting it frees), and the total',
     builder: (y: Argv) =>
       y
-        .positional('paths', { type: 'string', array: true, describe: 'archives, or a directory (its archives, not recursive)' })
+        .positional('paths', { type: 'string', array: true, demandOption: true, describe: 'archives, or a directory (its archives, not recursive)' })
         .option('json', { type: 'boolean', describe: 'print a JSON array of {file, size, shared, exclusive}' })
-        .example('$0 du /var/lib/vz/dump', '') as unknown as Argv<DuArgs>,
+        .example('$0 du /var/lib/vz/dump', ''),
     handler: async args => {
       const files = await expand(args.paths)
       const { diskUsage } = await import('../../share/disk-usage.js') // loaded when used: start-up stays short
@@ -30,7 +26,7 @@ export function duCommand(io: CliIO, result: CommandResult): CommandModule<objec
       io.stdout.write(args.json ? JSON.stringify(r.files, null, 2) + '\n' : duText(r.files, r.total))
       result.exitCode = 0
     },
-  }
+  })
 }
 
 /** Files as given; a directory stands for its archives, sorted by name. */
