@@ -4,6 +4,7 @@ import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { makeProgress } from '../progress.js'
+import { guestSourceOptions } from '../guest-source-options.js'
 import { openForCommand } from '../restore-input.js'
 
 export function getCommand(io: CliIO, result: CommandResult) {
@@ -11,15 +12,13 @@ export function getCommand(io: CliIO, result: CommandResult) {
     command: 'get <src> <target> [dest]',
     describe: 'Copy a file (or with -r a directory) out of a guest filesystem in the archive, with its mode, times, owner (as root), symlinks and holes',
     builder: (y: Argv) =>
-      y
-        .positional('src', { type: 'string', describe: 'archive (plain, optimized, .zst, .gz, .lzo; - for stdin) or a .vma-delta beside its chain', demandOption: true })
+      guestSourceOptions(y)
         .positional('target', { type: 'string', describe: 'DISK[:VOLUME]:/PATH, e.g. scsi0:p1:/etc/hostname', demandOption: true })
         .positional('dest', { type: 'string', describe: 'where to write it (default: its name in the current directory), or - for stdout' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'a directory and everything in it' })
         .option('force', { alias: 'f', type: 'boolean', describe: 'replace DEST if it exists' })
         .option('xattrs', { type: 'boolean', describe: "extended attributes and POSIX ACLs too (with attr's setfattr)" })
         .option('streams', { type: 'boolean', describe: 'NTFS alternate data streams too, each written as FILE:STREAM beside its file' })
-        .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no summary' })
         .example('$0 get backup.vma.zst scsi0:p1:/etc/fstab ./fstab', '')
         .example('$0 get -r backup.vma scsi0:vg/root:/home/alice ./alice', '')

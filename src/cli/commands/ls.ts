@@ -3,6 +3,7 @@ import { command } from '../command.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
+import { guestSourceOptions } from '../guest-source-options.js'
 import { openForCommand } from '../restore-input.js'
 
 export function lsCommand(io: CliIO, result: CommandResult) {
@@ -10,13 +11,11 @@ export function lsCommand(io: CliIO, result: CommandResult) {
     command: 'ls <src> [target]',
     describe: "List the volumes of the archive's disks, or a directory inside a guest filesystem (ext2/3/4, NTFS, XFS), without extracting",
     builder: (y: Argv) =>
-      y
-        .positional('src', { type: 'string', describe: 'archive (plain, optimized, .zst, .gz, .lzo; - for stdin) or a .vma-delta beside its chain', demandOption: true })
+      guestSourceOptions(y)
         .positional('target', { type: 'string', describe: 'DISK[:VOLUME][:/PATH]: scsi0, scsi0:p1:/etc, scsi0:vg/root:/home (no VOLUME for a filesystem on the whole disk)' })
         .option('long', { alias: 'l', type: 'boolean', describe: 'type and mode, links, owner, size, mtime (UTC), symlink targets' })
         .option('streams', { type: 'boolean', describe: 'NTFS alternate data streams too: FILE:STREAM after each file (what get --streams writes)' })
         .option('json', { type: 'boolean', describe: 'one JSON object per line (spec/cli.md)' })
-        .option('tmpdir', { type: 'string', describe: 'where a pipe or compressed input is spooled (default: the system temp dir)' })
         .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress, no spooling note' })
         .example('$0 ls backup.vma.zst', 'the disks and their volumes')
         .example('$0 ls -l backup.vma scsi0:p1:/etc', 'a directory of the guest'),
