@@ -66,26 +66,18 @@ t.test("Proxmox's vma refuses a delta outright", async t => {
 })
 
 t.test('size: on the generated day1/day2 pair the delta holds only the changed clusters, plus headers', async t => {
-  const { writeSampleArchive } = await import('../src/sample/sample-archive.js')
+  const { writeDemoPair, DEMO_DEVICES } = await import('../src/sample/demo-pair.js')
   const { compareArchives } = await import('../src/compare/compare.js')
   const dir = t.testdir()
   // The pair of `npm run demo`: about 1% of drive-scsi0's clusters change.
-  const devices = [
-    { name: 'drive-efidisk0', size: 540672 },
-    { name: 'drive-scsi0', size: 48 << 20 },
-    { name: 'drive-scsi1', size: 16 << 20 },
-  ]
-  const day1 = join(dir, 'vzdump-qemu-100-2026_11_20-01_00_00.vma')
-  const day2 = join(dir, 'vzdump-qemu-100-2026_11_21-01_00_00.vma')
-  await writeSampleArchive(day1, { devices, seed: 11, ctime: 1795136400 })
-  await writeSampleArchive(day2, { devices, seed: 11, orderSeed: 12, ctime: 1795222800, changed: (dev, c) => dev === 2 && c % 97 === 5 })
+  const { day1, day2 } = await writeDemoPair(dir)
   const delta = join(dir, 'day2.vma-delta')
   const r = await diff(day1, day2, delta)
   const changed = (await compareArchives(day1, day2)).total.clustersChanged
   t.equal(r.heldClusters, changed, `the delta holds exactly the ${changed} changed clusters`)
   const bytes = readFileSync(delta)
   const header = bytes.readUInt32BE(56)
-  const extentHeaders = Math.ceil(changed / 59) + devices.length
+  const extentHeaders = Math.ceil(changed / 59) + DEMO_DEVICES.length
   t.ok(bytes.length <= header + extentHeaders * 512 + changed * K64, `${bytes.length} bytes <= header ${header} + ${extentHeaders} extent headers + ${changed} x 64 KiB`)
   t.ok(bytes.length < statSync(day2).size / 50, `and a small part of day 2 (${statSync(day2).size} bytes)`)
 })

@@ -9,30 +9,22 @@ import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
-import { E, PE_START, UUIDS, THIN_POOL, dashed, vgMetadata, writePv } from './trim-lvm-build.js'
+import { E, PE_START, UUIDS, THIN_POOL, vgMetadata, vgText, writePv } from './trim-lvm-build.js'
 import { place } from './fixtures/stale-disks.js'
 
 const missing = ['mke2fs', 'e2fsck', 'debugfs'].filter(x => !haveTool(x))
 
 /** lvm2's metadata in the middle of `pvmove /dev/sda /dev/sdb`: LV data (8 extents on pv0) is LOCKED and mapped on pvmove0, a mirror pv0 → pv1. */
-const PVMOVE = `vgm {
-id = "vgmvgm-0000-0000-0000-0000-0000-vgmvgm"
-seqno = 12
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-extent_size = ${E / 512}
-physical_volumes {
-pv0 { id = "${dashed(UUIDS[0]!)}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-pv1 { id = "${dashed(UUIDS[1]!)}" device = "/dev/sdb" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-}
-logical_volumes {
-data { id = "d" status = ["READ", "WRITE", "VISIBLE", "LOCKED"] flags = [] segment_count = 1
+const PVMOVE = vgText(
+  'vgm',
+  12,
+  `data { id = "d" status = ["READ", "WRITE", "VISIBLE", "LOCKED"] flags = [] segment_count = 1
   segment1 { start_extent = 0 extent_count = 8 type = "striped" stripe_count = 1 stripes = ["pvmove0", 0] } }
 pvmove0 { id = "m" status = ["READ", "WRITE", "PVMOVE"] flags = [] allocation_policy = "contiguous" segment_count = 1
   segment1 { start_extent = 0 extent_count = 8 type = "mirror" mirror_count = 2 extents_moved = 3 mirrors = ["pv0", 0, "pv1", 0] } }
-}
-}
-`
+`,
+  2,
+)
 
 async function planOf(imgs: string[], lvmFree: boolean): Promise<TrimPlan> {
   const ds = await Promise.all(imgs.map((p, i) => openFileDisk(p, `sd${'ab'[i]}`)))

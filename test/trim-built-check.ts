@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Test } from 'tap'
+import t, { type Test } from 'tap'
 import { planTrim } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, changedOutside, diffRanges, extFileSha, run, writeGarbage, haveTool } from './trim-helpers.js'
@@ -111,4 +111,27 @@ export async function buildStripedExt4(t: Test, dir: string) {
   await applyZeroer(refPlan, 'fs', fsImg, trimmed)
   await ref.close()
   return { fsImg, disks, refPlan, trimmed }
+}
+
+/** An ext2/3/4 made by mke2fs with `args`, expected to read as `kind`. */
+export interface ExtVariant {
+  name: string
+  kind: string
+  args: string[]
+}
+
+/** A subtest per variant: a 32 MiB image built, trimmed and checked (the variants are split over files so that test jobs run them side by side). */
+export function testExtVariants(variants: ExtVariant[]): void {
+  if (TOOLS_MISSING.length) {
+    t.plan(0, `missing tools: ${TOOLS_MISSING.join(', ')} (Debian packages e2fsprogs, zerofree)`)
+    return
+  }
+  for (const v of variants) {
+    t.test(v.name, async t => {
+      const dir = t.testdir()
+      const img = join(dir, 'fs.img')
+      const shas = buildExt(t, dir, img, 32 << 20, v.args)
+      await checkBuiltExt(t, dir, img, shas, v.kind)
+    })
+  }
 }

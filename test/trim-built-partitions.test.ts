@@ -8,23 +8,10 @@ import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { applyZeroer, changedOutside, extFileSha, extractVolume, haveTool, run, writeGarbage } from './trim-helpers.js'
 import { buildExt } from './trim-built-check.js'
+import { place } from './fixtures/stale-disks.js'
 
 const MiB = 1 << 20
 const missing = ['mke2fs', 'e2fsck', 'debugfs', 'sgdisk', 'mkswap'].filter(x => !haveTool(x))
-
-/** Copies file `src` into `img` at byte offset `at`. */
-function place(img: string, src: string, at: number): void {
-  const i = openSync(src, 'r')
-  const o = openSync(img, 'r+')
-  const buf = Buffer.alloc(MiB)
-  for (let off = 0; ; off += MiB) {
-    const n = readSync(i, buf, 0, MiB, off)
-    if (n === 0) break
-    writeSync(o, buf, 0, n, at + off)
-  }
-  closeSync(i)
-  closeSync(o)
-}
 
 /** Flips every bit of one byte (damages whatever structure holds it). */
 function flip(img: string, at: number): void {

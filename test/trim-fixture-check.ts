@@ -3,12 +3,12 @@
 // the zeroed copy's sha256 as manifest's sha256_after_trim, every volume not
 // trimmed byte-identical, the guard's recheck clean on the output.
 import { join } from 'node:path'
-import type { Test } from 'tap'
+import t, { type Test } from 'tap'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import { readerFor } from '../src/trim/readers.js'
 import type { TrimOptions } from '../src/trim/volume.js'
-import { type ManifestImage, type ManifestVolume, applyZeroer, decompress, freeJson, mergeRanges, sha256Of } from './trim-helpers.js'
+import { type ManifestImage, type ManifestVolume, applyZeroer, decompress, fixturesMissing, freeJson, manifest, mergeRanges, sha256Of } from './trim-helpers.js'
 
 export const DISK = 'drive-scsi0'
 
@@ -79,4 +79,27 @@ export async function checkImage(t: Test, im: ManifestImage, opts: TrimOptions, 
   await outDisk.close()
   await disk.close()
   return { plan, img, out }
+}
+
+/**
+ * The negative fixtures (volumes in doubt, sorted by name) from `from` to
+ * `to`, plus the images named in `extra`: each checked as the manifest says,
+ * and every skip has its reason. Split over files so test jobs run them side
+ * by side.
+ */
+export function testNegatives(from: number, to?: number, extra: string[] = []): void {
+  const missing = fixturesMissing()
+  if (missing) {
+    t.plan(0, missing)
+    return
+  }
+  const negatives = manifest()
+    .filter(i => i.name.startsWith('neg-'))
+    .sort((a, b) => a.name.localeCompare(b.name))
+  for (const im of [...negatives.slice(from, to), ...manifest().filter(i => extra.includes(i.name))]) {
+    t.test(im.name, async t => {
+      const { plan } = await checkImage(t, im, { journal: 'strict', lvmFree: false }, t.testdir())
+      for (const v of plan.report.disks[0]!.volumes) if (v.decision === 'skip') t.ok(v.reason, `${v.id} skip has a reason: ${v.reason}`)
+    })
+  }
 }

@@ -1,19 +1,5 @@
 // Negative fixtures, first half: the volume in doubt is skipped with a reason
 // and stays byte-identical, the control volume beside it is still trimmed.
-import t from 'tap'
-import { fixturesMissing, manifest } from './trim-helpers.js'
-import { checkImage } from './trim-fixture-check.js'
+import { testNegatives } from './trim-fixture-check.js'
 
-const missing = fixturesMissing()
-if (missing) t.plan(0, missing)
-else {
-  const negatives = manifest()
-    .filter(i => i.name.startsWith('neg-'))
-    .sort((a, b) => a.name.localeCompare(b.name))
-  for (const im of negatives.slice(0, 6)) {
-    t.test(im.name, async t => {
-      const { plan } = await checkImage(t, im, { journal: 'strict', lvmFree: false }, t.testdir())
-      for (const v of plan.report.disks[0]!.volumes) if (v.decision === 'skip') t.ok(v.reason, `${v.id} skip has a reason: ${v.reason}`)
-    })
-  }
-}
+testNegatives(0, 6)

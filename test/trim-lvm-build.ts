@@ -15,39 +15,38 @@ export const CHUNK = 64 * 1024
 export const UUIDS = ['Aaaaaa1111bbbb2222cccc3333dddd44', 'Eeeeee5555ffff6666gggg7777hhhh88']
 export const dashed = (u: string): string => `${u.slice(0, 6)}-${u.slice(6, 10)}-${u.slice(10, 14)}-${u.slice(14, 18)}-${u.slice(18, 22)}-${u.slice(22, 26)}-${u.slice(26)}`
 
-export const vgMetadata = (extraLvs = ''): string => `vgs {
-id = "vgvgvg-0000-0000-0000-0000-0000-vgvgvg"
-seqno = 7
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-extent_size = ${E / 512}
-physical_volumes {
-pv0 { id = "${dashed(UUIDS[0]!)}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-pv1 { id = "${dashed(UUIDS[1]!)}" device = "/dev/sdb" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-}
-logical_volumes {
-striped { id = "s" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
-  segment1 { start_extent = 0 extent_count = 8 type = "striped" stripe_count = 2 stripe_size = ${CHUNK / 512} stripes = ["pv0", 1, "pv1", 0] } }
-raw { id = "r" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
-  segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = ["pv1", 10] } }
-${extraLvs}}
-}
-`
+const pvLine = (i: number): string =>
+  `pv${i} { id = "${dashed(UUIDS[i]!)}" device = "/dev/sd${'ab'[i]}" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }\n`
 
-/** A VG named `name` on one 15-extent PV (UUIDS[0]) holding the given `logical_volumes` entries. */
-export const onePvVg = (name: string, seqno: number, lvs: string): string => `${name} {
+/** A VG named `name` on the first `pvs` of the two 15-extent PVs (UUIDS) holding the given `logical_volumes` entries. */
+export const vgText = (name: string, seqno: number, lvs: string, pvs = 1): string => `${name} {
 id = "${name}${name}-0000-0000-0000-0000-0000-${name}${name}"
 seqno = ${seqno}
 format = "lvm2"
 status = ["RESIZEABLE", "READ", "WRITE"]
 extent_size = ${E / 512}
 physical_volumes {
-pv0 { id = "${dashed(UUIDS[0]!)}" device = "/dev/sda" status = ["ALLOCATABLE"] dev_size = ${64 * 2048} pe_start = ${PE_START / 512} pe_count = 15 }
-}
+${[0, 1].slice(0, pvs).map(pvLine).join('')}}
 logical_volumes {
 ${lvs}}
 }
 `
+
+/** The two-disk VG: the striped LV and the raw one, and `extraLvs`. */
+export const vgMetadata = (extraLvs = ''): string =>
+  vgText(
+    'vgs',
+    7,
+    `striped { id = "s" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+  segment1 { start_extent = 0 extent_count = 8 type = "striped" stripe_count = 2 stripe_size = ${CHUNK / 512} stripes = ["pv0", 1, "pv1", 0] } }
+raw { id = "r" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1
+  segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = ["pv1", 10] } }
+${extraLvs}`,
+    2,
+  )
+
+/** A VG named `name` on one 15-extent PV (UUIDS[0]) holding the given `logical_volumes` entries. */
+export const onePvVg = (name: string, seqno: number, lvs: string): string => vgText(name, seqno, lvs, 1)
 
 /** A thin pool on pv0 extents 8-9 (data) and pv1 extent 8 (metadata). */
 export const THIN_POOL = `pool { id = "p" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1

@@ -8,12 +8,17 @@ import { join } from 'node:path'
 import { planTrim } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
 import type { VolumeReport } from '../src/trim/report.js'
+import type { Range } from '../src/trim/ranges.js'
 import { run, skipHere } from './trim-helpers.js'
 
 export const TiB = 2 ** 40
 
-/** Makes a sparse image of `size` bytes with `mkfs`, plans it; the volume, its ranges and the RSS growth (or undefined: skipped). */
-export async function planSparse(t: Test, size: number, mkfs: string[]): Promise<{ v: VolumeReport; ranges: number; grew: number } | undefined> {
+/**
+ * Makes a sparse image of `size` bytes with `mkfs`, plans it; the image, the
+ * volume, its ranges (counted, and listed with `keep`) and the RSS growth (or
+ * undefined: skipped).
+ */
+export async function planSparse(t: Test, size: number, mkfs: string[], keep = false): Promise<{ img: string; v: VolumeReport; ranges: number; list: Range[]; grew: number } | undefined> {
   const img = join(t.testdir(), 'big.img')
   const fd = openSync(img, 'w')
   ftruncateSync(fd, size)
@@ -30,11 +35,15 @@ export async function planSparse(t: Test, size: number, mkfs: string[]): Promise
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2)
   const plan = await planTrim([disk], { journal: 'strict', lvmFree: false })
   let ranges = 0
-  for (const _ of plan.freeRanges('d')) ranges++
+  const list: Range[] = []
+  for (const r of plan.freeRanges('d')) {
+    ranges++
+    if (keep) list.push(r)
+  }
   clearInterval(sampler)
   peak = Math.max(peak, process.memoryUsage().rss)
   await disk.close()
-  return { v: plan.report.disks[0]!.volumes[0]!, ranges, grew: peak - before }
+  return { img, v: plan.report.disks[0]!.volumes[0]!, ranges, list, grew: peak - before }
 }
 
 export const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`

@@ -12,21 +12,13 @@ import { join } from 'node:path'
 import { runCli } from '../cli/main.js'
 import { findTool } from '../util/find-tool.js'
 import { buildLinuxDisk, evolve } from './linux-disk.js'
-import { writeSampleArchive } from './sample-archive.js'
+import { writeDemoPair } from './demo-pair.js'
 
 const dir = join(process.cwd(), 'sample')
 rmSync(dir, { recursive: true, force: true })
 mkdirSync(dir, { recursive: true })
-const devices = [
-  { name: 'drive-efidisk0', size: 540672 },
-  { name: 'drive-scsi0', size: 48 << 20 },
-  { name: 'drive-scsi1', size: 16 << 20 },
-]
-const day1 = join(dir, 'vzdump-qemu-100-2026_11_20-01_00_00.vma')
-const day2 = join(dir, 'vzdump-qemu-100-2026_11_21-01_00_00.vma')
-await writeSampleArchive(day1, { devices, seed: 11, ctime: 1795136400 })
 // The next day: about 1% of the clusters of drive-scsi0 changed.
-await writeSampleArchive(day2, { devices, seed: 11, orderSeed: 12, ctime: 1795222800, changed: (dev, c) => dev === 2 && c % 97 === 5 })
+const { day1, day2 } = await writeDemoPair(dir)
 
 /** Share of the 4 KiB blocks of b that are identical at the same offset in a: what rsync or a fixed-block dedup store can reuse. */
 function shared(a: string, b: string): string {
