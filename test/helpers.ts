@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { PassThrough, Readable } from 'node:stream'
 import { runCli } from '../src/cli/main.js'
 import { createHash } from 'node:crypto'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { VmaParser } from '../src/format/vma-parser.js'
 import type { VmaHeader } from '../src/format/header.js'
 import type { ClusterEntry, VmaSink } from '../src/format/vma-sink.js'
+import { ROOT } from './tools.js'
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+export { ROOT }
 export const BIN = join(ROOT, 'bin', 'vma-opt')
 
 /** ../shared/fixtures, or VMA_FIXTURES. Without them those tests skip, saying why; .ci/run warns. */

@@ -4,13 +4,12 @@ import { existsSync, readFileSync } from 'node:fs'
 import { openSync, readSync, writeSync, closeSync, fstatSync, ftruncateSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { planTrim, type TrimPlan } from '../src/trim/plan.js'
 import { openFileDisk } from '../src/trim/disk/file-disk.js'
-import { needTools } from './tools.js'
+import { ROOT, needTools } from './tools.js'
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+export { ROOT }
 /** ../shared/fixtures/trim, or $VMA_FIXTURES/trim. */
 export const TRIM_FIXTURES = process.env.VMA_FIXTURES ? join(process.env.VMA_FIXTURES, 'trim') : resolve(ROOT, '..', 'shared', 'fixtures', 'trim')
 

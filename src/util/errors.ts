@@ -90,6 +90,9 @@ export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | In
  * (decompressed) VMA stream, or -1 when the problem has no single place
  * (a missing cluster, a missing tool).
  */
+/** Marks a VmaError whichever copy of this module made it (see Symbol.hasInstance below). */
+const BRAND = Symbol.for('vma-opt.VmaError')
+
 export class VmaError extends Error {
   readonly code: VmaErrorCode
   readonly offset: number
@@ -106,6 +109,18 @@ export class VmaError extends Error {
     this.code = code
     this.offset = offset
     this.detail = detail
+    Object.defineProperty(this, BRAND, { value: true })
+  }
+
+  /**
+   * `instanceof VmaError` by brand, not by class identity: one process may
+   * hold two copies of this module (two copies of vma-opt under node_modules,
+   * or a test's mockImport, which loads fresh copies below the module it
+   * mocks), and an error thrown by one copy must not turn into an "internal
+   * error" in the other. No class extends VmaError (this would match it too).
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BRAND] === true
   }
 
   get exitCode(): number {

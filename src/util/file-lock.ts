@@ -53,8 +53,16 @@ export interface FileLock {
 
 const POLL_MS = 200
 const CLAIM_TAIL = /^\d+-\d+-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}\.lock$/
-/** Locks this process holds, by real path: a run that calls another (the hook calls optimize) holds once. */
-const held = new Map<string, { claim: string; count: number }>()
+/**
+ * Locks this process holds, by real path: a run that calls another (the hook
+ * calls optimize) holds once. Kept on globalThis, not in this module: a lock
+ * belongs to the process, and one process may load this module more than
+ * once (two copies of vma-opt under node_modules, or a test's mockImport,
+ * which loads a fresh copy of everything below the module it mocks); each
+ * copy would otherwise take the other's claim for another run's.
+ */
+const HELD = Symbol.for('vma-opt.file-lock.held')
+const held: Map<string, { claim: string; count: number }> = ((globalThis as Record<symbol, unknown>)[HELD] ??= new Map()) as Map<string, { claim: string; count: number }>
 
 /** The target's real path when it exists; else its directory's real path and its name. */
 function realTarget(target: string): string {
