@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { makeContent, makeVma, type DeviceSpec } from './fixtures/make-vma.js'
-import { cliInProcess, sha256 } from './helpers.js'
+import { BIN, cliInProcess, sha256 } from './helpers.js'
 import { serveArchive } from '../src/serve/serve.js'
 import { findDevice, isStateDisk } from '../src/format/device-name.js'
 
@@ -44,7 +44,7 @@ t.test('the rule: exact name first, then without drive-; efidisk and tpmstate ar
 
 t.test('cat and unpack take scsi0 for drive-scsi0', async t => {
   const { dir, src } = archive(t)
-  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'vma-opt'), 'cat', src, 'scsi0'], { maxBuffer: 64 << 20 })
+  const r = spawnSync(process.execPath, [BIN, 'cat', src, 'scsi0'], { maxBuffer: 64 << 20 })
   t.equal(r.status, 0, r.stderr?.toString())
   t.equal(sha256(r.stdout), sha256(devices[2]!.data!), 'cat scsi0 writes drive-scsi0')
   const out = join(dir, 'out')
