@@ -2,7 +2,8 @@
 // shows optimize making day 2 share its blocks with day 1, and the --trim
 // part (a disk built with mkfs.ext4, sgdisk, mkswap and debugfs) shows the
 // archives shrinking, the day's change shrinking with them, and day 1 kept
-// as a reverse delta that apply turns back into the same bytes.
+// as a reverse delta that apply turns back into the same bytes, and ls/get
+// taking one file out of the trimmed archive.
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -27,4 +28,6 @@ t.test('npm run demo: optimize, then --trim and a reverse delta on real filesyst
   const delta = /reverse delta against day 2: ([\d.]+) MiB instead of ([\d.]+) MiB/.exec(out)
   t.ok(delta && Number(delta[1]) < Number(delta[2]) / 5, `day 1 as a delta: ${delta?.[1]} MiB instead of ${delta?.[2]} MiB`)
   t.match(out, /are identical, byte for byte/, 'apply gives day 1 back exactly')
+  t.match(out, /\$ vma-opt ls -l \S+ scsi0:p1:\/srv\n(-rw\S+ +\d+ +\d+ +\d+ +\d+ \S+ \S+ file\d+\.bin\n)+/, 'ls -l lists the files of /srv in the trimmed archive')
+  t.match(out, /file0\.bin is the file as the guest wrote it, byte for byte/, 'get takes one file out intact')
 })

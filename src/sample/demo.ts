@@ -3,7 +3,8 @@
 // them), then shows what vma-opt does with them. Then the headline: a guest
 // disk with real filesystems (GPT, ext4 with files, swap; old deleted data
 // everywhere else) on two days, packed into backups, `optimize --trim`, and
-// the second day kept as a delta (diff, apply). Everything lands in
+// the second day kept as a delta (diff, apply), and one file taken out of a
+// backup (ls, get). Everything lands in
 // ./sample/ and nothing else is touched.
 
 import { spawnSync } from 'node:child_process'
@@ -11,9 +12,10 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { join } from 'node:path'
 import { runCli } from '../cli/main.js'
 import { findTool } from '../util/find-tool.js'
-import { buildLinuxDisk, evolve } from './linux-disk.js'
+import { buildLinuxDisk, evolve, fileContent } from './linux-disk.js'
 import { writeDemoPair } from './demo-pair.js'
 
+const MiB = 1 << 20
 const dir = join(process.cwd(), 'sample')
 rmSync(dir, { recursive: true, force: true })
 mkdirSync(dir, { recursive: true })
@@ -81,6 +83,14 @@ if (tools.length) {
   const same = spawnSync('cmp', ['-s', a, again]).status === 0
   console.log(`\n${rel(again)} and ${rel(a)} are ${same ? 'identical, byte for byte' : 'DIFFERENT'}`)
   if (!same) process.exit(1)
+  // The restore people do most: one file out of the backup, without root, a mount or extracting the disk.
+  await show(['ls', a])
+  await show(['ls', '-l', a, 'scsi0:p1:/srv'])
+  const got = join(dir, 'file0.bin')
+  await show(['get', a, 'scsi0:p1:/srv/file0.bin', got])
+  const intact = readFileSync(got).equals(fileContent(MiB, 1))
+  console.log(`\n${rel(got)} is ${intact ? 'the file as the guest wrote it, byte for byte' : 'DIFFERENT from what the guest wrote'}`)
+  if (!intact) process.exit(1)
   rmSync(join(dir, 'work'), { recursive: true, force: true })
 }
 console.log(`\nThe archives in ${dir} are still valid VMA files; try: ./bin/vma-opt verify --digest ${day2.replace(process.cwd() + '/', '')}`)
