@@ -255,3 +255,39 @@ t.test('--share-blocks on a dump directory with less free space than one archive
   t.match(end.log, new RegExp(`${archiveName(1)} shares [\\d.]+ MiB with ${archiveName(0)}`), 'night 1 shares with night 0')
   await assertProxmoxReads(t, vmaPath, target, vm.expected(), 'night 1', { workDir: dir })
 })
+
+t.test('xfs: the previous backup pruned between being chosen and being read: that night shares nothing, is optimized, and the job goes on', { skip: whyNoLoopFs('xfs') || noVma }, async t => {
+  const dir = t.testdir()
+  const mnt = loopFs(t, 'xfs', 300)
+  const dump = join(mnt, 'dump')
+  mkdirSync(dump)
+  const vm = new Vm(join(dir, 'src'))
+  const first = vm.backup(t, dump, 0).target
+  const { target, vars } = vm.backup(t, dump, 1)
+  // vzdump's prune of another job deletes night 0 right after the hook chose it.
+  const real = await import('../src/hook/share-previous.js')
+  const { runHook } = await t.mockImport<typeof import('../src/hook/vzdump-hook.js')>('../src/hook/vzdump-hook.js', {
+    '../src/hook/share-previous.js': {
+      ...real,
+      sharePlanFor: async (tg: string) => {
+        const plan = await real.sharePlanFor(tg)
+        t.same(plan, { shareWith: [first] }, 'night 0 chosen')
+        rmSync(first)
+        return plan
+      },
+    },
+  })
+  const lines: string[] = []
+  const code = await runHook(['--share-blocks', 'backup-end', 'snapshot', '100'], vars, { log: l => lines.push(l) })
+  const log = lines.join('\n')
+  t.equal(code, 0, 'the backup job does not fail')
+  t.match(log, `vma-opt: no block sharing for ${archiveName(1)}: ${archiveName(0)} was deleted (a prune) before it could be read: nothing shared`)
+  t.match(log, /optimized in .* proven unchanged/, 'optimized without it')
+  t.notMatch(log, /WARNING|first backup|could not optimize/)
+  await assertProxmoxReads(t, vmaPath, target, vm.expected(), 'night 1', { workDir: dir })
+  t.same(
+    readdirSync(dump).filter(f => f.startsWith('.')),
+    [],
+    'no temp or claim file left in the dump directory',
+  )
+})

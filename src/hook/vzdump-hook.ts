@@ -10,7 +10,7 @@
 // any other trouble leaves the archive as it was and only warns (exit 0),
 // unless --strict.
 
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { EXIT_INVALID, EXIT_IO, VmaError } from '../util/errors.js'
 import { optimize } from '../optimize/optimize.js'
@@ -120,10 +120,24 @@ async function optimizeAndConvert(target: string, before: number, options: HookO
     const trim = options.trim ? { journal: options.trimJournal ?? 'strict', lvmFree: !!options.trimLvmFree } : undefined
     // vzdump's task log keeps every line: a long run says where it is once a minute.
     const progress = periodicProgress(line => io.log(`vma-opt: ${basename(target)}: ${line}`))
-    const share = options.shareBlocks ? await sharePlanFor(target) : undefined
+    let share = options.shareBlocks ? await sharePlanFor(target) : undefined
     if (share && 'why' in share) io.log(`vma-opt: no block sharing for ${basename(target)}: ${share.why}`)
-    const sharing = share && 'shareWith' in share ? { align: true, shareWith: share.shareWith } : {}
-    const r = await optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress, ...sharing })
+    const run = (sharing: { align?: boolean; shareWith?: string[] }) =>
+      optimize(target, { keepUuid: options.keepUuid, zstdThreads: options.zstdThreads, tmpdir: options.tmpdir, trim, progress, ...sharing })
+    let r: Awaited<ReturnType<typeof optimize>>
+    try {
+      r = await run(share && 'shareWith' in share ? { align: true, shareWith: share.shareWith } : {})
+    } catch (e) {
+      // The previous backup was deleted (a prune by another job) between being
+      // chosen and being read: tonight shares nothing and is optimized, still
+      // aligned for tomorrow, without it. A failure of any other cause fails
+      // again the same way and is reported as such.
+      const prev = share && 'shareWith' in share ? share.shareWith[0] : undefined
+      if (prev === undefined || existsSync(prev)) throw e
+      share = { why: `${basename(prev)} was deleted (a prune) before it could be read: nothing shared` }
+      io.log(`vma-opt: no block sharing for ${basename(target)}: ${share.why}`)
+      r = await run({ align: true })
+    }
     if (!r.written) io.log(`vma-opt: ${basename(target)} is already optimized, left unchanged (${r.seconds.toFixed(1)} s)`)
     else
       io.log(
