@@ -19,6 +19,7 @@ import { diff } from '../src/delta/diff.js'
 import { compareArchives } from '../src/compare/compare.js'
 import { writeSampleArchive } from '../src/sample/sample-archive.js'
 import { diskUsage } from '../src/share/disk-usage.js'
+import { installSignalCleanup } from '../src/util/temp-files.js'
 
 const gib = Number(process.env.VMA_BENCH_GIB ?? 2)
 const timeOnly = process.env.VMA_BENCH_TIME_ONLY === '1'
@@ -87,6 +88,15 @@ async function timeLastDay(last: string, prev: string): Promise<void> {
 
 let mounted = false
 let loop = ''
+/** Unmounts, detaches and deletes what the bench made: at its end, and on Ctrl-C or a kill (a loop mount left behind holds the image and its space). */
+function teardown(): void {
+  if (mounted) spawnSync('umount', [mnt])
+  mounted = false
+  if (loop) spawnSync('losetup', ['-d', loop])
+  loop = ''
+  rmSync(dir, { recursive: true, force: true })
+}
+installSignalCleanup(teardown)
 try {
   spawnSync('truncate', ['-s', `${Math.ceil(gib * 3 + 1)}G`, img])
   run('mkfs.xfs', ['-q', '-m', 'reflink=1', img])
@@ -146,7 +156,5 @@ try {
 
   await timeLastDay(raw[days - 1]!, shared[days - 2]!)
 } finally {
-  if (mounted) spawnSync('umount', [mnt])
-  if (loop) spawnSync('losetup', ['-d', loop])
-  rmSync(dir, { recursive: true, force: true })
+  teardown()
 }
