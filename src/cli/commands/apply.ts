@@ -1,14 +1,11 @@
 import type { Argv } from 'yargs'
 import { command } from '../command.js'
 import type { ApplyResult } from '../../delta/apply.js'
-import type { OutputCompression } from '../../output/output-file.js'
 import { VmaError } from '../../util/errors.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
 import { humanBytes } from '../../util/human.js'
-import { makeProgress } from '../progress.js'
-import { lockOptionsFrom } from '../wait-option.js'
-import { chainOutputOptions } from '../chain-output-options.js'
+import { applyOptionsFrom, chainOutputOptions } from '../chain-output-options.js'
 
 export function applyCommand(io: CliIO, result: CommandResult) {
   return command({
@@ -25,20 +22,9 @@ export function applyCommand(io: CliIO, result: CommandResult) {
       const rest = args.rest ?? []
       if (rest.length < 2) throw new VmaError('VMA_USAGE', -1, 'name BASE, at least one DELTA, and OUT')
       const out = rest[rest.length - 1]!
-      const progress = makeProgress(io.stderr, 'apply', 0, !!args.quiet)
-      const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
+      const { options, progress } = applyOptionsFrom(args, io, 'apply')
       const { apply } = await import('../../delta/apply.js') // loaded when used: start-up stays short
-      const r = await apply(args.base, rest.slice(0, -1), out, {
-        lock: lockOptionsFrom(args, io),
-        force: args.force,
-        stdin: io.stdin,
-        stdout: io.stdout,
-        tmpdir: args.tmpdir,
-        compress,
-        zstdThreads: args.zstdThreads,
-        noSpaceCheck: !args.spaceCheck,
-        progress: (phase, done) => progress.update(done, phase, -1),
-      })
+      const r = await apply(args.base, rest.slice(0, -1), out, { ...options, stdin: io.stdin })
       progress.done()
       const report = out === '-' ? io.stderr : io.stdout
       if (args.json) report.write(JSON.stringify(r, null, 2) + '\n')

@@ -1,12 +1,9 @@
 import type { Argv } from 'yargs'
 import { command } from '../command.js'
 import type { CliIO, CommandResult } from '../cli-io.js'
-import type { OutputCompression } from '../../output/output-file.js'
 import { installSignalCleanup } from '../../util/temp-files.js'
 import { humanBytes } from '../../util/human.js'
-import { makeProgress } from '../progress.js'
-import { lockOptionsFrom } from '../wait-option.js'
-import { chainOutputOptions } from '../chain-output-options.js'
+import { applyOptionsFrom, chainOutputOptions } from '../chain-output-options.js'
 
 export function rebuildCommand(io: CliIO, result: CommandResult) {
   return command({
@@ -30,18 +27,8 @@ export function rebuildCommand(io: CliIO, result: CommandResult) {
         result.exitCode = 0
         return
       }
-      const progress = makeProgress(io.stderr, 'rebuild', 0, !!args.quiet)
-      const compress: OutputCompression | undefined = args.compress === 'lzo' ? 'lzop' : args.compress
-      const r = await apply(chain.base, chain.deltas, args.out, {
-        lock: lockOptionsFrom(args, io),
-        force: args.force,
-        stdout: io.stdout,
-        tmpdir: args.tmpdir,
-        compress,
-        zstdThreads: args.zstdThreads,
-        noSpaceCheck: !args.spaceCheck,
-        progress: (phase, done) => progress.update(done, phase, -1),
-      })
+      const { options, progress } = applyOptionsFrom(args, io, 'rebuild')
+      const r = await apply(chain.base, chain.deltas, args.out, options)
       progress.done()
       if (args.json) report.write(JSON.stringify(r, null, 2) + '\n')
       else if (!args.quiet)
