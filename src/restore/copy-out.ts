@@ -24,6 +24,7 @@ import { removeFile, trackFile, untrackFile } from '../util/temp-files.js'
 import { VmaError, fromSystemError } from '../util/errors.js'
 import { printable } from './resolve-path.js'
 import type { XattrWriter } from './xattr-writer.js'
+import { syncDir } from '../output/output-file.js'
 
 /** One buffer for all file data: reads of 1 MiB, reused. */
 const CHUNK = 1 << 20
@@ -367,14 +368,5 @@ async function writeAll(fh: fsp.FileHandle, buf: Buffer, n: number, pos: number,
   for (let done = 0; done < n; ) {
     const { bytesWritten } = await fh.write(buf, done, n - done, pos + done).catch(e => Promise.reject(fromSystemError(e, `cannot write ${shown(path)}`)))
     done += bytesWritten
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r')
-  try {
-    await fh.sync().catch(() => undefined)
-  } finally {
-    await fh.close()
   }
 }
