@@ -19,7 +19,7 @@ const MiB = 1 << 20
 const dir = join(process.cwd(), 'sample')
 rmSync(dir, { recursive: true, force: true })
 mkdirSync(dir, { recursive: true })
-// The next day: about 1% of the clusters of drive-scsi0 changed.
+// Two nights of one VM; on the second about 1% of the clusters of drive-scsi0 changed.
 const { day1, day2 } = await writeDemoPair(dir)
 
 /** Share of the 4 KiB blocks of b that are identical at the same offset in a: what rsync or a fixed-block dedup store can reuse. */

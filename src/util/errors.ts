@@ -85,14 +85,14 @@ export type GuestErrorCode = 'VMA_GUEST_DAMAGED' | 'VMA_GUEST_UNSUPPORTED' | 'VM
 
 export type VmaErrorCode = ArchiveErrorCode | EnvErrorCode | UsageErrorCode | InternalErrorCode | BusyErrorCode | GuestErrorCode
 
+/** Marks a VmaError whichever copy of this module made it (see Symbol.hasInstance below). */
+const BRAND = Symbol.for('vma-opt.VmaError')
+
 /**
  * A problem with a location. `offset` is a byte offset in the plain
  * (decompressed) VMA stream, or -1 when the problem has no single place
  * (a missing cluster, a missing tool).
  */
-/** Marks a VmaError whichever copy of this module made it (see Symbol.hasInstance below). */
-const BRAND = Symbol.for('vma-opt.VmaError')
-
 export class VmaError extends Error {
   readonly code: VmaErrorCode
   readonly offset: number

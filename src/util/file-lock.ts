@@ -62,7 +62,8 @@ const CLAIM_TAIL = /^\d+-\d+-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}\.lock$/
  * copy would otherwise take the other's claim for another run's.
  */
 const HELD = Symbol.for('vma-opt.file-lock.held')
-const held: Map<string, { claim: string; count: number }> = ((globalThis as Record<symbol, unknown>)[HELD] ??= new Map()) as Map<string, { claim: string; count: number }>
+type Held = Map<string, { claim: string; count: number }>
+const held = ((globalThis as Record<symbol, unknown>)[HELD] ??= new Map()) as Held
 
 /** The target's real path when it exists; else its directory's real path and its name. */
 function realTarget(target: string): string {
